@@ -1,0 +1,133 @@
+import type { BrokerMessage } from './message.js';
+
+/**
+ * The `Broker` contract speaks queue semantics, not Redis or AMQP. Everything above it
+ * (client, worker, beat) is broker-agnostic, and every implementation (memory, Redis, AMQP)
+ * passes one conformance suite (`@celeriac/testing`).
+ *
+ * Delivery is at-least-once: a message handed to a consumer stays owned by the broker until
+ * it is acked, requeued or dead-lettered; if the consumer's process dies, the broker gives it
+ * to another consumer (after the broker's own bound, such as Redis's visibility timeout).
+ *
+ * Priority follows the transport, as Celery does: on memory and Redis a lower number is
+ * served first (0 before 9); on AMQP a higher number is served first.
+ */
+export interface Broker {
+  /** `memory`, `redis` or `amqp`. */
+  readonly kind: BrokerKind;
+  /** Makes sure a queue exists (and, for Redis, registers it as kombu does). Idempotent. */
+  declareQueue(queue: string): Promise<void>;
+  /**
+   * Publishes one message. Resolves when the broker has it (for AMQP: confirmed).
+   * With `deliverAt`, the broker holds the message and makes it ready at that time.
+   */
+  publish(queue: string, message: BrokerMessage, options?: PublishOptions): Promise<void>;
+  /** Publishes several messages in as few round trips as the transport allows. */
+  publishMany(items: readonly PublishItem[]): Promise<void>;
+  /** Starts delivering messages from `queues` to `onMessage`, never more than `prefetch` unsettled. */
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Deletes the ready messages of a queue; returns how many. Held (delayed) messages stay. */
+  purge(queue: string): Promise<number>;
+  /** Ready messages in a queue, across its priority levels. */
+  count(queue: string): Promise<number>;
+  /** Messages waiting for their delivery time, for a queue. */
+  countDelayed(queue: string): Promise<number>;
+  /** The queue's dead letters: messages that could not be processed, with the reason. */
+  readonly deadLetters: DeadLetterStore;
+  /** Closes what the broker opened itself. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type BrokerKind = 'memory' | 'redis' | 'amqp';
+
+export interface PublishOptions {
+  /** Epoch milliseconds before which the message must not be delivered. */
+  deliverAt?: number;
+}
+
+export interface PublishItem {
+  queue: string;
+  message: BrokerMessage;
+  options?: PublishOptions;
+}
+
+export interface ConsumeOptions {
+  queues: readonly string[];
+  /** The most deliveries this consumer holds unsettled at once. */
+  prefetch: number;
+  /** Called for each delivery, in the broker's order. Must not throw. */
+  onMessage: (delivery: Delivery) => void;
+  /** Called when the broker loses its connection or hits an error it will retry. */
+  onError?: (error: Error) => void;
+}
+
+export interface Consumer {
+  /**
+   * Stops fetching new messages. Deliveries already handed out stay unsettled: the caller
+   * settles them (ack, requeue, dead-letter). Idempotent.
+   */
+  cancel(): Promise<void>;
+}
+
+/**
+ * One delivered message. Exactly one of `ack`, `requeue` and `deadLetter` settles it; a
+ * second settle is ignored.
+ */
+export interface Delivery {
+  readonly message: BrokerMessage;
+  readonly queue: string;
+  /** Transport identity of this delivery (kombu's `delivery_tag` on Redis). */
+  readonly deliveryTag: string;
+  /** True when the message was delivered before (requeued or restored after a crash). */
+  readonly redelivered: boolean;
+  /** The message is done; the broker forgets it. */
+  ack(): Promise<void>;
+  /** Gives the message back to its queue, to be delivered again. */
+  requeue(): Promise<void>;
+  /** Moves the message to its queue's dead letters with a reason an operator can read. */
+  deadLetter(reason: DeadLetterReason): Promise<void>;
+  /**
+   * The commands that ack this delivery, for a result backend on the same Redis server to send
+   * in its own round trip (store + ack fused). Undefined when the transport cannot do that.
+   * Whoever runs the commands must call `settled()` afterwards.
+   */
+  fusableAck?(): FusableAck | undefined;
+}
+
+/** See `Delivery.fusableAck`. */
+export interface FusableAck {
+  /** Identity of the server and database, e.g. `redis://127.0.0.1:6379/0`. */
+  readonly target: string;
+  /** Redis commands as `[name, ...args]`. */
+  readonly commands: readonly (readonly (string | number | Buffer)[])[];
+  /** Marks the delivery settled once the commands ran. */
+  settled(): void;
+}
+
+export interface DeadLetterReason {
+  /** A stable error code, such as `CELERIAC_ERR_UNKNOWN_TASK`. */
+  code: string;
+  /** What went wrong, in a sentence. */
+  message: string;
+}
+
+export interface DeadLetter {
+  /** Identity within the dead-letter store, used to replay one. */
+  id: string;
+  /** The queue the message came from, where a replay sends it back. */
+  queue: string;
+  reason: DeadLetterReason;
+  /** Epoch milliseconds. */
+  deadAt: number;
+  message: BrokerMessage;
+}
+
+/** Dead letters are capped and kept for a bounded time by each implementation. */
+export interface DeadLetterStore {
+  list(queue: string, options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Sends dead letters back to their queue (all, or those with the given ids); returns how many. */
+  replay(queue: string, ids?: readonly string[]): Promise<number>;
+  /** Deletes a queue's dead letters; returns how many. */
+  purge(queue: string): Promise<number>;
+  count(queue: string): Promise<number>;
+}

@@ -1,0 +1,57 @@
+import type { Delivery } from './broker.js';
+import type { ResultDocument } from './result.js';
+
+/**
+ * The `ResultBackend` contract stores Celery's result documents, reads one or many, and waits
+ * for a task to become ready by notification (push), never by polling. A stored SUCCESS is
+ * final: a later store for the same task id is ignored (a redelivered message that runs
+ * twice cannot replace a result a client may already have read). Every document expires.
+ */
+export interface ResultBackend {
+  readonly kind: ResultBackendKind;
+  /** Stores a task's state document. A SUCCESS already stored for the id is never overwritten. */
+  store(doc: ResultDocument, options?: StoreOptions): Promise<void>;
+  get(taskId: string): Promise<ResultDocument | null>;
+  getMany(taskIds: readonly string[]): Promise<(ResultDocument | null)[]>;
+  /**
+   * Resolves with the document once the task is in a ready state (SUCCESS, FAILURE, REVOKED).
+   * Rejects with `CELERIAC_ERR_TIMEOUT` after `timeoutMs`, or with the signal's reason.
+   */
+  waitFor(taskId: string, options?: WaitOptions): Promise<ResultDocument>;
+  /** Deletes a task's result. */
+  forget(taskId: string): Promise<void>;
+  /** Closes what the backend opened itself. Idempotent. */
+  close(): Promise<void>;
+  /**
+   * For backends that deliver results to the client (`rpc://`): the queue clients name as
+   * `reply_to` on the tasks they publish. Undefined for stores that anyone can read.
+   */
+  readonly replyTo?: string;
+  /** Makes sure the `replyTo` queue exists before the first task that names it is published. */
+  declareReplyQueue?(): Promise<void>;
+}
+
+export type ResultBackendKind = 'memory' | 'redis' | 'rpc';
+
+export interface StoreOptions {
+  /** How long the document lives, in milliseconds. @default the backend's `resultExpires` (one day) */
+  expiresMs?: number;
+  /**
+   * A delivery to ack once the document is stored. A backend on the same server as the broker
+   * fuses both into one round trip (see `Delivery.fusableAck`); others store, then ack.
+   */
+  ack?: Delivery;
+  /** The task's `reply_to` (rpc backends send the result there; `''` sends nothing). */
+  replyTo?: string;
+  /** The task's `correlation_id` (rpc backends tag the result with it). @default the task id */
+  correlationId?: string;
+}
+
+export interface WaitOptions {
+  /** @default no timeout */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Celery's default `result_expires`: one day. */
+export const DEFAULT_RESULT_EXPIRES_MS = 24 * 60 * 60 * 1000;

@@ -1,0 +1,60 @@
+import { CeleriacError, ErrorCodes } from './errors.js';
+
+/** The URL with its password hidden (`redis://user:***@host`), for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
+    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : auth;
+    return `${scheme}${user}:***@`;
+  });
+}
+
+/** The lower-cased scheme of a URL (`redis` for `redis://…`), or undefined. */
+export function urlScheme(url: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+}
+
+export interface LoadDriverOptions {
+  /** The subpath module, e.g. `@celeriac/broker/redis`, for messages. */
+  specifier: string;
+  /** The constructor it must export. */
+  exportName: string;
+  /** The URL being served, for messages (redacted). */
+  url: string;
+  /** What the URL names: `broker`, `result backend`, `coordination`. */
+  role: string;
+}
+
+/**
+ * Loads a driver subpath only when its URL scheme is asked for, so an app that never uses
+ * Redis or RabbitMQ never loads ioredis or amqplib. `load` is the caller's own dynamic
+ * `import()`, so the module resolves from the caller's package. Translates failures into
+ * `CELERIAC_ERR_MISSING_DRIVER` (with the npm command) or `CELERIAC_ERR_UNSUPPORTED_URL`.
+ */
+export async function loadDriver<T>(load: () => Promise<unknown>, o: LoadDriverOptions): Promise<T> {
+  let mod: unknown;
+  try {
+    mod = await load();
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    const driver = /['"](ioredis|amqplib)['"]/.exec(text)?.[1];
+    if (driver !== undefined) {
+      throw new CeleriacError(
+        ErrorCodes.MISSING_DRIVER,
+        `${o.role} URL "${redactUrl(o.url)}" needs the ${driver} package: npm install ${driver}`,
+        { cause: err, details: { driver } },
+      );
+    }
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `${o.role} URL "${redactUrl(o.url)}": ${o.specifier} could not be loaded (is the package built and complete?)`,
+      { cause: err, details: { specifier: o.specifier } },
+    );
+  }
+  const ctor = (mod as Record<string, unknown> | null)?.[o.exportName];
+  if (typeof ctor !== 'function') {
+    throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `${o.role} URL "${redactUrl(o.url)}": ${o.specifier} does not export ${o.exportName}`, {
+      details: { specifier: o.specifier },
+    });
+  }
+  return ctor as T;
+}
