@@ -1,0 +1,261 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CeleriacError, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
+import { connect, type ChannelModel } from 'amqplib';
+
+/** The URL with its password hidden, for messages and logs. */
+export const safeUrl = redactUrl;
+
+/** `CELERIAC_ERR_BROKER_UNAVAILABLE` naming the URL that failed and what to check. */
+export function brokerUnavailable(url: string, cause: unknown, what?: string): CeleriacError {
+  const reason =
+    cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : 'no connection';
+  return new CeleriacError(
+    ErrorCodes.BROKER_UNAVAILABLE,
+    `cannot reach the RabbitMQ broker at ${safeUrl(url)}${what ? ` for ${what}` : ''} (${reason}). ` +
+      'Check that RabbitMQ is running and reachable from here, and that the broker URL ' +
+      '(host, port, user, password, virtual host) is right.',
+    { cause, details: { url: safeUrl(url) } },
+  );
+}
+
+/**
+ * RabbitMQ answered an operation with a channel error (403 access refused, 406 precondition
+ * failed…): it is reachable, but will not do this. Reported as `CELERIAC_ERR_BROKER_UNAVAILABLE`
+ * with RabbitMQ's own words and the AMQP code in `details.amqpCode`.
+ */
+export function brokerRefused(url: string, cause: unknown, what: string): CeleriacError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new CeleriacError(
+    ErrorCodes.BROKER_UNAVAILABLE,
+    `the RabbitMQ broker at ${safeUrl(url)} refused ${what}: ${reason}. ` +
+      "Check the user's permissions on the virtual host, and that every client declares the " +
+      'queue with the same arguments.',
+    { cause, details: { url: safeUrl(url), amqpCode: channelErrorCode(cause) ?? null } },
+  );
+}
+
+/**
+ * The AMQP reply code of a channel-level error RabbitMQ raised for one operation (403 access
+ * refused, 404 not found, 405 resource locked, 406 precondition failed), or undefined for
+ * anything else, which means the connection or the channel went away.
+ */
+export function channelErrorCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 403 || code === 404 || code === 405 || code === 406 ? code : undefined;
+}
+
+export type AmqpConnectionState = 'idle' | 'connecting' | 'open' | 'closed';
+
+export interface AmqpConnectionOptions {
+  readonly url: string;
+  /** Shown by RabbitMQ as the connection's name. */
+  readonly name: string;
+  readonly heartbeat: number;
+  readonly connectTimeout: number;
+  readonly reconnectInitialDelay: number;
+  readonly reconnectMaxDelay: number;
+  readonly socketOptions: Readonly<Record<string, unknown>>;
+  readonly logger: Logger;
+}
+
+interface Waiter {
+  resolve(model: ChannelModel): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+  what: string;
+}
+
+/**
+ * One AMQP connection that comes back by itself: it connects on first use, and whenever it
+ * drops (network, RabbitMQ restart, a forced close) it reconnects with exponential backoff and
+ * jitter, for as long as it is not closed. Whoever needs it calls `acquire()`, which waits for
+ * a live connection up to `connectTimeout`; channels are opened by their owners, who listen for
+ * `open` (a new connection, with its generation) and for their channels' `close`.
+ *
+ * Events: `open` (model, generation), `lost` (error), `blocked` (reason), `unblocked`.
+ */
+export class AmqpConnection extends EventEmitter {
+  readonly #o: AmqpConnectionOptions;
+  #state: AmqpConnectionState = 'idle';
+  #model: ChannelModel | undefined;
+  #generation = 0;
+  #blocked = false;
+  #lastError: Error | undefined;
+  #waiters = new Set<Waiter>();
+  #loop: Promise<void> | undefined;
+  #everOpen = false;
+  readonly #abort = new AbortController();
+
+  constructor(options: AmqpConnectionOptions) {
+    super();
+    this.#o = options;
+  }
+
+  get state(): AmqpConnectionState {
+    return this.#state;
+  }
+  /** Increases with every (re)connection; a channel from an older generation is gone. */
+  get generation(): number {
+    return this.#generation;
+  }
+  get model(): ChannelModel | undefined {
+    return this.#state === 'open' ? this.#model : undefined;
+  }
+  /** True while RabbitMQ has blocked this connection (a memory or disk alarm). */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+  get url(): string {
+    return this.#o.url;
+  }
+
+  /** A live connection, connecting first when needed. */
+  acquire(what: string): Promise<ChannelModel> {
+    if (this.#state === 'closed') {
+      return Promise.reject(
+        new CeleriacError(ErrorCodes.CLOSED, `AmqpBroker: ${what} after close()`),
+      );
+    }
+    if (this.#state === 'open' && this.#model) return Promise.resolve(this.#model);
+    return new Promise<ChannelModel>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        what,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          reject(brokerUnavailable(this.#o.url, this.#lastError ?? 'timed out connecting', what));
+        }, this.#o.connectTimeout),
+      };
+      this.#waiters.add(waiter);
+      this.#ensureLoop();
+    });
+  }
+
+  /** Closes the connection for good. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#abort.abort();
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.reject(new CeleriacError(ErrorCodes.CLOSED, `AmqpBroker: ${w.what} after close()`));
+    }
+    this.#waiters.clear();
+    const model = this.#model;
+    this.#model = undefined;
+    if (model) {
+      try {
+        await model.close();
+      } catch {
+        // already gone
+      }
+    }
+    await this.#loop;
+  }
+
+  #ensureLoop(): void {
+    if (this.#loop || this.#state === 'closed' || this.#state === 'open') return;
+    this.#state = 'connecting';
+    this.#loop = this.#connectLoop().finally(() => {
+      this.#loop = undefined;
+    });
+  }
+
+  async #connectLoop(): Promise<void> {
+    let delay = this.#o.reconnectInitialDelay;
+    while (this.#state !== 'closed') {
+      let model: ChannelModel;
+      try {
+        model = await connect(withHeartbeat(this.#o.url, this.#o.heartbeat), {
+          noDelay: true,
+          timeout: Math.min(this.#o.connectTimeout, 10_000),
+          ...this.#o.socketOptions,
+          clientProperties: { connection_name: this.#o.name },
+        });
+      } catch (err) {
+        this.#lastError = err instanceof Error ? err : new Error(String(err));
+        this.#o.logger.debug(
+          { err: this.#lastError, retryInMs: delay },
+          `cannot connect to RabbitMQ at ${safeUrl(this.#o.url)}`,
+        );
+        try {
+          await sleep(delay * (0.5 + Math.random() / 2), undefined, { signal: this.#abort.signal });
+        } catch {
+          return; // closed
+        }
+        delay = Math.min(delay * 2, this.#o.reconnectMaxDelay);
+        continue;
+      }
+      if (this.#isClosed()) {
+        await model.close().catch(() => undefined);
+        return;
+      }
+      this.#attach(model);
+      return;
+    }
+  }
+
+  /** Read through a method: the state changes while an attempt awaits. */
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #attach(model: ChannelModel): void {
+    this.#model = model;
+    this.#state = 'open';
+    this.#blocked = false;
+    this.#generation++;
+    const generation = this.#generation;
+    model.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
+    model.on('blocked', (reason: string) => {
+      if (this.#model !== model) return;
+      this.#blocked = true;
+      this.#o.logger.warn(
+        { reason },
+        `RabbitMQ blocked the ${this.#o.name} connection (${reason}); publishing waits until it is unblocked`,
+      );
+      this.emit('blocked', reason);
+    });
+    model.on('unblocked', () => {
+      if (this.#model !== model) return;
+      this.#blocked = false;
+      this.#o.logger.info(`RabbitMQ unblocked the ${this.#o.name} connection`);
+      this.emit('unblocked');
+    });
+    model.on('close', (err?: Error) => {
+      if (this.#model !== model) return;
+      this.#model = undefined;
+      this.#blocked = false;
+      if (this.#state === 'closed') return;
+      this.#state = 'idle';
+      const cause = err ?? this.#lastError ?? new Error('connection closed');
+      this.#lastError = cause;
+      this.#o.logger.warn(
+        { err: cause },
+        `lost the RabbitMQ connection ${this.#o.name} to ${safeUrl(this.#o.url)}; reconnecting`,
+      );
+      this.emit('lost', brokerUnavailable(this.#o.url, cause));
+      this.#ensureLoop();
+    });
+    if (this.#everOpen) {
+      this.#o.logger.info(`reconnected to RabbitMQ at ${safeUrl(this.#o.url)} (${this.#o.name})`);
+    }
+    this.#everOpen = true;
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.resolve(model);
+    }
+    this.#waiters.clear();
+    this.emit('open', model, generation);
+  }
+}
+
+/** Adds `heartbeat=<seconds>` to the URL's query unless it sets one. */
+function withHeartbeat(url: string, heartbeat: number): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}heartbeat=${heartbeat}`;
+}

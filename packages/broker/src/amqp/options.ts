@@ -1,0 +1,258 @@
+import {
+  CeleriacError,
+  ErrorCodes,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@celeriac/core';
+import { safeUrl } from './connection.js';
+import { MAX_DELAY_LEVELS } from './delay.js';
+
+/** RabbitMQ's queue types Celeriac declares. */
+export type AmqpQueueType = 'classic' | 'quorum';
+
+/** Options of `AmqpBroker`. Durations are in milliseconds unless the name says otherwise. */
+export interface AmqpBrokerOptions {
+  /**
+   * The broker URL, `amqp://user:password@host:port/vhost` or `amqps://…` for TLS, as Celery reads
+   * it (`amqp://guest:guest@localhost:5672//` names the vhost `/`). Query parameters such as
+   * `frameMax` or `heartbeat` go to amqplib.
+   */
+  url: string;
+  /**
+   * The direct, durable exchange `declareQueue` binds each queue to, with the queue name as
+   * routing key. Tasks are published to the default exchange, so this binding only matters to
+   * whoever publishes through the exchange. By default each queue is bound to an exchange of its
+   * own name, as Celery does: its default queue `celery` to the exchange `celery`, and every
+   * queue it creates on demand (`task_create_missing_queues`) to an exchange named after it.
+   * @default undefined (the queue's own name)
+   */
+  exchange?: string;
+  /**
+   * The type of the queues `declareQueue` creates: `classic`, or `quorum` (replicated, and what
+   * RabbitMQ 4 recommends). Every client of a queue must declare it alike: Celery 5.2 needs
+   * `task_queues` with `queue_arguments={'x-queue-type': 'quorum'}`, and only Celery 5.5+ drops
+   * the global QoS that quorum queues refuse.
+   * @default 'classic'
+   */
+  queueType?: AmqpQueueType;
+  /**
+   * Declares classic queues with `x-max-priority`, so message priorities are honoured. On AMQP a
+   * *higher* number is served first (9 before 0), the reverse of Redis, where kombu serves a lower
+   * number first. Celery declares queues without it unless `task_queue_max_priority` is set: use
+   * the same value on both sides, or whichever side declares second gets `PRECONDITION_FAILED`
+   * (Celeriac then uses the queue as it is and logs a warning; Celery stops). Quorum queues take no
+   * `x-max-priority` (RabbitMQ 4 serves their priorities in two levels by itself).
+   * @default undefined (no priorities, as Celery's default)
+   */
+  maxPriority?: number;
+  /**
+   * Extra arguments for the queues `declareQueue` creates, e.g. `{ 'x-max-length': 100000,
+   * 'x-overflow': 'reject-publish' }` (a publish to a full queue then rejects). The same rule as
+   * for `maxPriority` applies: every client must declare the queue with the same arguments.
+   * @default {}
+   */
+  queueArguments?: Readonly<Record<string, unknown>>;
+  /**
+   * How many binary delay levels a queue's delay topology has: level `n` holds a message for
+   * 2^n ms, so the longest delay is 2^levels − 1 ms (32 levels: 49.7 days, RabbitMQ's largest
+   * TTL). A longer delay runs through every level and the consumer sends it round again.
+   * @default 32
+   */
+  delayLevels?: number;
+  /**
+   * The type of the delay level queues. `quorum` dead-letters at least once (a message is never
+   * lost between two levels, even if the node stops) and needs RabbitMQ 3.10+; `classic`
+   * dead-letters at most once.
+   * @default 'quorum'
+   */
+  delayQueueType?: AmqpQueueType;
+  /**
+   * Divides every delay level's TTL, so a test can run a long countdown in little time (a
+   * 20-minute countdown arrives after 1.2 s with 1000). For tests only: every process that uses a
+   * queue must use the same value, or their declarations of its delay queues conflict.
+   * @default 1
+   */
+  delaySpeedup?: number;
+  /**
+   * Most dead letters kept per queue (`x-max-length` of its dead-letter queue; the oldest are
+   * dropped).
+   * @default 10_000
+   */
+  deadLetterLimit?: number;
+  /**
+   * How long a dead letter is kept (`x-message-ttl` of the dead-letter queue).
+   * @default 604_800_000 (seven days)
+   */
+  deadLetterTtl?: number;
+  /**
+   * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`: how soon a silent dead
+   * connection is noticed.
+   * @default 60
+   */
+  heartbeat?: number;
+  /**
+   * How long an operation (publish, declare, consume, count…) waits for a connection while
+   * RabbitMQ is unreachable before it fails with `CELERIAC_ERR_BROKER_UNAVAILABLE`. The broker
+   * itself keeps reconnecting, and consumers resume, however long the outage lasts.
+   * @default 30_000
+   */
+  connectTimeout?: number;
+  /**
+   * The first pause between reconnection attempts; it doubles (with jitter) up to
+   * `reconnectMaxDelay`.
+   * @default 100
+   */
+  reconnectInitialDelay?: number;
+  /**
+   * The longest pause between reconnection attempts.
+   * @default 5_000
+   */
+  reconnectMaxDelay?: number;
+  /**
+   * Socket options handed to amqplib, e.g. TLS `ca`, `cert`, `key` for `amqps://`.
+   * @default {}
+   */
+  socketOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * A name RabbitMQ shows for the broker's two connections (`connection_name`), suffixed with
+   * `publish` and `consume`; the consuming one also carries declarations and queries.
+   * @default 'celeriac'
+   */
+  connectionName?: string;
+  /**
+   * Where the broker logs reconnections, blocked connections and queues it could not declare
+   * with its own arguments.
+   * @default silentLogger
+   */
+  logger?: Logger;
+  /**
+   * The time source for `deliverAt` and dead-letter timestamps.
+   * @default systemClock
+   */
+  clock?: Clock;
+}
+
+/** `AmqpBrokerOptions` with defaults applied and validated. */
+export interface CompiledAmqpBrokerOptions {
+  readonly url: string;
+  readonly exchange: string | undefined;
+  readonly queueType: AmqpQueueType;
+  readonly maxPriority: number | undefined;
+  readonly queueArguments: Readonly<Record<string, unknown>>;
+  readonly delayLevels: number;
+  readonly delayQueueType: AmqpQueueType;
+  readonly delaySpeedup: number;
+  readonly deadLetterLimit: number;
+  readonly deadLetterTtl: number;
+  readonly heartbeat: number;
+  readonly connectTimeout: number;
+  readonly reconnectInitialDelay: number;
+  readonly reconnectMaxDelay: number;
+  readonly socketOptions: Readonly<Record<string, unknown>>;
+  readonly connectionName: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+function invalid(option: string, problem: string): CeleriacError {
+  return new CeleriacError(ErrorCodes.INVALID_OPTION, `AmqpBroker option "${option}" ${problem}`, {
+    details: { option },
+  });
+}
+
+function number(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  o: { integer?: boolean; min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (o.min === undefined ? value > 0 : value >= o.min) &&
+    (o.max === undefined || value <= o.max) &&
+    (o.integer !== true || Number.isInteger(value));
+  if (!ok) {
+    const kind = o.integer ? 'an integer' : 'a number';
+    const range =
+      o.min === undefined
+        ? '> 0'
+        : o.max === undefined
+          ? `≥ ${o.min}`
+          : `from ${o.min} to ${o.max}`;
+    throw invalid(name, `must be ${kind} ${range}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function queueType(
+  name: string,
+  value: AmqpQueueType | undefined,
+  fallback: AmqpQueueType,
+): AmqpQueueType {
+  if (value === undefined) return fallback;
+  if (value !== 'classic' && value !== 'quorum') {
+    throw invalid(name, `must be "classic" or "quorum", got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrokerOptions {
+  if (typeof o.url !== 'string' || o.url === '') {
+    throw invalid('url', 'is required (e.g. amqp://guest:guest@localhost:5672//)');
+  }
+  if (!/^amqps?:\/\//i.test(o.url)) {
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `AmqpBroker needs an amqp:// or amqps:// URL, got "${safeUrl(o.url)}"`,
+      { details: { option: 'url' } },
+    );
+  }
+  const type = queueType('queueType', o.queueType, 'classic');
+  if (o.maxPriority !== undefined && type === 'quorum') {
+    throw invalid(
+      'maxPriority',
+      'cannot be used with queueType "quorum": quorum queues take no x-max-priority (RabbitMQ 4 serves their priorities in two levels by itself)',
+    );
+  }
+  if (o.exchange !== undefined && (typeof o.exchange !== 'string' || o.exchange === '')) {
+    throw invalid('exchange', 'must be a non-empty exchange name');
+  }
+  return {
+    url: o.url,
+    exchange: o.exchange,
+    queueType: type,
+    maxPriority:
+      o.maxPriority === undefined
+        ? undefined
+        : number('maxPriority', o.maxPriority, 0, { integer: true, min: 1, max: 255 }),
+    queueArguments: { ...o.queueArguments },
+    delayLevels: number('delayLevels', o.delayLevels, MAX_DELAY_LEVELS, {
+      integer: true,
+      min: 1,
+      max: MAX_DELAY_LEVELS,
+    }),
+    delayQueueType: queueType('delayQueueType', o.delayQueueType, 'quorum'),
+    delaySpeedup: number('delaySpeedup', o.delaySpeedup, 1, { min: 1 }),
+    deadLetterLimit: number('deadLetterLimit', o.deadLetterLimit, 10_000, {
+      integer: true,
+      min: 1,
+    }),
+    deadLetterTtl: number('deadLetterTtl', o.deadLetterTtl, 7 * 24 * 3_600_000, {
+      integer: true,
+      min: 1,
+      max: 2 ** 32 - 1,
+    }),
+    heartbeat: number('heartbeat', o.heartbeat, 60, { integer: true, min: 0 }),
+    connectTimeout: number('connectTimeout', o.connectTimeout, 30_000),
+    reconnectInitialDelay: number('reconnectInitialDelay', o.reconnectInitialDelay, 100),
+    reconnectMaxDelay: number('reconnectMaxDelay', o.reconnectMaxDelay, 5_000),
+    socketOptions: { ...o.socketOptions },
+    connectionName: o.connectionName ?? 'celeriac',
+    logger: o.logger ?? silentLogger,
+    clock: o.clock ?? systemClock,
+  };
+}

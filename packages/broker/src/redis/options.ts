@@ -1,0 +1,189 @@
+import {
+  CeleriacError,
+  ErrorCodes,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@celeriac/core';
+import type { Redis, RedisOptions } from 'ioredis';
+
+/** Options of `RedisBroker`. Durations are in milliseconds. */
+export interface RedisBrokerOptions {
+  /**
+   * The broker URL, `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS, as
+   * Celery reads it.
+   * @default undefined (required unless `client` is given)
+   */
+  url?: string;
+  /**
+   * An ioredis client to send commands on instead of opening one from `url`. The broker does
+   * not close it. Consumers still open their own blocking connections, with
+   * `client.duplicate()`, and close those. It must not use ioredis's `keyPrefix`: kombu's keys
+   * are unprefixed.
+   * @default undefined (a client is opened from `url`)
+   */
+  client?: Redis;
+  /**
+   * Extra ioredis options for the connections the broker opens, e.g. `tls`, `retryStrategy`
+   * or `maxRetriesPerRequest` (how many reconnection attempts a command waits through before
+   * it fails with `CELERIAC_ERR_BROKER_UNAVAILABLE`).
+   * Auto-pipelining is on unless turned off here: concurrent publishes and acks then share writes.
+   * @default {} (ioredis defaults: reconnect forever, a command waits through 20 attempts, ≈10 s)
+   */
+  redisOptions?: RedisOptions;
+  /**
+   * The exchange whose kombu binding set (`_kombu.binding.<exchange>`) `declareQueue` registers
+   * a queue in, with the queue name as routing key. By default each queue is bound to an
+   * exchange of its own name: what Celery writes for its default queue `celery` and for every
+   * queue it creates on demand (`task_create_missing_queues`). Set it when the Python side
+   * declares its queues on one shared exchange (`task_queues` with an explicit `Exchange`).
+   * @default undefined (the queue's own name)
+   */
+  exchange?: string;
+  /**
+   * How long a message may stay in flight without its consumer refreshing it before another
+   * consumer restores it to its queue: this bounds how long the messages of a crashed (SIGKILLed)
+   * worker wait. Live Celeriac consumers refresh what they hold, so a long task is never
+   * restored while its worker lives. Python Celery workers on the same Redis do not refresh,
+   * and Celeriac restores their stale messages too, so keep this at least as long as their
+   * `visibility_timeout` (kombu's default is one hour) and longer than their longest task.
+   * @default 3_600_000 (one hour, kombu's default)
+   */
+  visibilityTimeout?: number;
+  /**
+   * How often a live broker refreshes the `unacked_index` score of the messages it holds,
+   * one ZADD per batch.
+   * @default min(60_000, visibilityTimeout / 4)
+   */
+  refreshInterval?: number;
+  /**
+   * How often a broker with active consumers looks for stale in-flight messages (one
+   * ZRANGEBYSCORE; the restore itself runs under kombu's `unacked_mutex` lock).
+   * @default min(10_000, visibilityTimeout / 2)
+   */
+  restoreInterval?: number;
+  /**
+   * Most stale messages restored per pass.
+   * @default 1000
+   */
+  restoreLimit?: number;
+  /**
+   * The longest an idle consumer blocks before it looks at its queues itself. Celeriac
+   * publishers wake idle consumers at once; kombu publishers (Python Celery) do not, so this
+   * bounds how long their messages wait for an idle Celeriac worker. An idle consumer costs two
+   * commands per interval.
+   * @default 1000
+   */
+  idleCheckInterval?: number;
+  /**
+   * Most dead letters kept per queue; older ones are dropped.
+   * @default 10_000
+   */
+  deadLetterLimit?: number;
+  /**
+   * How long a queue's dead letters are kept after the last one arrived.
+   * @default 604_800_000 (seven days)
+   */
+  deadLetterTtl?: number;
+  /**
+   * Where the broker logs reconnections, restores and dropped malformed messages.
+   * @default silentLogger
+   */
+  logger?: Logger;
+  /**
+   * The time source for due times and in-flight timestamps.
+   * @default systemClock
+   */
+  clock?: Clock;
+}
+
+/** `RedisBrokerOptions` with defaults applied and validated. */
+export interface CompiledRedisBrokerOptions {
+  readonly url: string | undefined;
+  readonly client: Redis | undefined;
+  readonly redisOptions: RedisOptions;
+  readonly exchange: string | undefined;
+  readonly visibilityTimeout: number;
+  readonly refreshInterval: number;
+  readonly restoreInterval: number;
+  readonly restoreLimit: number;
+  readonly idleCheckInterval: number;
+  readonly deadLetterLimit: number;
+  readonly deadLetterTtl: number;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+function invalid(option: string, problem: string): CeleriacError {
+  return new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisBroker option "${option}" ${problem}`, {
+    details: { option },
+  });
+}
+
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  integer = false,
+): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value <= 0 ||
+    (integer && !Number.isInteger(value))
+  ) {
+    throw invalid(
+      name,
+      `must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisBrokerOptions {
+  if (o.url === undefined && o.client === undefined) {
+    throw invalid(
+      'url',
+      'is required (e.g. redis://localhost:6379/0), or pass an ioredis `client`',
+    );
+  }
+  if (o.url !== undefined && !/^rediss?:\/\//i.test(o.url)) {
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `RedisBroker needs a redis:// or rediss:// URL, got "${o.url.replace(/\/\/[^@/]*@/, '//***@')}"`,
+      { details: { option: 'url' } },
+    );
+  }
+  if (o.client?.options.keyPrefix || o.redisOptions?.keyPrefix) {
+    throw invalid(
+      'client',
+      'must not use ioredis keyPrefix: kombu (and so Celery) keys are unprefixed',
+    );
+  }
+  const visibilityTimeout = positive('visibilityTimeout', o.visibilityTimeout, 3_600_000);
+  return {
+    url: o.url,
+    client: o.client,
+    redisOptions: o.redisOptions ?? {},
+    exchange: o.exchange,
+    visibilityTimeout,
+    refreshInterval: positive(
+      'refreshInterval',
+      o.refreshInterval,
+      Math.min(60_000, visibilityTimeout / 4),
+    ),
+    restoreInterval: positive(
+      'restoreInterval',
+      o.restoreInterval,
+      Math.min(10_000, visibilityTimeout / 2),
+    ),
+    restoreLimit: positive('restoreLimit', o.restoreLimit, 1000, true),
+    idleCheckInterval: positive('idleCheckInterval', o.idleCheckInterval, 1000),
+    deadLetterLimit: positive('deadLetterLimit', o.deadLetterLimit, 10_000, true),
+    deadLetterTtl: positive('deadLetterTtl', o.deadLetterTtl, 7 * 24 * 3_600_000, true),
+    logger: o.logger ?? silentLogger,
+    clock: o.clock ?? systemClock,
+  };
+}
