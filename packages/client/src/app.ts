@@ -1,0 +1,519 @@
+import { randomUUID } from 'node:crypto';
+import { createBroker, createCoordination } from '@celeriac/broker';
+import {
+  CeleriacError,
+  DEFAULT_REVOKE_TTL_MS,
+  ErrorCodes,
+  createTaskMessage,
+  encodeTaskMessage,
+  parseIsoDate,
+  systemClock,
+  type Broker,
+  type Clock,
+  type Coordination,
+  type Logger,
+  type ResultBackend,
+  type SerializerName,
+  type SignatureJSON,
+} from '@celeriac/core';
+import { createResultBackend } from '@celeriac/result-backend';
+import { pino } from 'pino';
+import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';
+import { parseRateLimit, type ApplyOptions, type Task, type TaskFunction, type TaskOptions } from './task.js';
+import { activeTaskContext } from './task-context.js';
+
+/** Options of `new Celeriac()`. Every one has a default; env variables fill the URLs. */
+export interface CeleriacOptions {
+  /**
+   * Broker URL (`memory://`, `redis://`, `rediss://`) or a `Broker` instance.
+   * @default `CELERIAC_BROKER_URL`, else `memory://`
+   */
+  broker?: string | Broker;
+  /**
+   * Result backend URL or instance; `false` stores no results.
+   * @default `CELERIAC_RESULT_BACKEND`, else the broker's URL when it is memory or Redis
+   */
+  backend?: string | ResultBackend | false;
+  /** Queue for tasks with no queue of their own. @default 'celery' (Celery's default) */
+  defaultQueue?: string;
+  /** Serializer for task messages. @default 'json' */
+  taskSerializer?: SerializerName;
+  /** Seconds a stored result lives. @default 86400 (one day, as Celery) */
+  resultExpires?: number;
+  /** Task name (or `prefix.*` glob) → queue. */
+  routes?: Record<string, string>;
+  /**
+   * Where a countdown/ETA task waits. `broker`: in the broker's delay store (a Redis sorted
+   * set), moved to its queue when due by any live Celeriac worker; nothing is held unacked.
+   * `consumer`: published to its queue at once with its `eta` header, as Celery does; the
+   * consuming worker holds it until due. Use `consumer` for queues that only Python Celery
+   * workers consume, since they do not move Celeriac's delayed messages.
+   * @default 'broker'
+   */
+  delayedDelivery?: 'broker' | 'consumer';
+  /**
+   * Store `name, args, kwargs, worker, retries, queue` with each result (Celery's
+   * `result_extended`). @default false
+   */
+  resultExtended?: boolean;
+  /**
+   * Where revocations, rate limits and uniqueness claims are shared: a URL or instance.
+   * @default the broker's URL when it is memory or Redis, else the backend's when it is Redis,
+   * else per process (`memory://`)
+   */
+  coordination?: string | Coordination;
+  /** A pino-shaped logger. @default pino at `CELERIAC_LOG_LEVEL` (info) */
+  logger?: Logger;
+  clock?: Clock;
+  /** Options passed to the broker created from a URL. */
+  brokerOptions?: Record<string, unknown>;
+  /** Options passed to the result backend created from a URL. */
+  backendOptions?: Record<string, unknown>;
+}
+
+/** A task as the worker sees it. */
+export interface RegisteredTask {
+  readonly name: string;
+  readonly fn: TaskFunction<unknown[], unknown>;
+  readonly options: Readonly<TaskOptions>;
+}
+
+/** Options as compiled: defaults applied, validated, read-only. */
+export interface CompiledCeleriacOptions {
+  readonly brokerUrl: string | undefined;
+  readonly backendUrl: string | false | undefined;
+  readonly defaultQueue: string;
+  readonly taskSerializer: SerializerName;
+  readonly resultExpiresMs: number;
+  readonly routes: Readonly<Record<string, string>>;
+  readonly delayedDelivery: 'broker' | 'consumer';
+  readonly resultExtended: boolean;
+  readonly coordinationUrl: string | undefined;
+}
+
+function invalid(message: string): CeleriacError {
+  return new CeleriacError(ErrorCodes.INVALID_OPTION, message);
+}
+
+function seconds(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw invalid(`${name} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function toDate(value: Date | string, name: string): Date {
+  const d = value instanceof Date ? value : parseIsoDate(value);
+  if (!d || Number.isNaN(d.getTime())) {
+    throw invalid(`${name} must be a Date or an ISO-8601 string, got ${JSON.stringify(value)}`);
+  }
+  return d;
+}
+
+function urlScheme(url: string): string {
+  return url.slice(0, Math.max(0, url.indexOf('://'))).toLowerCase();
+}
+
+function coordinationUrl(given: CeleriacOptions['coordination'], brokerUrl: string | undefined, backendUrl: string | false | undefined): string | undefined {
+  if (typeof given === 'string') return given;
+  if (given) return undefined;
+  const shared = ['memory', 'redis', 'rediss'];
+  if (brokerUrl && shared.includes(urlScheme(brokerUrl))) return brokerUrl;
+  if (backendUrl && ['redis', 'rediss'].includes(urlScheme(backendUrl))) return backendUrl;
+  return 'memory://';
+}
+
+function delayedDelivery(value: unknown): 'broker' | 'consumer' {
+  if (value === undefined) return 'broker';
+  if (value === 'broker' || value === 'consumer') return value;
+  throw invalid(`delayedDelivery must be "broker" or "consumer", got ${JSON.stringify(value)}`);
+}
+
+export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOptions {
+  const env = process.env;
+  const brokerUrl = typeof o.broker === 'string' ? o.broker : o.broker ? undefined : (env['CELERIAC_BROKER_URL'] ?? 'memory://');
+  let backendUrl: string | false | undefined;
+  if (o.backend === false) backendUrl = false;
+  else if (typeof o.backend === 'string') backendUrl = o.backend;
+  else if (o.backend) backendUrl = undefined;
+  else if (env['CELERIAC_RESULT_BACKEND']) backendUrl = env['CELERIAC_RESULT_BACKEND'];
+  else if (brokerUrl && ['memory', 'redis', 'rediss'].includes(urlScheme(brokerUrl))) backendUrl = brokerUrl;
+  else backendUrl = false;
+  const taskSerializer = o.taskSerializer ?? 'json';
+  if (taskSerializer !== 'json' && taskSerializer !== 'msgpack') {
+    throw invalid(`taskSerializer must be "json" or "msgpack", got ${JSON.stringify(taskSerializer)}`);
+  }
+  const defaultQueue = o.defaultQueue ?? 'celery';
+  if (typeof defaultQueue !== 'string' || defaultQueue === '') throw invalid('defaultQueue must be a non-empty string');
+  return Object.freeze({
+    brokerUrl,
+    backendUrl,
+    defaultQueue,
+    taskSerializer,
+    resultExpiresMs: seconds(o.resultExpires ?? 86_400, 'resultExpires') * 1000,
+    routes: Object.freeze({ ...o.routes }),
+    delayedDelivery: delayedDelivery(o.delayedDelivery),
+    resultExtended: o.resultExtended === true,
+    coordinationUrl: coordinationUrl(o.coordination, brokerUrl, backendUrl),
+  });
+}
+
+function optionalSeconds(name: string, option: string, value: number | undefined): void {
+  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+    throw invalid(`task("${name}"): ${option} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Validates a task's options once, when it is defined, so a typo fails at start-up, not mid-run. */
+export function compileTaskOptions(name: string, o: TaskOptions): Readonly<TaskOptions> {
+  optionalSeconds(name, 'timeLimit', o.timeLimit);
+  optionalSeconds(name, 'softTimeLimit', o.softTimeLimit);
+  optionalSeconds(name, 'defaultRetryDelay', o.defaultRetryDelay);
+  optionalSeconds(name, 'retryBackoffMax', o.retryBackoffMax);
+  if (o.maxRetries !== undefined && o.maxRetries !== null && !(Number.isInteger(o.maxRetries) && o.maxRetries >= 0)) {
+    throw invalid(`task("${name}"): maxRetries must be an integer >= 0 or null (retry forever), got ${JSON.stringify(o.maxRetries)}`);
+  }
+  if (typeof o.retryBackoff === 'number' && !(o.retryBackoff > 0)) {
+    throw invalid(`task("${name}"): retryBackoff must be true or a factor in seconds > 0, got ${o.retryBackoff}`);
+  }
+  if (o.rateLimit !== undefined && parseRateLimit(o.rateLimit) === undefined) {
+    throw invalid(`task("${name}"): rateLimit must look like '10/s', '100/m' or '1000/h', got ${JSON.stringify(o.rateLimit)}`);
+  }
+  if (o.unique !== undefined && !(typeof o.unique.ttl === 'number' && o.unique.ttl > 0)) {
+    throw invalid(`task("${name}"): unique.ttl must be a number of seconds > 0`);
+  }
+  for (const key of ['autoretryFor', 'dontAutoretryFor'] as const) {
+    const list = o[key];
+    if (list !== undefined && (!Array.isArray(list) || !list.every((m) => typeof m === 'string' || typeof m === 'function'))) {
+      throw invalid(`task("${name}"): ${key} must be a list of error classes or type names`);
+    }
+  }
+  if (o.serializer !== undefined && o.serializer !== 'json' && o.serializer !== 'msgpack') {
+    throw invalid(`task("${name}"): serializer must be "json" or "msgpack", got ${JSON.stringify(o.serializer)}`);
+  }
+  return Object.freeze({ ...o });
+}
+
+/**
+ * The Celeriac app: the registry of tasks, the broker and result-backend connections, and
+ * the publisher. One per process is typical; the worker and beat load it from a module.
+ *
+ * @example
+ * ```ts
+ * import { Celeriac } from '@celeriac/client';
+ *
+ * export const app = new Celeriac({ broker: 'redis://localhost:6379' });
+ * export const add = app.task('tasks.add', (a: number, b: number) => a + b);
+ *
+ * const sum = await add.delay(2, 3).get({ timeout: 10 }); // 5, once a worker runs
+ * ```
+ */
+export class Celeriac implements ResultSource {
+  readonly options: CompiledCeleriacOptions;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly #tasks = new Map<string, RegisteredTask>();
+  readonly #raw: CeleriacOptions;
+  #broker: Promise<Broker> | undefined;
+  #backend: Promise<ResultBackend> | undefined;
+  #coordination: Promise<Coordination> | undefined;
+  /** The rpc backend's reply queue ('' when results are not delivered to this client). */
+  #replyTo: string | undefined;
+  #ownsCoordination = false;
+  #ownsBroker = false;
+  #ownsBackend = false;
+  #closed = false;
+  readonly #declared = new Set<string>();
+
+  constructor(options: CeleriacOptions = {}) {
+    this.#raw = options;
+    this.options = compileCeleriacOptions(options);
+    this.logger = options.logger ?? pino({ level: process.env['CELERIAC_LOG_LEVEL'] ?? 'info' });
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Defines a task. The function's parameter types become the task's argument types, so
+   * `add.delay(1, '2')` does not compile when `add` takes two numbers.
+   */
+  task<TArgs extends unknown[], TResult, TKwargs extends Record<string, unknown> = Record<string, unknown>>(
+    name: string,
+    fn: TaskFunction<TArgs, TResult, TKwargs>,
+    options: TaskOptions = {},
+  ): Task<TArgs, Awaited<TResult>, TKwargs> {
+    if (typeof name !== 'string' || name === '') throw invalid('task(): name must be a non-empty string');
+    if (typeof fn !== 'function') throw invalid(`task("${name}"): the second argument must be a function`);
+    const existing = this.#tasks.get(name);
+    if (existing && existing.fn !== fn) {
+      throw new CeleriacError(
+        ErrorCodes.DUPLICATE_TASK,
+        `a task named "${name}" is already registered with another function: give each task a unique name`,
+      );
+    }
+    const frozen = compileTaskOptions(name, options);
+    this.#tasks.set(name, { name, fn: fn as TaskFunction<unknown[], unknown>, options: frozen });
+    return {
+      name,
+      options: frozen,
+      // The function may return TResult or a promise of it; callers see the awaited type.
+      fn: fn as TaskFunction<TArgs, Awaited<TResult>, TKwargs>,
+      delay: (...args: TArgs) => this.#send<Awaited<TResult>>(name, args, {}, {}, frozen),
+      applyAsync: (args: TArgs, kwargs: Partial<TKwargs> = {}, applyOptions: ApplyOptions = {}) =>
+        this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen),
+    };
+  }
+
+  /** The registered tasks, by name. */
+  get tasks(): ReadonlyMap<string, RegisteredTask> {
+    return this.#tasks;
+  }
+
+  /** Publishes a task by name, for tasks defined elsewhere (in another service, or in Python). */
+  sendTask<T = unknown>(
+    name: string,
+    args: readonly unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: ApplyOptions = {},
+  ): AsyncResult<T> {
+    return this.#send<T>(name, args, kwargs, options, this.#tasks.get(name)?.options ?? {});
+  }
+
+  /** A handle on a task's result by id. */
+  asyncResult<T = unknown>(id: string): AsyncResult<T> {
+    return new AsyncResult<T>(id, this);
+  }
+
+  /** The broker, connected on first use. */
+  broker(): Promise<Broker> {
+    this.#assertOpen();
+    this.#broker ??= this.#createBroker();
+    return this.#broker;
+  }
+
+  /** The result backend, connected on first use. */
+  resultBackend(): Promise<ResultBackend> {
+    this.#assertOpen();
+    this.#backend ??= this.#createBackend();
+    return this.#backend;
+  }
+
+  /** The coordination store (revocations, rate limits, uniqueness), connected on first use. */
+  coordination(): Promise<Coordination> {
+    this.#assertOpen();
+    this.#coordination ??= (async () => {
+      const given = this.#raw.coordination;
+      if (given && typeof given === 'object') return given;
+      this.#ownsCoordination = true;
+      return createCoordination(this.options.coordinationUrl ?? 'memory://', { logger: this.logger, clock: this.clock, ...this.#raw.brokerOptions });
+    })();
+    return this.#coordination;
+  }
+
+  /** Remote control, as Celery's `app.control`. */
+  readonly control = {
+    /**
+     * Revokes tasks by id: no worker starts them (workers started later know too), and with
+     * `terminate` a worker running one stops it. REVOKED is stored when a worker meets it.
+     */
+    revoke: (ids: string | readonly string[], options: RevokeTaskOptions = {}): Promise<void> =>
+      this.revokeTasks(typeof ids === 'string' ? [ids] : ids, options),
+  };
+
+  /** See `control.revoke`. */
+  async revokeTasks(ids: readonly string[], options: RevokeTaskOptions = {}): Promise<void> {
+    const ttl = options.ttl ?? DEFAULT_REVOKE_TTL_MS / 1000;
+    await (await this.coordination()).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate: options.terminate === true });
+  }
+
+  /** True when the app stores results. */
+  get hasResultBackend(): boolean {
+    return this.options.backendUrl !== false || (typeof this.#raw.backend === 'object' && this.#raw.backend !== null);
+  }
+
+  /** The queue a task goes to, by its options, the routes, and the default. */
+  queueFor(name: string, options: { queue?: string | undefined } = {}): string {
+    if (options.queue) return options.queue;
+    const routes = this.options.routes;
+    const exact = routes[name];
+    if (exact) return exact;
+    for (const [pattern, queue] of Object.entries(routes)) {
+      if (pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1))) return queue;
+    }
+    return this.options.defaultQueue;
+  }
+
+  /** Makes sure a queue exists on the broker (once per app and queue). */
+  async declareQueue(queue: string): Promise<void> {
+    if (this.#declared.has(queue)) return;
+    await (await this.broker()).declareQueue(queue);
+    this.#declared.add(queue);
+  }
+
+  /**
+   * Publishes a signature as it travels in a message (callbacks, chains), with the parent's
+   * result prepended to its args unless it is immutable. Used by the worker.
+   */
+  sendSignature(sig: SignatureJSON, extra: { parentResult?: unknown; parentId?: string; rootId?: string; chain?: SignatureJSON[] | null } = {}): AsyncResult {
+    const opts = sig.options;
+    const args = 'parentResult' in extra && !sig.immutable ? [extra.parentResult, ...sig.args] : sig.args;
+    const apply: ApplyOptions = {};
+    if (typeof opts['task_id'] === 'string') apply.taskId = opts['task_id'];
+    if (typeof opts['queue'] === 'string') apply.queue = opts['queue'];
+    if (typeof opts['priority'] === 'number') apply.priority = opts['priority'];
+    if (typeof opts['countdown'] === 'number') apply.countdown = opts['countdown'];
+    if (extra.parentId) apply.parentId = extra.parentId;
+    if (extra.rootId) apply.rootId = extra.rootId;
+    return this.#send(sig.task, args, sig.kwargs, apply, this.#tasks.get(sig.task)?.options ?? {}, extra.chain ?? null);
+  }
+
+  /** Closes the broker and backend this app created. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing: Promise<void>[] = [];
+    if (this.#broker && this.#ownsBroker) closing.push(this.#broker.then((b) => b.close(), () => undefined));
+    if (this.#backend && this.#ownsBackend) closing.push(this.#backend.then((b) => b.close(), () => undefined));
+    if (this.#coordination && this.#ownsCoordination) closing.push(this.#coordination.then((c) => c.close(), () => undefined));
+    await Promise.all(closing);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new CeleriacError(ErrorCodes.CLOSED, 'this Celeriac app was closed');
+  }
+
+  async #createBroker(): Promise<Broker> {
+    const given = this.#raw.broker;
+    if (given && typeof given === 'object') return given;
+    this.#ownsBroker = true;
+    return createBroker(this.options.brokerUrl ?? 'memory://', {
+      logger: this.logger,
+      clock: this.clock,
+      ...this.#raw.brokerOptions,
+    });
+  }
+
+  async #createBackend(): Promise<ResultBackend> {
+    const given = this.#raw.backend;
+    if (given && typeof given === 'object') return given;
+    const url = this.options.backendUrl;
+    if (url === false || url === undefined) {
+      throw new CeleriacError(
+        ErrorCodes.NO_RESULT_BACKEND,
+        'this app has no result backend: pass `backend` (for example "redis://localhost:6379") to new Celeriac() or set CELERIAC_RESULT_BACKEND',
+      );
+    }
+    this.#ownsBackend = true;
+    return createResultBackend(url, {
+      ...(this.options.brokerUrl ? { brokerUrl: this.options.brokerUrl } : {}),
+      logger: this.logger,
+      clock: this.clock,
+      resultExpiresMs: this.options.resultExpiresMs,
+      ...this.#raw.backendOptions,
+    });
+  }
+
+  #send<T>(
+    name: string,
+    args: readonly unknown[],
+    kwargs: Record<string, unknown>,
+    options: ApplyOptions,
+    defaults: Readonly<TaskOptions>,
+    chain: SignatureJSON[] | null = null,
+  ): AsyncResult<T> {
+    this.#assertOpen();
+    if (!Array.isArray(args)) throw invalid(`"${name}": args must be an array`);
+    if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
+      throw invalid(`"${name}": kwargs must be a plain object`);
+    }
+    if (options.countdown !== undefined && options.eta !== undefined) {
+      throw invalid(`"${name}": pass countdown or eta, not both`);
+    }
+    const now = this.clock.now();
+    let eta: Date | null = null;
+    if (options.countdown !== undefined) eta = new Date(now + seconds(options.countdown, 'countdown') * 1000);
+    else if (options.eta !== undefined) eta = toDate(options.eta, 'eta');
+    const expiresOpt = options.expires ?? defaults.expires;
+    let expires: Date | null = null;
+    if (typeof expiresOpt === 'number') expires = new Date(now + seconds(expiresOpt, 'expires') * 1000);
+    else if (expiresOpt !== undefined) expires = toDate(expiresOpt, 'expires');
+    const priority = options.priority ?? defaults.priority;
+    if (priority !== undefined && (!Number.isInteger(priority) || priority < 0 || priority > 255)) {
+      throw invalid(`"${name}": priority must be an integer 0..9 (0..255 on RabbitMQ), got ${String(priority)}`);
+    }
+    const timeLimit = options.timeLimit ?? defaults.timeLimit;
+    const softTimeLimit = options.softTimeLimit ?? defaults.softTimeLimit;
+    const parent = activeTaskContext();
+    const id = options.taskId ?? randomUUID();
+    const ignoreResult = options.ignoreResult ?? defaults.ignoreResult ?? false;
+    const message = createTaskMessage({
+      name,
+      id,
+      args,
+      kwargs,
+      eta,
+      expires,
+      ...(timeLimit === undefined ? {} : { timeLimit: seconds(timeLimit, 'timeLimit') }),
+      ...(softTimeLimit === undefined ? {} : { softTimeLimit: seconds(softTimeLimit, 'softTimeLimit') }),
+      rootId: options.rootId ?? parent?.rootId ?? parent?.id ?? null,
+      parentId: options.parentId ?? parent?.id ?? null,
+      ...(options.shadow === undefined ? {} : { shadow: options.shadow }),
+      ignoreResult,
+      ...(priority === undefined ? {} : { priority }),
+      ...(options.headers ? { headers: options.headers } : {}),
+      chain,
+    });
+    const wire = encodeTaskMessage(message, options.serializer ?? defaults.serializer ?? this.options.taskSerializer);
+    const queue = this.queueFor(name, { queue: options.queue ?? defaults.queue });
+    const unique = defaults.unique;
+    const published: Promise<string | void> = unique
+      ? this.#publishUnique(unique, name, args, kwargs, id, () => this.#publish(queue, wire, eta, name, id))
+      : this.#publish(queue, wire, eta, name, id);
+    // A failed publish rejects `published` and `get()`; it is also logged so it is never silent.
+    published.catch((err: unknown) => {
+      this.logger.error({ err, task: name, taskId: id, queue }, 'publishing a task failed');
+    });
+    return new AsyncResult<T>(id, this, { name, published });
+  }
+
+  /** Claims the task's uniqueness key, then publishes; if another task holds it, follows that one. */
+  async #publishUnique(
+    unique: NonNullable<TaskOptions['unique']>,
+    name: string,
+    args: readonly unknown[],
+    kwargs: Record<string, unknown>,
+    id: string,
+    publish: () => Promise<void>,
+  ): Promise<string | void> {
+    const key = `${name}:${unique.key ? unique.key(args, kwargs) : JSON.stringify([args, kwargs])}`;
+    const holder = await (await this.coordination()).claimUnique(key, id, unique.ttl * 1000);
+    if (holder !== null) return holder;
+    await publish();
+  }
+
+  /** The reply queue an rpc result backend wants on published tasks, declared once. */
+  async #resolveReplyTo(): Promise<string> {
+    if (!this.hasResultBackend) return '';
+    const backend = await this.resultBackend();
+    if (backend.replyTo === undefined) return '';
+    await backend.declareReplyQueue?.();
+    return backend.replyTo;
+  }
+
+  async #publish(queue: string, wire: ReturnType<typeof encodeTaskMessage>, eta: Date | null, name: string, id: string): Promise<void> {
+    try {
+      await this.declareQueue(queue);
+      const broker = await this.broker();
+      if (this.#replyTo === undefined) this.#replyTo = await this.#resolveReplyTo();
+      if (this.#replyTo && wire.headers['ignore_result'] !== true) wire.properties.reply_to = this.#replyTo;
+      const deliverAt =
+        eta && this.options.delayedDelivery === 'broker' && eta.getTime() > this.clock.now() ? eta.getTime() : undefined;
+      await broker.publish(queue, wire, deliverAt === undefined ? {} : { deliverAt });
+    } catch (err) {
+      if (err instanceof CeleriacError && err.code !== ErrorCodes.BROKER_UNAVAILABLE) throw err;
+      throw new CeleriacError(ErrorCodes.PUBLISH_FAILED, `publishing task "${name}" (${id}) to queue "${queue}" failed: ${(err as Error).message}`, {
+        cause: err,
+        details: { task: name, taskId: id, queue },
+      });
+    }
+  }
+}

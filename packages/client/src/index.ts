@@ -1,0 +1,33 @@
+/**
+ * `@celeriac/client`: the `Celeriac` app, typed task definitions and `AsyncResult`.
+ *
+ * @example
+ * ```ts
+ * import { Celeriac } from '@celeriac/client';
+ *
+ * const app = new Celeriac({ broker: 'memory://' });
+ * const add = app.task('tasks.add', (a: number, b: number) => a + b);
+ * const result = add.delay(2, 3); // AsyncResult<number>
+ * // a Worker (from @celeriac/worker) running on the same app stores 5; then:
+ * console.log(await result.get({ timeout: 5 }));
+ * ```
+ */
+export { Celeriac, compileCeleriacOptions, compileTaskOptions } from './app.js';
+export type { CeleriacOptions, CompiledCeleriacOptions, RegisteredTask } from './app.js';
+export { AsyncResult } from './async-result.js';
+export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
+export { parseRateLimit } from './task.js';
+export type { Task, TaskFunction, TaskOptions, ApplyOptions, UniqueOptions, RateLimit } from './task.js';
+export { currentTask, runWithTaskContext, activeTaskContext } from './task-context.js';
+export type { TaskContext } from './task-context.js';
+export {
+  Retry,
+  NonRetryableError,
+  MaxRetriesExceededError,
+  SoftTimeLimitExceeded,
+  TimeLimitExceeded,
+  backoffSeconds,
+} from './task-errors.js';
+export type { RetryOptions } from './task-errors.js';
+export { TaskError, CeleriacError, ErrorCodes, isCeleriacError, States } from '@celeriac/core';
+export type { TaskState, Logger, Clock } from '@celeriac/core';

@@ -1,0 +1,81 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { RetryOptions } from './task-errors.js';
+import { CeleriacError, ErrorCodes, type Logger, type TaskHeaders, type TaskState } from '@celeriac/core';
+
+/**
+ * What a running task knows about itself. A task function reaches it two ways:
+ * - as `this`, when the task is a `function` (arrow functions have no `this`):
+ *   `app.task('resize', async function (this: TaskContext<{ width: number }>, url: string) { ... })`
+ *   which also types `this.kwargs`;
+ * - from anywhere inside the run with `currentTask()` (AsyncLocalStorage), which suits arrow functions.
+ */
+export interface TaskContext<TKwargs extends Record<string, unknown> = Record<string, unknown>> {
+  /** The task id. */
+  readonly id: string;
+  /** The registered task name. */
+  readonly name: string;
+  /** Positional arguments, as received. */
+  readonly args: readonly unknown[];
+  /** Keyword arguments: Python callers send these; Node callers pass them as `applyAsync`'s second argument. */
+  readonly kwargs: TKwargs;
+  /** How many times this task was retried before this run. */
+  readonly retries: number;
+  readonly rootId: string | null;
+  readonly parentId: string | null;
+  readonly groupId: string | null;
+  /** When the task was due, if it had an ETA or countdown. */
+  readonly eta: Date | null;
+  /** When the task expires, if it does. */
+  readonly expires: Date | null;
+  /** All headers of the message, Celery's and custom ones. */
+  readonly headers: Readonly<TaskHeaders>;
+  /** The queue it came from. */
+  readonly queue: string;
+  /** True when the broker delivered it before (a restart or crash recovery). */
+  readonly redelivered: boolean;
+  /** The worker's node name (`celeriac@host`). */
+  readonly hostname: string;
+  /** Fires when the task should stop: worker shutdown timeout, a time limit, revocation. */
+  readonly signal: AbortSignal;
+  /** A logger bound to `{ task, taskId }`. */
+  readonly logger: Logger;
+  /**
+   * Stores a custom state with metadata, visible to `AsyncResult.state()` / `info()` here and
+   * in Python. Example: `await this.updateState('PROGRESS', { current: 5, total: 10 })`.
+   */
+  updateState(state: TaskState, meta?: unknown): Promise<void>;
+  /**
+   * Ends this run and schedules the task again (same id, `retries + 1`) after `countdown`
+   * seconds or at `eta`; RETRY is stored with `exc`. Once `maxRetries` is reached, `exc` (or
+   * `MaxRetriesExceededError`) is stored as FAILURE instead. Throws; write `return this.retry(...)` or call it as a statement
+   * (its `never` type tells TypeScript the run ends there).
+   */
+  retry(options?: RetryOptions): never;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** Runs `fn` with `ctx` as the current task. Used by the worker. */
+export function runWithTaskContext<T>(ctx: TaskContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+/**
+ * The context of the task running in this async flow. Throws
+ * `CELERIAC_ERR_INVALID_OPTION` when called outside a task.
+ */
+export function currentTask<TKwargs extends Record<string, unknown> = Record<string, unknown>>(): TaskContext<TKwargs> {
+  const ctx = storage.getStore();
+  if (!ctx) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      'currentTask() was called outside a running task: call it from inside a task function (and keep the worker option asyncContext on), or use `this` in a `function` task',
+    );
+  }
+  return ctx as TaskContext<TKwargs>;
+}
+
+/** The running task's context, or undefined outside a task. */
+export function activeTaskContext(): TaskContext | undefined {
+  return storage.getStore();
+}
