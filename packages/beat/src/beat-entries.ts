@@ -1,0 +1,144 @@
+import { CeleriacError, ErrorCodes, systemClock, type Clock } from '@celeriac/core';
+import { compileEntry, definitionHash, type BeatEntry, type EntryDefaults, type EntrySource, type StoredEntry } from './entry.js';
+import { jitterDelayMs, nextRunAfterMs, scheduleFromJSON, type Schedule } from './schedules/schedule.js';
+import type { EntryWrite, NextRun, ScheduleStore, UpsertMode, UpsertResult } from './store/schedule-store.js';
+
+/** Options of {@link BeatEntries}. */
+export interface BeatEntriesOptions extends Partial<EntryDefaults> {
+  /** @default the system clock */
+  clock?: Clock;
+}
+
+/**
+ * Reads and edits the entries of a schedule store: what `beat.add()` and `celeriac beat add |
+ * remove | pause | resume | list | next` use. It needs no app and no leadership: an edit goes
+ * to the store and the leader picks it up at its next loop.
+ */
+export class BeatEntries {
+  readonly store: ScheduleStore;
+  readonly #clock: Clock;
+  readonly #defaults: EntryDefaults;
+  readonly #schedules = new Map<string, { revision: number; schedule: Schedule }>();
+
+  constructor(store: ScheduleStore, options: BeatEntriesOptions = {}) {
+    this.store = store;
+    this.#clock = options.clock ?? systemClock;
+    const { clock: _clock, ...defaults } = options;
+    this.#defaults = { ...defaults, timezone: options.timezone ?? 'UTC' };
+  }
+
+  /** The first run after now of a compiled entry. */
+  #firstRun(entry: { definition: StoredEntry['definition'] }, now: number): NextRun {
+    const schedule = scheduleFromJSON(entry.definition.schedule);
+    const next = nextRunAfterMs(schedule, now) ?? null;
+    return { nextRunAt: next, dueAt: next === null ? null : next + jitterDelayMs(schedule, entry.definition.name, next) };
+  }
+
+  #write(entry: BeatEntry, source: EntrySource, now: number): EntryWrite {
+    const { definition, enabled } = compileEntry(entry, this.#defaults);
+    return { definition, hash: definitionHash(definition), enabled, source, ...this.#firstRun({ definition }, now) };
+  }
+
+  /**
+   * Adds an entry. Without `replace`, an entry of that name must not exist; with it, the entry
+   * is overwritten and its next run recomputed from now. Throws `CELERIAC_ERR_INVALID_SCHEDULE`
+   * for an invalid entry.
+   */
+  async add(entry: BeatEntry, options: { replace?: boolean } = {}): Promise<StoredEntry> {
+    const now = this.#clock.now();
+    const write = this.#write(entry, 'api', now);
+    const [result] = await this.store.upsert([write], options.replace ? 'replace' : 'create', now);
+    this.#check(result, write.definition.name);
+    const stored = await this.store.get(write.definition.name);
+    if (!stored) throw new CeleriacError(ErrorCodes.INVALID_OPTION, `beat entry "${write.definition.name}" vanished right after it was added`);
+    return stored;
+  }
+
+  #check(result: UpsertResult | undefined, name: string): void {
+    if (result?.status === 'exists') {
+      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `beat entry "${name}" already exists: remove it first or pass replace: true (--replace)`, {
+        details: { field: 'name', value: name },
+      });
+    }
+    if (result?.status === 'full') {
+      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `the schedule store is full: remove entries before adding "${name}"`, {
+        details: { field: 'name', value: name },
+      });
+    }
+  }
+
+  /**
+   * Writes the configured entries (a beat starting): new ones are created, changed ones
+   * updated, unchanged ones keep their state; entries that came from configuration before and
+   * are no longer in it are removed. Entries added through the API are left alone.
+   */
+  async sync(entries: readonly BeatEntry[], mode: UpsertMode = 'sync'): Promise<UpsertResult[]> {
+    const now = this.#clock.now();
+    const writes = entries.map((e) => this.#write(e, 'config', now));
+    const names = new Set<string>();
+    for (const w of writes) {
+      if (names.has(w.definition.name)) {
+        throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `two beat entries are named "${w.definition.name}": entry names must be unique`, {
+          details: { field: 'name', value: w.definition.name },
+        });
+      }
+      names.add(w.definition.name);
+    }
+    const results = writes.length === 0 ? [] : await this.store.upsert(writes, mode, now);
+    for (const r of results) if (r.status === 'full') this.#check(r, r.name);
+    for (const stored of await this.store.list()) {
+      if (stored.state.source === 'config' && !names.has(stored.definition.name)) await this.store.remove(stored.definition.name, now);
+    }
+    return results;
+  }
+
+  /** Removes an entry; false when there was none. */
+  remove(name: string): Promise<boolean> {
+    return this.store.remove(name, this.#clock.now());
+  }
+
+  /** Stops an entry from running until `resume`; false when there is no such entry. */
+  pause(name: string): Promise<boolean> {
+    return this.store.setEnabled(name, false, undefined, this.#clock.now());
+  }
+
+  /** Resumes a paused entry from now on: runs missed while it was paused are not enqueued. */
+  async resume(name: string): Promise<boolean> {
+    const stored = await this.store.get(name);
+    if (!stored) return false;
+    const now = this.#clock.now();
+    return this.store.setEnabled(name, true, this.#firstRun(stored, now), now);
+  }
+
+  get(name: string): Promise<StoredEntry | undefined> {
+    return this.store.get(name);
+  }
+
+  list(): Promise<StoredEntry[]> {
+    return this.store.list();
+  }
+
+  /** The schedule of a stored entry, rebuilt once per revision. */
+  scheduleOf(entry: StoredEntry): Schedule {
+    const hit = this.#schedules.get(entry.definition.name);
+    if (hit && hit.revision === entry.state.revision) return hit.schedule;
+    const schedule = scheduleFromJSON(entry.definition.schedule);
+    this.#schedules.set(entry.definition.name, { revision: entry.state.revision, schedule });
+    return schedule;
+  }
+
+  /** The next `count` run times of an entry from its stored next run (or from now). */
+  async upcoming(name: string, count: number): Promise<Date[] | undefined> {
+    const stored = await this.store.get(name);
+    if (!stored) return undefined;
+    const schedule = this.scheduleOf(stored);
+    const out: Date[] = [];
+    let t: number | undefined = stored.state.nextRunAt ?? undefined;
+    if (t === undefined) return out;
+    while (out.length < count && t !== undefined) {
+      out.push(new Date(t));
+      t = nextRunAfterMs(schedule, t);
+    }
+    return out;
+  }
+}

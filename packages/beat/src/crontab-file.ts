@@ -1,0 +1,80 @@
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import type { BeatEntry } from './entry.js';
+import { crontab } from './schedules/crontab.js';
+import { checkTimeZone } from './schedules/wall-clock.js';
+
+const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
+
+/**
+ * Parses a crontab-style file into beat entries (`celeriac beat --crontab FILE`). One entry a
+ * line: five time fields (or an `@daily`-style macro), the task name, then optional JSON: an
+ * array is the args, an object the kwargs. `#` starts a comment line; `CRON_TZ=Europe/London`
+ * (or `TZ=`) sets the time zone of the lines after it. Entry names are `<task> <schedule>`
+ * (with `#2`, `#3` for repeats), so editing a line replaces its entry.
+ *
+ * @example
+ * ```text
+ * CRON_TZ=Europe/London
+ * # minute hour day month weekday  task              args
+ * 0 3 * * 1-5                      reports.nightly   ["eu"]
+ * *\/15 * * * *                     cache.refresh     {"full": false}
+ * @hourly                          ops.ping
+ * ```
+ */
+export function parseCrontabFile(text: string, source = 'crontab'): BeatEntry[] {
+  const entries: BeatEntry[] = [];
+  const seen = new Map<string, number>();
+  let timezone: string | undefined;
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    const where = `${source}:${index + 1}`;
+    const fail = (why: string, cause?: unknown): never => {
+      throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `${where}: ${why}`, {
+        ...(cause === undefined ? {} : { cause }),
+        details: { field: 'line', value: raw, line: index + 1 },
+      });
+    };
+    if (line === '' || line.startsWith('#')) return;
+    const tz = /^(?:CRON_TZ|TZ)\s*=\s*(\S+)$/.exec(line);
+    if (tz) {
+      try {
+        timezone = checkTimeZone(tz[1], 'CRON_TZ');
+      } catch (err) {
+        fail((err as Error).message, err);
+      }
+      return;
+    }
+    const tokens = line.split(/\s+/);
+    const fieldCount = MACROS.has((tokens[0] ?? '').toLowerCase()) ? 1 : 5;
+    const m = new RegExp(`^(\\S+(?:\\s+\\S+){${fieldCount - 1}})\\s+(\\S+)\\s*(.*)$`).exec(line);
+    if (!m) return fail(`expected ${fieldCount === 1 ? 'a macro' : 'five time fields'} and a task name, got "${line}"`);
+    const expression = (m[1] ?? '').split(/\s+/).join(' ');
+    const task = m[2] ?? '';
+    const rest = (m[3] ?? '').trim();
+    let args: unknown[] = [];
+    let kwargs: Record<string, unknown> = {};
+    if (rest !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(rest);
+      } catch (err) {
+        fail(`the text after the task name must be JSON (an args array or a kwargs object), got ${rest}`, err);
+      }
+      if (Array.isArray(parsed)) args = parsed;
+      else if (typeof parsed === 'object' && parsed !== null) kwargs = parsed as Record<string, unknown>;
+      else fail(`the text after the task name must be a JSON array (args) or object (kwargs), got ${rest}`);
+    }
+    const schedule = (() => {
+      try {
+        return crontab(expression, timezone === undefined ? {} : { timezone });
+      } catch (err) {
+        return fail((err as Error).message, err);
+      }
+    })();
+    const base = `${task} ${expression}`;
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    entries.push({ name: n === 1 ? base : `${base} #${n}`, task, schedule, args, kwargs });
+  });
+  return entries;
+}

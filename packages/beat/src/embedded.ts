@@ -1,0 +1,66 @@
+import type { Logger } from '@celeriac/core';
+import { Beat, type BeatApp, type BeatOptions } from './beat.js';
+import { createScheduleStore } from './store/create-schedule-store.js';
+import type { ScheduleStore } from './store/schedule-store.js';
+
+/** Options of {@link startEmbeddedBeat}. */
+export interface EmbeddedBeatOptions extends BeatOptions {
+  /**
+   * Store URL when no `store` is given: `redis://…` shares schedule state with other beats and
+   * keeps it across restarts; `memory://` keeps it in this process.
+   * @default the app's broker URL when it is redis:// or rediss://, else memory://
+   */
+  storeUrl?: string;
+  /** Namespace of a store opened from `storeUrl`. @default 'default' */
+  namespace?: string;
+}
+
+/** A running embedded beat. */
+export interface EmbeddedBeat {
+  readonly beat: Beat;
+  /** Stops the beat and closes the store it opened. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The app's broker URL when it names Redis: the natural place for the schedule store. */
+export function defaultStoreUrl(app: { readonly options?: { readonly brokerUrl?: string | undefined } }): string {
+  const url = app.options?.brokerUrl;
+  return url && /^rediss?:\/\//i.test(url) ? url : 'memory://';
+}
+
+/**
+ * Starts a beat inside another process, for single-node setups (`celeriac worker --beat`).
+ * With a Redis broker the schedule lives in Redis, so several workers started with `--beat`
+ * still enqueue each run once: only one of them leads at a time.
+ *
+ * @example
+ * ```ts
+ * const embedded = await startEmbeddedBeat(app, logger, { entries });
+ * process.once('SIGTERM', () => void embedded.stop());
+ * ```
+ */
+export async function startEmbeddedBeat(
+  app: BeatApp & { readonly options?: { readonly brokerUrl?: string | undefined } },
+  logger?: Logger,
+  options: EmbeddedBeatOptions = {},
+): Promise<EmbeddedBeat> {
+  const { storeUrl, namespace, ...beatOptions } = options;
+  let opened: ScheduleStore | undefined;
+  const store = options.store ?? (opened = await createScheduleStore(storeUrl ?? defaultStoreUrl(app), namespace === undefined ? {} : { namespace }));
+  const beat = new Beat(app, { ...beatOptions, store, ...(logger ? { logger } : {}) });
+  try {
+    await beat.start();
+  } catch (err) {
+    await opened?.close();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    beat,
+    stop: () =>
+      (stopping ??= (async () => {
+        await beat.stop();
+        await opened?.close();
+      })()),
+  };
+}

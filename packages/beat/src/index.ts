@@ -1,0 +1,91 @@
+/**
+ * `@celeriac/beat`: periodic tasks, enqueued exactly once per run however many beat processes
+ * run. Schedules are pure data with pure functions (`nextRunAfter(schedule, after)`); the
+ * `Beat` dispatches due runs through the app under a fenced leader lock and an idempotent,
+ * per-run claim in the schedule store. `RedisScheduleStore` is at `@celeriac/beat/redis`.
+ *
+ * @example
+ * ```ts
+ * import { Celeriac } from '@celeriac/client';
+ * import { Beat, crontab, every, interval, nextRunAfter } from '@celeriac/beat';
+ *
+ * const app = new Celeriac({ broker: 'memory://' });
+ * console.log(nextRunAfter(crontab('0 3 * * 1-5', { timezone: 'Europe/London' }), new Date('2025-06-06T12:00:00Z')));
+ * // 2025-06-09T02:00:00.000Z (Monday 03:00 BST)
+ *
+ * const beat = new Beat(app, {
+ *   entries: [
+ *     { name: 'reports', task: 'reports.nightly', schedule: crontab('0 3 * * *'), timezone: 'Europe/London' },
+ *     { name: 'ping', task: 'ops.ping', schedule: every(30).seconds() },
+ *     { name: 'sync', task: 'sync.all', schedule: interval({ minutes: 5 }), options: { queue: 'sync', expires: 240 } },
+ *   ],
+ * });
+ * await beat.start();
+ * // …
+ * await beat.stop();
+ * ```
+ */
+export { Beat, compileBeatOptions } from './beat.js';
+export type { BeatApp, BeatOptions, BeatRole, BeatState, CompiledBeatOptions, TickReport } from './beat.js';
+export { BeatEntries } from './beat-entries.js';
+export { defineBeat, beatConfigFrom } from './beat-config.js';
+export type { BeatConfig } from './beat-config.js';
+export type { BeatEntriesOptions } from './beat-entries.js';
+export { compileEntry, definitionHash, runTaskId } from './entry.js';
+export type {
+  BeatEntry,
+  EntryDefinition,
+  EntryDefaults,
+  EntryPublishOptions,
+  EntrySource,
+  EntryState,
+  MisfireOptions,
+  StoredEntry,
+} from './entry.js';
+export { planTicks } from './misfire.js';
+export type { PlanInput, TickPlan } from './misfire.js';
+export { parseCrontabFile } from './crontab-file.js';
+export { startEmbeddedBeat, defaultStoreUrl } from './embedded.js';
+export type { EmbeddedBeat, EmbeddedBeatOptions } from './embedded.js';
+export { MemoryScheduleStore } from './store/memory-schedule-store.js';
+export type { MemoryScheduleStoreOptions } from './store/memory-schedule-store.js';
+export { createScheduleStore } from './store/create-schedule-store.js';
+export type { CreateScheduleStoreOptions } from './store/create-schedule-store.js';
+export type {
+  ClaimResult,
+  EntryWrite,
+  Lease,
+  LeadershipResult,
+  NextRun,
+  PendingRun,
+  RunRef,
+  ScheduleStore,
+  TickClaim,
+  UpsertMode,
+  UpsertResult,
+  UpsertStatus,
+} from './store/schedule-store.js';
+export {
+  nextRunAfter,
+  nextRunAfterMs,
+  upcomingRuns,
+  scheduleFromJSON,
+  scheduleToJSON,
+  describeSchedule,
+  jitterDelayMs,
+} from './schedules/schedule.js';
+export type { Schedule, ScheduleJSON, ScheduleKind } from './schedules/schedule.js';
+export { interval } from './schedules/interval.js';
+export type { IntervalOptions, IntervalSchedule } from './schedules/interval.js';
+export { crontab } from './schedules/crontab.js';
+export type { CrontabField, CrontabFields, CrontabOptions, CrontabSchedule } from './schedules/crontab.js';
+export { cron, CRON_FIELD_NAMES } from './schedules/cron.js';
+export type { CronFieldName, CronOptions, CronSchedule } from './schedules/cron.js';
+export { oneOff } from './schedules/one-off.js';
+export type { OneOffSchedule } from './schedules/one-off.js';
+export { solar, SOLAR_EVENTS } from './schedules/solar.js';
+export type { SolarEvent, SolarSchedule } from './schedules/solar.js';
+export { every, WEEKDAY_NAMES } from './schedules/every.js';
+export type { EveryBuilder, EveryJob, EverySchedule, EveryUnit, Weekday } from './schedules/every.js';
+export type { DateInput, RangeOptions } from './schedules/common.js';
+export { checkTimeZone } from './schedules/wall-clock.js';

@@ -1,0 +1,35 @@
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { MemoryScheduleStore } from './memory-schedule-store.js';
+import type * as RedisStoreModule from '../redis/index.js';
+import type { ScheduleStore } from './schedule-store.js';
+
+/** Options of {@link createScheduleStore}. */
+export interface CreateScheduleStoreOptions {
+  /** The store's namespace (Redis key prefix, part of run task ids). @default 'default' */
+  namespace?: string;
+}
+
+/**
+ * The schedule store a URL names: `memory://` (this process only) or `redis://` / `rediss://`
+ * (loads `@celeriac/beat/redis` and ioredis only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
+ * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when ioredis is not installed.
+ */
+export async function createScheduleStore(url: string, options: CreateScheduleStoreOptions = {}): Promise<ScheduleStore> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'memory') return new MemoryScheduleStore(options);
+  if (scheme === 'redis' || scheme === 'rediss') {
+    let mod: typeof RedisStoreModule;
+    try {
+      mod = await import('../redis/index.js');
+    } catch (err) {
+      throw new CeleriacError(ErrorCodes.MISSING_DRIVER, `the beat store at ${url.replace(/\/\/[^@/]*@/, '//***@')} needs the ioredis package: npm install ioredis`, {
+        cause: err,
+        details: { driver: 'ioredis' },
+      });
+    }
+    return new mod.RedisScheduleStore({ url, ...options });
+  }
+  throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory:// or redis:// (rediss://)`, {
+    details: { scheme: scheme ?? null },
+  });
+}
