@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Celeriac } from '@celeriac/client';
+import { UsageError } from './usage-error.js';
+
+function isApp(value: unknown): value is Celeriac {
+  return value instanceof Celeriac || (typeof value === 'object' && value !== null && 'tasks' in value && typeof (value as { task?: unknown }).task === 'function' && typeof (value as { broker?: unknown }).broker === 'function');
+}
+
+/**
+ * Loads the app module named by `--app`: `./dist/app.js` (its `app` or default export) or
+ * `./dist/app.js:myApp` for a named export. A bare package name is imported as a package.
+ * TypeScript sources load through a loader, e.g. `NODE_OPTIONS="--import tsx"`.
+ */
+export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celeriac> {
+  const colon = spec.lastIndexOf(':');
+  const hasExport = colon > 1 && !/^[a-zA-Z]:[\\/]/.test(spec.slice(colon - 1)); // not a Windows drive
+  const file = hasExport ? spec.slice(0, colon) : spec;
+  const exportName = hasExport ? spec.slice(colon + 1) : undefined;
+  const looksLikePath = file.startsWith('.') || isAbsolute(file) || /\.[cm]?[jt]s$/.test(file);
+  let target: string;
+  if (looksLikePath) {
+    const path = resolve(cwd, file);
+    if (!existsSync(path)) {
+      throw new UsageError(`--app ${spec}: ${path} does not exist (build your app first, e.g. "npx tsc", and point --app at the .js file)`);
+    }
+    target = pathToFileURL(path).href;
+  } else {
+    target = file;
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(target)) as Record<string, unknown>;
+  } catch (err) {
+    const hint = /\.ts$/.test(file) ? ' (for TypeScript, run with NODE_OPTIONS="--import tsx" or build to JavaScript)' : '';
+    throw new UsageError(`--app ${spec}: cannot load the module: ${(err as Error).message}${hint}`);
+  }
+  const candidates = exportName ? [exportName] : ['app', 'default', 'celeriac'];
+  for (const name of candidates) {
+    const value = mod[name];
+    if (isApp(value)) return value;
+  }
+  throw new UsageError(
+    `--app ${spec}: the module has no Celeriac app ${exportName ? `named "${exportName}"` : 'exported as "app" or default'}: add "export const app = new Celeriac(...)"`,
+  );
+}

@@ -1,0 +1,52 @@
+// The app module the CLI tests load with `celeriac worker --app`. Configured by env:
+// CELERIAC_BROKER_URL, FX_RUNS_KEY (a Redis list each run of fx.record appends its task id to),
+// FX_VISIBILITY_TIMEOUT (seconds; a SIGKILLed worker's messages come back after it).
+import { Celeriac } from '@celeriac/client';
+import { Redis } from 'ioredis';
+
+const url = process.env.CELERIAC_BROKER_URL;
+const visibilityTimeout = Number(process.env.FX_VISIBILITY_TIMEOUT ?? 3600);
+
+export const app = new Celeriac({
+  broker: url,
+  backend: url,
+  brokerOptions: { visibilityTimeout: visibilityTimeout * 1000 },
+});
+
+let redis;
+function runs() {
+  redis ??= new Redis(url, { lazyConnect: false });
+  return redis;
+}
+
+export const add = app.task('fx.add', (a, b) => a + b);
+
+export const sleep = app.task('fx.sleep', async (ms) => {
+  await new Promise((r) => setTimeout(r, ms));
+  return ms;
+});
+
+export const record = app.task('fx.record', async function (n, ms = 5) {
+  await runs().rpush(process.env.FX_RUNS_KEY ?? 'fx:runs', this.id);
+  await new Promise((r) => setTimeout(r, ms));
+  return n;
+});
+
+// Rate limits: each start is recorded (epoch ms) in the list FX_STARTS_KEY.
+export const limited = app.task(
+  'fx.limited',
+  async function (tenant) {
+    await runs().rpush(process.env.FX_STARTS_KEY ?? 'fx:starts', `${tenant}:${Date.now()}`);
+    return tenant;
+  },
+  { rateLimit: '10/s' },
+);
+
+export const perTenant = app.task(
+  'fx.per_tenant',
+  async function (tenant) {
+    await runs().rpush(process.env.FX_STARTS_KEY ?? 'fx:starts', `${tenant}:${Date.now()}`);
+    return tenant;
+  },
+  { rateLimit: '5/s', rateLimitKey: (args) => String(args[0]) },
+);
