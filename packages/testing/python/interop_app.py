@@ -1,0 +1,44 @@
+"""A Python Celery app for Celeriac's interop tests (run with Debian's /usr/bin/python3).
+
+Configured from the environment so a test can point it at its own Redis:
+BROKER_URL, RESULT_BACKEND, SERIALIZER (json|msgpack), VISIBILITY_TIMEOUT (seconds).
+Tasks are named py.* and consumed from the queue named by the worker's -Q.
+"""
+import os
+import time
+
+from celery import Celery
+
+app = Celery("interop", broker=os.environ["BROKER_URL"], backend=os.environ.get("RESULT_BACKEND"))
+app.conf.update(
+    task_serializer=os.environ.get("SERIALIZER", "json"),
+    result_serializer="json",
+    accept_content=["json", "msgpack"],
+    result_accept_content=["json", "msgpack"],
+    broker_transport_options={"visibility_timeout": float(os.environ.get("VISIBILITY_TIMEOUT", "3600"))},
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+)
+
+
+@app.task(name="py.add")
+def add(a, b):
+    return a + b
+
+
+@app.task(name="py.fail")
+def fail(message):
+    raise ValueError(message)
+
+
+@app.task(name="py.echo")
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@app.task(name="py.sleep")
+def sleep(seconds, marker=None):
+    time.sleep(seconds)
+    return marker

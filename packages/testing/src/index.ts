@@ -1,0 +1,40 @@
+/**
+ * `@celeriac/testing` (private): real servers for tests and the conformance suites every
+ * `Broker` and `ResultBackend` implementation runs.
+ */
+import type {} from 'vitest';
+
+// Types `inject('redisUrl')` (provided by ./global-setup) in every test that imports this package.
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A Redis for this test run: `REDIS_URL`, or a redis-server started for the run. */
+    redisUrl: string;
+  }
+}
+export { freePort } from './servers/free-port.js';
+export { startRedisServer } from './servers/redis-server.js';
+export type { RedisServerHandle, RedisServerOptions } from './servers/redis-server.js';
+export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';
+export type {
+  RabbitMqForTests,
+  RabbitMqServerHandle,
+  RabbitMqServerOptions,
+} from './servers/rabbitmq-server.js';
+export { uniqueName } from './unique.js';
+export { brokerConformance } from './conformance/broker-conformance.js';
+export type { BrokerConformanceOptions, BrokerFixture } from './conformance/broker-conformance.js';
+export { resultBackendConformance } from './conformance/result-backend-conformance.js';
+export type {
+  ResultBackendConformanceOptions,
+  ResultBackendFixture,
+} from './conformance/result-backend-conformance.js';
+export {
+  PYTHON,
+  PYTHON_DIR,
+  requirePythonCelery,
+  runPythonScript,
+  startCeleryWorker,
+} from './servers/python-celery.js';
+export type { PythonEnv, CeleryWorkerHandle } from './servers/python-celery.js';
+export { coordinationConformance } from './conformance/coordination-conformance.js';
+export type { CoordinationFixture } from './conformance/coordination-conformance.js';
