@@ -1,0 +1,312 @@
+// The Markdown report: the comparison table, the Redis command breakdown and the machine.
+import { median } from './stats.js';
+
+const fmtInt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function fmt(value, unit) {
+  if (value === undefined || value === null || Number.isNaN(value)) return 'n/a';
+  if (unit === 'tasks/s' || unit === 'msg/s' || unit === 'µs') return fmtInt.format(value);
+  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1);
+  if (unit === 'MB') return value.toFixed(0);
+  return value.toFixed(2);
+}
+
+/** The rows of the main table; `pick` reads one run's value. */
+function rows(config) {
+  const n = fmtInt.format(config.tasks);
+  return [
+    {
+      w: 'W1',
+      label: `W1 end to end, ${n} tasks published while 1 worker runs them`,
+      unit: 'tasks/s',
+      better: 'higher',
+      pick: (r) => r.throughput,
+    },
+    {
+      w: 'W2',
+      label: `W2 drain ${n} pre-filled tasks`,
+      unit: 'tasks/s',
+      better: 'higher',
+      pick: (r) => r.throughput,
+    },
+    {
+      w: 'W3',
+      label: `W3a publish, awaited one by one (${fmtInt.format(config.sequential)})`,
+      unit: 'msg/s',
+      better: 'higher',
+      pick: (r) => r.sequentialRate,
+    },
+    {
+      w: 'W3',
+      label: `W3b publish, concurrent (${n}, Promise.all ${fmtInt.format(config.batch)} at a time)`,
+      unit: 'msg/s',
+      better: 'higher',
+      pick: (r) => r.concurrentRate,
+    },
+    {
+      w: 'W3',
+      label: `W3c publish, BullMQ addBulk (${fmtInt.format(config.batch)} per call; no Celeriac equivalent)`,
+      unit: 'msg/s',
+      better: 'higher',
+      pick: (r) => r.bulkRate,
+    },
+    {
+      w: 'W4',
+      label: `W4 round trip, idle worker, p50 (${fmtInt.format(config.roundTrips)} sequential)`,
+      unit: 'ms',
+      better: 'lower',
+      pick: (r) => r.p50,
+    },
+    {
+      w: 'W4',
+      label: 'W4 round trip, idle worker, p99',
+      unit: 'ms',
+      better: 'lower',
+      pick: (r) => r.p99,
+    },
+    {
+      w: 'W4',
+      label: 'W4 Redis commands per round trip (commandstats, incl. inside Lua)',
+      unit: 'cmds',
+      better: 'lower',
+      pick: (r) => r.commandsPerCall,
+    },
+    {
+      w: 'W1',
+      label: 'W1 worker process peak RSS',
+      unit: 'MB',
+      better: 'lower',
+      pick: (r) => r.workerRssPeakMB,
+    },
+    {
+      w: 'W1',
+      label: 'W1 Redis commands per task (INFO commandstats, incl. inside Lua)',
+      unit: 'cmds',
+      better: 'lower',
+      pick: (r) => r.commandsPerTask,
+    },
+    {
+      w: 'W1',
+      label: 'W1 Redis time executing commands per task (commandstats usec)',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.redisCommandUsPerTask,
+    },
+    {
+      w: 'W1',
+      label: 'W1 redis-server CPU per task',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.redisCpuUsPerTask,
+    },
+    {
+      w: 'W1',
+      label: 'W1 worker process CPU per task',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.workerCpuUsPerTask,
+    },
+    {
+      w: 'W1',
+      label: 'W1 publisher (bench process) CPU per task',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.publisherCpuUsPerTask,
+    },
+  ];
+}
+
+/**
+ * The median over repetitions of Celeriac's value ÷ BullMQ's in the same repetition. The two
+ * runs of a pair ran back to back, so load that comes and goes on the machine (other
+ * processes, thermal) weighs on both sides of each ratio; a ratio of medians would not pair
+ * them. Equals the ratio of the two values when there is one repetition.
+ */
+function pairedRatio(celeriacRuns, bullmqRuns, pick) {
+  const ratios = [];
+  for (const c of celeriacRuns) {
+    const b = bullmqRuns.find((r) => r.rep === c.rep);
+    const cv = pick(c);
+    const bv = b && pick(b);
+    if (cv > 0 && bv > 0) ratios.push(cv / bv);
+  }
+  return median(ratios);
+}
+
+function verdict(ratio, better) {
+  const celeriacWins = better === 'higher' ? ratio >= 1 : ratio <= 1;
+  const factor = ratio >= 1 ? ratio : 1 / ratio;
+  if (factor < 1.03) return 'about even';
+  return `${celeriacWins ? 'Celeriac' : 'BullMQ'} ${factor.toFixed(2)}× better`;
+}
+
+/** `median` and, with more than one run, the spread as ±half the range in % of the median. */
+function cell(values, unit) {
+  const m = median(values);
+  if (m === undefined) return { m, text: 'n/a' };
+  const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (xs.length < 2 || m === 0) return { m, text: fmt(m, unit) };
+  const spread = ((Math.max(...xs) - Math.min(...xs)) / 2 / Math.abs(m)) * 100;
+  return { m, text: `${fmt(m, unit)} ±${spread < 1 ? spread.toFixed(1) : spread.toFixed(0)}%` };
+}
+
+/** Sums commandstats over a system's W1 runs: calls and usec per task by command. */
+function commandMix(list) {
+  const tasks = list.reduce((s, r) => s + r.tasks, 0);
+  /** @type {Record<string, { calls: number, usec: number }>} */
+  const total = {};
+  for (const r of list) {
+    for (const [name, c] of Object.entries(r.commands)) {
+      total[name] ??= { calls: 0, usec: 0 };
+      total[name].calls += c.calls;
+      total[name].usec += c.usec;
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(total).map(([k, v]) => [k, { calls: v.calls / tasks, usec: v.usec / tasks }]),
+  );
+}
+
+export function renderReport({ systems, runs, config, machine, monitor, errors, elapsedSeconds }) {
+  const out = [];
+  const labels = systems.map((s) => s.label);
+  const both = systems.length === 2;
+  out.push(`## Celeriac vs BullMQ on one Redis — medians of ${config.reps} interleaved run(s)`);
+  out.push('');
+  out.push(
+    `node ${machine.node} · ${machine.cpus} CPUs (${machine.cpuModel}) · ${machine.totalMemGB} GB · ${machine.platform} · ` +
+      `Redis ${machine.redis} (${machine.redisServer}) · BullMQ ${machine.bullmq} · Celeriac ${machine.celeriac} · ` +
+      `worker concurrency ${config.concurrency} in its own process · load average ${machine.loadAverageAtStart[0]} at start, ${machine.loadAverageAtEnd?.[0]} at end · ${elapsedSeconds.toFixed(0)} s`,
+  );
+  if (both) {
+    out.push('');
+    out.push(
+      'Each cell is the median of the runs, ±half their range. "Celeriac ÷ BullMQ" is the median of the ratios of runs made back to back; ' +
+        'above 1 favours Celeriac where higher is better, below 1 where lower is better (the verdict column says which).',
+    );
+  }
+  out.push('');
+  const header = [
+    'workload',
+    'unit',
+    'better',
+    ...labels,
+    ...(both ? ['Celeriac ÷ BullMQ', 'verdict'] : []),
+  ];
+  out.push(`| ${header.join(' | ')} |`);
+  out.push(`| ${header.map((h, i) => (i >= 3 ? '---:' : '---')).join(' | ')} |`);
+  for (const row of rows(config)) {
+    if (!config.workloads.includes(row.w)) continue;
+    const cells = systems.map((s) => cell(runs[s.id][row.w].map(row.pick), row.unit));
+    if (cells.every((c) => c.m === undefined)) continue;
+    const line = [row.label, row.unit, row.better, ...cells.map((c) => c.text)];
+    if (both) {
+      const ratio = pairedRatio(runs.celeriac[row.w], runs.bullmq[row.w], row.pick);
+      line.push(
+        ratio === undefined ? 'n/a' : ratio.toFixed(2),
+        ratio === undefined ? '' : verdict(ratio, row.better),
+      );
+    }
+    out.push(`| ${line.join(' | ')} |`);
+  }
+
+  for (const [sys, byW] of Object.entries(runs)) {
+    for (const [w, list] of Object.entries(byW)) {
+      if (list.length < config.reps)
+        out.push(
+          `\n⚠ ${sys} ${w}: ${list.length} of ${config.reps} runs succeeded (see errors below).`,
+        );
+    }
+  }
+
+  if (config.workloads.includes('W1')) {
+    const mixes = systems.map((s) => (runs[s.id].W1.length ? commandMix(runs[s.id].W1) : {}));
+    // Every command either side runs at least once per 20 tasks; rarer ones are in the JSON.
+    const names = new Set();
+    for (const mix of mixes) {
+      for (const [k, v] of Object.entries(mix)) if (v.calls >= 0.05) names.add(k);
+    }
+    if (names.size > 0) {
+      out.push('');
+      out.push(
+        '### W1: Redis commands per task, by command (INFO commandstats; those run at least once per 20 tasks)',
+      );
+      out.push('');
+      out.push(
+        'Commands a Lua script runs are counted as well as the EVALSHA/FCALL that ran them.',
+      );
+      out.push('');
+      out.push(`| command | ${labels.map((l) => `${l} calls/task | ${l} µs/task`).join(' | ')} |`);
+      out.push(`| --- | ${labels.map(() => '---: | ---:').join(' | ')} |`);
+      const sorted = [...names].sort(
+        (a, b) =>
+          Math.max(...mixes.map((m) => m[b]?.calls ?? 0)) -
+          Math.max(...mixes.map((m) => m[a]?.calls ?? 0)),
+      );
+      for (const name of sorted) {
+        out.push(
+          `| ${name} | ${mixes.map((m) => (m[name] ? `${m[name].calls.toFixed(3)} | ${m[name].usec.toFixed(2)}` : '– | –')).join(' | ')} |`,
+        );
+      }
+      const totals = mixes.map((m) =>
+        Object.values(m).reduce((s, c) => ({ calls: s.calls + c.calls, usec: s.usec + c.usec }), {
+          calls: 0,
+          usec: 0,
+        }),
+      );
+      out.push(
+        `| **total** | ${totals.map((t) => `**${t.calls.toFixed(2)}** | **${t.usec.toFixed(1)}**`).join(' | ')} |`,
+      );
+    }
+  }
+
+  const monitored = systems.filter((s) => monitor[s.id]);
+  if (monitored.length > 0) {
+    out.push('');
+    out.push(
+      `### W1 under MONITOR (${fmtInt.format(monitor[monitored[0].id].tasks)} tasks, untimed): requests a client sent vs commands run inside Lua`,
+    );
+    out.push('');
+    for (const s of monitored) {
+      const m = monitor[s.id];
+      const list = (o) =>
+        Object.entries(o)
+          .slice(0, 12)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ') || 'none';
+      out.push(
+        `- **${s.label}**: ${m.clientCommandsPerTask.toFixed(2)} client commands/task (${list(m.client)}); ${m.luaCommandsPerTask.toFixed(2)} inside Lua/task (${list(m.lua)})`,
+      );
+    }
+  }
+
+  const profiled = systems.filter((s) => runs[s.id].W1?.some((r) => r.workerProfile));
+  if (profiled.length > 0) {
+    out.push('');
+    out.push(
+      '### W1 worker CPU profile (--profile; self time, first profiled run, whole process life)',
+    );
+    for (const s of profiled) {
+      const p = runs[s.id].W1.find((r) => r.workerProfile).workerProfile;
+      out.push('');
+      out.push(
+        `- **${s.label}** busy ${p.busyMs} ms, idle ${p.idleMs} ms. By area: ${p.byArea.map((a) => `${a.name} ${a.pct}%`).join(', ')}`,
+      );
+      out.push(
+        `  - top functions: ${p.byFunction
+          .slice(0, 12)
+          .map((f) => `${f.name} ${f.pct}%`)
+          .join('; ')}`,
+      );
+      out.push(`  - profile: ${p.file}`);
+    }
+  }
+
+  if (errors.length > 0) {
+    out.push('');
+    out.push('### Errors');
+    for (const e of errors)
+      out.push(`- ${e.system} ${e.workload} rep ${e.rep}: ${e.error.split('\n')[0]}`);
+  }
+  return out.join('\n');
+}
