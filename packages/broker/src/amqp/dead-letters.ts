@@ -50,7 +50,8 @@ export function deadLetterJob(
  * A queue's dead letters are the messages of `celeriac.dead.<queue>`, oldest first, capped at
  * `deadLetterLimit` (the oldest are dropped) and kept `deadLetterTtl`. `list()` and `replay()`
  * take the messages with `basic.get` on a channel of their own and give back what they do not
- * remove by closing it, so a crash in between loses nothing; a listing that runs while another
+ * remove with a nack before they return (a crash in between requeues them too, as the channel
+ * dies), so nothing is lost; a listing that runs while another
  * takes messages sees fewer.
  *
  * Messages that RabbitMQ itself dead-lettered into that queue (a policy with
@@ -73,6 +74,7 @@ export class AmqpDeadLetterStore implements DeadLetterStore {
         if (m === false) break;
         out.push(toDeadLetter(queue, m));
       }
+      await settled(ch, queue);
       return out;
     });
   }
@@ -93,9 +95,11 @@ export class AmqpDeadLetterStore implements DeadLetterStore {
         const dl = toDeadLetter(queue, m);
         if (!wanted || wanted.has(dl.id)) picked.push({ raw: m, message: dl.message });
       }
-      if (picked.length === 0) return 0;
-      await this.#ctx.publish(picked.map((p) => ({ queue, message: p.message })));
-      for (const p of picked) ch.ack(p.raw);
+      if (picked.length > 0) {
+        await this.#ctx.publish(picked.map((p) => ({ queue, message: p.message })));
+        for (const p of picked) ch.ack(p.raw);
+      }
+      await settled(ch, queue);
       return picked.length;
     });
   }
@@ -140,6 +144,18 @@ export class AmqpDeadLetterStore implements DeadLetterStore {
       await ch.close().catch(() => undefined);
     }
   }
+}
+
+/**
+ * Gives back every message `ch` took and did not ack, and waits until the queue has them again.
+ * Acks and nacks have no reply in AMQP, and closing the channel requeues asynchronously, so a
+ * `count()` right after a listing could miss the messages it took. A passive declare on the
+ * same channel reaches the queue after the nacks (RabbitMQ keeps a channel's messages to a
+ * queue in order), so when it answers they are back.
+ */
+async function settled(ch: Channel, queue: string): Promise<void> {
+  ch.nackAll(true);
+  await ch.checkQueue(deadLetterQueue(queue));
 }
 
 /** A dead letter as listed: Celeriac's headers become the reason, the rest is the message. */
