@@ -92,6 +92,30 @@ export interface Delivery {
    * Whoever runs the commands must call `settled()` afterwards.
    */
   fusableAck?(): FusableAck | undefined;
+  /**
+   * AMQP transports: sends `reply` (a transient message, such as an rpc:// result) to the
+   * default exchange on the channel this delivery came on, then acks the delivery on that
+   * channel. RabbitMQ handles a channel's frames in order, so the ack never takes effect
+   * without the reply having been routed first, and if the channel is gone neither is sent
+   * and the message comes back: at least once, without a publisher confirm round trip.
+   *
+   * Returns undefined (and does nothing) when the delivery's server is not `target`
+   * (compare with `amqpTarget()`) or it is already settled; the caller then publishes and acks
+   * on its own.
+   */
+  replyThenAck?(target: string, reply: DeliveryReply): Promise<void> | undefined;
+}
+
+/** See `Delivery.replyThenAck`. */
+export interface DeliveryReply {
+  /** The queue, as routing key on the default exchange. */
+  readonly queue: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly contentEncoding: string;
+  readonly correlationId: string;
+  /** Per-message TTL in milliseconds, as AMQP's `expiration` string. */
+  readonly expiration?: string;
 }
 
 /** See `Delivery.fusableAck`. */

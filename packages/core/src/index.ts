@@ -69,6 +69,7 @@ export type {
   Consumer,
   Delivery,
   FusableAck,
+  DeliveryReply,
   DeadLetterReason,
   DeadLetter,
   DeadLetterStore,
@@ -82,5 +83,5 @@ export type {
 } from './result-backend.js';
 export { DEFAULT_REVOKE_TTL_MS, MAX_REVOKED } from './coordination.js';
 export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from './coordination.js';
-export { redactUrl, urlScheme, loadDriver } from './urls.js';
+export { redactUrl, urlScheme, amqpTarget, loadDriver } from './urls.js';
 export type { LoadDriverOptions } from './urls.js';

@@ -13,6 +13,31 @@ export function urlScheme(url: string): string | undefined {
   return /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
 }
 
+/**
+ * Identity of an AMQP server and virtual host, `amqp://user@host:port/vhost`, for deciding
+ * whether two URLs reach the same RabbitMQ (`Delivery.replyThenAck`). Loopback names collapse
+ * into `127.0.0.1`, default ports are filled in, the password is left out. Undefined when the
+ * URL is not amqp:// or amqps://.
+ */
+export function amqpTarget(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const scheme = u.protocol.slice(0, -1).toLowerCase();
+  if (scheme !== 'amqp' && scheme !== 'amqps') return undefined;
+  const loopback = ['localhost', '127.0.0.1', '[::1]', ''];
+  const host = loopback.includes(u.hostname.toLowerCase()) ? '127.0.0.1' : u.hostname.toLowerCase();
+  const port = u.port === '' ? (scheme === 'amqps' ? '5671' : '5672') : u.port;
+  // amqplib: no path or "/" is the default vhost "/"; otherwise the path without its "/".
+  const path =
+    u.pathname === '' || u.pathname === '/' ? '/' : decodeURIComponent(u.pathname.slice(1));
+  const user = decodeURIComponent(u.username === '' ? 'guest' : u.username);
+  return `${scheme}://${encodeURIComponent(user)}@${host}:${port}/${encodeURIComponent(path)}`;
+}
+
 export interface LoadDriverOptions {
   /** The subpath module, e.g. `@celeriac/broker/redis`, for messages. */
   specifier: string;
@@ -30,7 +55,10 @@ export interface LoadDriverOptions {
  * `import()`, so the module resolves from the caller's package. Translates failures into
  * `CELERIAC_ERR_MISSING_DRIVER` (with the npm command) or `CELERIAC_ERR_UNSUPPORTED_URL`.
  */
-export async function loadDriver<T>(load: () => Promise<unknown>, o: LoadDriverOptions): Promise<T> {
+export async function loadDriver<T>(
+  load: () => Promise<unknown>,
+  o: LoadDriverOptions,
+): Promise<T> {
   let mod: unknown;
   try {
     mod = await load();
@@ -52,9 +80,13 @@ export async function loadDriver<T>(load: () => Promise<unknown>, o: LoadDriverO
   }
   const ctor = (mod as Record<string, unknown> | null)?.[o.exportName];
   if (typeof ctor !== 'function') {
-    throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `${o.role} URL "${redactUrl(o.url)}": ${o.specifier} does not export ${o.exportName}`, {
-      details: { specifier: o.specifier },
-    });
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `${o.role} URL "${redactUrl(o.url)}": ${o.specifier} does not export ${o.exportName}`,
+      {
+        details: { specifier: o.specifier },
+      },
+    );
   }
   return ctor as T;
 }

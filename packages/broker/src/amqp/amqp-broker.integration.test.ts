@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import {
+  amqpTarget,
   ErrorCodes,
   createTaskMessage,
   encodeTaskMessage,
@@ -302,6 +303,55 @@ describe('AmqpBroker on RabbitMQ', () => {
       'x-celeriac-dead-queue': q,
     });
     expect(m.fields.exchange).toBe('celeriac.dead');
+  });
+
+  it('replyThenAck sends a transient reply and acks on the delivery channel; another server is refused', async () => {
+    const broker = open();
+    const q = uniqueName('reply-task');
+    const replyQueue = uniqueName('reply-to');
+    const ch = await raw.createChannel();
+    await ch.assertQueue(replyQueue, { durable: false });
+    await ch.close();
+    await broker.publish(q, task('t', { id: 'r-1' }));
+    const received: Delivery[] = [];
+    const consumer = await broker.consume({
+      queues: [q],
+      prefetch: 1,
+      onMessage: (d) => received.push(d),
+    });
+    await eventually('the task', () => received.length === 1);
+    const d = received[0]!;
+    const reply = {
+      queue: replyQueue,
+      body: Buffer.from('{"status":"SUCCESS"}'),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      correlationId: 'r-1',
+      expiration: '60000',
+    };
+    // Another server, vhost or user: nothing sent, still held.
+    expect(d.replyThenAck?.('amqp://guest@127.0.0.1:1/%2F', reply)).toBeUndefined();
+    expect(await rawGet(replyQueue)).toBe(false);
+    const target = amqpTarget(server.url)!;
+    await d.replyThenAck?.(target, reply);
+    // Settled: a second reply or ack does nothing.
+    expect(d.replyThenAck?.(target, reply)).toBeUndefined();
+    await d.ack();
+    await eventually('the reply', async () => (await broker.count(replyQueue)) === 1);
+    const m = (await rawGet(replyQueue)) as GetMessage;
+    expect(m.content.toString()).toBe('{"status":"SUCCESS"}');
+    expect(m.properties).toMatchObject({
+      correlationId: 'r-1',
+      contentType: 'application/json',
+      expiration: '60000',
+      deliveryMode: 1,
+    });
+    // The task was acked: once its channel is closed (which would requeue an unacked
+    // message) and RabbitMQ had time to requeue, its queue is still empty.
+    await consumer.cancel();
+    await sleep(300);
+    expect(await broker.count(q)).toBe(0);
+    expect(await unackedOnChannels()).toBe(0);
   });
 
   it('delivers a 20-minute countdown on time through the delay levels, never holding it unacked', async () => {

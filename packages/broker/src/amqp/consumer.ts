@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
+import { amqpTarget, isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
 import { brokerRefused, brokerUnavailable, channelErrorCode } from './connection.js';
@@ -42,6 +42,7 @@ export class AmqpConsumer implements Consumer {
   #channel: Channel | undefined;
   #channelSeq = 0;
   readonly #tags = new Map<string, string>();
+  readonly #target: string | undefined;
   /** Deliveries handed out and not settled, on any channel. */
   #handed = 0;
   /** Of those, the ones on the current channel. */
@@ -51,6 +52,7 @@ export class AmqpConsumer implements Consumer {
   #recovering = false;
 
   constructor(ctx: AmqpContext, options: ConsumeOptions, onCancelled: (c: AmqpConsumer) => void) {
+    this.#target = amqpTarget(ctx.consumeConnection.url);
     this.#ctx = ctx;
     this.#o = options;
     this.#onCancelled = onCancelled;
@@ -197,6 +199,7 @@ export class AmqpConsumer implements Consumer {
     const seq = this.#channelSeq;
     const delivery = new AmqpDelivery(
       {
+        target: this.#target,
         channel: () => (this.#channel === ch ? ch : undefined),
         settled: () => this.#settled(ch),
         sync: async () => {

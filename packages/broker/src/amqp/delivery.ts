@@ -1,10 +1,12 @@
-import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
+import type { BrokerMessage, DeadLetterReason, Delivery, DeliveryReply } from '@celeriac/core';
 import type { Channel, Message } from 'amqplib';
 
 export type AmqpDeliveryState = 'held' | 'settled';
 
 /** What a delivery needs from the consumer that received it. */
 export interface DeliveryLink {
+  /** `amqpTarget()` of the server the delivery came from. */
+  readonly target: string | undefined;
   /** The channel the delivery came on while it is still open; once it closed, RabbitMQ has requeued the message. */
   channel(): Channel | undefined;
   /** Called once, when the delivery is settled. */
@@ -60,6 +62,29 @@ export class AmqpDelivery implements Delivery {
   ack(): Promise<void> {
     if (!this.#settle()) return Promise.resolve();
     this.#write((ch) => ch.ack(this.#raw));
+    this.#link.settled();
+    return Promise.resolve();
+  }
+
+  /**
+   * Publishes `reply` (transient) to the default exchange on this delivery's channel, then acks
+   * it there: RabbitMQ processes both in that order, so no confirm round trip is needed for the
+   * ack to follow the reply. On a channel that is gone, sends neither: the message is back in
+   * its queue. Undefined (nothing done) for another server, or when already settled.
+   */
+  replyThenAck(target: string, reply: DeliveryReply): Promise<void> | undefined {
+    if (this.#state === 'settled' || target !== this.#link.target) return undefined;
+    this.#settle();
+    this.#write((ch) => {
+      ch.publish('', reply.queue, reply.body, {
+        contentType: reply.contentType,
+        contentEncoding: reply.contentEncoding,
+        correlationId: reply.correlationId,
+        deliveryMode: 1,
+        ...(reply.expiration === undefined ? {} : { expiration: reply.expiration }),
+      });
+      ch.ack(this.#raw);
+    });
     this.#link.settled();
     return Promise.resolve();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  amqpTarget,
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
@@ -79,6 +80,7 @@ export class RpcResultBackend implements ResultBackend {
   readonly replyTo: string;
   readonly #o: CompiledRpcResultBackendOptions;
   readonly #conn: RpcConnection;
+  readonly #target: string | undefined;
   #state: RpcResultBackendState = 'open';
   #closing: Promise<void> | undefined;
   /** Set once anything needed the reply queue: from then on it is kept up across reconnections. */
@@ -93,6 +95,7 @@ export class RpcResultBackend implements ResultBackend {
   constructor(options: RpcResultBackendOptions) {
     this.#o = compileRpcResultBackendOptions(options);
     this.replyTo = this.#o.replyQueue;
+    this.#target = amqpTarget(this.#o.amqpUrl);
     this.#conn = new RpcConnection(
       {
         url: this.#o.amqpUrl,
@@ -138,9 +141,24 @@ export class RpcResultBackend implements ResultBackend {
         options.correlationId ??
         stringOr(options.ack?.message.properties.correlation_id) ??
         doc.task_id;
+      const expiration = String(Math.ceil(options.expiresMs ?? this.#o.resultExpiresMs));
+      // Transient results for a task from the same RabbitMQ: reply and ack on the task's own
+      // channel, in that order, with no confirm round trip (see Delivery.replyThenAck).
+      if (!this.#o.persistent && this.#target !== undefined) {
+        const serializer = serializerByName(this.#o.serializer);
+        const sent = options.ack?.replyThenAck?.(this.#target, {
+          queue: target,
+          body,
+          contentType: serializer.contentType,
+          contentEncoding: serializer.contentEncoding,
+          correlationId,
+          expiration,
+        });
+        if (sent) return sent;
+      }
       await this.#publish('store', target, body, {
         correlationId,
-        expiration: String(Math.ceil(options.expiresMs ?? this.#o.resultExpiresMs)),
+        expiration,
       });
     } else {
       this.#o.logger.debug(

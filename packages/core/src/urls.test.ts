@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { amqpTarget, redactUrl } from './urls.js';
+
+describe('amqpTarget', () => {
+  it('names one server and vhost alike however the URL spells it', () => {
+    const same = [
+      'amqp://localhost',
+      'amqp://guest:guest@localhost:5672',
+      'amqp://guest:secret@127.0.0.1:5672/',
+      'amqp://guest@[::1]/',
+    ];
+    const targets = same.map(amqpTarget);
+    expect(new Set(targets).size).toBe(1);
+    expect(targets[0]).toBe('amqp://guest@127.0.0.1:5672/%2F');
+    expect(targets[1]).not.toContain('secret');
+  });
+
+  it('tells servers, ports, vhosts, users and schemes apart', () => {
+    const base = amqpTarget('amqp://guest:guest@localhost:5672/');
+    for (const other of [
+      'amqp://guest:guest@localhost:5673/',
+      'amqp://guest:guest@rabbit.example:5672/',
+      'amqp://guest:guest@localhost:5672/app',
+      'amqp://alice:guest@localhost:5672/',
+      'amqps://guest:guest@localhost:5672/',
+    ]) {
+      expect(amqpTarget(other), other).not.toBe(base);
+    }
+    expect(amqpTarget('amqp://h/%2Fapp')).toBe(amqpTarget('amqp://h:5672/%2Fapp'));
+    expect(amqpTarget('amqps://h')).toBe('amqps://guest@h:5671/%2F');
+  });
+
+  it('is undefined for URLs that are not AMQP', () => {
+    expect(amqpTarget('redis://localhost:6379/0')).toBeUndefined();
+    expect(amqpTarget('not a url')).toBeUndefined();
+    expect(amqpTarget('rpc://')).toBeUndefined();
+  });
+
+  it('redactUrl still hides passwords', () => {
+    expect(redactUrl('amqp://u:p@h/')).toBe('amqp://u:***@h/');
+  });
+});
