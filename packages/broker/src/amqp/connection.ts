@@ -1,6 +1,7 @@
+import { Writable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CeleriacError, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
+import { CeleriacError, coalesceWrites, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
 import { connect, type ChannelModel } from 'amqplib';
 
 /** The URL with its password hidden, for messages and logs. */
@@ -192,6 +193,7 @@ export class AmqpConnection extends EventEmitter {
         await model.close().catch(() => undefined);
         return;
       }
+      coalesceSocketWrites(model);
       this.#attach(model);
       return;
     }
@@ -258,4 +260,13 @@ export class AmqpConnection extends EventEmitter {
 function withHeartbeat(url: string, heartbeat: number): string {
   if (/[?&]heartbeat=/.test(url)) return url;
   return `${url}${url.includes('?') ? '&' : '?'}heartbeat=${heartbeat}`;
+}
+
+/**
+ * amqplib writes every frame (a publish, an ack) to the socket on its own, one system call
+ * each; coalesced, the frames of one event-loop turn leave in one `writev`.
+ */
+function coalesceSocketWrites(model: ChannelModel): void {
+  const stream = (model.connection as unknown as { stream?: unknown }).stream;
+  if (stream instanceof Writable) coalesceWrites(stream);
 }

@@ -1,5 +1,6 @@
+import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CeleriacError, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
+import { CeleriacError, coalesceWrites, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
 import { connect, type ChannelModel } from 'amqplib';
 
 /** The URL with its password hidden, for messages and logs. */
@@ -120,6 +121,7 @@ export class RpcConnection {
           await model.close().catch(() => undefined);
           return;
         }
+        coalesceSocketWrites(model);
         this.#attach(model);
         return;
       } catch (err) {
@@ -158,4 +160,13 @@ export class RpcConnection {
     this.#waiters.clear();
     this.#onOpen(model, this.#generation);
   }
+}
+
+/**
+ * amqplib writes every frame (a publish, an ack) to the socket on its own, one system call
+ * each; coalesced, the frames of one event-loop turn leave in one `writev`.
+ */
+function coalesceSocketWrites(model: ChannelModel): void {
+  const stream = (model.connection as unknown as { stream?: unknown }).stream;
+  if (stream instanceof Writable) coalesceWrites(stream);
 }
