@@ -462,6 +462,55 @@ describe('AmqpBroker on RabbitMQ', () => {
     }
   });
 
+  it('during an alarm, a reply blocks only the consuming connection; queries go on, replyThenAck then declines', async () => {
+    const logger = recordingLogger();
+    const broker = open({ logger });
+    const q = uniqueName('alarm-reply');
+    const replyQueue = uniqueName('alarm-reply-to');
+    const ch = await raw.createChannel();
+    await ch.assertQueue(replyQueue, { durable: false });
+    await ch.close();
+    await broker.publishMany(['a1', 'a2'].map((id) => ({ queue: q, message: task('t', { id }) })));
+    const received: Delivery[] = [];
+    const consumer = await broker.consume({
+      queues: [q],
+      prefetch: 2,
+      onMessage: (d) => received.push(d),
+    });
+    await eventually('both tasks', () => received.length === 2);
+    const target = amqpTarget(server.url)!;
+    const reply = (id: string) => ({
+      queue: replyQueue,
+      body: Buffer.from(id),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      correlationId: id,
+    });
+    await server.ctl(['set_vm_memory_high_watermark', '0']);
+    try {
+      // Publishing on the consuming connection during the alarm gets it blocked...
+      await received[0]!.replyThenAck?.(target, reply('a1'));
+      await eventually('the consuming connection blocked', () =>
+        logger.lines.some((l) => /blocked the .* consume connection/.test(l)),
+      );
+      // ...but declarations and queries use a connection that never publishes.
+      expect(await broker.count(uniqueName('other'))).toBe(0);
+      await broker.declareQueue(uniqueName('declared-during-alarm'));
+      // A blocked connection is not given more to publish.
+      expect(received[1]!.replyThenAck?.(target, reply('a2'))).toBeUndefined();
+    } finally {
+      await server.ctl(['set_vm_memory_high_watermark', '0.4']);
+    }
+    await eventually(
+      'the reply, once unblocked',
+      async () => (await broker.count(replyQueue)) === 1,
+    );
+    await received[1]!.ack();
+    await consumer.cancel();
+    await sleep(300);
+    expect(await broker.count(q)).toBe(0);
+  });
+
   it('fails with BROKER_UNAVAILABLE naming the URL, password hidden, when RabbitMQ is unreachable', async () => {
     const broker = open({ url: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeout: 300 });
     for (const op of [

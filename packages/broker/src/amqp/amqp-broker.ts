@@ -73,6 +73,7 @@ export class AmqpBroker implements Broker {
   readonly #o: CompiledAmqpBrokerOptions;
   readonly #publishConnection: AmqpConnection;
   readonly #consumeConnection: AmqpConnection;
+  readonly #adminConnection: AmqpConnection;
   readonly #admin: AdminChannel;
   readonly #topology: Topology;
   readonly #publisher: Publisher;
@@ -97,14 +98,18 @@ export class AmqpBroker implements Broker {
       });
     this.#publishConnection = connection('publish');
     this.#consumeConnection = connection('consume');
-    // Declarations and queries go on the consuming connection: RabbitMQ stops reading a
-    // blocked (publishing) connection altogether, and a count() must not hang on an alarm.
-    this.#admin = new AdminChannel(this.#consumeConnection, o.connectTimeout);
+    // Declarations and queries go on a connection that never publishes: RabbitMQ stops reading
+    // a publishing connection altogether during a memory or disk alarm, and a count() must not
+    // hang on one. The consuming connection publishes rpc:// results (Delivery.replyThenAck).
+    this.#adminConnection = connection('admin');
+    this.#admin = new AdminChannel(this.#adminConnection, o.connectTimeout);
     this.#topology = new Topology(this.#admin, o);
     // A new connection may reach a node that lost its definitions: declare everything again.
-    this.#consumeConnection.on('open', (_model: unknown, generation: number) => {
-      if (generation > 1) this.#topology.reset();
-    });
+    for (const c of [this.#adminConnection, this.#consumeConnection]) {
+      c.on('open', (_model: unknown, generation: number) => {
+        if (generation > 1) this.#topology.reset();
+      });
+    }
     this.#publisher = new Publisher(this.#publishConnection, o.logger, {
       onReturned: (queue) => this.#topology.forget(queue),
       onChannelError: (code) => {
@@ -114,6 +119,7 @@ export class AmqpBroker implements Broker {
     this.#ctx = {
       options: o,
       consumeConnection: this.#consumeConnection,
+      adminConnection: this.#adminConnection,
       admin: this.#admin,
       topology: this.#topology,
       publish: (items) => this.#publishItems(items),
@@ -281,7 +287,11 @@ export class AmqpBroker implements Broker {
     this.#state = 'closing';
     await Promise.allSettled([...this.#consumers].map((c) => c.shutdown()));
     await this.#publisher.close(CLOSE_GRACE_MS);
-    await Promise.allSettled([this.#publishConnection.close(), this.#consumeConnection.close()]);
+    await Promise.allSettled(
+      [this.#publishConnection, this.#consumeConnection, this.#adminConnection].map((c) =>
+        c.close(),
+      ),
+    );
     this.#state = 'closed';
   }
 

@@ -200,6 +200,7 @@ export class AmqpConsumer implements Consumer {
     const delivery = new AmqpDelivery(
       {
         target: this.#target,
+        blocked: () => this.#ctx.consumeConnection.blocked,
         channel: () => (this.#channel === ch ? ch : undefined),
         settled: () => this.#settled(ch),
         sync: async () => {

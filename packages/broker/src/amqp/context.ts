@@ -12,10 +12,12 @@ import type { Topology } from './topology.js';
 export interface AmqpContext {
   readonly options: CompiledAmqpBrokerOptions;
   /**
-   * The connection consumers, declarations and queries use: kept apart from publishing, which
-   * RabbitMQ blocks during an alarm (see `AmqpBroker`).
+   * The connection consumers use, kept apart from publishing, which RabbitMQ blocks during an
+   * alarm (see `AmqpBroker`); it publishes only rpc:// results (`Delivery.replyThenAck`).
    */
   readonly consumeConnection: AmqpConnection;
+  /** Declarations, queries and dead-letter listings: a connection that never publishes. */
+  readonly adminConnection: AmqpConnection;
   readonly admin: AdminChannel;
   readonly topology: Topology;
   /** Publishes messages to their queue (or its delay levels) and resolves once RabbitMQ confirmed them. */

@@ -132,7 +132,7 @@ export class AmqpDeadLetterStore implements DeadLetterStore {
     ifMissing: T,
     fn: (ch: Channel) => Promise<T>,
   ): Promise<T> {
-    const model = await this.#ctx.consumeConnection.acquire(what);
+    const model = await this.#ctx.adminConnection.acquire(what);
     const ch = await model.createChannel();
     ch.on('error', () => undefined);
     try {

@@ -7,6 +7,8 @@ export type AmqpDeliveryState = 'held' | 'settled';
 export interface DeliveryLink {
   /** `amqpTarget()` of the server the delivery came from. */
   readonly target: string | undefined;
+  /** True while RabbitMQ has blocked the consuming connection (a memory or disk alarm). */
+  blocked(): boolean;
   /** The channel the delivery came on while it is still open; once it closed, RabbitMQ has requeued the message. */
   channel(): Channel | undefined;
   /** Called once, when the delivery is settled. */
@@ -70,10 +72,14 @@ export class AmqpDelivery implements Delivery {
    * Publishes `reply` (transient) to the default exchange on this delivery's channel, then acks
    * it there: RabbitMQ processes both in that order, so no confirm round trip is needed for the
    * ack to follow the reply. On a channel that is gone, sends neither: the message is back in
-   * its queue. Undefined (nothing done) for another server, or when already settled.
+   * its queue. Undefined (nothing done) for another server, when already settled, or while
+   * RabbitMQ blocks the connection: publishing on it then would stop RabbitMQ reading its
+   * acks too, so the caller publishes on its own connection instead.
    */
   replyThenAck(target: string, reply: DeliveryReply): Promise<void> | undefined {
-    if (this.#state === 'settled' || target !== this.#link.target) return undefined;
+    if (this.#state === 'settled' || target !== this.#link.target || this.#link.blocked()) {
+      return undefined;
+    }
     this.#settle();
     this.#write((ch) => {
       ch.publish('', reply.queue, reply.body, {
