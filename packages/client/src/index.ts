@@ -17,8 +17,21 @@ export type { CeleriacOptions, CompiledCeleriacOptions, RegisteredTask } from '.
 export { AsyncResult } from './async-result.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';
-export type { Task, TaskFunction, TaskOptions, ApplyOptions, UniqueOptions, RateLimit } from './task.js';
-export { currentTask, runWithTaskContext, activeTaskContext } from './task-context.js';
+export type {
+  Task,
+  TaskFunction,
+  TaskOptions,
+  ApplyOptions,
+  UniqueOptions,
+  RateLimit,
+} from './task.js';
+export {
+  currentTask,
+  runWithTaskContext,
+  callTaskFunction,
+  activeTaskContext,
+} from './task-context.js';
+export type { AsyncContextMode } from './task-context.js';
 export type { TaskContext } from './task-context.js';
 export {
   Retry,

@@ -116,22 +116,66 @@ describe('Worker on memory://', () => {
     expect(await r.get({ timeout: 5 })).toEqual({ a: 1, k: 2, sameId: true, id: r.id, queue: 'celery', aborted: false });
   });
 
-  it('without asyncContext, `this` still works and currentTask() says how to enable it', async () => {
+  it("asyncContext 'auto' (default): async tasks keep their context across awaits; subtasks get parent and root ids", async () => {
+    const { app, worker } = await setup();
+    const child = app.task('tasks.child', function (this: TaskContext) {
+      return { parentId: this.parentId, rootId: this.rootId };
+    });
+    const parent = app.task('tasks.parent', async function (this: TaskContext) {
+      await new Promise((r) => setTimeout(r, 5));
+      const sameAfterAwait = currentTask().id === this.id;
+      const ids = await child.delay().get({ timeout: 5 });
+      return { sameAfterAwait, ...ids };
+    });
+    const plain = app.task('tasks.plain', (): Promise<{ during: string; inCallback: string }> => {
+      const during = currentTask().id;
+      return Promise.resolve().then(() => {
+        let inCallback = '';
+        try {
+          inCallback = currentTask().id;
+        } catch (err) {
+          inCallback = (err as Error).message;
+        }
+        return { during, inCallback };
+      });
+    });
+    await worker.start();
+    const r = parent.delay();
+    expect(await r.get({ timeout: 5 })).toEqual({ sameAfterAwait: true, parentId: r.id, rootId: r.id });
+    const p = plain.delay();
+    const out = await p.get({ timeout: 5 });
+    // A plain function has its context while it is being called, not in its promise callbacks.
+    expect(out.during).toBe(p.id);
+    expect(out.inCallback).toMatch(/declared async/);
+  });
+
+  it('asyncContext true follows a plain function into its promise callbacks', async () => {
+    const { app, worker } = await setup({ asyncContext: true });
+    const plain = app.task('tasks.plain-als', () => Promise.resolve().then(() => currentTask().id));
+    await worker.start();
+    const r = plain.delay();
+    expect(await r.get({ timeout: 5 })).toBe(r.id);
+  });
+
+  it('asyncContext false: the context during the call and through `this`, not after an await', async () => {
     const { app, worker } = await setup({ asyncContext: false });
-    const probe = app.task('tasks.noals', function (this: TaskContext) {
-      let outside = '';
+    const probe = app.task('tasks.noals', async function (this: TaskContext) {
+      const during = currentTask().id;
+      await new Promise((r) => setTimeout(r, 1));
+      let after = '';
       try {
-        currentTask();
+        after = currentTask().id;
       } catch (err) {
-        outside = (err as Error).message;
+        after = (err as Error).message;
       }
-      return { id: this.id, outside };
+      return { id: this.id, during, after };
     });
     await worker.start();
     const r = probe.delay();
     const out = await r.get({ timeout: 5 });
     expect(out.id).toBe(r.id);
-    expect(out.outside).toMatch(/outside a running task/);
+    expect(out.during).toBe(r.id);
+    expect(out.after).toMatch(/outside a running task/);
   });
 
   it('stores a custom state with meta, and STARTED when tracked', async () => {

@@ -9,7 +9,8 @@ import {
   TimeLimitExceeded,
   backoffSeconds,
   parseRateLimit,
-  runWithTaskContext,
+  callTaskFunction,
+  type AsyncContextMode,
   type RateLimit,
 } from '@celeriac/client';
 import {
@@ -41,6 +42,7 @@ import {
   type TaskState,
 } from '@celeriac/core';
 import { ChildPool } from './pools/child-pool.js';
+import { Slots } from './slots.js';
 import { compilePoolOptions, type PoolOptions } from './pools/pool-options.js';
 
 /** Options of `new Worker(app, options)`; the pool options (`pool`, `appModule`, ...) are in `PoolOptions`. */
@@ -66,18 +68,25 @@ export interface WorkerOptions extends PoolOptions {
   /** Source of randomness for retry jitter, in [0, 1). @default Math.random */
   random?: () => number;
   /**
-   * Run each task inside an AsyncLocalStorage context, so `currentTask()` works from arrow
-   * functions and tasks published from inside a task get their parent and root ids. Turning
-   * it off saves Node's promise hooks (a few percent of worker CPU); `this` in a `function`
-   * task still gives the context. @default true
+   * How a task's context reaches `currentTask()`, and the parent and root ids of tasks
+   * published from inside it. `true`: an AsyncLocalStorage context for every run, followed
+   * across every await and callback. `'auto'`: the same for functions declared `async`; a
+   * plain function has its context during its synchronous call only (a plain function that
+   * returns a promise chain and publishes from its callbacks should be declared `async`, or
+   * use `true`). `false`: during the synchronous call only. AsyncLocalStorage turns on Node's
+   * promise hooks for the whole process, so `'auto'` spares a worker of plain functions that
+   * cost. `this` in a `function` task is the context in every mode. See `AsyncContextMode`.
+   * @default 'auto'
    */
-  asyncContext?: boolean;
+  asyncContext?: AsyncContextMode;
 }
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped';
 
 interface Running {
   readonly delivery: Delivery;
+  /** Its place in the worker's running set (`Slots`). */
+  slot: number;
   /** Created on first use of the task's signal: most tasks never look at it. */
   controller: AbortController | undefined;
   readonly done: Promise<void>;
@@ -86,8 +95,8 @@ interface Running {
   acked: boolean;
   /** The task id once decoded, for revocation with terminate. */
   taskId?: string;
-  /** Ends the run at once when the task is revoked with terminate. */
-  terminate?: () => void;
+  /** The run of the task function, once started: revocation with terminate ends it. */
+  execution?: Execution | undefined;
   /** Waiting for a rate-limit slot: not counted as processed. */
   parked?: boolean;
 }
@@ -220,6 +229,66 @@ class RunContext implements TaskContext {
   }
 }
 
+/**
+ * One run of a task function: settled once, by whichever comes first of the task, its hard
+ * time limit, or a revocation with terminate. A class rather than closures made per run:
+ * closures kept on the running entry held each finished task's whole graph (message,
+ * context, promise chain) long enough to be promoted, and the worker's peak RSS grew by
+ * about 25 MB on a 20,000-task drain (`bench/gc-drain.js`).
+ */
+class Execution {
+  readonly outcome: Promise<Outcome>;
+  /** Kills a pool member running the task (threads and process pools). */
+  readonly killer: AbortController | undefined;
+  #resolve!: (outcome: Outcome) => void;
+  #settled = false;
+  #softTimer: NodeJS.Timeout | undefined;
+  #hardTimer: NodeJS.Timeout | undefined;
+  readonly #entry: Running;
+
+  constructor(entry: Running, pooled: boolean, hard: number | null, soft: number | null) {
+    this.#entry = entry;
+    this.outcome = new Promise<Outcome>((resolve) => {
+      this.#resolve = resolve;
+    });
+    this.killer = pooled ? new AbortController() : undefined;
+    if (soft !== null && soft > 0) {
+      this.#softTimer = setTimeout(() => entry.controller?.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+    }
+    if (hard !== null && hard > 0) {
+      this.#hardTimer = setTimeout(() => {
+        entry.controller?.abort(new TimeLimitExceeded(hard));
+        this.finish({ kind: 'timeLimit', seconds: hard });
+      }, hard * 1000);
+    }
+  }
+
+  finish(outcome: Outcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#softTimer) clearTimeout(this.#softTimer);
+    if (this.#hardTimer) clearTimeout(this.#hardTimer);
+    this.#resolve(outcome);
+  }
+
+  /** Settles with what an async task's promise settles with. */
+  settleWith(value: PromiseLike<unknown>): void {
+    value.then(
+      (v) => this.finish({ kind: 'returned', value: v }),
+      (error: unknown) => this.finish({ kind: 'threw', error }),
+    );
+  }
+
+  /** Revoked with terminate: ends the run now; the task's signal aborts and a pool member dies. */
+  terminate(): void {
+    // Settle first: aborting makes the run settle too, and the revocation must win.
+    this.finish({ kind: 'revoked' });
+    const reason = new CeleriacError(ErrorCodes.CLOSED, 'task revoked with terminate');
+    this.#entry.controller?.abort(reason);
+    this.killer?.abort(reason); // a pool member dies even if a soft limit already used the signal
+  }
+}
+
 /** Widening of rate-limit slots, against late timers. */
 const RATE_GUARD = 1.05;
 
@@ -251,7 +320,7 @@ export class Worker {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly #random: () => number;
-  readonly #asyncContext: boolean;
+  readonly #asyncContext: AsyncContextMode;
   /** Shared by every task context of this worker (no closures per task). */
   readonly #contextHost: ContextHost;
   /** The threads or process pool; undefined for the async pool (tasks run in this event loop). */
@@ -266,11 +335,10 @@ export class Worker {
   /** Deliveries waiting for a rate-limit slot, held by a timer (no concurrency slot). */
   readonly #parked = new Set<Delivery>();
   readonly #revoked = new Map<string, Revocation>();
-  readonly #runningById = new Map<string, Running>();
   #coordination: Coordination | undefined;
   #revocationWatch: RevocationWatch | undefined;
   readonly #rateLimits = new Map<string, RateLimit | null>();
-  readonly #running = new Set<Running>();
+  readonly #running = new Slots<Running>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #stopping: Promise<void> | undefined;
   #processed = 0;
@@ -294,7 +362,7 @@ export class Worker {
     this.logger = (options.logger ?? app.logger).child({ worker: this.hostname });
     this.clock = options.clock ?? app.clock;
     this.#random = options.random ?? Math.random;
-    this.#asyncContext = options.asyncContext ?? true;
+    this.#asyncContext = options.asyncContext ?? 'auto';
     this.#contextHost = {
       hostname: this.hostname,
       storeState: (msg, state, meta, log) => this.#store(msg, state, meta, null, log),
@@ -371,10 +439,10 @@ export class Worker {
       const timedOut = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs);
       });
-      const outcome = await Promise.race([Promise.all([...this.#running].map((r) => r.done)), timedOut]);
+      const outcome = await Promise.race([Promise.all(this.#running.values().map((r) => r.done)), timedOut]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
-        const left = [...this.#running];
+        const left = this.#running.values();
         this.logger.warn({ tasks: left.length }, 'shutdown timeout: requeueing tasks still running');
         await Promise.all(
           left.map(async (r) => {
@@ -396,7 +464,7 @@ export class Worker {
     await this.#consumer?.cancel().catch(() => undefined);
     await this.#requeueWaiting();
     await Promise.all(
-      [...this.#running].map(async (r) => {
+      this.#running.values().map(async (r) => {
         r.abandoned = true;
         r.controller?.abort(new CeleriacError(ErrorCodes.CLOSED, 'worker aborted'));
         await this.#settle(() => r.delivery.requeue(), 'requeue');
@@ -426,7 +494,7 @@ export class Worker {
       const approved = this.#ready.shift();
       const delivery = approved?.delivery ?? this.#waiting.shift();
       if (!delivery) break;
-      const entry: Running = { delivery, controller: undefined, done: Promise.resolve(), abandoned: false, acked: false };
+      const entry: Running = { delivery, slot: -1, controller: undefined, done: Promise.resolve(), abandoned: false, acked: false };
       this.#running.add(entry);
       (entry as { done: Promise<void> }).done = this.#drive(entry, approved);
     }
@@ -441,7 +509,6 @@ export class Worker {
       this.logger.error({ err }, 'unexpected error while handling a message');
     } finally {
       this.#running.delete(entry);
-      if (entry.taskId !== undefined) this.#runningById.delete(entry.taskId);
       if (!entry.parked) this.#processed++;
       this.#pump();
     }
@@ -575,7 +642,7 @@ export class Worker {
       const oldest = this.#revoked.keys().next().value;
       if (oldest !== undefined) this.#revoked.delete(oldest);
     }
-    if (r.terminate) this.#runningById.get(r.id)?.terminate?.();
+    if (r.terminate) this.#running.find((e) => e.taskId === r.id)?.execution?.terminate();
   }
 
   /**
@@ -631,8 +698,8 @@ export class Worker {
     const soft = headers.timelimit[1] ?? opts.softTimeLimit ?? null;
     const started = performance.now();
     entry.taskId = headers.id;
-    this.#runningById.set(headers.id, entry);
     const outcome = await this.#execute(ctx, task, msg, entry, hard, soft);
+    entry.execution = undefined;
     if (entry.abandoned) return; // shutdown requeued it; its outcome is not recorded
 
     switch (outcome.kind) {
@@ -686,57 +753,30 @@ export class Worker {
 
   /** Runs the task function under its time limits. The soft limit aborts the task's signal. */
   #execute(ctx: TaskContext, task: RegisteredTask, msg: TaskMessage, entry: Running, hard: number | null, soft: number | null): Promise<Outcome> {
-    // One promise per run, settled by whichever comes first: the task, its hard limit, or a
-    // revocation with terminate. A synchronous task settles it without a promise of its own.
-    return new Promise<Outcome>((resolve) => {
-      let settled = false;
-      let softTimer: NodeJS.Timeout | undefined;
-      let hardTimer: NodeJS.Timeout | undefined;
-      const finish = (outcome: Outcome): void => {
-        if (settled) return;
-        settled = true;
-        if (softTimer) clearTimeout(softTimer);
-        if (hardTimer) clearTimeout(hardTimer);
-        resolve(outcome);
-      };
-      const killer = this.#pool ? new AbortController() : undefined;
-      entry.terminate = () => {
-        // Settle first: aborting makes the run settle too, and the revocation must win.
-        finish({ kind: 'revoked' });
-        const reason = new CeleriacError(ErrorCodes.CLOSED, 'task revoked with terminate');
-        entry.controller?.abort(reason);
-        killer?.abort(reason); // a pool member dies even if a soft limit already used the signal
-      };
-      if (soft !== null && soft > 0) {
-        softTimer = setTimeout(() => entry.controller?.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
-      }
-      if (hard !== null && hard > 0) {
-        hardTimer = setTimeout(() => {
-          entry.controller?.abort(new TimeLimitExceeded(hard));
-          finish({ kind: 'timeLimit', seconds: hard });
-        }, hard * 1000);
-      }
-      const threw = (error: unknown): void => finish({ kind: 'threw', error });
-      // In the threads and process pools the task runs there; its limits and signal work alike.
-      if (this.#pool) {
-        this.#pool.run({ ctx, options: task.options, hard, ...(killer ? { kill: killer.signal } : {}) }).then(finish, threw);
-        return;
-      }
-      let value: unknown;
-      try {
-        value = this.#asyncContext ? runWithTaskContext(ctx, () => task.fn.apply(ctx, msg.args)) : task.fn.apply(ctx, msg.args);
-      } catch (error) {
-        threw(error);
-        return;
-      }
-      if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') {
-        (value as PromiseLike<unknown>).then((v) => finish({ kind: 'returned', value: v }), threw);
-      } else {
-        finish({ kind: 'returned', value });
-      }
-    });
+    const run = new Execution(entry, this.#pool !== undefined, hard, soft);
+    entry.execution = run;
+    // In the threads and process pools the task runs there; its limits and signal work alike.
+    if (this.#pool) {
+      this.#pool.run({ ctx, options: task.options, hard, ...(run.killer ? { kill: run.killer.signal } : {}) }).then(
+        (outcome) => run.finish(outcome),
+        (error: unknown) => run.finish({ kind: 'threw', error }),
+      );
+      return run.outcome;
+    }
+    let value: unknown;
+    try {
+      value = callTaskFunction(ctx, task.fn, msg.args, this.#asyncContext);
+    } catch (error) {
+      run.finish({ kind: 'threw', error });
+      return run.outcome;
+    }
+    if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') {
+      run.settleWith(value as PromiseLike<unknown>);
+    } else {
+      run.finish({ kind: 'returned', value });
+    }
+    return run.outcome;
   }
-
 
   /** Stores the final state (acking with it), or only acks when results are ignored. */
   async #finish(msg: TaskMessage, ignoreResult: boolean, status: TaskState, result: unknown, traceback: string | null, log: Logger, ack: Delivery | undefined): Promise<void> {
