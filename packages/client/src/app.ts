@@ -25,7 +25,8 @@ import { activeTaskContext } from './task-context.js';
 /** Options of `new Celeriac()`. Every one has a default; env variables fill the URLs. */
 export interface CeleriacOptions {
   /**
-   * Broker URL (`memory://`, `redis://`, `rediss://`) or a `Broker` instance.
+   * Broker URL (`memory://`, `redis://`, `rediss://`, `amqp://`, `amqps://`) or a `Broker`
+   * instance.
    * @default `CELERIAC_BROKER_URL`, else `memory://`
    */
   broker?: string | Broker;
@@ -43,11 +44,12 @@ export interface CeleriacOptions {
   /** Task name (or `prefix.*` glob) → queue. */
   routes?: Record<string, string>;
   /**
-   * Where a countdown/ETA task waits. `broker`: in the broker's delay store (a Redis sorted
-   * set), moved to its queue when due by any live Celeriac worker; nothing is held unacked.
-   * `consumer`: published to its queue at once with its `eta` header, as Celery does; the
-   * consuming worker holds it until due. Use `consumer` for queues that only Python Celery
-   * workers consume, since they do not move Celeriac's delayed messages.
+   * Where a countdown/ETA task waits. `broker`: in the broker's delay store, nothing held
+   * unacked: on Redis a sorted set whose due messages any live Celeriac worker moves to their
+   * queue; on RabbitMQ the delay levels, which RabbitMQ itself moves on. `consumer`: published
+   * to its queue at once with its `eta` header, as Celery does; the consuming worker holds it
+   * until due. On Redis, use `consumer` for queues that only Python Celery workers consume,
+   * since they do not move Celeriac's delayed messages.
    * @default 'broker'
    */
   delayedDelivery?: 'broker' | 'consumer';
