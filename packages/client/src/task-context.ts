@@ -67,6 +67,8 @@ let calling: TaskContext | undefined;
 /** Set once anything ran inside `storage`: from then on Node's promise hooks are on. */
 let entered = false;
 
+// Probes for the constructors of `async` functions, which have no global name.
+// eslint-disable-next-line @typescript-eslint/require-await -- only its constructor is used
 const AsyncFunction = (async () => undefined).constructor;
 const AsyncGeneratorFunction = async function* () {
   /* a prototype probe */

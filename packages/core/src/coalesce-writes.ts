@@ -14,19 +14,19 @@ export function coalesceWrites<S extends Writable>(stream: S): S {
   const marked = stream as S & { [COALESCED]?: true };
   if (marked[COALESCED]) return stream;
   marked[COALESCED] = true;
-  const write = stream.write;
+  const write = stream.write.bind(stream) as (...args: Parameters<Writable['write']>) => boolean;
   let corked = false;
   const uncork = (): void => {
     corked = false;
     stream.uncork();
   };
-  stream.write = function coalescedWrite(this: S, ...args: Parameters<Writable['write']>) {
+  stream.write = ((...args: Parameters<Writable['write']>): boolean => {
     if (!corked && !stream.destroyed) {
       corked = true;
       stream.cork();
       process.nextTick(uncork);
     }
-    return write.apply(this, args);
-  } as Writable['write'];
+    return write(...args);
+  }) as Writable['write'];
   return stream;
 }
