@@ -85,4 +85,5 @@ export { DEFAULT_REVOKE_TTL_MS, MAX_REVOKED } from './coordination.js';
 export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from './coordination.js';
 export { redactUrl, urlScheme, amqpTarget, loadDriver } from './urls.js';
 export { coalesceWrites } from './coalesce-writes.js';
+export { Slots } from './slots.js';
 export type { LoadDriverOptions } from './urls.js';

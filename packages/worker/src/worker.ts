@@ -22,6 +22,7 @@ import {
   encodeTaskMessage,
   exceptionToDocument,
   isCeleriacError,
+  Slots,
   messageEta,
   messageExpires,
   serializerForContentType,
@@ -42,7 +43,6 @@ import {
   type TaskState,
 } from '@celeriac/core';
 import { ChildPool } from './pools/child-pool.js';
-import { Slots } from './slots.js';
 import { compilePoolOptions, type PoolOptions } from './pools/pool-options.js';
 
 /** Options of `new Worker(app, options)`; the pool options (`pool`, `appModule`, ...) are in `PoolOptions`. */

@@ -34,7 +34,7 @@ export class RedisDelivery implements Delivery {
   /** The list element exactly as it was taken. */
   readonly raw: string;
   /** Where `InFlight` keeps this delivery while it is held; -1 when it is not. */
-  inFlightSlot = -1;
+  slot = -1;
   #state: DeliveryState = 'held';
   readonly #ctx: BrokerContext;
   readonly #owner: DeliveryOwner;

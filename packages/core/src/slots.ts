@@ -1,10 +1,11 @@
 /**
- * A set of the objects a worker is busy with, kept in array slots that are reused, for sets
- * that churn: thousands of adds and deletes a second. A `Set` or `Map` that churns leaves its
+ * A set kept in array slots that are reused, for sets that churn: thousands of adds and
+ * deletes a second (what a worker runs, what a consumer holds). A `Set` or `Map` that churns leaves its
  * replaced hash tables behind, still pointing at old entries; once such a table has been
  * promoted to V8's old generation, every scavenge keeps what it points at alive, and
- * promotes it too, until the next full GC (measured for the broker's in-flight set: see
- * `InFlight` in `@celeriac/broker/redis`).
+ * promotes it too, until the next full GC. Measured on the Redis broker's in-flight set, a
+ * consumer settling each delivery a microtask later: 4-5 MB survived each scavenge with a
+ * Map, 19 KB with slots, and CPU 8.0 -> 4.8 us/message.
  *
  * Each member remembers its own slot (`slot`), so delete is O(1); a slot is cleared when its
  * member leaves, and the array stops growing at the most members held at once.
