@@ -120,6 +120,24 @@ function recordingLogger(): Logger & { lines: string[] } {
   return logger;
 }
 
+/** A queue with `ids` delivered to a consumer that holds them, and a reply queue. */
+async function replySetup(broker: AmqpBroker, name: string, ids: string[]) {
+  const q = uniqueName(name);
+  const replyQueue = uniqueName(`${name}-to`);
+  const ch = await raw.createChannel();
+  await ch.assertQueue(replyQueue, { durable: false });
+  await ch.close();
+  await broker.publishMany(ids.map((id) => ({ queue: q, message: task('t', { id }) })));
+  const received: Delivery[] = [];
+  const consumer = await broker.consume({
+    queues: [q],
+    prefetch: ids.length,
+    onMessage: (d) => received.push(d),
+  });
+  await eventually('the tasks', () => received.length === ids.length);
+  return { q, replyQueue, received, consumer };
+}
+
 describe('AmqpBroker on RabbitMQ', () => {
   it("declares Celery's topology and a dead-letter queue per queue", async () => {
     const broker = open({ maxPriority: 10 });
@@ -307,19 +325,7 @@ describe('AmqpBroker on RabbitMQ', () => {
 
   it('replyThenAck sends a transient reply and acks on the delivery channel; another server is refused', async () => {
     const broker = open();
-    const q = uniqueName('reply-task');
-    const replyQueue = uniqueName('reply-to');
-    const ch = await raw.createChannel();
-    await ch.assertQueue(replyQueue, { durable: false });
-    await ch.close();
-    await broker.publish(q, task('t', { id: 'r-1' }));
-    const received: Delivery[] = [];
-    const consumer = await broker.consume({
-      queues: [q],
-      prefetch: 1,
-      onMessage: (d) => received.push(d),
-    });
-    await eventually('the task', () => received.length === 1);
+    const { q, replyQueue, received, consumer } = await replySetup(broker, 'reply', ['r-1']);
     const d = received[0]!;
     const reply = {
       queue: replyQueue,
@@ -465,19 +471,10 @@ describe('AmqpBroker on RabbitMQ', () => {
   it('during an alarm, a reply blocks only the consuming connection; queries go on, replyThenAck then declines', async () => {
     const logger = recordingLogger();
     const broker = open({ logger });
-    const q = uniqueName('alarm-reply');
-    const replyQueue = uniqueName('alarm-reply-to');
-    const ch = await raw.createChannel();
-    await ch.assertQueue(replyQueue, { durable: false });
-    await ch.close();
-    await broker.publishMany(['a1', 'a2'].map((id) => ({ queue: q, message: task('t', { id }) })));
-    const received: Delivery[] = [];
-    const consumer = await broker.consume({
-      queues: [q],
-      prefetch: 2,
-      onMessage: (d) => received.push(d),
-    });
-    await eventually('both tasks', () => received.length === 2);
+    const { q, replyQueue, received, consumer } = await replySetup(broker, 'alarm-reply', [
+      'a1',
+      'a2',
+    ]);
     const target = amqpTarget(server.url)!;
     const reply = (id: string) => ({
       queue: replyQueue,
