@@ -7,6 +7,7 @@ import {
   createTaskMessage,
   encodeTaskMessage,
   parseIsoDate,
+  redactUrl,
   systemClock,
   type Broker,
   type Clock,
@@ -306,7 +307,15 @@ export class Celeriac implements ResultSource {
       const given = this.#raw.coordination;
       if (given && typeof given === 'object') return given;
       this.#ownsCoordination = true;
-      return createCoordination(this.options.coordinationUrl ?? 'memory://', { logger: this.logger, clock: this.clock, ...this.#raw.brokerOptions });
+      const url = this.options.coordinationUrl ?? 'memory://';
+      const { brokerUrl } = this.options;
+      if (given === undefined && urlScheme(url) === 'memory' && brokerUrl !== undefined && urlScheme(brokerUrl) !== 'memory') {
+        this.logger.warn(
+          { broker: redactUrl(brokerUrl) },
+          "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is Redis. Set the app option coordination: 'redis://…' to share them across workers",
+        );
+      }
+      return createCoordination(url, { logger: this.logger, clock: this.clock, ...this.#raw.brokerOptions });
     })();
     return this.#coordination;
   }

@@ -128,3 +128,39 @@ describe('publishing', () => {
     await app.close();
   });
 });
+
+describe('coordination', () => {
+  function recording(): { logger: typeof silentLogger; warnings: string[] } {
+    const warnings: string[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (a: unknown, b?: unknown) => void warnings.push(typeof a === 'string' ? a : String(b)),
+      child: () => logger,
+    } as typeof silentLogger;
+    return { logger, warnings };
+  }
+
+  it('warns when revocations and rate limits fall back to this process (a non-Redis broker and backend)', async () => {
+    const { logger, warnings } = recording();
+    // Nothing connects: coordination() on memory:// never touches the broker.
+    const app = new Celeriac({ broker: 'amqp://guest:secret@127.0.0.1:1/', backend: false, logger });
+    const coordination = await app.coordination();
+    expect(coordination).toBeDefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/this process only.*coordination: 'redis:/);
+    await app.close();
+  });
+
+  it('says nothing when the coordination store is shared, or when everything is in memory anyway', async () => {
+    for (const options of [
+      { broker: 'amqp://127.0.0.1:1/', backend: false as const, coordination: 'memory://shared-on-purpose' },
+      { broker: `memory://${Math.random().toString(36).slice(2)}` },
+    ]) {
+      const { logger, warnings } = recording();
+      const app = new Celeriac({ ...options, logger });
+      await app.coordination();
+      expect(warnings).toEqual([]);
+      await app.close();
+    }
+  });
+});
