@@ -15,7 +15,14 @@
  * await backend.close();
  * ```
  */
-import { CeleriacError, ErrorCodes, loadDriver, redactUrl, urlScheme, type ResultBackend } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  loadDriver,
+  redactUrl,
+  urlScheme,
+  type ResultBackend,
+} from '@celeriac/core';
 import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory/index.js';
 
 export { MemoryResultBackend } from './memory/index.js';
@@ -64,6 +71,13 @@ export async function createResultBackend(
       );
       return new RpcResultBackend({ ...options, url });
     }
+    case 'amqp':
+    case 'amqps':
+      throw new CeleriacError(
+        ErrorCodes.UNSUPPORTED_URL,
+        `result backend URL "${redactUrl(url)}": there is no amqp:// result backend (Celery 5 removed its own); use rpc:// for results sent back over RabbitMQ (rpc://user:password@host/vhost, or a bare rpc:// to use the broker's), or redis://`,
+        { details: { scheme } },
+      );
     default:
       throw new CeleriacError(
         ErrorCodes.UNSUPPORTED_URL,
@@ -77,5 +91,10 @@ type BackendConstructor = new (options: { url: string } & Record<string, unknown
 
 /** The specifier is a variable so neither TypeScript nor a bundler pulls a driver in unasked. */
 function driver(specifier: string, exportName: string, url: string): Promise<BackendConstructor> {
-  return loadDriver<BackendConstructor>(() => import(specifier), { specifier, exportName, url, role: 'result backend' });
+  return loadDriver<BackendConstructor>(() => import(specifier), {
+    specifier,
+    exportName,
+    url,
+    role: 'result backend',
+  });
 }

@@ -88,7 +88,8 @@ export interface AmqpBrokerOptions {
   deadLetterTtl?: number;
   /**
    * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`: how soon a silent dead
-   * connection is noticed.
+   * connection is noticed. `0` takes the server's value (RabbitMQ's default is 60 s): AMQP
+   * lets either side impose a heartbeat, so a client cannot turn it off alone.
    * @default 60
    */
   heartbeat?: number;

@@ -23,4 +23,13 @@ describe('createResultBackend with rpc://', () => {
       if (saved !== undefined) process.env['CELERIAC_BROKER_URL'] = saved;
     }
   });
+
+  it('points an amqp:// result backend URL at rpc://', async () => {
+    const err: unknown = await createResultBackend('amqp://guest:s3cret@h//').catch(
+      (e: unknown) => e,
+    );
+    expect(isCeleriacError(err, ErrorCodes.UNSUPPORTED_URL)).toBe(true);
+    expect((err as Error).message).toMatch(/use rpc:\/\//);
+    expect((err as Error).message).not.toContain('s3cret');
+  });
 });

@@ -54,6 +54,8 @@ describe('compileRpcResultBackendOptions', () => {
       { resultExpiresMs: 0 },
       { replyQueue: 'amq.gen-x' },
       { serializer: 'pickle' as never },
+      { heartbeat: -1 },
+      { heartbeat: 1.5 },
     ]) {
       let err: unknown;
       try {

@@ -68,7 +68,8 @@ export interface RpcResultBackendOptions {
   /** @default 5_000 */
   reconnectMaxDelay?: number;
   /**
-   * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`.
+   * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`. `0` takes the server's
+   * value (AMQP lets either side impose one).
    * @default 60
    */
   heartbeat?: number;
@@ -201,10 +202,22 @@ export function compileRpcResultBackendOptions(
     connectTimeout: positive('connectTimeout', o.connectTimeout, 30_000),
     reconnectInitialDelay: positive('reconnectInitialDelay', o.reconnectInitialDelay, 100),
     reconnectMaxDelay: positive('reconnectMaxDelay', o.reconnectMaxDelay, 5_000),
-    heartbeat: o.heartbeat ?? 60,
+    heartbeat: heartbeatOption(o.heartbeat),
     socketOptions: { ...o.socketOptions },
     connectionName: o.connectionName ?? 'celeriac rpc',
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? systemClock,
   };
+}
+
+function heartbeatOption(value: number | undefined): number {
+  if (value === undefined) return 60;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `heartbeat must be a whole number of seconds, 0 or more (0: the server's value), got ${String(value)}`,
+      { details: { option: 'heartbeat' } },
+    );
+  }
+  return value;
 }
