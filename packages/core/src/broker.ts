@@ -34,7 +34,34 @@ export interface Broker {
   countDelayed(queue: string): Promise<number>;
   /** The queue's dead letters: messages that could not be processed, with the reason. */
   readonly deadLetters: DeadLetterStore;
+  /**
+   * kombu's broadcast and reply plumbing, for Celery's remote control (`celery inspect`,
+   * `app.control`): undefined where the transport does not have it.
+   */
+  readonly control?: ControlChannel;
   /** Closes what the broker opened itself. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * What Celery's remote control (kombu's pidbox) needs from a transport: messages published to
+ * a fanout exchange reach every listener, and replies go to a direct exchange, where kombu's
+ * bindings route them to the asking client's reply queue.
+ */
+export interface ControlChannel {
+  /**
+   * Receives what is published to the fanout `exchange` from now on (on Redis: kombu's
+   * `PUBLISH /<db>.<exchange>`). Messages that are not kombu envelopes are dropped.
+   */
+  listen(exchange: string, onMessage: (message: BrokerMessage) => void): Promise<ControlListener>;
+  /**
+   * Publishes to the direct `exchange` with `routingKey`: to every queue bound with that key.
+   * Resolves with how many queues it reached (0 when the asker already went away).
+   */
+  send(exchange: string, routingKey: string, message: BrokerMessage): Promise<number>;
+}
+
+export interface ControlListener {
   close(): Promise<void>;
 }
 

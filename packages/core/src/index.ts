@@ -69,6 +69,8 @@ export type {
   Consumer,
   Delivery,
   FusableAck,
+  ControlChannel,
+  ControlListener,
   DeliveryReply,
   DeadLetterReason,
   DeadLetter,

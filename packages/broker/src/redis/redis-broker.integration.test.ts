@@ -716,3 +716,46 @@ describe('RedisBroker: connections', () => {
     }
   }, 60_000);
 });
+
+describe('RedisBroker: remote-control plumbing (kombu fanout and direct exchanges)', () => {
+  it('hears what is published to a fanout exchange, as kombu publishes it', async () => {
+    const broker = open();
+    const heard: BrokerMessage[] = [];
+    const exchange = uniqueName('fanout');
+    const listener = await broker.control.listen(exchange, (m) => heard.push(m));
+    // kombu's Redis fanout: PUBLISH /<db>.<exchange> <envelope> (db 0 here).
+    const envelope = {
+      body: Buffer.from('{"method": "ping"}').toString('base64'),
+      'content-encoding': 'utf-8',
+      'content-type': 'application/json',
+      headers: { clock: 1, expires: 0 },
+      properties: { delivery_mode: 2, delivery_info: { exchange, routing_key: '' }, priority: 0, body_encoding: 'base64', delivery_tag: 't1' },
+    };
+    await raw.publish(`/0.${exchange}`, JSON.stringify(envelope));
+    await raw.publish(`/0.${exchange}`, 'not an envelope');
+    await raw.publish(`/0.other-${exchange}`, JSON.stringify(envelope));
+    await eventually('the message', () => heard.length === 1);
+    await sleep(100);
+    expect(heard).toHaveLength(1);
+    expect(heard[0]!.body.toString()).toBe('{"method": "ping"}');
+    expect(heard[0]!.headers).toEqual({ clock: 1, expires: 0 });
+    await listener.close();
+    await raw.publish(`/0.${exchange}`, JSON.stringify(envelope));
+    await sleep(100);
+    expect(heard).toHaveLength(1);
+  });
+
+  it("sends to the queues a direct exchange binds with the routing key, through kombu's binding set", async () => {
+    const broker = open();
+    const exchange = uniqueName('direct');
+    const [a, b] = [uniqueName('reply-a'), uniqueName('reply-b')];
+    await raw.sadd(`_kombu.binding.${exchange}`, `key-a\x06\x16\x06\x16${a}`, `key-b\x06\x16\x06\x16${b}`);
+    expect(await broker.control.send(exchange, 'key-a', msg('r1'))).toBe(1);
+    expect(await broker.control.send(exchange, 'nobody', msg('r2'))).toBe(0);
+    expect(await raw.llen(b)).toBe(0);
+    const raw1 = await raw.rpop(a);
+    const env = JSON.parse(raw1!) as { headers: Record<string, unknown>; properties: Record<string, unknown> };
+    expect(env.headers['id']).toBe('r1');
+    expect(env.properties['body_encoding']).toBe('base64');
+  });
+});

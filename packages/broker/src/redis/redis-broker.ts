@@ -5,6 +5,7 @@ import {
   type Broker,
   type BrokerMessage,
   type ConsumeOptions,
+  type ControlChannel,
   type Consumer,
   type PublishItem,
   type PublishOptions,
@@ -20,6 +21,7 @@ import {
 } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { RedisConsumer } from './consumer.js';
+import { RedisControlChannel } from './control.js';
 import { RedisDeadLetterStore } from './dead-letters.js';
 import { buildEnvelope } from './envelope.js';
 import { InFlight } from './in-flight.js';
@@ -95,6 +97,7 @@ export class RedisBroker implements Broker {
   readonly #url: string;
   readonly #ctx: BrokerContext;
   readonly #inFlight: InFlight;
+  readonly #control: RedisControlChannel;
   readonly #consumers = new Set<RedisConsumer>();
   #state: RedisBrokerState = 'open';
   #closing: Promise<void> | undefined;
@@ -125,6 +128,12 @@ export class RedisBroker implements Broker {
     };
     this.#inFlight = new InFlight(this.#ctx, (err) => this.#reportToConsumers(err));
     this.deadLetters = new RedisDeadLetterStore(this.#ctx);
+    this.#control = new RedisControlChannel(this.#ctx);
+  }
+
+  /** Celery's remote control plumbing (kombu's fanout and direct exchanges on Redis). */
+  get control(): ControlChannel {
+    return this.#control;
   }
 
   get state(): RedisBrokerState {
@@ -357,6 +366,7 @@ export class RedisBroker implements Broker {
       }
     }
     await this.#inFlight.stop();
+    await this.#control.close();
     this.#state = 'closed';
     this.#client.off('error', this.#onClientError);
     this.#client.off('ready', this.#onClientReady);

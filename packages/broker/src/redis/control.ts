@@ -1,0 +1,100 @@
+import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/core';
+import type { Redis } from 'ioredis';
+import type { BrokerContext } from './context.js';
+import { buildEnvelope, parseEnvelope } from './envelope.js';
+import { bindingSetKey, parseBindingMember } from './keys.js';
+
+/**
+ * kombu's fanout and direct exchanges on Redis, as Celery's remote control uses them:
+ * - a fanout exchange is a pub/sub channel, `/<db>.<exchange>` (kombu's `keyprefix_fanout`
+ *   with `fanout_prefix`, the default since Celery 4), each message a kombu envelope;
+ * - a direct exchange is its binding set `_kombu.binding.<exchange>`: a message goes to each
+ *   queue bound with its routing key, pushed as a kombu envelope (priority 0, the plain list).
+ */
+export class RedisControlChannel implements ControlChannel {
+  readonly #ctx: BrokerContext;
+  readonly #listeners = new Set<Redis>();
+
+  constructor(ctx: BrokerContext) {
+    this.#ctx = ctx;
+  }
+
+  async listen(
+    exchange: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<ControlListener> {
+    const db = Number(this.#ctx.client.options.db ?? 0);
+    const channel = `/${db}.${exchange}`;
+    // A connection of its own: a subscribed connection takes no other commands. ioredis
+    // subscribes it again by itself after a reconnection.
+    const sub = this.#ctx.client.duplicate({
+      lazyConnect: true,
+      enableAutoPipelining: false,
+      maxRetriesPerRequest: null,
+      enableOfflineQueue: true,
+      connectionName: 'celeriac-control',
+    });
+    sub.on('error', (err: Error) =>
+      this.#ctx.options.logger.debug(
+        { err },
+        'the remote-control subscriber connection failed; reconnecting',
+      ),
+    );
+    sub.on('message', (from: string, raw: string) => {
+      if (from !== channel) return;
+      let message: BrokerMessage;
+      try {
+        message = parseEnvelope(raw).message;
+      } catch (err) {
+        this.#ctx.options.logger.warn(
+          { err, channel },
+          'ignoring a remote-control message that is not a kombu envelope',
+        );
+        return;
+      }
+      onMessage(message);
+    });
+    this.#listeners.add(sub);
+    try {
+      await this.#ctx.run('control.listen', async () => {
+        await sub.subscribe(channel);
+      });
+    } catch (err) {
+      this.#listeners.delete(sub);
+      sub.disconnect();
+      throw err;
+    }
+    return {
+      close: async () => {
+        if (!this.#listeners.delete(sub)) return;
+        await sub.quit().catch(() => sub.disconnect());
+      },
+    };
+  }
+
+  async send(exchange: string, routingKey: string, message: BrokerMessage): Promise<number> {
+    const client = this.#ctx.client;
+    return this.#ctx.run('control.send', async () => {
+      const members = await client.smembers(bindingSetKey(exchange));
+      const queues = new Set<string>();
+      for (const m of members) {
+        const b = parseBindingMember(m);
+        if (b && b.routingKey === routingKey) queues.add(b.queue);
+      }
+      if (queues.size === 0) return 0;
+      const pipeline = client.pipeline();
+      for (const q of queues) pipeline.lpush(q, buildEnvelope(q, message).json);
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      return queues.size;
+    });
+  }
+
+  /** Closes every listener (the broker is closing). */
+  async close(): Promise<void> {
+    const subs = [...this.#listeners];
+    this.#listeners.clear();
+    await Promise.all(subs.map((s) => s.quit().catch(() => s.disconnect())));
+  }
+}
