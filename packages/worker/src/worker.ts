@@ -17,6 +17,7 @@ import {
   CeleriacError,
   ErrorCodes,
   MAX_REVOKED,
+  DEFAULT_REVOKE_TTL_MS,
   buildResultDocument,
   decodeTaskMessage,
   encodeTaskMessage,
@@ -43,6 +44,7 @@ import {
   type TaskState,
 } from '@celeriac/core';
 import { ChildPool } from './pools/child-pool.js';
+import { RemoteControl, type ActiveTaskInfo, type ControlledWorker } from './remote-control.js';
 import { compilePoolOptions, type PoolOptions } from './pools/pool-options.js';
 
 /** Options of `new Worker(app, options)`; the pool options (`pool`, `appModule`, ...) are in `PoolOptions`. */
@@ -79,6 +81,12 @@ export interface WorkerOptions extends PoolOptions {
    * @default 'auto'
    */
   asyncContext?: AsyncContextMode;
+  /**
+   * Answer Celery's remote control on transports that have it (Redis): `celery inspect
+   * ping|active|registered|stats` and `app.control.ping()` see this worker, and
+   * `app.control.revoke()` from Python reaches it. @default true
+   */
+  remoteControl?: boolean;
 }
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped';
@@ -95,6 +103,9 @@ interface Running {
   acked: boolean;
   /** The task id once decoded, for revocation with terminate. */
   taskId?: string;
+  /** The message once its run started, and when (epoch ms), for `celery inspect active`. */
+  msg: TaskMessage | undefined;
+  startedAt: number;
   /** The run of the task function, once started: revocation with terminate ends it. */
   execution?: Execution | undefined;
   /** Waiting for a rate-limit slot: not counted as processed. */
@@ -342,6 +353,11 @@ export class Worker {
   readonly #timers = new Set<NodeJS.Timeout>();
   #stopping: Promise<void> | undefined;
   #processed = 0;
+  /** Runs started per task name (`celery inspect stats` → total). */
+  readonly #totals = new Map<string, number>();
+  readonly #remoteControlWanted: boolean;
+  #remoteControl: RemoteControl | undefined;
+  readonly #startedAt = Date.now();
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
     this.app = app;
@@ -363,6 +379,7 @@ export class Worker {
     this.clock = options.clock ?? app.clock;
     this.#random = options.random ?? Math.random;
     this.#asyncContext = options.asyncContext ?? 'auto';
+    this.#remoteControlWanted = options.remoteControl ?? true;
     this.#contextHost = {
       hostname: this.hostname,
       storeState: (msg, state, meta, log) => this.#store(msg, state, meta, null, log),
@@ -395,6 +412,16 @@ export class Worker {
       this.#coordination = await this.app.coordination();
       this.#revocationWatch = await this.#coordination.watchRevocations((r) => this.#onRevoked(r));
       for (const r of this.#revocationWatch.current) this.#revoked.set(r.id, r);
+      // Listening first: a worker that takes tasks can be inspected.
+      if (this.#remoteControlWanted && this.#broker.control) {
+        const remote = new RemoteControl(this.#broker.control, this.#controlled(), this.logger);
+        try {
+          await remote.start();
+          this.#remoteControl = remote;
+        } catch (err) {
+          this.logger.warn({ err }, 'remote control is off: could not listen for it');
+        }
+      }
       this.#consumer = await this.#broker.consume({
         queues: this.queues,
         prefetch: this.prefetch,
@@ -403,6 +430,7 @@ export class Worker {
       });
     } catch (err) {
       await this.#pool?.close();
+      await this.#remoteControl?.stop().catch(() => undefined);
       this.#state = 'stopped';
       throw err;
     }
@@ -411,6 +439,8 @@ export class Worker {
       { queues: this.queues, concurrency: this.concurrency, prefetch: this.prefetch, tasks: [...this.app.tasks.keys()] },
       `worker ${this.hostname} ready`,
     );
+    // Deliveries that arrived while start() was still awaiting wait in #waiting: run them.
+    this.#pump();
   }
 
   /**
@@ -455,6 +485,7 @@ export class Worker {
     }
     await this.#pool?.close(); // kills what still runs there: it was requeued above
     await this.#revocationWatch?.stop().catch(() => undefined);
+    await this.#remoteControl?.stop().catch(() => undefined);
     this.#state = 'stopped';
     this.logger.info({ processed: this.#processed }, 'worker stopped');
   }
@@ -471,7 +502,56 @@ export class Worker {
       }),
     );
     await this.#pool?.close();
+    await this.#remoteControl?.stop().catch(() => undefined);
     this.#state = 'stopped';
+  }
+
+  /** What Celery's remote control sees of this worker. */
+  #controlled(): ControlledWorker {
+    return {
+      hostname: this.hostname,
+      registered: () => [...this.app.tasks.keys()].sort(),
+      active: () =>
+        this.#running.values().flatMap((e): ActiveTaskInfo[] => {
+          const m = e.msg;
+          if (!m) return [];
+          const props = e.delivery.message.properties;
+          return [
+            {
+              id: m.headers.id,
+              name: m.headers.task,
+              args: m.args,
+              kwargs: m.kwargs,
+              type: m.headers.task,
+              hostname: this.hostname,
+              time_start: e.startedAt / 1000,
+              acknowledged: e.acked,
+              delivery_info: {
+                exchange: '',
+                routing_key: e.delivery.queue,
+                priority: typeof props.priority === 'number' ? props.priority : null,
+                redelivered: e.delivery.redelivered,
+              },
+              worker_pid: process.pid,
+            },
+          ];
+        }),
+      stats: () => ({
+        total: Object.fromEntries(this.#totals),
+        pid: process.pid,
+        uptime: Math.round((Date.now() - this.#startedAt) / 1000),
+        pool: { 'max-concurrency': this.concurrency, implementation: this.#pool ? this.#pool.kind : 'async', processes: [process.pid] },
+        prefetch_count: this.prefetch,
+        broker: { transport: this.#broker?.kind ?? 'unknown' },
+        sw_ident: 'celeriac',
+        sw_sys: process.platform,
+        sw_ver: process.version,
+      }),
+      revoke: (ids, terminate) => {
+        const expiresAt = Date.now() + DEFAULT_REVOKE_TTL_MS;
+        for (const id of ids) this.#onRevoked({ id, terminate, expiresAt });
+      },
+    };
   }
 
   async #requeueWaiting(): Promise<void> {
@@ -494,7 +574,7 @@ export class Worker {
       const approved = this.#ready.shift();
       const delivery = approved?.delivery ?? this.#waiting.shift();
       if (!delivery) break;
-      const entry: Running = { delivery, slot: -1, controller: undefined, done: Promise.resolve(), abandoned: false, acked: false };
+      const entry: Running = { delivery, slot: -1, controller: undefined, done: Promise.resolve(), abandoned: false, acked: false, msg: undefined, startedAt: 0 };
       this.#running.add(entry);
       (entry as { done: Promise<void> }).done = this.#drive(entry, approved);
     }
@@ -698,6 +778,9 @@ export class Worker {
     const soft = headers.timelimit[1] ?? opts.softTimeLimit ?? null;
     const started = performance.now();
     entry.taskId = headers.id;
+    entry.msg = msg;
+    entry.startedAt = Date.now();
+    this.#totals.set(task.name, (this.#totals.get(task.name) ?? 0) + 1);
     const outcome = await this.#execute(ctx, task, msg, entry, hard, soft);
     entry.execution = undefined;
     if (entry.abandoned) return; // shutdown requeued it; its outcome is not recorded

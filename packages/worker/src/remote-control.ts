@@ -1,0 +1,160 @@
+import {
+  jsonSerializer,
+  type BrokerMessage,
+  type ControlChannel,
+  type ControlListener,
+  type Logger,
+} from '@celeriac/core';
+
+/** Celery's pidbox exchanges (`app.control.mailbox`, namespace `celery`). */
+export const MAILBOX_EXCHANGE = 'celery.pidbox';
+export const REPLY_EXCHANGE = 'reply.celery.pidbox';
+
+/** One running task, as `celery inspect active` lists it (Celery's `Request.info()`). */
+export interface ActiveTaskInfo {
+  id: string;
+  name: string;
+  args: readonly unknown[];
+  kwargs: Record<string, unknown>;
+  type: string;
+  hostname: string;
+  time_start: number | null;
+  acknowledged: boolean;
+  delivery_info: {
+    exchange: string;
+    routing_key: string;
+    priority: number | null;
+    redelivered: boolean;
+  };
+  worker_pid: number;
+}
+
+/** What remote control asks of its worker. */
+export interface ControlledWorker {
+  readonly hostname: string;
+  registered(): string[];
+  active(): ActiveTaskInfo[];
+  stats(): Record<string, unknown>;
+  revoke(ids: readonly string[], terminate: boolean): void;
+}
+
+interface ControlRequest {
+  method: string;
+  arguments: Record<string, unknown>;
+  destination: string[] | null;
+  ticket?: string;
+  reply_to?: { exchange: string; routing_key: string };
+}
+
+/**
+ * Answers Celery's remote control (`celery inspect ping|active|registered|stats`,
+ * `app.control.revoke`, `app.control.ping`) so a Celeriac worker shows up beside Python
+ * workers: it listens on kombu's `celery.pidbox` fanout and replies `{hostname: reply}` to
+ * the asker's `reply.celery.pidbox` queue with the request's ticket, as kombu's
+ * `pidbox.Node` does. Commands it does not know get `{error}`, as Celery answers them.
+ */
+export class RemoteControl {
+  readonly #channel: ControlChannel;
+  readonly #worker: ControlledWorker;
+  readonly #logger: Logger;
+  #listener: ControlListener | undefined;
+  #clock = 0;
+
+  constructor(channel: ControlChannel, worker: ControlledWorker, logger: Logger) {
+    this.#channel = channel;
+    this.#worker = worker;
+    this.#logger = logger;
+  }
+
+  async start(): Promise<void> {
+    this.#listener = await this.#channel.listen(MAILBOX_EXCHANGE, (m) => void this.#handle(m));
+  }
+
+  async stop(): Promise<void> {
+    const l = this.#listener;
+    this.#listener = undefined;
+    await l?.close();
+  }
+
+  async #handle(message: BrokerMessage): Promise<void> {
+    let request: ControlRequest;
+    try {
+      request = parseRequest(message);
+    } catch (err) {
+      this.#logger.warn({ err }, 'ignoring a malformed remote-control message');
+      return;
+    }
+    const expires = Number(message.headers['expires']);
+    if (Number.isFinite(expires) && expires > 0 && expires * 1000 < Date.now()) return;
+    const clock = Number(message.headers['clock']);
+    if (Number.isFinite(clock)) this.#clock = Math.max(this.#clock, clock);
+    if (request.destination && !request.destination.includes(this.#worker.hostname)) return;
+    let reply: unknown;
+    try {
+      reply = this.#dispatch(request);
+    } catch (err) {
+      reply = { error: err instanceof Error ? err.message : String(err) };
+    }
+    if (!request.reply_to || request.ticket === undefined) return; // a cast: no reply wanted
+    this.#clock += 1;
+    const body = jsonSerializer.encode({ [this.#worker.hostname]: reply });
+    try {
+      await this.#channel.send(request.reply_to.exchange, request.reply_to.routing_key, {
+        body,
+        contentType: jsonSerializer.contentType,
+        contentEncoding: jsonSerializer.contentEncoding,
+        headers: { ticket: request.ticket, clock: this.#clock },
+        properties: { delivery_mode: 1 },
+      });
+    } catch (err) {
+      this.#logger.warn({ err, method: request.method }, 'could not send a remote-control reply');
+    }
+  }
+
+  #dispatch(r: ControlRequest): unknown {
+    const args = r.arguments;
+    switch (r.method) {
+      case 'ping':
+        return { ok: 'pong' };
+      case 'registered':
+        return this.#worker.registered();
+      case 'active':
+        return this.#worker.active();
+      case 'stats':
+        return this.#worker.stats();
+      case 'revoke': {
+        const given = args['task_id'];
+        const ids = (Array.isArray(given) ? given : [given]).filter(
+          (x): x is string => typeof x === 'string',
+        );
+        this.#worker.revoke(ids, args['terminate'] === true);
+        return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
+      }
+      default:
+        return { error: `No such control command: ${r.method}` };
+    }
+  }
+}
+
+function parseRequest(message: BrokerMessage): ControlRequest {
+  const decoded = jsonSerializer.decode(message.body) as Record<string, unknown> | null;
+  if (typeof decoded !== 'object' || decoded === null || typeof decoded['method'] !== 'string') {
+    throw new Error('not a pidbox request: no method');
+  }
+  const args = decoded['arguments'];
+  const destination = decoded['destination'];
+  const replyTo = decoded['reply_to'] as Record<string, unknown> | null | undefined;
+  return {
+    method: decoded['method'],
+    arguments: typeof args === 'object' && args !== null ? (args as Record<string, unknown>) : {},
+    destination: Array.isArray(destination)
+      ? destination.filter((d): d is string => typeof d === 'string')
+      : null,
+    ...(typeof decoded['ticket'] === 'string' ? { ticket: decoded['ticket'] } : {}),
+    ...(replyTo &&
+    typeof replyTo['exchange'] === 'string' &&
+    typeof replyTo['routing_key'] === 'string'
+      ? { reply_to: { exchange: replyTo['exchange'], routing_key: replyTo['routing_key'] } }
+      : {}),
+  };
+}
