@@ -82,7 +82,7 @@ export interface WorkerOptions extends PoolOptions {
    */
   asyncContext?: AsyncContextMode;
   /**
-   * Answer Celery's remote control on transports that have it (Redis): `celery inspect
+   * Answer Celery's remote control on transports that have it (Redis, RabbitMQ): `celery inspect
    * ping|active|registered|stats` and `app.control.ping()` see this worker, and
    * `app.control.revoke()` from Python reaches it. @default true
    */

@@ -524,6 +524,56 @@ describe('AmqpBroker on RabbitMQ', () => {
     }
   });
 
+  it('remote-control plumbing: hears a fanout exchange (again after the connections drop) and replies through a direct one', async () => {
+    const broker = open({ reconnectMaxDelay: 200 });
+    const mailbox = uniqueName('mailbox');
+    const replies = uniqueName('replies');
+    const heard: BrokerMessage[] = [];
+    const listener = await broker.control.listen(mailbox, (m) => heard.push(m));
+    // As kombu's pidbox publishes: a transient message to the fanout exchange.
+    const ch = await raw.createChannel();
+    const ask = (id: string) =>
+      ch.publish(mailbox, '', Buffer.from(`{"method":"ping","n":"${id}"}`), {
+        contentType: 'application/json',
+        headers: { clock: 1 },
+      });
+    ask('1');
+    await eventually('the request', () => heard.length === 1);
+    expect(heard[0]!.body.toString()).toContain('"n":"1"');
+    expect(heard[0]!.headers['clock']).toBe(1);
+
+    // A reply queue bound to the reply exchange by its routing key, as kombu's asker declares it.
+    const replyQueue = uniqueName('reply-queue');
+    await ch.assertExchange(replies, 'direct', { durable: false, autoDelete: false });
+    await ch.assertQueue(replyQueue, { durable: false, autoDelete: true });
+    await ch.bindQueue(replyQueue, replies, 'oid-1');
+    expect(await broker.control.send(replies, 'oid-1', task('t', { id: 'reply-1' }))).toBe(1);
+    await eventually('the reply', async () => (await broker.count(replyQueue)) === 1);
+    const got = (await rawGet(replyQueue)) as GetMessage;
+    expect(got.properties.headers).toMatchObject({ id: 'reply-1' });
+    // Nobody bound with that key: RabbitMQ returns it, and send says so.
+    await expect(broker.control.send(replies, 'nobody', task('t'))).rejects.toThrow();
+
+    await server.ctl(['close_all_connections', 'test: drop every connection']);
+    await ch.close().catch(() => undefined);
+    // The shared raw connection went too: the tests after this one get a new one.
+    raw = await connect(server.url);
+    const ch2 = await raw.createChannel();
+    await eventually(
+      'the listener back',
+      async () => {
+        ch2.publish(mailbox, '', Buffer.from('{"method":"ping","n":"2"}'), {
+          contentType: 'application/json',
+        });
+        await sleep(100);
+        return heard.some((m) => m.body.toString().includes('"n":"2"'));
+      },
+      15_000,
+    );
+    await listener.close();
+    await ch2.close();
+  });
+
   it('resumes consuming and publishes unconfirmed messages again after the connections are closed', async () => {
     const broker = open();
     const q = uniqueName('dropped');

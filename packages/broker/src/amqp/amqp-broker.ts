@@ -6,6 +6,7 @@ import {
   type BrokerMessage,
   type ConsumeOptions,
   type Consumer,
+  type ControlChannel,
   type DeadLetterReason,
   type PublishItem,
   type PublishOptions,
@@ -16,6 +17,7 @@ import { DELIVER_AT_HEADER, toPublishOptions } from './codec.js';
 import { AmqpConnection, brokerRefused, channelErrorCode } from './connection.js';
 import { AmqpConsumer } from './consumer.js';
 import type { AmqpContext } from './context.js';
+import { AmqpControlChannel } from './control.js';
 import { AmqpDeadLetterStore, deadLetterJob } from './dead-letters.js';
 import { delayRoute } from './delay.js';
 import {
@@ -74,6 +76,7 @@ export class AmqpBroker implements Broker {
   readonly #publishConnection: AmqpConnection;
   readonly #consumeConnection: AmqpConnection;
   readonly #adminConnection: AmqpConnection;
+  readonly #control: AmqpControlChannel;
   readonly #admin: AdminChannel;
   readonly #topology: Topology;
   readonly #publisher: Publisher;
@@ -128,6 +131,12 @@ export class AmqpBroker implements Broker {
         this.#publisher.publish([deadLetterJob(this.#ctx, queue, message, reason)]),
     };
     this.deadLetters = new AmqpDeadLetterStore(this.#ctx);
+    this.#control = new AmqpControlChannel(this.#ctx);
+  }
+
+  /** Celery's remote control plumbing (kombu's pidbox exchanges on RabbitMQ). */
+  get control(): ControlChannel {
+    return this.#control;
   }
 
   get state(): AmqpBrokerState {
@@ -286,6 +295,7 @@ export class AmqpBroker implements Broker {
   async #close(): Promise<void> {
     this.#state = 'closing';
     await Promise.allSettled([...this.#consumers].map((c) => c.shutdown()));
+    await this.#control.close();
     await this.#publisher.close(CLOSE_GRACE_MS);
     await Promise.allSettled(
       [this.#publishConnection, this.#consumeConnection, this.#adminConnection].map((c) =>

@@ -1,0 +1,141 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/core';
+import type { Channel } from 'amqplib';
+import { fromAmqpMessage, toPublishOptions } from './codec.js';
+import type { AmqpContext } from './context.js';
+
+/**
+ * kombu's pidbox exchanges on RabbitMQ, as Celery's remote control declares them: the mailbox
+ * a non-durable fanout exchange, replies a non-durable direct exchange (declared alike here, or
+ * RabbitMQ refuses the declaration). A listener reads the fanout through an exclusive queue of
+ * its own, declared again after a reconnection.
+ */
+export class AmqpControlChannel implements ControlChannel {
+  readonly #ctx: AmqpContext;
+  readonly #declared = new Map<string, Promise<void>>();
+  readonly #listeners = new Set<AmqpControlListener>();
+
+  constructor(ctx: AmqpContext) {
+    this.#ctx = ctx;
+  }
+
+  async listen(
+    exchange: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<ControlListener> {
+    const listener = new AmqpControlListener(this.#ctx, exchange, onMessage, () =>
+      this.#listeners.delete(listener),
+    );
+    await listener.start();
+    this.#listeners.add(listener);
+    return listener;
+  }
+
+  /** Publishes with a confirm; 1 when RabbitMQ routed it, rejected when no queue took it. */
+  async send(exchange: string, routingKey: string, message: BrokerMessage): Promise<number> {
+    await this.#ctx.publishJobs([
+      {
+        queue: `${exchange} (${routingKey})`,
+        exchange,
+        routingKey,
+        content: message.body,
+        options: { ...toPublishOptions(message), deliveryMode: 1 },
+        prepare: () => this.#declare(exchange, 'direct'),
+      },
+    ]);
+    return 1;
+  }
+
+  #declare(exchange: string, type: 'direct' | 'fanout'): Promise<void> {
+    let declared = this.#declared.get(exchange);
+    if (!declared) {
+      declared = this.#ctx.admin
+        .run(`declare exchange ${exchange}`, async (ch) => {
+          await ch.assertExchange(exchange, type, { durable: false, autoDelete: false });
+        })
+        .catch((err: unknown) => {
+          this.#declared.delete(exchange);
+          throw err;
+        });
+      this.#declared.set(exchange, declared);
+    }
+    return declared;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#listeners].map((l) => l.close()));
+  }
+}
+
+class AmqpControlListener implements ControlListener {
+  readonly #ctx: AmqpContext;
+  readonly #exchange: string;
+  readonly #onMessage: (message: BrokerMessage) => void;
+  readonly #forget: () => void;
+  #channel: Channel | undefined;
+  #closed = false;
+
+  constructor(
+    ctx: AmqpContext,
+    exchange: string,
+    onMessage: (m: BrokerMessage) => void,
+    forget: () => void,
+  ) {
+    this.#ctx = ctx;
+    this.#exchange = exchange;
+    this.#onMessage = onMessage;
+    this.#forget = forget;
+  }
+
+  async start(): Promise<void> {
+    const model = await this.#ctx.consumeConnection.acquire('remote control');
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.assertExchange(this.#exchange, 'fanout', { durable: false, autoDelete: false });
+      const { queue } = await ch.assertQueue('', {
+        exclusive: true,
+        autoDelete: true,
+        durable: false,
+      });
+      await ch.bindQueue(queue, this.#exchange, '');
+      await ch.consume(
+        queue,
+        (m) => {
+          if (m) this.#onMessage(fromAmqpMessage(m));
+        },
+        { noAck: true },
+      );
+    } catch (err) {
+      await ch.close().catch(() => undefined);
+      throw err;
+    }
+    this.#channel = ch;
+    ch.once('close', () => {
+      if (this.#channel === ch) this.#channel = undefined;
+      if (!this.#closed) void this.#restart();
+    });
+  }
+
+  /** The channel or its connection went away: listen again once RabbitMQ is back. */
+  async #restart(): Promise<void> {
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        this.#ctx.options.logger.debug({ err }, 'remote control: listening again failed; retrying');
+        await sleep(Math.min(200 * 2 ** attempt, 5_000));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#forget();
+    const ch = this.#channel;
+    this.#channel = undefined;
+    await ch?.close().catch(() => undefined);
+  }
+}
