@@ -15,7 +15,7 @@ describe('celeriac CLI on Redis', () => {
   });
 
   it('prints help for every command and exits 0', async () => {
-    for (const cmd of [['--help'], ['worker', '--help'], ['call', '--help'], ['result', '--help'], ['purge', '--help'], ['dlq', '--help']]) {
+    for (const cmd of [['--help'], ['worker', '--help'], ['call', '--help'], ['result', '--help'], ['purge', '--help'], ['dlq', '--help'], ['inspect', '--help']]) {
       const r = await runCli(cmd);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/Usage: celeriac/);
@@ -51,6 +51,30 @@ describe('celeriac CLI on Redis', () => {
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     expect(worker.log()).toMatch(/worker stopped/);
+  });
+
+  it('`inspect` asks running workers through remote control; no worker is exit 69 with one line', async () => {
+    const queue = uniqueName('cli');
+    const name = `${uniqueName('cli-node')}@test`;
+    const env = { CELERIAC_BROKER_URL: redisUrl };
+    const worker = await startWorkerProcess(['-Q', queue, '-c', '2', '-n', name], env);
+    try {
+      const ping = await runCli(['inspect', 'ping', '-d', name, '-t', '3'], env);
+      expect(ping.code).toBe(0);
+      expect(ping.stdout).toContain(`-> ${name}: OK\n        pong`);
+      expect(ping.stdout).toMatch(/1 node online\./);
+      const registered = await runCli(['inspect', 'registered', '-d', name, '--json'], env);
+      expect(JSON.parse(registered.stdout)).toEqual({ [name]: expect.arrayContaining(['fx.add']) as unknown });
+      const nobody = await runCli(['inspect', 'ping', '-d', 'nobody@nowhere', '-t', '0.5'], env);
+      expect(nobody.code).toBe(69);
+      expect(nobody.stderr.trim().split('\n')).toEqual(['celeriac: no worker replied within 0.5 s']);
+      const bad = await runCli(['inspect', 'pong'], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/unknown inspect action "pong"/);
+    } finally {
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+    }
   });
 
   it('warm shutdown finishes a running task; `purge` clears what waits', async () => {

@@ -12,6 +12,7 @@ import { beatCommand, BEAT_HELP } from './beat-command.js';
 import { callCommand, CALL_HELP } from './call-command.js';
 import type { CliIo } from './cli-context.js';
 import { dlqCommand, DLQ_HELP } from './dlq-command.js';
+import { inspectCommand, INSPECT_HELP } from './inspect-command.js';
 import { purgeCommand, PURGE_HELP } from './purge-command.js';
 import { resultCommand, RESULT_HELP } from './result-command.js';
 import { UsageError } from './usage-error.js';
@@ -27,6 +28,7 @@ Commands:
   result    Show a task's state and result
   purge     Delete the waiting messages of queues
   dlq       List, replay or purge dead letters
+  inspect   Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
   beat      Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
 
 Run "celeriac <command> --help" for a command's options.
@@ -39,6 +41,7 @@ const commands: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
   result: { run: resultCommand, help: RESULT_HELP },
   purge: { run: purgeCommand, help: PURGE_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },
+  inspect: { run: inspectCommand, help: INSPECT_HELP },
   beat: { run: beatCommand, help: BEAT_HELP },
 };
 

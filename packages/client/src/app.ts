@@ -22,6 +22,7 @@ import { pino } from 'pino';
 import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';
 import { parseRateLimit, type ApplyOptions, type Task, type TaskFunction, type TaskOptions } from './task.js';
 import { activeTaskContext } from './task-context.js';
+import { Inspect, type InspectOptions, type Replies } from './inspect.js';
 
 /** Options of `new Celeriac()`. Every one has a default; env variables fill the URLs. */
 export interface CeleriacOptions {
@@ -328,6 +329,14 @@ export class Celeriac implements ResultSource {
      */
     revoke: (ids: string | readonly string[], options: RevokeTaskOptions = {}): Promise<void> =>
       this.revokeTasks(typeof ids === 'string' ? [ids] : ids, options),
+    /**
+     * Asks the running workers, Python Celery's and Celeriac's, what they are doing, as Celery's
+     * `app.control.inspect()`: `ping()`, `registered()`, `active()`, `stats()`, each resolving
+     * to replies by worker name after `timeout` seconds (Redis and RabbitMQ brokers).
+     */
+    inspect: (options: InspectOptions = {}): Inspect => new Inspect(() => this.broker(), options),
+    /** `{ok: 'pong'}` from each worker that answers within `timeout` seconds. */
+    ping: (options: InspectOptions = {}): Promise<Replies<{ ok: string }>> => new Inspect(() => this.broker(), options).ping(),
   };
 
   /** See `control.revoke`. */

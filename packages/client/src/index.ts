@@ -44,3 +44,6 @@ export {
 export type { RetryOptions } from './task-errors.js';
 export { TaskError, CeleriacError, ErrorCodes, isCeleriacError, States } from '@celeriac/core';
 export type { TaskState, Logger, Clock } from '@celeriac/core';
+
+export { Inspect, broadcastCommand } from './inspect.js';
+export type { InspectOptions, Replies } from './inspect.js';

@@ -164,3 +164,13 @@ describe('coordination', () => {
     }
   });
 });
+
+describe('remote control', () => {
+  it('says what it needs on a broker without it (memory://)', async () => {
+    const app = memoryApp();
+    const err: unknown = await app.control.ping({ timeout: 0.1 }).catch((e: unknown) => e);
+    expect(isCeleriacError(err, 'CELERIAC_ERR_INVALID_OPTION')).toBe(true);
+    expect((err as Error).message).toMatch(/needs a Redis or RabbitMQ broker/);
+    await app.close();
+  });
+});

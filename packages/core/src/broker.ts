@@ -59,7 +59,22 @@ export interface ControlChannel {
    * Resolves with how many queues it reached (0 when the asker already went away).
    */
   send(exchange: string, routingKey: string, message: BrokerMessage): Promise<number>;
+  /** Publishes to the fanout `exchange`: every listener at that moment receives it. */
+  broadcast(exchange: string, message: BrokerMessage): Promise<void>;
+  /**
+   * A reply queue of this process, bound to the direct `exchange` with `routingKey` and read
+   * until closed (closing removes it): where replies to a broadcast come back.
+   */
+  openReplies(
+    exchange: string,
+    routingKey: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<ControlListener>;
 }
+
+/** Celery's pidbox exchanges (`app.control.mailbox`, namespace `celery`). */
+export const PIDBOX_EXCHANGE = 'celery.pidbox';
+export const PIDBOX_REPLY_EXCHANGE = 'reply.celery.pidbox';
 
 export interface ControlListener {
   close(): Promise<void>;

@@ -77,6 +77,7 @@ export type {
   DeadLetterStore,
 } from './broker.js';
 export { DEFAULT_RESULT_EXPIRES_MS } from './result-backend.js';
+export { PIDBOX_EXCHANGE, PIDBOX_REPLY_EXCHANGE } from './broker.js';
 export type {
   ResultBackend,
   ResultBackendKind,

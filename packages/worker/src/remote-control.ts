@@ -1,14 +1,11 @@
 import {
   jsonSerializer,
+  PIDBOX_EXCHANGE,
   type BrokerMessage,
   type ControlChannel,
   type ControlListener,
   type Logger,
 } from '@celeriac/core';
-
-/** Celery's pidbox exchanges (`app.control.mailbox`, namespace `celery`). */
-export const MAILBOX_EXCHANGE = 'celery.pidbox';
-export const REPLY_EXCHANGE = 'reply.celery.pidbox';
 
 /** One running task, as `celery inspect active` lists it (Celery's `Request.info()`). */
 export interface ActiveTaskInfo {
@@ -67,7 +64,7 @@ export class RemoteControl {
   }
 
   async start(): Promise<void> {
-    this.#listener = await this.#channel.listen(MAILBOX_EXCHANGE, (m) => void this.#handle(m));
+    this.#listener = await this.#channel.listen(PIDBOX_EXCHANGE, (m) => void this.#handle(m));
   }
 
   async stop(): Promise<void> {

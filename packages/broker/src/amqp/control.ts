@@ -23,8 +23,11 @@ export class AmqpControlChannel implements ControlChannel {
     exchange: string,
     onMessage: (message: BrokerMessage) => void,
   ): Promise<ControlListener> {
-    const listener = new AmqpControlListener(this.#ctx, exchange, onMessage, () =>
-      this.#listeners.delete(listener),
+    const listener = new AmqpControlListener(
+      this.#ctx,
+      { exchange, type: 'fanout', routingKey: '' },
+      onMessage,
+      () => this.#listeners.delete(listener),
     );
     await listener.start();
     this.#listeners.add(listener);
@@ -44,6 +47,37 @@ export class AmqpControlChannel implements ControlChannel {
       },
     ]);
     return 1;
+  }
+
+  /** Publishes with a confirm to the fanout exchange; no listener is not an error. */
+  async broadcast(exchange: string, message: BrokerMessage): Promise<void> {
+    await this.#ctx.publishJobs([
+      {
+        queue: exchange,
+        exchange,
+        routingKey: '',
+        content: message.body,
+        options: { ...toPublishOptions(message), deliveryMode: 1, mandatory: false },
+        prepare: () => this.#declare(exchange, 'fanout'),
+      },
+    ]);
+  }
+
+  async openReplies(
+    exchange: string,
+    routingKey: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<ControlListener> {
+    await this.#declare(exchange, 'direct');
+    const listener = new AmqpControlListener(
+      this.#ctx,
+      { exchange, type: 'direct', routingKey },
+      onMessage,
+      () => this.#listeners.delete(listener),
+    );
+    await listener.start();
+    this.#listeners.add(listener);
+    return listener;
   }
 
   #declare(exchange: string, type: 'direct' | 'fanout'): Promise<void> {
@@ -69,7 +103,7 @@ export class AmqpControlChannel implements ControlChannel {
 
 class AmqpControlListener implements ControlListener {
   readonly #ctx: AmqpContext;
-  readonly #exchange: string;
+  readonly #binding: { exchange: string; type: 'direct' | 'fanout'; routingKey: string };
   readonly #onMessage: (message: BrokerMessage) => void;
   readonly #forget: () => void;
   #channel: Channel | undefined;
@@ -77,12 +111,12 @@ class AmqpControlListener implements ControlListener {
 
   constructor(
     ctx: AmqpContext,
-    exchange: string,
+    binding: { exchange: string; type: 'direct' | 'fanout'; routingKey: string },
     onMessage: (m: BrokerMessage) => void,
     forget: () => void,
   ) {
     this.#ctx = ctx;
-    this.#exchange = exchange;
+    this.#binding = binding;
     this.#onMessage = onMessage;
     this.#forget = forget;
   }
@@ -92,13 +126,14 @@ class AmqpControlListener implements ControlListener {
     const ch = await model.createChannel();
     ch.on('error', () => undefined);
     try {
-      await ch.assertExchange(this.#exchange, 'fanout', { durable: false, autoDelete: false });
+      const { exchange, type, routingKey } = this.#binding;
+      await ch.assertExchange(exchange, type, { durable: false, autoDelete: false });
       const { queue } = await ch.assertQueue('', {
         exclusive: true,
         autoDelete: true,
         durable: false,
       });
-      await ch.bindQueue(queue, this.#exchange, '');
+      await ch.bindQueue(queue, exchange, routingKey);
       await ch.consume(
         queue,
         (m) => {

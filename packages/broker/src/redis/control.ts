@@ -2,7 +2,7 @@ import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/c
 import type { Redis } from 'ioredis';
 import type { BrokerContext } from './context.js';
 import { buildEnvelope, parseEnvelope } from './envelope.js';
-import { bindingSetKey, parseBindingMember } from './keys.js';
+import { bindingMember, bindingSetKey, parseBindingMember } from './keys.js';
 
 /**
  * kombu's fanout and direct exchanges on Redis, as Celery's remote control uses them:
@@ -89,6 +89,66 @@ export class RedisControlChannel implements ControlChannel {
       if (failed?.[0]) throw failed[0];
       return queues.size;
     });
+  }
+
+  async broadcast(exchange: string, message: BrokerMessage): Promise<void> {
+    const client = this.#ctx.client;
+    const channel = `/${Number(client.options.db ?? 0)}.${exchange}`;
+    await this.#ctx.run('control.broadcast', async () => {
+      await client.publish(channel, buildEnvelope(exchange, message).json);
+    });
+  }
+
+  async openReplies(
+    exchange: string,
+    routingKey: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<ControlListener> {
+    const client = this.#ctx.client;
+    // kombu's reply queue for a pidbox client: `<oid>.<exchange>`, bound with the oid.
+    const queue = `${routingKey}.${exchange}`;
+    const member = bindingMember(routingKey, queue);
+    await this.#ctx.run('control.openReplies', async () => {
+      await client.sadd(bindingSetKey(exchange), member);
+    });
+    const reader = this.#ctx.openBlocking();
+    reader.on('error', () => undefined);
+    this.#listeners.add(reader);
+    let open = true;
+    const loop = (async () => {
+      while (open) {
+        let got: [string, string] | null;
+        try {
+          got = await reader.brpop(queue, 1);
+        } catch {
+          if (open) await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        if (!got) continue;
+        try {
+          onMessage(parseEnvelope(got[1]).message);
+        } catch (err) {
+          this.#ctx.options.logger.warn(
+            { err, queue },
+            'ignoring a reply that is not a kombu envelope',
+          );
+        }
+      }
+    })();
+    return {
+      close: async () => {
+        if (!open) return;
+        open = false;
+        this.#listeners.delete(reader);
+        reader.disconnect();
+        await loop;
+        await this.#ctx
+          .run('control.closeReplies', async () => {
+            await client.multi().srem(bindingSetKey(exchange), member).del(queue).exec();
+          })
+          .catch(() => undefined);
+      },
+    };
   }
 
   /** Closes every listener (the broker is closing). */

@@ -14,7 +14,9 @@ import {
   rabbitMqForTests,
   requirePythonCelery,
   runPythonScript,
+  startCeleryWorker,
   uniqueName,
+  type CeleryWorkerHandle,
   type PythonEnv,
   type RabbitMqForTests,
 } from '@celeriac/testing';
@@ -158,5 +160,28 @@ describe.each(['redis', 'amqp'] as const)(
       expect(stdout).toMatch(/pong/);
       expect(stdout).toMatch(/1 node online/);
     });
+
+    it('app.control.inspect() from Node sees this worker and a Python Celery worker', async () => {
+      const pyName = `${uniqueName('py')}@test`;
+      let py: CeleryWorkerHandle | undefined;
+      try {
+        py = await startCeleryWorker({ ...env, queues: [uniqueName('pyq')], name: pyName });
+        const both = await app.control
+          .inspect({ timeout: 2, destination: [hostname, pyName] })
+          .ping();
+        expect(both).toEqual({ [hostname]: { ok: 'pong' }, [pyName]: { ok: 'pong' } });
+        const registered = await app.control
+          .inspect({ timeout: 2, destination: [pyName] })
+          .registered();
+        expect(registered[pyName]).toEqual(expect.arrayContaining(['py.add']));
+        // Without a destination: every worker on the broker within the timeout, these two among them.
+        const all = await app.control.ping({ timeout: 1 });
+        expect(Object.keys(all)).toEqual(expect.arrayContaining([hostname, pyName]));
+        const stats = await app.control.inspect({ destination: [hostname] }).stats();
+        expect(stats[hostname]).toMatchObject({ pid: process.pid, sw_ident: 'celeriac' });
+      } finally {
+        await py?.stop();
+      }
+    }, 90_000);
   },
 );

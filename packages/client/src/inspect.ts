@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CeleriacError,
+  ErrorCodes,
+  jsonSerializer,
+  PIDBOX_EXCHANGE,
+  PIDBOX_REPLY_EXCHANGE,
+  type Broker,
+} from '@celeriac/core';
+
+export interface InspectOptions {
+  /** Seconds to wait for replies. @default 1 (Celery's default) */
+  timeout?: number;
+  /** Worker names (`celeriac@host`, `celery@host`) to ask; every worker when absent. */
+  destination?: readonly string[];
+}
+
+/** Replies by worker name, as Celery's `app.control.inspect()` returns them. */
+export type Replies<T = unknown> = Record<string, T>;
+
+/**
+ * Celery's remote control from Node: broadcasts a command on kombu's `celery.pidbox` and
+ * collects `{hostname: reply}` from every worker that answers within the timeout, Python
+ * Celery workers and Celeriac workers alike (on Redis and RabbitMQ). With a `destination`,
+ * returns as soon as each named worker replied.
+ */
+export async function broadcastCommand(
+  broker: Broker,
+  method: string,
+  args: Record<string, unknown>,
+  options: InspectOptions = {},
+): Promise<Replies> {
+  const control = broker.control;
+  if (!control) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `remote control needs a Redis or RabbitMQ broker; the ${broker.kind} broker has none`,
+    );
+  }
+  const timeoutS = options.timeout ?? 1;
+  if (!(timeoutS > 0)) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `timeout must be a positive number of seconds, got ${String(timeoutS)}`,
+    );
+  }
+  const destination =
+    options.destination && options.destination.length > 0 ? [...options.destination] : null;
+  const oid = randomUUID();
+  const ticket = randomUUID();
+  const replies: Replies = {};
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const timer = setTimeout(finish, timeoutS * 1000);
+  const listener = await control.openReplies(PIDBOX_REPLY_EXCHANGE, oid, (m) => {
+    if (m.headers['ticket'] !== ticket) return;
+    let body: unknown;
+    try {
+      body = jsonSerializer.decode(m.body);
+    } catch {
+      return;
+    }
+    if (typeof body !== 'object' || body === null) return;
+    Object.assign(replies, body);
+    if (destination && destination.every((d) => d in replies)) finish();
+  });
+  try {
+    await control.broadcast(PIDBOX_EXCHANGE, {
+      body: jsonSerializer.encode({
+        method,
+        arguments: args,
+        destination,
+        pattern: null,
+        matcher: null,
+        ticket,
+        reply_to: { exchange: PIDBOX_REPLY_EXCHANGE, routing_key: oid },
+      }),
+      contentType: jsonSerializer.contentType,
+      contentEncoding: jsonSerializer.contentEncoding,
+      headers: { clock: 1, expires: Date.now() / 1000 + timeoutS },
+      properties: { delivery_mode: 1 },
+    });
+    await done;
+  } finally {
+    clearTimeout(timer);
+    await listener.close();
+  }
+  return replies;
+}
+
+/** `app.control.inspect()`: what the workers are doing, by worker name. */
+export class Inspect {
+  readonly #broker: () => Promise<Broker>;
+  readonly #options: InspectOptions;
+
+  constructor(broker: () => Promise<Broker>, options: InspectOptions = {}) {
+    this.#broker = broker;
+    this.#options = options;
+  }
+
+  /** `{ok: 'pong'}` from each worker. */
+  ping(): Promise<Replies<{ ok: string }>> {
+    return this.#ask('ping') as Promise<Replies<{ ok: string }>>;
+  }
+
+  /** The task names each worker knows. */
+  registered(): Promise<Replies<string[]>> {
+    return this.#ask('registered') as Promise<Replies<string[]>>;
+  }
+
+  /** The tasks each worker runs now (Celery's `Request.info()` entries). */
+  active(): Promise<Replies<Record<string, unknown>[]>> {
+    return this.#ask('active') as Promise<Replies<Record<string, unknown>[]>>;
+  }
+
+  /** Each worker's statistics (`total` runs per task, `pid`, `pool`, …). */
+  stats(): Promise<Replies<Record<string, unknown>>> {
+    return this.#ask('stats') as Promise<Replies<Record<string, unknown>>>;
+  }
+
+  async #ask(method: string): Promise<Replies> {
+    return broadcastCommand(await this.#broker(), method, {}, this.#options);
+  }
+}
