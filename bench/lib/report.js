@@ -1,15 +1,6 @@
 // The Markdown report: the comparison table, the Redis command breakdown and the machine.
-import { median } from './stats.js';
+import { cell, fmt, fmtInt, pairedRatio, verdict } from './table.js';
 
-const fmtInt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-
-function fmt(value, unit) {
-  if (value === undefined || value === null || Number.isNaN(value)) return 'n/a';
-  if (unit === 'tasks/s' || unit === 'msg/s' || unit === 'µs') return fmtInt.format(value);
-  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1);
-  if (unit === 'MB') return value.toFixed(0);
-  return value.toFixed(2);
-}
 
 /** The rows of the main table; `pick` reads one run's value. */
 function rows(config) {
@@ -116,39 +107,8 @@ function rows(config) {
   ];
 }
 
-/**
- * The median over repetitions of Celeriac's value ÷ BullMQ's in the same repetition. The two
- * runs of a pair ran back to back, so load that comes and goes on the machine (other
- * processes, thermal) weighs on both sides of each ratio; a ratio of medians would not pair
- * them. Equals the ratio of the two values when there is one repetition.
- */
-function pairedRatio(celeriacRuns, bullmqRuns, pick) {
-  const ratios = [];
-  for (const c of celeriacRuns) {
-    const b = bullmqRuns.find((r) => r.rep === c.rep);
-    const cv = pick(c);
-    const bv = b && pick(b);
-    if (cv > 0 && bv > 0) ratios.push(cv / bv);
-  }
-  return median(ratios);
-}
 
-function verdict(ratio, better) {
-  const celeriacWins = better === 'higher' ? ratio >= 1 : ratio <= 1;
-  const factor = ratio >= 1 ? ratio : 1 / ratio;
-  if (factor < 1.03) return 'about even';
-  return `${celeriacWins ? 'Celeriac' : 'BullMQ'} ${factor.toFixed(2)}× better`;
-}
 
-/** `median` and, with more than one run, the spread as ±half the range in % of the median. */
-function cell(values, unit) {
-  const m = median(values);
-  if (m === undefined) return { m, text: 'n/a' };
-  const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
-  if (xs.length < 2 || m === 0) return { m, text: fmt(m, unit) };
-  const spread = ((Math.max(...xs) - Math.min(...xs)) / 2 / Math.abs(m)) * 100;
-  return { m, text: `${fmt(m, unit)} ±${spread < 1 ? spread.toFixed(1) : spread.toFixed(0)}%` };
-}
 
 /** Sums commandstats over a system's W1 runs: calls and usec per task by command. */
 function commandMix(list) {
@@ -204,7 +164,7 @@ export function renderReport({ systems, runs, config, machine, monitor, errors, 
       const ratio = pairedRatio(runs.celeriac[row.w], runs.bullmq[row.w], row.pick);
       line.push(
         ratio === undefined ? 'n/a' : ratio.toFixed(2),
-        ratio === undefined ? '' : verdict(ratio, row.better),
+        ratio === undefined ? '' : verdict(ratio, row.better, 'BullMQ'),
       );
     }
     out.push(`| ${line.join(' | ')} |`);

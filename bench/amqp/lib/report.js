@@ -1,16 +1,8 @@
 // The Markdown report of `npm run bench:amqp`: per result backend, the comparison table, the bars
 // the bench is measured against, and (with --profile) where Celeriac's CPU went.
 import { median } from '../../lib/stats.js';
+import { cell, fmt, fmtInt, pairedRatio, verdict } from '../../lib/table.js';
 
-const fmtInt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-
-function fmt(value, unit) {
-  if (value === undefined || value === null || Number.isNaN(value)) return 'n/a';
-  if (unit === 'tasks/s' || unit === 'msg/s' || unit === 'µs') return fmtInt.format(value);
-  if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1);
-  if (unit === 'MB') return value.toFixed(0);
-  return value.toFixed(2);
-}
 
 function rows(config) {
   const n = fmtInt.format(config.tasks);
@@ -118,33 +110,8 @@ function rows(config) {
   ];
 }
 
-/** Median over repetitions of a ÷ b in the same repetition (runs made back to back). */
-function pairedRatio(aRuns, bRuns, pick) {
-  const ratios = [];
-  for (const a of aRuns) {
-    const b = bRuns.find((r) => r.rep === a.rep);
-    const av = pick(a);
-    const bv = b && pick(b);
-    if (av > 0 && bv > 0) ratios.push(av / bv);
-  }
-  return median(ratios);
-}
 
-function verdict(ratio, better, other) {
-  const celeriacWins = better === 'higher' ? ratio >= 1 : ratio <= 1;
-  const factor = ratio >= 1 ? ratio : 1 / ratio;
-  if (factor < 1.03) return 'about even';
-  return `${celeriacWins ? 'Celeriac' : other} ${factor.toFixed(2)}× better`;
-}
 
-function cell(values, unit) {
-  const m = median(values);
-  if (m === undefined) return { m, text: 'n/a' };
-  const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
-  if (xs.length < 2 || m === 0) return { m, text: fmt(m, unit) };
-  const spread = ((Math.max(...xs) - Math.min(...xs)) / 2 / Math.abs(m)) * 100;
-  return { m, text: `${fmt(m, unit)} ±${spread < 1 ? spread.toFixed(1) : spread.toFixed(0)}%` };
-}
 
 export function renderReport({ systems, runs, config, machine, errors, elapsedSeconds }) {
   const out = [];
