@@ -89,4 +89,6 @@ export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from '.
 export { redactUrl, urlScheme, amqpTarget, loadDriver } from './urls.js';
 export { coalesceWrites } from './coalesce-writes.js';
 export { Slots } from './slots.js';
+export { optionChecks } from './options.js';
+export type { OptionChecks } from './options.js';
 export type { LoadDriverOptions } from './urls.js';

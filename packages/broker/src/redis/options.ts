@@ -5,6 +5,7 @@ import {
   systemClock,
   type Clock,
   type Logger,
+  optionChecks,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
@@ -115,32 +116,7 @@ export interface CompiledRedisBrokerOptions {
   readonly clock: Clock;
 }
 
-function invalid(option: string, problem: string): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisBroker option "${option}" ${problem}`, {
-    details: { option },
-  });
-}
-
-function positive(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  integer = false,
-): number {
-  if (value === undefined) return fallback;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value <= 0 ||
-    (integer && !Number.isInteger(value))
-  ) {
-    throw invalid(
-      name,
-      `must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+const { invalid, positive } = optionChecks('RedisBroker');
 
 export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisBrokerOptions {
   if (o.url === undefined && o.client === undefined) {

@@ -8,6 +8,7 @@ import {
   type Clock,
   type Logger,
   type SerializerName,
+  optionChecks,
 } from '@celeriac/core';
 import { safeUrl } from './connection.js';
 
@@ -109,34 +110,7 @@ export interface CompiledRpcResultBackendOptions {
   readonly clock: Clock;
 }
 
-function invalid(option: string, problem: string): CeleriacError {
-  return new CeleriacError(
-    ErrorCodes.INVALID_OPTION,
-    `RpcResultBackend option "${option}" ${problem}`,
-    { details: { option } },
-  );
-}
-
-function positive(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  integer = false,
-): number {
-  if (value === undefined) return fallback;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value <= 0 ||
-    (integer && !Number.isInteger(value))
-  ) {
-    throw invalid(
-      name,
-      `must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+const { invalid, positive } = optionChecks('RpcResultBackend');
 
 /**
  * The AMQP URL an `rpc://` URL means: the broker's for a bare `rpc://` (as Celery), the same
@@ -213,10 +187,9 @@ export function compileRpcResultBackendOptions(
 function heartbeatOption(value: number | undefined): number {
   if (value === undefined) return 60;
   if (!Number.isInteger(value) || value < 0) {
-    throw new CeleriacError(
-      ErrorCodes.INVALID_OPTION,
-      `heartbeat must be a whole number of seconds, 0 or more (0: the server's value), got ${String(value)}`,
-      { details: { option: 'heartbeat' } },
+    throw invalid(
+      'heartbeat',
+      `must be a whole number of seconds, 0 or more (0: the server's value), got ${String(value)}`,
     );
   }
   return value;
