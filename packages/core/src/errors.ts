@@ -21,7 +21,7 @@ export const ErrorCodes = {
   BROKER_UNAVAILABLE: 'CELERIAC_ERR_BROKER_UNAVAILABLE',
   /** The result backend cannot be reached or dropped the connection. */
   BACKEND_UNAVAILABLE: 'CELERIAC_ERR_BACKEND_UNAVAILABLE',
-  /** An optional driver package (ioredis, amqplib) is not installed. */
+  /** An optional driver package (ioredis, amqplib, better-sqlite3) is not installed. */
   MISSING_DRIVER: 'CELERIAC_ERR_MISSING_DRIVER',
   /** `AsyncResult.get()` waited longer than its timeout. */
   TIMEOUT: 'CELERIAC_ERR_TIMEOUT',
