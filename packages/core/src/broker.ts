@@ -13,7 +13,7 @@ import type { BrokerMessage } from './message.js';
  * served first (0 before 9); on AMQP a higher number is served first.
  */
 export interface Broker {
-  /** `memory`, `redis` or `amqp`. */
+  /** `memory`, `redis`, `amqp` or `sqlite`. */
   readonly kind: BrokerKind;
   /** Makes sure a queue exists (and, for Redis, registers it as kombu does). Idempotent. */
   declareQueue(queue: string): Promise<void>;
@@ -80,7 +80,7 @@ export interface ControlListener {
   close(): Promise<void>;
 }
 
-export type BrokerKind = 'memory' | 'redis' | 'amqp';
+export type BrokerKind = 'memory' | 'redis' | 'amqp' | 'sqlite';
 
 export interface PublishOptions {
   /** Epoch milliseconds before which the message must not be delivered. */

@@ -4,3 +4,7 @@
  */
 export { openSqlite, parseSqliteUrl, sqliteError, SqliteChangeFeed } from './connection.js';
 export type { OpenSqliteOptions, SqliteChangeFeedOptions, SqliteDatabase, SqliteLocation } from './connection.js';
+export { SqliteBroker } from './sqlite-broker.js';
+export type { SqliteBrokerState } from './sqlite-broker.js';
+export type { SqliteBrokerOptions, CompiledSqliteBrokerOptions } from './options.js';
+export { compileSqliteBrokerOptions } from './options.js';
