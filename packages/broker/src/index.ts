@@ -1,8 +1,8 @@
 /**
  * `@celeriac/broker`: implementations of the `Broker` contract, chosen by URL scheme.
- * `memory://` is built in; `redis://` loads `@celeriac/broker/redis` (and ioredis) and `amqp://`
- * loads `@celeriac/broker/amqp` (and amqplib) only when asked for, so an app never loads a
- * driver it does not use.
+ * `memory://` is built in; `redis://` loads `@celeriac/broker/redis` (and ioredis), `amqp://`
+ * loads `@celeriac/broker/amqp` (and amqplib) and `sqlite://` loads `@celeriac/broker/sqlite`
+ * (and better-sqlite3) only when asked for, so an app never loads a driver it does not use.
  *
  * @example
  * ```ts
@@ -46,12 +46,13 @@ export interface CreateBrokerOptions extends Omit<MemoryBrokerOptions, 'url'> {
   [driverOption: string]: unknown;
 }
 
-const SUPPORTED = 'memory://, redis://, rediss://, amqp://, amqps://';
+const SUPPORTED = 'memory://, sqlite://, redis://, rediss://, amqp://, amqps://';
 
 /**
  * Creates the broker a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
  * `@celeriac/broker/redis`, which needs `ioredis`), `amqp://` / `amqps://` (loads
- * `@celeriac/broker/amqp`, which needs `amqplib`; options are `AmqpBroker`'s).
+ * `@celeriac/broker/amqp`, which needs `amqplib`; options are `AmqpBroker`'s), `sqlite://./file.db`
+ * (loads `@celeriac/broker/sqlite`, which needs `better-sqlite3`; options are `SqliteBroker`'s).
  * Throws `CELERIAC_ERR_UNSUPPORTED_URL` for any other scheme and `CELERIAC_ERR_MISSING_DRIVER`
  * when the driver package is not installed.
  */
@@ -73,6 +74,10 @@ export async function createBroker(
       const AmqpBroker = await driver('@celeriac/broker/amqp', 'AmqpBroker', url);
       return new AmqpBroker({ ...options, url });
     }
+    case 'sqlite': {
+      const SqliteBroker = await driver('@celeriac/broker/sqlite', 'SqliteBroker', url);
+      return new SqliteBroker({ ...options, url });
+    }
     default:
       throw new CeleriacError(
         ErrorCodes.UNSUPPORTED_URL,
@@ -85,12 +90,20 @@ export async function createBroker(
 type BrokerConstructor = new (options: { url: string } & Record<string, unknown>) => Broker;
 
 /** The specifier is a variable so neither TypeScript nor a bundler pulls a driver in unasked. */
-function driver<T = BrokerConstructor>(specifier: string, exportName: string, url: string, role = 'broker'): Promise<T> {
+function driver<T = BrokerConstructor>(
+  specifier: string,
+  exportName: string,
+  url: string,
+  role = 'broker',
+): Promise<T> {
   return loadDriver<T>(() => import(specifier), { specifier, exportName, url, role });
 }
 
 export { MemoryCoordination } from './memory/index.js';
 export type { MemoryCoordinationOptions } from './memory/index.js';
+
+/** `SqliteCoordination`'s options, the ones {@link createCoordination} hands it. */
+const SQLITE_COORDINATION_KEYS = ['logger', 'clock', 'busyTimeoutMs', 'pollIntervalMs'] as const;
 
 /** Options for {@link createCoordination}; other keys go to the driver. */
 export interface CreateCoordinationOptions {
@@ -101,9 +114,14 @@ export interface CreateCoordinationOptions {
 
 /**
  * Creates the coordination store (revocations, rate limits, uniqueness) a URL names:
- * `memory://[name]` (one process) or `redis://` / `rediss://` (shared by every worker).
+ * `memory://[name]` (one process), `sqlite://./file.db` (shared by every process on the host)
+ * or `redis://` / `rediss://` (shared by every worker). The SQLite store takes only the options
+ * it knows from `options` (the app passes its broker options here too).
  */
-export async function createCoordination(url: string, options: CreateCoordinationOptions = {}): Promise<Coordination> {
+export async function createCoordination(
+  url: string,
+  options: CreateCoordinationOptions = {},
+): Promise<Coordination> {
   const scheme = urlScheme(url);
   switch (scheme) {
     case 'memory':
@@ -118,10 +136,22 @@ export async function createCoordination(url: string, options: CreateCoordinatio
       );
       return new Ctor({ ...options, url });
     }
+    case 'sqlite': {
+      const Ctor = await driver<new (o: { url: string } & Record<string, unknown>) => Coordination>(
+        '@celeriac/broker/sqlite',
+        'SqliteCoordination',
+        url,
+        'coordination',
+      );
+      const picked: Record<string, unknown> = {};
+      for (const key of SQLITE_COORDINATION_KEYS)
+        if (options[key] !== undefined) picked[key] = options[key];
+      return new Ctor({ ...picked, url });
+    }
     default:
       throw new CeleriacError(
         ErrorCodes.UNSUPPORTED_URL,
-        `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory:// or redis://; pass the app option \`coordination\` a Redis URL`,
+        `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory://, sqlite:// or redis://; pass the app option \`coordination\` a SQLite or Redis URL`,
         { details: { scheme: scheme ?? null } },
       );
   }

@@ -62,8 +62,8 @@ export interface CeleriacOptions {
   resultExtended?: boolean;
   /**
    * Where revocations, rate limits and uniqueness claims are shared: a URL or instance.
-   * @default the broker's URL when it is memory or Redis, else the backend's when it is Redis,
-   * else per process (`memory://`)
+   * @default the broker's URL when it is memory, SQLite or Redis, else the backend's when it is
+   * SQLite or Redis, else per process (`memory://`)
    */
   coordination?: string | Coordination;
   /** A pino-shaped logger. @default pino at `CELERIAC_LOG_LEVEL` (info) */
@@ -121,9 +121,9 @@ function urlScheme(url: string): string {
 function coordinationUrl(given: CeleriacOptions['coordination'], brokerUrl: string | undefined, backendUrl: string | false | undefined): string | undefined {
   if (typeof given === 'string') return given;
   if (given) return undefined;
-  const shared = ['memory', 'redis', 'rediss'];
+  const shared = ['memory', 'sqlite', 'redis', 'rediss'];
   if (brokerUrl && shared.includes(urlScheme(brokerUrl))) return brokerUrl;
-  if (backendUrl && ['redis', 'rediss'].includes(urlScheme(backendUrl))) return backendUrl;
+  if (backendUrl && ['sqlite', 'redis', 'rediss'].includes(urlScheme(backendUrl))) return backendUrl;
   return 'memory://';
 }
 
@@ -313,7 +313,7 @@ export class Celeriac implements ResultSource {
       if (given === undefined && urlScheme(url) === 'memory' && brokerUrl !== undefined && urlScheme(brokerUrl) !== 'memory') {
         this.logger.warn(
           { broker: redactUrl(brokerUrl) },
-          "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is Redis. Set the app option coordination: 'redis://…' to share them across workers",
+          "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is SQLite or Redis. Set the app option coordination: 'redis://…' (or 'sqlite://./celeriac.db' for workers on one host) to share them across workers",
         );
       }
       return createCoordination(url, { logger: this.logger, clock: this.clock, ...this.#raw.brokerOptions });

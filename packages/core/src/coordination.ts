@@ -7,7 +7,7 @@
  * revocation costs nothing per task. A rate limit costs one round trip per rate-limited task.
  */
 export interface Coordination {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'sqlite';
   /**
    * Revokes task ids for `ttlMs`: no worker starts them (a worker started later loads the
    * set), and with `terminate` a worker running one stops it.

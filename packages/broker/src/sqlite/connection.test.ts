@@ -9,18 +9,23 @@ describe('parseSqliteUrl', () => {
   it('resolves relative and absolute paths', () => {
     expect(parseSqliteUrl('sqlite://./celeriac.db', '/srv/app').file).toBe('/srv/app/celeriac.db');
     expect(parseSqliteUrl('sqlite://data/q.db', '/srv/app').file).toBe('/srv/app/data/q.db');
-    expect(parseSqliteUrl('sqlite:///var/lib/celeriac.db', '/srv/app').file).toBe('/var/lib/celeriac.db');
+    expect(parseSqliteUrl('sqlite:///var/lib/celeriac.db', '/srv/app').file).toBe(
+      '/var/lib/celeriac.db',
+    );
   });
 
-  it.each(['sqlite://', 'sqlite://:memory:', 'sqlite://./a.db?timeout=1', 'redis://x'])('rejects %s', (url) => {
-    let caught: unknown;
-    try {
-      parseSqliteUrl(url);
-    } catch (err) {
-      caught = err;
-    }
-    expect(isCeleriacError(caught) && caught.code).toBe(ErrorCodes.UNSUPPORTED_URL);
-  });
+  it.each(['sqlite://', 'sqlite://:memory:', 'sqlite://./a.db?timeout=1', 'redis://x'])(
+    'rejects %s',
+    (url) => {
+      let caught: unknown;
+      try {
+        parseSqliteUrl(url);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isCeleriacError(caught) && caught.code).toBe(ErrorCodes.UNSUPPORTED_URL);
+    },
+  );
 });
 
 describe('SqliteChangeFeed', () => {

@@ -58,7 +58,13 @@ export function sqliteError(
   return new CeleriacError(
     code,
     `SQLite database ${location.file}: ${what} failed: ${text}${sqliteCode === 'SQLITE_BUSY' ? ' (another process held the write lock longer than busyTimeoutMs)' : ''}`,
-    { cause: err, details: { file: location.file, sqliteCode: typeof sqliteCode === 'string' ? sqliteCode : null } },
+    {
+      cause: err,
+      details: {
+        file: location.file,
+        sqliteCode: typeof sqliteCode === 'string' ? sqliteCode : null,
+      },
+    },
   );
 }
 
@@ -70,7 +76,10 @@ const require = createRequire(import.meta.url);
  * durable across a process crash; a power loss may lose the last commits, never corrupt the
  * file). Throws `CELERIAC_ERR_MISSING_DRIVER` when better-sqlite3 is not installed.
  */
-export function openSqlite(url: string, options: OpenSqliteOptions = {}): { db: SqliteDatabase; location: SqliteLocation } {
+export function openSqlite(
+  url: string,
+  options: OpenSqliteOptions = {},
+): { db: SqliteDatabase; location: SqliteLocation } {
   const location = parseSqliteUrl(url);
   let Database: typeof BetterSqlite3;
   try {

@@ -84,12 +84,19 @@ const BROKER_KEYS: ReadonlySet<string> = new Set<keyof SqliteBrokerOptions>([
  * Throws `CELERIAC_ERR_INVALID_OPTION` for a key `known` does not hold, naming it and the
  * nearest known spelling.
  */
-export function rejectUnknownKeys(owner: string, options: object, known: ReadonlySet<string>): void {
+export function rejectUnknownKeys(
+  owner: string,
+  options: object,
+  known: ReadonlySet<string>,
+): void {
   const { invalid } = optionChecks(owner);
   for (const key of Object.keys(options)) {
     if (known.has(key)) continue;
     const near = nearest(key, known);
-    throw invalid(key, `is not an option${near === undefined ? '' : ` (did you mean "${near}"?)`}; valid options: ${[...known].join(', ')}`);
+    throw invalid(
+      key,
+      `is not an option${near === undefined ? '' : ` (did you mean "${near}"?)`}; valid options: ${[...known].join(', ')}`,
+    );
   }
 }
 
@@ -112,7 +119,13 @@ function distance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+      row.push(
+        Math.min(
+          (prev[j] ?? 0) + 1,
+          (row[j - 1] ?? 0) + 1,
+          (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+        ),
+      );
     }
     prev = row;
   }
@@ -121,12 +134,15 @@ function distance(a: string, b: string): number {
 
 export function compileSqliteBrokerOptions(o: SqliteBrokerOptions): CompiledSqliteBrokerOptions {
   const { invalid, positive } = optionChecks('SqliteBroker');
-  if (typeof o !== 'object' || o === null) throw invalid('options', 'must be an object with at least `url`');
+  if (typeof o !== 'object' || o === null)
+    throw invalid('options', 'must be an object with at least `url`');
   rejectUnknownKeys('SqliteBroker', o, BROKER_KEYS);
   if (typeof o.url !== 'string') throw invalid('url', 'is required, e.g. sqlite://./celeriac.db');
   parseSqliteUrl(o.url);
-  if (o.logger !== undefined && typeof o.logger?.warn !== 'function') throw invalid('logger', 'must be a pino-shaped logger');
-  if (o.clock !== undefined && typeof o.clock?.now !== 'function') throw invalid('clock', 'must have a now() method');
+  if (o.logger !== undefined && typeof o.logger?.warn !== 'function')
+    throw invalid('logger', 'must be a pino-shaped logger');
+  if (o.clock !== undefined && typeof o.clock?.now !== 'function')
+    throw invalid('clock', 'must have a now() method');
   return {
     url: o.url,
     leaseMs: positive('visibilityTimeout', o.visibilityTimeout, 30) * 1000,

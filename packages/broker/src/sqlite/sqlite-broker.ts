@@ -16,13 +16,14 @@ import {
   type PublishItem,
   type PublishOptions,
 } from '@celeriac/core';
+import { BROKER_SCHEMA, BROKER_SQL, STATE_DELAYED, STATE_READY } from './broker-schema.js';
 import {
-  BROKER_SCHEMA,
-  BROKER_SQL,
-  STATE_DELAYED,
-  STATE_READY,
-} from './broker-schema.js';
-import { openSqlite, SqliteChangeFeed, sqliteError, type SqliteDatabase, type SqliteLocation } from './connection.js';
+  openSqlite,
+  SqliteChangeFeed,
+  sqliteError,
+  type SqliteDatabase,
+  type SqliteLocation,
+} from './connection.js';
 import {
   compileSqliteBrokerOptions,
   type CompiledSqliteBrokerOptions,
@@ -70,7 +71,8 @@ function invalid(option: string, problem: string): CeleriacError {
 }
 
 function checkQueue(queue: unknown): asserts queue is string {
-  if (typeof queue !== 'string' || queue === '') throw invalid('queue', `must be a non-empty string, got ${JSON.stringify(queue)}`);
+  if (typeof queue !== 'string' || queue === '')
+    throw invalid('queue', `must be a non-empty string, got ${JSON.stringify(queue)}`);
 }
 
 function checkMessage(m: BrokerMessage): void {
@@ -82,7 +84,12 @@ function checkMessage(m: BrokerMessage): void {
 /** kombu's rule: an integer clamped to 0..9, or the default when there is none. */
 function priorityOf(properties: MessageProperties): number {
   const raw = properties.priority as unknown;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  const n =
+    typeof raw === 'number'
+      ? raw
+      : typeof raw === 'string' && raw.trim() !== ''
+        ? Number(raw)
+        : NaN;
   if (!Number.isFinite(n)) return DEFAULT_PRIORITY;
   return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.trunc(n)));
 }
@@ -197,9 +204,13 @@ class Engine {
   #wakeAt = Infinity;
   #renewTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
-  readonly #tickTx: (writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]) => TickResult;
-  readonly #renewTx: (deliveries: readonly SqliteDelivery[], until: number) => number;
-  readonly #returnTx: (deliveries: readonly SqliteDelivery[]) => void;
+  readonly #tickTx: BetterSqlite3.Transaction<
+    (writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]) => TickResult
+  >;
+  readonly #renewTx: BetterSqlite3.Transaction<
+    (deliveries: readonly SqliteDelivery[], until: number) => number
+  >;
+  readonly #returnTx: BetterSqlite3.Transaction<(deliveries: readonly SqliteDelivery[]) => void>;
 
   constructor(options: SqliteBrokerOptions) {
     this.o = compileSqliteBrokerOptions(options);
@@ -215,23 +226,26 @@ class Engine {
       db.close();
       throw sqliteError(location, 'creating the broker tables', err);
     }
-    for (const name of ['count', 'countDue', 'countDelayed', 'dlCount'] as const) this.s[name].pluck();
+    for (const name of ['count', 'countDue', 'countDelayed', 'dlCount'] as const)
+      this.s[name].pluck();
     for (const name of ['nextDue', 'nextExpiry'] as const) this.s[name].pluck();
     this.feed = new SqliteChangeFeed(db, location, { pollIntervalMs: this.o.pollIntervalMs });
-    this.#tickTx = db.transaction((writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]): TickResult => {
-      let madeReady = false;
-      for (const w of writes) if (w.run()) madeReady = true;
-      const claimed = hungry.length === 0 ? { batches: [], starved: [] } : this.#claim(hungry);
-      return { madeReady, ...claimed };
-    }).immediate;
+    this.#tickTx = db.transaction(
+      (writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]): TickResult => {
+        let madeReady = false;
+        for (const w of writes) if (w.run()) madeReady = true;
+        const claimed = hungry.length === 0 ? { batches: [], starved: [] } : this.#claim(hungry);
+        return { madeReady, ...claimed };
+      },
+    );
     this.#renewTx = db.transaction((deliveries: readonly SqliteDelivery[], until: number) => {
       let lost = 0;
       for (const d of deliveries) if (this.s.renew.run(until, d.id, d.owner).changes === 0) lost++;
       return lost;
-    }).immediate;
+    });
     this.#returnTx = db.transaction((deliveries: readonly SqliteDelivery[]) => {
       for (const d of deliveries) this.s.requeue.run(d.id, d.owner);
-    }).immediate;
+    });
   }
 
   get now(): number {
@@ -240,7 +254,10 @@ class Engine {
 
   assertOpen(what: string): void {
     if (this.state !== 'open') {
-      throw new CeleriacError(ErrorCodes.CLOSED, `SqliteBroker.${what}() called after close() (${this.location.file})`);
+      throw new CeleriacError(
+        ErrorCodes.CLOSED,
+        `SqliteBroker.${what}() called after close() (${this.location.file})`,
+      );
     }
   }
 
@@ -258,7 +275,12 @@ class Engine {
   /** Queues a write for the next transaction; resolves once it is committed. */
   write(run: () => boolean): Promise<void> {
     if (this.state === 'closed') {
-      return Promise.reject(new CeleriacError(ErrorCodes.CLOSED, `SqliteBroker: write after close() (${this.location.file})`));
+      return Promise.reject(
+        new CeleriacError(
+          ErrorCodes.CLOSED,
+          `SqliteBroker: write after close() (${this.location.file})`,
+        ),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       this.#writes.push({ run, resolve, reject });
@@ -272,7 +294,7 @@ class Engine {
     this.s.insert.run(
       row.queue,
       row.priority,
-      delayed ? Math.ceil(row.at as number) : now,
+      delayed ? Math.ceil(row.at) : now,
       delayed ? STATE_DELAYED : STATE_READY,
       redelivered,
       row.meta,
@@ -368,7 +390,7 @@ class Engine {
     if (this.state === 'closed') return;
     const writes = this.#writes;
     this.#writes = [];
-    let hungry: SqliteConsumer[] = [];
+    const hungry: SqliteConsumer[] = [];
     for (const c of this.consumers) if (c.active && !c.starved && c.free > 0) hungry.push(c);
     if (writes.length === 0 && hungry.length === 0) return;
     let result: TickResult;
@@ -380,9 +402,11 @@ class Engine {
         this.#armWake();
         return;
       }
-      result = this.#tickTx(writes, hungry);
+      result = this.#tickTx.immediate(writes, hungry);
     } catch (err) {
-      const e = isCeleriacError(err) ? err : sqliteError(this.location, writes.length > 0 ? 'writing' : 'fetching', err);
+      const e = isCeleriacError(err)
+        ? err
+        : sqliteError(this.location, writes.length > 0 ? 'writing' : 'fetching', err);
       for (const w of writes) w.reject(e);
       if (hungry.length > 0) {
         this.o.logger.warn({ err: e }, 'SQLite broker fetch failed; retrying');
@@ -403,7 +427,8 @@ class Engine {
 
   #claimable(hungry: readonly SqliteConsumer[]): boolean {
     const now = this.now;
-    if (this.s.anyDue.get(now) !== undefined || this.s.anyExpired.get(now) !== undefined) return true;
+    if (this.s.anyDue.get(now) !== undefined || this.s.anyExpired.get(now) !== undefined)
+      return true;
     const seen = new Set<string>();
     for (const c of hungry) {
       for (const q of c.queues) {
@@ -455,12 +480,23 @@ class Engine {
     consumer.unsettled += rows.length;
     for (const row of rows) {
       const message = decodeMessage(row.meta, row.body);
-      const d = new SqliteDelivery(this, consumer, row.id, owner, queue, message, row.redelivered !== 0);
+      const d = new SqliteDelivery(
+        this,
+        consumer,
+        row.id,
+        owner,
+        queue,
+        message,
+        row.redelivered !== 0,
+      );
       this.held.set(d.deliveryTag, d);
       try {
         consumer.onMessage(d);
       } catch (err) {
-        this.o.logger.error({ err, queue }, 'a consumer onMessage callback threw; the message stays unsettled');
+        this.o.logger.error(
+          { err, queue },
+          'a consumer onMessage callback threw; the message stays unsettled',
+        );
       }
     }
   }
@@ -519,7 +555,7 @@ class Engine {
   readonly #renew = (): void => {
     if (this.state === 'closed' || this.held.size === 0) return;
     try {
-      const lost = this.#renewTx([...this.held.values()], this.now + this.o.leaseMs);
+      const lost = this.#renewTx.immediate([...this.held.values()], this.now + this.o.leaseMs);
       if (lost > 0) {
         this.o.logger.warn(
           { lost },
@@ -527,7 +563,10 @@ class Engine {
         );
       }
     } catch (err) {
-      this.o.logger.warn({ err: sqliteError(this.location, 'renewing leases', err) }, 'SQLite broker lease renewal failed; retrying');
+      this.o.logger.warn(
+        { err: sqliteError(this.location, 'renewing leases', err) },
+        'SQLite broker lease renewal failed; retrying',
+      );
     }
   };
 
@@ -538,7 +577,7 @@ class Engine {
     const held = [...this.held.values()].filter((d) => d.markReturned());
     if (held.length > 0) {
       try {
-        this.#returnTx(held);
+        this.#returnTx.immediate(held);
       } catch (err) {
         this.o.logger.warn(
           { err, held: held.length },
@@ -550,7 +589,10 @@ class Engine {
     const late = this.#writes;
     this.#writes = [];
     this.state = 'closed';
-    const closed = new CeleriacError(ErrorCodes.CLOSED, `SqliteBroker: write after close() (${this.location.file})`);
+    const closed = new CeleriacError(
+      ErrorCodes.CLOSED,
+      `SqliteBroker: write after close() (${this.location.file})`,
+    );
     for (const w of late) w.reject(closed);
     this.#clearWake();
     if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
@@ -587,24 +629,38 @@ interface ClaimBatch {
 
 class SqliteDeadLetterStore implements DeadLetterStore {
   readonly #e: Engine;
-  readonly #replayTx: (queue: string, ids: readonly number[] | undefined) => number;
+  readonly #replayTx: BetterSqlite3.Transaction<
+    (queue: string, ids: readonly number[] | undefined) => number
+  >;
 
   constructor(engine: Engine) {
     this.#e = engine;
     const { s } = engine;
     this.#replayTx = engine.db.transaction((queue: string, ids: readonly number[] | undefined) => {
       const rows = (
-        ids === undefined ? s.dlAll.all(queue) : ids.map((id) => s.dlOne.get(queue, id)).filter((r) => r !== undefined)
+        ids === undefined
+          ? s.dlAll.all(queue)
+          : ids.map((id) => s.dlOne.get(queue, id)).filter((r) => r !== undefined)
       ) as { id: number; meta: string; body: Buffer }[];
       const now = engine.now;
       for (const row of rows) {
         // Back of the queue, marked redelivered: it was delivered (and failed) before.
         const properties = (JSON.parse(row.meta) as Meta)[3] ?? {};
-        engine.insert({ queue, priority: priorityOf(properties), at: undefined, meta: row.meta, body: row.body }, now, 1);
+        engine.insert(
+          {
+            queue,
+            priority: priorityOf(properties),
+            at: undefined,
+            meta: row.meta,
+            body: row.body,
+          },
+          now,
+          1,
+        );
         s.dlDelete.run(row.id);
       }
       return rows.length;
-    }).immediate;
+    });
   }
 
   list(queue: string, options: { limit?: number } = {}): Promise<DeadLetter[]> {
@@ -632,7 +688,7 @@ class SqliteDeadLetterStore implements DeadLetterStore {
   replay(queue: string, ids?: readonly string[]): Promise<number> {
     return this.#run('replaying dead letters', queue, () => {
       const numeric = ids?.map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
-      const n = this.#replayTx(queue, numeric);
+      const n = this.#replayTx.immediate(queue, numeric);
       if (n > 0) this.#e.wakeAll();
       return n;
     });
@@ -720,7 +776,9 @@ export class SqliteBroker implements Broker {
   }
 
   publish(queue: string, message: BrokerMessage, options?: PublishOptions): Promise<void> {
-    return this.publishMany([options === undefined ? { queue, message } : { queue, message, options }]);
+    return this.publishMany([
+      options === undefined ? { queue, message } : { queue, message, options },
+    ]);
   }
 
   /** Publishes the batch (and every other write of this turn) in one transaction. */
@@ -734,7 +792,8 @@ export class SqliteBroker implements Broker {
         checkQueue(item.queue);
         checkMessage(item.message);
         const at = item.options?.deliverAt;
-        if (at !== undefined && !Number.isFinite(at)) throw invalid('deliverAt', `must be epoch milliseconds, got ${String(at)}`);
+        if (at !== undefined && !Number.isFinite(at))
+          throw invalid('deliverAt', `must be epoch milliseconds, got ${String(at)}`);
         return {
           queue: item.queue,
           priority: priorityOf(item.message.properties ?? {}),
@@ -760,11 +819,19 @@ export class SqliteBroker implements Broker {
     try {
       this.#e.assertOpen('consume');
       const { queues, prefetch } = options;
-      if (!Array.isArray(queues) || queues.length === 0) throw invalid('queues', 'must name at least one queue');
+      if (!Array.isArray(queues) || queues.length === 0)
+        throw invalid('queues', 'must name at least one queue');
       for (const q of queues) checkQueue(q);
-      if (!Number.isInteger(prefetch) || prefetch <= 0) throw invalid('prefetch', `must be a positive integer, got ${String(prefetch)}`);
+      if (!Number.isInteger(prefetch) || prefetch <= 0)
+        throw invalid('prefetch', `must be a positive integer, got ${String(prefetch)}`);
       if (typeof options.onMessage !== 'function') throw invalid('onMessage', 'must be a function');
-      const consumer = new SqliteConsumer(this.#e, [...new Set(queues)], prefetch, options.onMessage, options.onError);
+      const consumer = new SqliteConsumer(
+        this.#e,
+        [...new Set(queues)],
+        prefetch,
+        options.onMessage,
+        options.onError,
+      );
       this.#e.addConsumer(consumer);
       return Promise.resolve(consumer);
     } catch (err) {
@@ -776,10 +843,12 @@ export class SqliteBroker implements Broker {
   purge(queue: string): Promise<number> {
     return this.#query('purge', queue, () => {
       const e = this.#e;
-      return e.db.transaction(() => {
-        e.s.promoteDue.run(e.now);
-        return e.s.purge.run(queue).changes;
-      }).immediate();
+      return e.db
+        .transaction(() => {
+          e.s.promoteDue.run(e.now);
+          return e.s.purge.run(queue).changes;
+        })
+        .immediate();
     });
   }
 
@@ -791,7 +860,11 @@ export class SqliteBroker implements Broker {
   }
 
   countDelayed(queue: string): Promise<number> {
-    return this.#query('countDelayed', queue, () => this.#e.s.countDelayed.get(this.#e.now, queue) as number);
+    return this.#query(
+      'countDelayed',
+      queue,
+      () => this.#e.s.countDelayed.get(this.#e.now, queue) as number,
+    );
   }
 
   /**
