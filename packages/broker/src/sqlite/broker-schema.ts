@@ -65,6 +65,7 @@ export const BROKER_SQL = {
   count: `SELECT count(*) AS n FROM ${MESSAGES} WHERE state = ${STATE_READY} AND queue = ?`,
   countDue: `SELECT count(*) AS n FROM ${MESSAGES} WHERE state = ${STATE_DELAYED} AND ready_at <= ? AND queue = ?`,
   countDelayed: `SELECT count(*) AS n FROM ${MESSAGES} WHERE state = ${STATE_DELAYED} AND ready_at > ? AND queue = ?`,
+  countReserved: `SELECT count(*) AS n FROM ${MESSAGES} WHERE state = ${STATE_RESERVED} AND queue = ?`,
   purge: `DELETE FROM ${MESSAGES} WHERE state = ${STATE_READY} AND queue = ?`,
   deadLetter: `INSERT INTO ${DEAD_LETTERS} (queue, dead_at, code, reason, meta, body)
     SELECT queue, ?, ?, ?, meta, body FROM ${MESSAGES} WHERE id = ? AND owner = ?`,

@@ -103,6 +103,9 @@ export function openSqlite(
   return { db, location };
 }
 
+const FOLLOW_UP_FIRST_MS = 5;
+const FOLLOW_UP_LAST_MS = 625;
+
 export interface SqliteChangeFeedOptions {
   /**
    * How often to check for other processes' commits when the file watcher says nothing
@@ -128,6 +131,7 @@ export class SqliteChangeFeed {
   #timer: NodeJS.Timeout | undefined;
   #version = -1;
   #scheduled = false;
+  #followUp: NodeJS.Timeout | undefined;
 
   constructor(db: SqliteDatabase, location: SqliteLocation, options: SqliteChangeFeedOptions = {}) {
     this.#db = db;
@@ -160,32 +164,52 @@ export class SqliteChangeFeed {
     this.#stop();
   }
 
-  #check = (): void => {
-    if (!this.#db.open) return;
+  /** Returns true when a commit was seen. */
+  #check = (): boolean => {
+    if (!this.#db.open) return false;
     let version: number;
     try {
       version = this.#db.pragma('data_version', { simple: true }) as number;
     } catch {
-      return;
+      return false;
     }
-    if (version !== this.#version) {
-      this.#version = version;
-      this.notify();
-    }
+    if (version === this.#version) return false;
+    this.#version = version;
+    this.notify();
+    return true;
   };
+
+  /**
+   * A writer appends its frames to the WAL (which the watcher reports) and only then publishes
+   * the commit in the shared-memory index (which no watcher sees): a check made on the file
+   * event can come too early. So an event that showed no commit is checked again a few times,
+   * 5 ms to 0.6 s later.
+   */
+  #onFileEvent(): void {
+    if (this.#check()) return;
+    if (this.#followUp !== undefined) clearTimeout(this.#followUp);
+    const again = (delay: number): void => {
+      this.#followUp = setTimeout(() => {
+        this.#followUp = undefined;
+        if (!this.#check() && delay < FOLLOW_UP_LAST_MS) again(delay * 5);
+      }, delay);
+      this.#followUp.unref();
+    };
+    again(FOLLOW_UP_FIRST_MS);
+  }
 
   #start(): void {
     this.#version = this.#db.pragma('data_version', { simple: true }) as number;
     const base = basename(this.#file);
     try {
       this.#watcher = watch(dirname(this.#file), { persistent: false }, (_event, name) => {
-        if (name === null || name.startsWith(base)) this.#check();
+        if (name === null || name.startsWith(base)) this.#onFileEvent();
       });
       this.#watcher.on('error', () => this.#watcher?.close());
     } catch {
       this.#watcher = undefined;
     }
-    this.#timer = setInterval(this.#check, this.#pollIntervalMs);
+    this.#timer = setInterval(() => void this.#check(), this.#pollIntervalMs);
     this.#timer.unref();
   }
 
@@ -194,5 +218,7 @@ export class SqliteChangeFeed {
     this.#watcher = undefined;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#followUp !== undefined) clearTimeout(this.#followUp);
+    this.#followUp = undefined;
   }
 }

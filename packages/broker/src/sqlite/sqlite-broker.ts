@@ -226,7 +226,7 @@ class Engine {
       db.close();
       throw sqliteError(location, 'creating the broker tables', err);
     }
-    for (const name of ['count', 'countDue', 'countDelayed', 'dlCount'] as const)
+    for (const name of ['count', 'countDue', 'countDelayed', 'countReserved', 'dlCount'] as const)
       this.s[name].pluck();
     for (const name of ['nextDue', 'nextExpiry'] as const) this.s[name].pluck();
     this.feed = new SqliteChangeFeed(db, location, { pollIntervalMs: this.o.pollIntervalMs });
@@ -865,6 +865,14 @@ export class SqliteBroker implements Broker {
       queue,
       () => this.#e.s.countDelayed.get(this.#e.now, queue) as number,
     );
+  }
+
+  /**
+   * Messages of a queue delivered to a consumer and not settled yet, in any process, including
+   * those of a consumer that died, until their lease runs out and they are ready again.
+   */
+  countReserved(queue: string): Promise<number> {
+    return this.#query('countReserved', queue, () => this.#e.s.countReserved.get(queue) as number);
   }
 
   /**
