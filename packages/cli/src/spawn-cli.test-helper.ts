@@ -11,7 +11,11 @@ export interface CliRun {
 }
 
 /** Runs the built `celeriac` command to completion. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
     let stdout = '';
@@ -36,15 +40,25 @@ export interface WorkerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `celeriac worker` and resolves once it logged that it is ready. */
-export async function startWorkerProcess(args: string[], env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', '--app', FIXTURE_APP, ...args], {
+export const SQLITE_FIXTURE_APP = fileURLToPath(
+  new URL('../test-fixtures/sqlite-app.js', import.meta.url),
+);
+
+/** Starts `celeriac worker` (on the fixture app `app`) and resolves once it logged that it is ready. */
+export async function startWorkerProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  app: string = FIXTURE_APP,
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', '--app', app, ...args], {
     env: { ...process.env, ...env },
   });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker did not start:\n${log}`)), 30_000);
     const check = (): void => {
