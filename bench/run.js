@@ -1,6 +1,7 @@
-// `npm run bench`: Celeriac beside BullMQ on the same Redis, in one run. See bench/README.md.
+// `npm run bench`: Celeriac beside BullMQ on the same Redis, and Celeriac on one SQLite file,
+// in one run. See bench/README.md.
 //
-//   node bench/run.js [--quick] [--only celeriac|bullmq] [--workloads W1,W4] [--reps 3]
+//   node bench/run.js [--quick] [--only celeriac,bullmq,celeriac-sqlite] [--workloads W1,W4] [--reps 3]
 //                     [--redis-url redis://host:port/db] [--monitor | --no-monitor]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,8 @@ import { WorkerProcess } from './lib/worker-process.js';
 const HELP = `Usage: node bench/run.js [options]   (npm run bench -- [options])
 
   --quick               small counts, 1 repetition (a smoke run)
-  --only <system>       celeriac or bullmq
+  --only <systems>      comma-separated subset of celeriac, bullmq, celeriac-sqlite
+                        (Celeriac on a sqlite:// file; runs W1, W2 and W3)
   --workloads <list>    comma-separated subset of W1,W2,W3,W4 (default: all)
   --reps <n>            repetitions of each workload per system (default 3, --quick 1)
   --tasks <n>           tasks for W1, W2 and W3b (default 20000, --quick 2000)
@@ -86,9 +88,17 @@ const { celeriac } = await import('./systems/celeriac.js').catch((err) => {
   fail(`cannot load Celeriac (run "npx turbo run build" first?): ${err.message}`);
 });
 const { bullmq } = await import('./systems/bullmq.js');
-const SYSTEMS = [celeriac, bullmq];
-const systems = opts.only ? SYSTEMS.filter((s) => s.id === opts.only.toLowerCase()) : SYSTEMS;
-if (systems.length === 0) fail(`--only must be celeriac or bullmq, got "${opts.only}"`);
+const { celeriacSqlite } = await import('./systems/celeriac-sqlite.js');
+const SYSTEMS = [celeriac, bullmq, celeriacSqlite];
+const only = opts.only
+  ?.toLowerCase()
+  .split(',')
+  .map((x) => x.trim());
+const systems = only ? SYSTEMS.filter((s) => only.includes(s.id)) : SYSTEMS;
+if (systems.length === 0 || (only && systems.length !== only.length))
+  fail(`--only takes ${SYSTEMS.map((s) => s.id).join(', ')}; got "${opts.only}"`);
+/** Whether `system` runs workload `w` (Celeriac on SQLite has no result backend for W4). */
+const supports = (system, w) => !system.workloads || system.workloads.includes(w);
 
 function fail(message) {
   console.error(`bench: ${message}`);
@@ -422,6 +432,7 @@ for (const system of systems) {
 for (let rep = 1; rep <= config.reps; rep++) {
   for (const w of config.workloads) {
     for (const system of systems) {
+      if (!supports(system, w)) continue;
       const t = performance.now();
       try {
         const result = await withTimeout(
@@ -459,7 +470,7 @@ function summarize(w, r) {
 /** @type {Record<string, any>} */
 let monitor = {};
 if (useMonitor && config.workloads.includes('W1')) {
-  for (const system of systems) {
+  for (const system of systems.filter((s) => s.transport !== 'sqlite')) {
     try {
       monitor[system.id] = await withTimeout(
         monitorCommands(url, config.monitorTasks, (n, hooks) => runW1(system, n, hooks)),

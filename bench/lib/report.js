@@ -1,7 +1,6 @@
 // The Markdown report: the comparison table, the Redis command breakdown and the machine.
 import { cell, fmt, fmtInt, pairedRatio, verdict } from './table.js';
 
-
 /** The rows of the main table; `pick` reads one run's value. */
 function rows(config) {
   const n = fmtInt.format(config.tasks);
@@ -107,9 +106,6 @@ function rows(config) {
   ];
 }
 
-
-
-
 /** Sums commandstats over a system's W1 runs: calls and usec per task by command. */
 function commandMix(list) {
   const tasks = list.reduce((s, r) => s + r.tasks, 0);
@@ -127,8 +123,68 @@ function commandMix(list) {
   );
 }
 
-export function renderReport({ systems, runs, config, machine, monitor, errors, elapsedSeconds }) {
+/** Rows of the SQLite table: what Celeriac on SQLite does beside Celeriac on Redis. */
+const SQLITE_ROWS = new Set([
+  'W1 end to end',
+  'W2 drain',
+  'W3a publish',
+  'W3b publish',
+  'W1 worker process peak RSS',
+  'W1 worker process CPU',
+  'W1 publisher',
+]);
+
+/** Celeriac on a sqlite:// file beside Celeriac on Redis (same workloads, same worker). */
+function renderSqlite(out, { runs, config, sqlite, redis }) {
+  const both = redis !== undefined;
+  out.push('');
+  out.push(`### Celeriac on one SQLite file${both ? ' beside Celeriac on Redis' : ''}`);
+  out.push('');
+  out.push(
+    `The same worker (concurrency ${config.concurrency}, its own process) on a \`sqlite://\` file in the OS temp folder (WAL, synchronous=NORMAL). Results: ${sqlite.results}.` +
+      (both
+        ? ' The Redis column stores every result; "SQLite ÷ Redis" is the median of back-to-back ratios.'
+        : ''),
+  );
+  out.push('');
+  const header = [
+    'workload',
+    'unit',
+    'better',
+    ...(both ? ['Celeriac on Redis'] : []),
+    'Celeriac on SQLite',
+    ...(both ? ['SQLite ÷ Redis'] : []),
+  ];
+  out.push(`| ${header.join(' | ')} |`);
+  out.push(`| ${header.map((h, i) => (i >= 3 ? '---:' : '---')).join(' | ')} |`);
+  for (const row of rows(config)) {
+    if (!config.workloads.includes(row.w) || ![...SQLITE_ROWS].some((p) => row.label.startsWith(p)))
+      continue;
+    const mine = cell((runs[sqlite.id][row.w] ?? []).map(row.pick), row.unit);
+    if (mine.m === undefined) continue;
+    const line = [row.label, row.unit, row.better];
+    if (both) line.push(cell((runs[redis.id][row.w] ?? []).map(row.pick), row.unit).text);
+    line.push(mine.text);
+    if (both) {
+      const ratio = pairedRatio(runs[sqlite.id][row.w], runs[redis.id][row.w], row.pick);
+      line.push(ratio === undefined ? 'n/a' : ratio.toFixed(2));
+    }
+    out.push(`| ${line.join(' | ')} |`);
+  }
+}
+
+export function renderReport({
+  systems: all,
+  runs,
+  config,
+  machine,
+  monitor,
+  errors,
+  elapsedSeconds,
+}) {
   const out = [];
+  const sqlite = all.find((s) => s.transport === 'sqlite');
+  const systems = all.filter((s) => s.transport !== 'sqlite');
   const labels = systems.map((s) => s.label);
   const both = systems.length === 2;
   out.push(`## Celeriac vs BullMQ on one Redis — medians of ${config.reps} interleaved run(s)`);
@@ -171,7 +227,9 @@ export function renderReport({ systems, runs, config, machine, monitor, errors, 
   }
 
   for (const [sys, byW] of Object.entries(runs)) {
+    const system = all.find((s) => s.id === sys);
     for (const [w, list] of Object.entries(byW)) {
+      if (system?.workloads && !system.workloads.includes(w)) continue;
       if (list.length < config.reps)
         out.push(
           `\n⚠ ${sys} ${w}: ${list.length} of ${config.reps} runs succeeded (see errors below).`,
@@ -261,6 +319,9 @@ export function renderReport({ systems, runs, config, machine, monitor, errors, 
       out.push(`  - profile: ${p.file}`);
     }
   }
+
+  if (sqlite)
+    renderSqlite(out, { runs, config, sqlite, redis: systems.find((s) => s.id === 'celeriac') });
 
   if (errors.length > 0) {
     out.push('');

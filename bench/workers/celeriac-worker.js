@@ -1,5 +1,5 @@
 // A Celeriac worker process for the bench: one no-op task, concurrency 50, results stored in
-// the Redis result backend. Started by bench/run.js with child_process.fork.
+// the Redis result backend (or none, with `backend: false`, on SQLite). Started by bench/run.js with child_process.fork.
 import { Celeriac } from '@celeriac/client';
 import { Worker } from '@celeriac/worker';
 import { pino } from 'pino';
@@ -9,7 +9,7 @@ try {
   const cfg = workerConfig();
   const app = new Celeriac({
     broker: cfg.url,
-    backend: cfg.url,
+    backend: cfg.backend ?? cfg.url,
     defaultQueue: cfg.queue,
     logger: pino({ level: 'warn' }),
     ...(cfg.resultKeyPrefix ? { backendOptions: { keyPrefix: cfg.resultKeyPrefix } } : {}),
@@ -23,7 +23,7 @@ try {
   });
   // Connect before saying "ready", so the drain workload times consuming, not connecting.
   await app.broker();
-  await app.resultBackend();
+  if (cfg.backend !== false) await app.resultBackend();
   await app.declareQueue(cfg.queue);
   serveWorker({
     start: () => worker.start(),
