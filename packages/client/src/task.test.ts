@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { decodeTaskMessage, isCeleriacError, type Delivery, silentLogger } from '@celeriac/core';
 import { Celeriac, type AsyncResult, type TaskContext } from './index.js';
@@ -161,6 +164,36 @@ describe('coordination', () => {
       await app.coordination();
       expect(warnings).toEqual([]);
       await app.close();
+    }
+  });
+});
+
+describe('coordination on SQLite', () => {
+  it('a sqlite:// broker shares revocations through its file, without a warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-client-sqlite-'));
+    try {
+      const warnings: string[] = [];
+      const logger = {
+        ...silentLogger,
+        warn: (a: unknown, b?: unknown) => void warnings.push(typeof a === 'string' ? a : String(b)),
+        child: () => logger,
+      } as typeof silentLogger;
+      const url = `sqlite://${join(dir, 'app.db')}`;
+      // Broker options reach the coordination store too; it takes only its own.
+      const brokerOptions = { visibilityTimeout: 10 };
+      const app = new Celeriac({ broker: url, backend: false, logger, brokerOptions });
+      const other = new Celeriac({ broker: url, backend: false, logger });
+      expect((await app.coordination()).kind).toBe('sqlite');
+      const seen: string[] = [];
+      const watch = await (await other.coordination()).watchRevocations((r) => seen.push(r.id));
+      await app.revokeTasks(['task-1']);
+      await expect.poll(() => seen).toEqual(['task-1']);
+      await watch.stop();
+      expect(warnings).toEqual([]);
+      await app.close();
+      await other.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
