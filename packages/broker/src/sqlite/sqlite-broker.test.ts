@@ -304,6 +304,30 @@ describe('SqliteBroker', () => {
     await coordination.close();
   });
 
+  it('importing @celeriac/broker does not load better-sqlite3; a sqlite:// URL does', async () => {
+    const index = pathToFileURL(
+      fileURLToPath(new URL('../../dist/index.js', import.meta.url)),
+    ).href;
+    const script = `
+      import { createRequire } from 'node:module';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('better-sqlite3'));
+      const { createBroker } = await import(${JSON.stringify(index)});
+      const before = loaded();
+      const broker = await createBroker(${JSON.stringify(url)});
+      const after = loaded();
+      await broker.close();
+      process.stdout.write(JSON.stringify({ before, after }));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ before: false, after: true });
+  });
+
   it('rejects work after close with CLOSED; a delivery settled after close is ignored', async () => {
     const queue = uniqueName('closed');
     const broker = new SqliteBroker({ url });
