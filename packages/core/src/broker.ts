@@ -2,14 +2,15 @@ import type { BrokerMessage } from './message.js';
 
 /**
  * The `Broker` contract speaks queue semantics, not Redis or AMQP. Everything above it
- * (client, worker, beat) is broker-agnostic, and every implementation (memory, Redis, AMQP)
- * passes one conformance suite (`@celeriac/testing`).
+ * (client, worker, beat) is broker-agnostic, and every implementation (memory, SQLite, Redis,
+ * AMQP) passes one conformance suite (`@celeriac/testing`).
  *
  * Delivery is at-least-once: a message handed to a consumer stays owned by the broker until
  * it is acked, requeued or dead-lettered; if the consumer's process dies, the broker gives it
- * to another consumer (after the broker's own bound, such as Redis's visibility timeout).
+ * to another consumer (after the broker's own bound, such as Redis's visibility timeout or the
+ * SQLite broker's lease).
  *
- * Priority follows the transport, as Celery does: on memory and Redis a lower number is
+ * Priority follows the transport, as Celery does: on memory, SQLite and Redis a lower number is
  * served first (0 before 9); on AMQP a higher number is served first.
  */
 export interface Broker {
