@@ -16,5 +16,5 @@ brokerConformance(
     const broker = new SqliteBroker({ url });
     return Promise.resolve({ broker, close: () => broker.close() });
   },
-  { priority: 'lower-first', delayToleranceMs: 250 },
+  { priority: 'lower-first', delayToleranceMs: 1000 },
 );

@@ -140,23 +140,23 @@ describe('SqliteBroker', () => {
 
   it('renews the lease of a message its consumer holds, and redelivers it once that process is SIGKILLed', async () => {
     const queue = uniqueName('lease');
-    const broker = open({ visibilityTimeout: 1 });
+    const broker = open({ visibilityTimeout: 2 });
     await broker.publish(queue, msg('orphan'));
-    const holder = startChild({ MODE: 'hold', QUEUE: queue });
+    const holder = startChild({ MODE: 'hold', QUEUE: queue, LEASE: '2' });
     await holder.said('held orphan');
 
     const received: Delivery[] = [];
     await broker.consume({ queues: [queue], prefetch: 1, onMessage: (d) => received.push(d) });
-    // Three leases long: the holder lives and renews, so nobody else gets its message.
-    await sleep(3000);
+    // Over two leases long: the holder lives and renews, so nobody else gets its message.
+    await sleep(4500);
     expect(received).toHaveLength(0);
     expect(await broker.count(queue)).toBe(0);
     expect(await broker.countReserved(queue)).toBe(1);
 
     holder.child.kill('SIGKILL');
     await holder.exited;
-    // Within a lease (1 s) and a renewal period of the kill, woken by the lease's expiry time.
-    await eventually('the orphaned message', () => received.length === 1, 3000);
+    // Within a lease (2 s) of the kill. Nobody commits meanwhile: the lease's expiry time wakes it.
+    await eventually('the orphaned message', () => received.length === 1, 6000);
     const d = received[0] as Delivery;
     expect(idOf(d)).toBe('orphan');
     expect(d.redelivered).toBe(true);
@@ -173,7 +173,7 @@ describe('SqliteBroker', () => {
     await sleep(100);
     const publisher = startChild({ MODE: 'publish', QUEUE: queue, ID: 'from-afar' });
     await publisher.said('published');
-    await eventually('the message from the other process', () => received.length === 1, 3000);
+    await eventually('the message from the other process', () => received.length === 1, 5000);
     expect(idOf(received[0] as Delivery)).toBe('from-afar');
     await (received[0] as Delivery).ack();
   });
