@@ -1,5 +1,5 @@
 // The Markdown report: the comparison table, the Redis command breakdown and the machine.
-import { cell, fmt, fmtInt, pairedRatio, verdict } from './table.js';
+import { cell, fmtInt, pairedRatio, verdict } from './table.js';
 
 /** The rows of the main table; `pick` reads one run's value. */
 function rows(config) {
