@@ -104,6 +104,7 @@ export default tseslint.config(
       'packages/cli/**',
       '**/bench/**',
       '**/examples/**',
+      '.ci/**',
     ],
     rules: { 'no-console': 'off' },
   },
