@@ -1,15 +1,20 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { BrokerMessage, Delivery } from '@celeriac/core';
-import { startRedisServer, uniqueName, type RedisServerHandle } from '@celeriac/testing';
+import {
+  PYTHON,
+  requirePythonCelery,
+  startRedisServer,
+  uniqueName,
+  type RedisServerHandle,
+} from '@celeriac/testing';
 import { RedisBroker, type RedisBrokerOptions } from './index.js';
 
 // The other side of the wire, for real: Debian's python3-celery (kombu 5.2) against the same
 // Redis. Its own server, because kombu's restore_visible and ours act on every stale entry.
-const PYTHON = process.env['CELERIAC_PYTHON'] ?? '/usr/bin/python3';
 
 let server: RedisServerHandle;
 let raw: Redis;
@@ -17,18 +22,14 @@ const brokers: RedisBroker[] = [];
 const clients: Redis[] = [];
 
 beforeAll(async () => {
-  const probe = spawnSync(PYTHON, ['-c', 'import celery, kombu, redis'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      `Python Celery is not available at ${PYTHON}: apt-get install -y python3-celery python3-redis (or set CELERIAC_PYTHON)`,
-    );
-  }
+  requirePythonCelery();
   server = await startRedisServer();
   raw = new Redis(server.url);
 });
 afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
+  // Optional chaining: when beforeAll failed (no Python), only its error should be reported.
+  raw?.disconnect();
+  await server?.stop();
 });
 afterEach(async () => {
   for (const b of brokers.splice(0)) await b.close();

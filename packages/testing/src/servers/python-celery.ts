@@ -7,12 +7,16 @@ export const PYTHON = process.env['CELERIAC_PYTHON'] ?? '/usr/bin/python3';
 /** The folder with interop_app.py and the client scripts. */
 export const PYTHON_DIR = fileURLToPath(new URL('../../python/', import.meta.url));
 
-/** Throws a one-line install hint when Python Celery is missing. */
+/**
+ * Throws a one-line install hint when Python Celery is missing. Interop suites call it in
+ * `beforeAll` and fail, never skip: a missing Python must not pass as a green run.
+ */
 export function requirePythonCelery(): void {
-  const r = spawnSync(PYTHON, ['-c', 'import celery, redis, msgpack'], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import celery, kombu, redis, msgpack'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     throw new Error(
-      `Python Celery is not available at ${PYTHON}: apt-get install -y python3-celery python3-redis python3-msgpack (or set CELERIAC_PYTHON)`,
+      `Python Celery is not available at ${PYTHON}: apt-get install python3-celery python3-redis python3-msgpack ` +
+        '(or set CELERIAC_PYTHON to a Python that has celery, redis and msgpack). The interop tests need it; they fail rather than skip.',
     );
   }
 }
