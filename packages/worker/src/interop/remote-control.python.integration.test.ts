@@ -139,10 +139,11 @@ describe.each(['redis', 'amqp'] as const)(
     });
 
     it('is seen by the `celery inspect ping` command', async () => {
-      // Asynchronously: this process's worker has to answer while the command waits.
+      // Asynchronously: this process's worker has to answer while the command waits. With -d the
+      // command returns on the reply; -t only bounds a lost one.
       const { stdout } = await promisify(execFile)(
         PYTHON,
-        ['-m', 'celery', '-A', 'interop_app', 'inspect', 'ping', '-d', hostname, '-t', '3'],
+        ['-m', 'celery', '-A', 'interop_app', 'inspect', 'ping', '-d', hostname, '-t', '10'],
         {
           cwd: PYTHON_DIR,
           env: {
@@ -161,23 +162,45 @@ describe.each(['redis', 'amqp'] as const)(
       expect(stdout).toMatch(/1 node online/);
     });
 
+    /**
+     * Celery logs "ready." before its remote-control consumer listens (on Redis it subscribes on
+     * the next turn of its loop), and a broadcast sent in between is lost. So the Python worker
+     * counts as ready once it answers a ping, retried until a deadline.
+     */
+    async function untilAnswersPing(py: CeleryWorkerHandle, name: string, deadlineMs = 30_000): Promise<void> {
+      const deadline = Date.now() + deadlineMs;
+      for (;;) {
+        // With a destination the reply ends the wait; the timeout only bounds a lost broadcast.
+        const replies = await app.control.inspect({ timeout: 1, destination: [name] }).ping();
+        if (name in replies) return;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `the Python worker ${name} logged "ready." but answered no ping within ${deadlineMs} ms; its log:\n${py.output()}`,
+          );
+        }
+      }
+    }
+
     it('app.control.inspect() from Node sees this worker and a Python Celery worker', async () => {
       const pyName = `${uniqueName('py')}@test`;
       let py: CeleryWorkerHandle | undefined;
       try {
         py = await startCeleryWorker({ ...env, queues: [uniqueName('pyq')], name: pyName });
+        await untilAnswersPing(py, pyName);
+        // Destinations given: each call returns as soon as they all replied, so a long timeout
+        // costs nothing and leaves room for a slow machine.
         const both = await app.control
-          .inspect({ timeout: 2, destination: [hostname, pyName] })
+          .inspect({ timeout: 10, destination: [hostname, pyName] })
           .ping();
         expect(both).toEqual({ [hostname]: { ok: 'pong' }, [pyName]: { ok: 'pong' } });
         const registered = await app.control
-          .inspect({ timeout: 2, destination: [pyName] })
+          .inspect({ timeout: 10, destination: [pyName] })
           .registered();
         expect(registered[pyName]).toEqual(expect.arrayContaining(['py.add']));
         // Without a destination: every worker on the broker within the timeout, these two among them.
-        const all = await app.control.ping({ timeout: 1 });
+        const all = await app.control.ping({ timeout: 3 });
         expect(Object.keys(all)).toEqual(expect.arrayContaining([hostname, pyName]));
-        const stats = await app.control.inspect({ destination: [hostname] }).stats();
+        const stats = await app.control.inspect({ timeout: 10, destination: [hostname] }).stats();
         expect(stats[hostname]).toMatchObject({ pid: process.pid, sw_ident: 'celeriac' });
       } finally {
         await py?.stop();
