@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Celeriac } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
@@ -111,10 +110,10 @@ describe('celeriac beat', () => {
     try {
       const stop = new AbortController();
       const running = beatCommand(['--app', FIXTURE, '--crontab', file, '--store', url, '--namespace', ns, '--lock-ttl', '2', '-l', 'warn'], io().io, { signal: stop.signal });
-      await sleep(2500);
+      // Until the beat has sent two runs (it sends one a second), not for a fixed time.
+      await expect.poll(() => redis.llen(queue), { timeout: 15_000, interval: 50 }).toBeGreaterThanOrEqual(2);
       stop.abort();
       expect(await running).toBe(0);
-      expect(await redis.llen(queue)).toBeGreaterThanOrEqual(2);
       const list = io();
       await beatCommand(['list', '--json', '--store', url, '--namespace', ns], list.io);
       const names = (JSON.parse(list.out()) as { name: string; source: string }[]).map((e) => [e.name, e.source]);

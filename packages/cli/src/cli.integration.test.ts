@@ -80,10 +80,11 @@ describe('celeriac CLI on Redis', () => {
   it('warm shutdown finishes a running task; `purge` clears what waits', async () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };
-    const worker = await startWorkerProcess(['-Q', queue, '-c', '1', '--prefetch', '1'], env);
+    // Debug level: the worker logs each task it takes ("Task fx.sleep[<id>] received").
+    const worker = await startWorkerProcess(['-Q', queue, '-c', '1', '--prefetch', '1', '--loglevel', 'debug'], env);
     const slow = await runCli(['call', 'fx.sleep', '--args', '[1500]', '-Q', queue], env);
     const slowId = slow.stdout.trim();
-    await new Promise((r) => setTimeout(r, 500)); // the worker has started it
+    await worker.waitForLog(`fx.sleep[${slowId}] received`); // the worker has started it
     const waiting = await runCli(['call', 'fx.sleep', '--args', '[10]', '-Q', queue], env);
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -98,12 +99,15 @@ describe('celeriac CLI on Redis', () => {
   it('a second signal requeues the running task at once', async () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };
-    const worker = await startWorkerProcess(['-Q', queue, '-c', '1', '--prefetch', '1', '--shutdown-timeout', '60'], env);
+    const worker = await startWorkerProcess(
+      ['-Q', queue, '-c', '1', '--prefetch', '1', '--shutdown-timeout', '60', '--loglevel', 'debug'],
+      env,
+    );
     const slow = await runCli(['call', 'fx.sleep', '--args', '[30000]', '-Q', queue], env);
-    await new Promise((r) => setTimeout(r, 500));
+    await worker.waitForLog(`fx.sleep[${slow.stdout.trim()}] received`);
     const t0 = Date.now();
     worker.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await worker.waitForLog('warm shutdown'); // the first signal was handled
     worker.child.kill('SIGINT');
     expect(await worker.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);

@@ -36,6 +36,12 @@ export function runCli(
 export interface WorkerProcess {
   readonly child: ChildProcess;
   log(): string;
+  /**
+   * Resolves once the worker's output contains `text` (already there counts), rejects with the
+   * log so far after `timeoutMs` or if the worker exits first. How a test waits for the worker
+   * to have done something, instead of a fixed sleep.
+   */
+  waitForLog(text: string, timeoutMs?: number): Promise<void>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
@@ -73,5 +79,30 @@ export async function startWorkerProcess(
       reject(new Error(`worker exited with ${String(code)} before it was ready:\n${log}`));
     });
   });
-  return { child, log: () => log, exited };
+  const waitForLog = (text: string, timeoutMs = 15_000): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (log.includes(text)) return resolve();
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        child.stderr.off('data', check);
+        child.off('exit', onExit);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = (): void => {
+        if (log.includes(text)) done();
+      };
+      const onExit = (code: number | null): void =>
+        done(new Error(`worker exited with ${String(code)} before it logged ${JSON.stringify(text)}:\n${log}`));
+      const timer = setTimeout(
+        () => done(new Error(`worker did not log ${JSON.stringify(text)} within ${timeoutMs} ms:\n${log}`)),
+        timeoutMs,
+      );
+      // After the helper's own listeners, so `log` already holds the chunk when check runs.
+      child.stdout.on('data', check);
+      child.stderr.on('data', check);
+      child.once('exit', onExit);
+    });
+  return { child, log: () => log, waitForLog, exited };
 }
