@@ -56,7 +56,8 @@ export default tseslint.config(
                 "Import the package's public entry point (or a subpath it exports), not its src/ or dist/ files.",
             },
             {
-              regex: '^(\\.\\./)+(packages/)?(beat|broker|cli|client|core|result-backend|testing|worker)/(src|dist)(/|$)',
+              // Up and into another folder's src/ or dist/: another package, whatever its name.
+              regex: '^(\\.\\./)+(packages/)?[a-z][a-z0-9-]*/(src|dist)(/|$)',
               message: 'Import the other package by its name (@celeriac/...), not by a relative path into it.',
             },
           ],
