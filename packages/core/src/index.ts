@@ -89,6 +89,13 @@ export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from '.
 export { redactUrl, urlScheme, amqpTarget, loadDriver } from './urls.js';
 export { coalesceWrites } from './coalesce-writes.js';
 export { Slots } from './slots.js';
-export { optionChecks } from './options.js';
-export type { OptionChecks } from './options.js';
+export { optionChecks, optionTypes, showValue } from './options.js';
+export type {
+  OptionChecks,
+  OptionErrorDetails,
+  OptionSpec,
+  OptionType,
+  StrictOptions,
+} from './options.js';
+export { closestName, editDistance } from './closest-name.js';
 export type { LoadDriverOptions } from './urls.js';
