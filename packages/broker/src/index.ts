@@ -33,18 +33,53 @@ import {
   type Logger,
 } from '@celeriac/core';
 import { MemoryBroker, MemoryCoordination, type MemoryBrokerOptions } from './memory/index.js';
+import type { AmqpBrokerOptions } from './amqp/options.js';
+import type { RedisBrokerOptions } from './redis/options.js';
+import type { RedisCoordinationOptions } from './redis/redis-coordination.js';
+import type { SqliteBrokerOptions } from './sqlite/options.js';
+import type { SqliteCoordinationOptions } from './sqlite/sqlite-coordination.js';
 
 export { MemoryBroker } from './memory/index.js';
 export type { MemoryBrokerOptions } from './memory/index.js';
+export type { RedisBrokerOptions } from './redis/options.js';
+export type { AmqpBrokerOptions } from './amqp/options.js';
+export type { SqliteBrokerOptions } from './sqlite/options.js';
+
+/** `MemoryBroker`'s options as {@link createBroker} takes them: `logger` is accepted (and unused). */
+export type MemoryBrokerDriverOptions = Omit<MemoryBrokerOptions, 'url'> & { logger?: Logger };
+/** `RedisBroker`'s options as {@link createBroker} takes them (the URL is its own argument). */
+export type RedisBrokerDriverOptions = Omit<RedisBrokerOptions, 'url'>;
+/** `AmqpBroker`'s options as {@link createBroker} takes them (the URL is its own argument). */
+export type AmqpBrokerDriverOptions = Omit<AmqpBrokerOptions, 'url'>;
+/** `SqliteBroker`'s options as {@link createBroker} takes them (the URL is its own argument). */
+export type SqliteBrokerDriverOptions = Omit<SqliteBrokerOptions, 'url'>;
 
 /**
- * Options for {@link createBroker}. The memory options are typed here; any other option is
- * handed to the driver the URL selects (for `redis://`, `RedisBroker`'s options), so one
- * options object serves whatever URL the app is configured with.
+ * Options for {@link createBroker}: those of the driver the URL selects, which checks them (an
+ * option the driver does not know is refused with `CELERIAC_ERR_INVALID_OPTION`, never dropped).
  */
-export interface CreateBrokerOptions extends Omit<MemoryBrokerOptions, 'url'> {
-  [driverOption: string]: unknown;
-}
+export type CreateBrokerOptions =
+  | MemoryBrokerDriverOptions
+  | RedisBrokerDriverOptions
+  | AmqpBrokerDriverOptions
+  | SqliteBrokerDriverOptions;
+
+/**
+ * The options type of the driver a broker URL selects, from its scheme: a literal
+ * `'redis://…'` takes `RedisBroker`'s options and nothing else. A URL only known at run time
+ * (`string`) takes any driver's, checked when the broker is created.
+ */
+export type BrokerOptionsFor<U extends string> = string extends U
+  ? CreateBrokerOptions
+  : Lowercase<U> extends `memory://${string}`
+    ? MemoryBrokerDriverOptions
+    : Lowercase<U> extends `redis://${string}` | `rediss://${string}`
+      ? RedisBrokerDriverOptions
+      : Lowercase<U> extends `amqp://${string}` | `amqps://${string}`
+        ? AmqpBrokerDriverOptions
+        : Lowercase<U> extends `sqlite://${string}`
+          ? SqliteBrokerDriverOptions
+          : CreateBrokerOptions;
 
 const SUPPORTED = 'memory://, sqlite://, redis://, rediss://, amqp://, amqps://';
 
@@ -56,14 +91,17 @@ const SUPPORTED = 'memory://, sqlite://, redis://, rediss://, amqp://, amqps://'
  * Throws `CELERIAC_ERR_UNSUPPORTED_URL` for any other scheme and `CELERIAC_ERR_MISSING_DRIVER`
  * when the driver package is not installed.
  */
-export async function createBroker(
-  url: string,
-  options: CreateBrokerOptions = {},
+export async function createBroker<U extends string>(
+  url: U,
+  options?: BrokerOptionsFor<U>,
 ): Promise<Broker> {
   const scheme = urlScheme(url);
   switch (scheme) {
-    case 'memory':
-      return new MemoryBroker({ ...options, url });
+    case 'memory': {
+      // The memory broker logs nothing; `logger` is the one option every driver takes.
+      const { logger: _logger, ...memory } = (options ?? {}) as MemoryBrokerDriverOptions;
+      return new MemoryBroker({ ...memory, url });
+    }
     case 'redis':
     case 'rediss': {
       const RedisBroker = await driver('@celeriac/broker/redis', 'RedisBroker', url);
@@ -102,21 +140,22 @@ function driver<T = BrokerConstructor>(
 export { MemoryCoordination } from './memory/index.js';
 export type { MemoryCoordinationOptions } from './memory/index.js';
 
-/** `SqliteCoordination`'s options, the ones {@link createCoordination} hands it. */
-const SQLITE_COORDINATION_KEYS = ['logger', 'clock', 'busyTimeoutMs', 'pollIntervalMs'] as const;
-
-/** Options for {@link createCoordination}; other keys go to the driver. */
-export interface CreateCoordinationOptions {
+/**
+ * Options for {@link createCoordination}: `clock` and `logger` for any URL, `redisOptions` for
+ * `redis://` and `busyTimeoutMs` / `pollIntervalMs` for `sqlite://`. The driver the URL selects
+ * refuses a key it does not know.
+ */
+export interface CreateCoordinationOptions
+  extends Omit<RedisCoordinationOptions, 'url'>,
+    Omit<SqliteCoordinationOptions, 'url'> {
   clock?: Clock;
   logger?: Logger;
-  [driverOption: string]: unknown;
 }
 
 /**
  * Creates the coordination store (revocations, rate limits, uniqueness) a URL names:
  * `memory://[name]` (one process), `sqlite://./file.db` (shared by every process on the host)
- * or `redis://` / `rediss://` (shared by every worker). The SQLite store takes only the options
- * it knows from `options` (the app passes its broker options here too).
+ * or `redis://` / `rediss://` (shared by every worker).
  */
 export async function createCoordination(
   url: string,
@@ -124,8 +163,11 @@ export async function createCoordination(
 ): Promise<Coordination> {
   const scheme = urlScheme(url);
   switch (scheme) {
-    case 'memory':
-      return new MemoryCoordination({ url, ...(options.clock ? { clock: options.clock } : {}) });
+    case 'memory': {
+      // Nothing to log in one process; `logger` is the one option every driver takes.
+      const { logger: _logger, ...memory } = options;
+      return new MemoryCoordination({ ...memory, url });
+    }
     case 'redis':
     case 'rediss': {
       const Ctor = await driver<new (o: { url: string } & Record<string, unknown>) => Coordination>(
@@ -143,10 +185,7 @@ export async function createCoordination(
         url,
         'coordination',
       );
-      const picked: Record<string, unknown> = {};
-      for (const key of SQLITE_COORDINATION_KEYS)
-        if (options[key] !== undefined) picked[key] = options[key];
-      return new Ctor({ ...picked, url });
+return new Ctor({ ...options, url });
     }
     default:
       throw new CeleriacError(

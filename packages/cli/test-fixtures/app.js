@@ -10,7 +10,7 @@ const visibilityTimeout = Number(process.env.FX_VISIBILITY_TIMEOUT ?? 3600);
 export const app = new Celeriac({
   broker: url,
   backend: url,
-  brokerOptions: { visibilityTimeout: visibilityTimeout * 1000 },
+  brokerOptions: { visibilityTimeout },
 });
 
 let redis;

@@ -21,20 +21,61 @@ import {
   loadDriver,
   redactUrl,
   urlScheme,
+  type Clock,
+  type Logger,
   type ResultBackend,
 } from '@celeriac/core';
 import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory/index.js';
+import type { RedisResultBackendOptions } from './redis/redis-result-backend.js';
+import type { RpcResultBackendOptions } from './rpc/options.js';
 
 export { MemoryResultBackend } from './memory/index.js';
 export type { MemoryResultBackendOptions } from './memory/index.js';
 
 /**
- * Options for {@link createResultBackend}. The memory options are typed here; any other option
- * is handed to the backend the URL selects (for `redis://`, `RedisResultBackend`'s options).
+ * Options every backend takes from {@link createResultBackend}; a backend that has no use for
+ * one is not given it (`brokerUrl` only matters to a bare `rpc://`).
  */
-export interface CreateResultBackendOptions extends Omit<MemoryResultBackendOptions, 'url'> {
-  [driverOption: string]: unknown;
+export interface CommonResultBackendOptions {
+  /** @default silentLogger */
+  logger?: Logger;
+  /** @default systemClock */
+  clock?: Clock;
+  /** How long a stored result lives, in milliseconds. @default one day */
+  resultExpiresMs?: number;
+  /** The broker's AMQP URL, which a bare `rpc://` sends results over. @default none */
+  brokerUrl?: string;
 }
+
+/** `MemoryResultBackend`'s options as {@link createResultBackend} takes them. */
+export type MemoryResultBackendDriverOptions = Omit<MemoryResultBackendOptions, 'url'> &
+  CommonResultBackendOptions;
+/** `RedisResultBackend`'s options as {@link createResultBackend} takes them. */
+export type RedisResultBackendDriverOptions = Omit<RedisResultBackendOptions, 'url'> &
+  CommonResultBackendOptions;
+/** `RpcResultBackend`'s options as {@link createResultBackend} takes them. */
+export type RpcResultBackendDriverOptions = Omit<RpcResultBackendOptions, 'url'> &
+  CommonResultBackendOptions;
+
+/**
+ * Options for {@link createResultBackend}: those of the backend the URL selects, which checks
+ * them (an option it does not know is refused with `CELERIAC_ERR_INVALID_OPTION`, never dropped).
+ */
+export type CreateResultBackendOptions =
+  | MemoryResultBackendDriverOptions
+  | RedisResultBackendDriverOptions
+  | RpcResultBackendDriverOptions;
+
+/** The options type of the backend a URL selects, from its scheme (any backend's for a `string`). */
+export type ResultBackendOptionsFor<U extends string> = string extends U
+  ? CreateResultBackendOptions
+  : Lowercase<U> extends `memory://${string}`
+    ? MemoryResultBackendDriverOptions
+    : Lowercase<U> extends `redis://${string}` | `rediss://${string}`
+      ? RedisResultBackendDriverOptions
+      : Lowercase<U> extends `rpc://${string}`
+        ? RpcResultBackendDriverOptions
+        : CreateResultBackendOptions;
 
 const SUPPORTED = 'memory://, redis://, rediss://, rpc://';
 
@@ -46,14 +87,17 @@ const SUPPORTED = 'memory://, redis://, rediss://, rpc://';
  * Throws `CELERIAC_ERR_UNSUPPORTED_URL` for any other scheme and `CELERIAC_ERR_MISSING_DRIVER`
  * when the driver package is not installed.
  */
-export async function createResultBackend(
-  url: string,
-  options: CreateResultBackendOptions = {},
+export async function createResultBackend<U extends string>(
+  url: U,
+  options?: ResultBackendOptionsFor<U>,
 ): Promise<ResultBackend> {
   const scheme = urlScheme(url);
+  const given = (options ?? {}) as CommonResultBackendOptions & Record<string, unknown>;
   switch (scheme) {
-    case 'memory':
-      return new MemoryResultBackend({ ...options, url });
+    case 'memory': {
+      const { logger: _logger, brokerUrl: _brokerUrl, ...memory } = given;
+      return new MemoryResultBackend({ ...memory, url });
+    }
     case 'redis':
     case 'rediss': {
       const RedisResultBackend = await driver(
@@ -61,7 +105,8 @@ export async function createResultBackend(
         'RedisResultBackend',
         url,
       );
-      return new RedisResultBackend({ ...options, url });
+      const { clock: _clock, brokerUrl: _brokerUrl, ...redis } = given;
+      return new RedisResultBackend({ ...redis, url });
     }
     case 'rpc': {
       const RpcResultBackend = await driver(
@@ -69,7 +114,7 @@ export async function createResultBackend(
         'RpcResultBackend',
         url,
       );
-      return new RpcResultBackend({ ...options, url });
+      return new RpcResultBackend({ ...given, url });
     }
     case 'amqp':
     case 'amqps':

@@ -27,7 +27,7 @@ describe('worker on RabbitMQ across a node restart', () => {
       backend: inject('redisUrl'),
       logger: silentLogger,
       defaultQueue: queue,
-      brokerOptions: { connectTimeout: 60_000, reconnectMaxDelay: 500 },
+      brokerOptions: { connectTimeoutMs: 60_000, reconnectMaxDelayMs: 500 },
     };
     const client = new Celeriac(options);
     const workerApp = new Celeriac(options);

@@ -42,7 +42,7 @@ describe('worker on Redis', () => {
       });
     };
     // A 1 s visibility timeout: without refreshing, the second worker would restore and rerun it.
-    const opts = { visibilityTimeout: 1000, restoreInterval: 250 };
+    const opts = { visibilityTimeout: 1, restoreIntervalMs: 250 };
     const a = appOn(redis.url, queue, opts);
     const b = appOn(redis.url, queue, opts);
     define(a, 'a');

@@ -22,7 +22,7 @@ export const app = new Celeriac({
   broker: url,
   backend: url,
   logger: silent,
-  brokerOptions: { visibilityTimeout: 1000, restoreInterval: 250 },
+  brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 },
 });
 
 export class ConnectionError extends Error {

@@ -12,7 +12,7 @@ const app = new Celeriac({
   broker: url,
   backend: url,
   logger: silentLogger,
-  brokerOptions: { visibilityTimeout: 1000, restoreInterval: 250 },
+  brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 },
 });
 const worker = new Worker(app, { queues: ['idle'], concurrency: 1, logger: silentLogger });
 await worker.start();

@@ -509,7 +509,7 @@ describe('AmqpBroker on RabbitMQ', () => {
   });
 
   it('fails with BROKER_UNAVAILABLE naming the URL, password hidden, when RabbitMQ is unreachable', async () => {
-    const broker = open({ url: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeout: 300 });
+    const broker = open({ url: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeoutMs: 300 });
     for (const op of [
       () => broker.publish('q', task('t')),
       () => broker.count('q'),
@@ -525,7 +525,7 @@ describe('AmqpBroker on RabbitMQ', () => {
   });
 
   it('remote-control plumbing: hears a fanout exchange (again after the connections drop) and replies through a direct one', async () => {
-    const broker = open({ reconnectMaxDelay: 200 });
+    const broker = open({ reconnectMaxDelayMs: 200 });
     const mailbox = uniqueName('mailbox');
     const replies = uniqueName('replies');
     const heard: BrokerMessage[] = [];

@@ -37,8 +37,8 @@ describe('AmqpBroker across a RabbitMQ restart', () => {
   it('loses none of 5,000 tasks when the node is killed and restarted midway, with one consumer throughout', async () => {
     const broker = new AmqpBroker({
       url: server.url,
-      connectTimeout: 60_000,
-      reconnectMaxDelay: 500,
+      connectTimeoutMs: 60_000,
+      reconnectMaxDelayMs: 500,
     });
     const q = uniqueName('restart');
     const total = 5000;

@@ -93,9 +93,9 @@ export class AmqpBroker implements Broker {
         url: o.url,
         name: `${o.connectionName} ${role}`,
         heartbeat: o.heartbeat,
-        connectTimeout: o.connectTimeout,
-        reconnectInitialDelay: o.reconnectInitialDelay,
-        reconnectMaxDelay: o.reconnectMaxDelay,
+        connectTimeout: o.connectTimeoutMs,
+        reconnectInitialDelay: o.reconnectInitialDelayMs,
+        reconnectMaxDelay: o.reconnectMaxDelayMs,
         socketOptions: o.socketOptions,
         logger: o.logger,
       });
@@ -105,7 +105,7 @@ export class AmqpBroker implements Broker {
     // a publishing connection altogether during a memory or disk alarm, and a count() must not
     // hang on one. The consuming connection publishes rpc:// results (Delivery.replyThenAck).
     this.#adminConnection = connection('admin');
-    this.#admin = new AdminChannel(this.#adminConnection, o.connectTimeout);
+    this.#admin = new AdminChannel(this.#adminConnection, o.connectTimeoutMs);
     this.#topology = new Topology(this.#admin, o);
     // A new connection may reach a node that lost its definitions: declare everything again.
     for (const c of [this.#adminConnection, this.#consumeConnection]) {

@@ -262,7 +262,7 @@ export class AmqpConsumer implements Consumer {
   }
 
   async #recoverLoop(): Promise<void> {
-    const { reconnectInitialDelay, reconnectMaxDelay, logger } = this.#ctx.options;
+    const { reconnectInitialDelayMs: reconnectInitialDelay, reconnectMaxDelayMs: reconnectMaxDelay, logger } = this.#ctx.options;
     let delay = reconnectInitialDelay;
     while (this.#state === 'recovering') {
       try {
@@ -285,7 +285,7 @@ export class AmqpConsumer implements Consumer {
   }
 
   async #resubscribe(ch: Channel, queue: string): Promise<void> {
-    const { reconnectInitialDelay, reconnectMaxDelay, logger } = this.#ctx.options;
+    const { reconnectInitialDelayMs: reconnectInitialDelay, reconnectMaxDelayMs: reconnectMaxDelay, logger } = this.#ctx.options;
     logger.warn(
       { queue },
       'RabbitMQ cancelled the consumer (was the queue deleted?); consuming it again',

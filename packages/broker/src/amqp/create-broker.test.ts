@@ -15,7 +15,7 @@ describe('createBroker with amqp:// and amqps://', () => {
   });
 
   it('validates AmqpBroker options, naming the option', async () => {
-    const err: unknown = await createBroker('amqp://localhost', { queueType: 'stream' }).catch(
+    const err: unknown = await createBroker('amqp://localhost', { queueType: 'stream' as never }).catch(
       (e: unknown) => e,
     );
     expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION)).toBe(true);

@@ -48,7 +48,7 @@ export function deadLetterJob(
 
 /**
  * A queue's dead letters are the messages of `celeriac.dead.<queue>`, oldest first, capped at
- * `deadLetterLimit` (the oldest are dropped) and kept `deadLetterTtl`. `list()` and `replay()`
+ * `deadLetterLimit` (the oldest are dropped) and kept `deadLetterTtlMs`. `list()` and `replay()`
  * take the messages with `basic.get` on a channel of their own and give back what they do not
  * remove with a nack before they return (a crash in between requeues them too, as the channel
  * dies), so nothing is lost; a listing that runs while another

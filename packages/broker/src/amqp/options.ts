@@ -5,6 +5,9 @@ import {
   systemClock,
   type Clock,
   type Logger,
+  type OptionType,
+  optionChecks,
+  optionTypes as t,
 } from '@celeriac/core';
 import { safeUrl } from './connection.js';
 import { MAX_DELAY_LEVELS } from './delay.js';
@@ -12,7 +15,10 @@ import { MAX_DELAY_LEVELS } from './delay.js';
 /** RabbitMQ's queue types Celeriac declares. */
 export type AmqpQueueType = 'classic' | 'quorum';
 
-/** Options of `AmqpBroker`. Durations are in milliseconds unless the name says otherwise. */
+/**
+ * Options of `AmqpBroker`. Durations in milliseconds end in `Ms`; `heartbeat` is in seconds,
+ * as AMQP's. Unknown keys and wrong types are refused with `CELERIAC_ERR_INVALID_OPTION`.
+ */
 export interface AmqpBrokerOptions {
   /**
    * The broker URL, `amqp://user:password@host:port/vhost` or `amqps://…` for TLS, as Celery reads
@@ -82,10 +88,10 @@ export interface AmqpBrokerOptions {
    */
   deadLetterLimit?: number;
   /**
-   * How long a dead letter is kept (`x-message-ttl` of the dead-letter queue).
+   * How long a dead letter is kept (`x-message-ttl` of the dead-letter queue), in milliseconds.
    * @default 604_800_000 (seven days)
    */
-  deadLetterTtl?: number;
+  deadLetterTtlMs?: number;
   /**
    * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`: how soon a silent dead
    * connection is noticed. `0` takes the server's value (RabbitMQ's default is 60 s): AMQP
@@ -96,21 +102,22 @@ export interface AmqpBrokerOptions {
   /**
    * How long an operation (publish, declare, consume, count…) waits for a connection while
    * RabbitMQ is unreachable before it fails with `CELERIAC_ERR_BROKER_UNAVAILABLE`. The broker
-   * itself keeps reconnecting, and consumers resume, however long the outage lasts.
+   * itself keeps reconnecting, and consumers resume, however long the outage lasts. In
+   * milliseconds.
    * @default 30_000
    */
-  connectTimeout?: number;
+  connectTimeoutMs?: number;
   /**
-   * The first pause between reconnection attempts; it doubles (with jitter) up to
-   * `reconnectMaxDelay`.
+   * The first pause between reconnection attempts, in milliseconds; it doubles (with jitter)
+   * up to `reconnectMaxDelayMs`.
    * @default 100
    */
-  reconnectInitialDelay?: number;
+  reconnectInitialDelayMs?: number;
   /**
-   * The longest pause between reconnection attempts.
+   * The longest pause between reconnection attempts, in milliseconds.
    * @default 5_000
    */
-  reconnectMaxDelay?: number;
+  reconnectMaxDelayMs?: number;
   /**
    * Socket options handed to amqplib, e.g. TLS `ca`, `cert`, `key` for `amqps://`.
    * @default {}
@@ -146,22 +153,49 @@ export interface CompiledAmqpBrokerOptions {
   readonly delayQueueType: AmqpQueueType;
   readonly delaySpeedup: number;
   readonly deadLetterLimit: number;
-  readonly deadLetterTtl: number;
+  readonly deadLetterTtlMs: number;
   readonly heartbeat: number;
-  readonly connectTimeout: number;
-  readonly reconnectInitialDelay: number;
-  readonly reconnectMaxDelay: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectInitialDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
   readonly socketOptions: Readonly<Record<string, unknown>>;
   readonly connectionName: string;
   readonly logger: Logger;
   readonly clock: Clock;
 }
 
-function invalid(option: string, problem: string): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, `AmqpBroker option "${option}" ${problem}`, {
-    details: { option },
-  });
-}
+const { invalid, strict, wrongType } = optionChecks('AmqpBroker');
+
+const queueTypeOption = t.oneOf('classic', 'quorum');
+
+const SPEC = {
+  url: t.nonEmptyString,
+  exchange: t.nonEmptyString,
+  queueType: queueTypeOption,
+  maxPriority: t.range(1, 255, true),
+  queueArguments: t.object,
+  delayLevels: t.range(1, MAX_DELAY_LEVELS, true),
+  delayQueueType: queueTypeOption,
+  delaySpeedup: t.range(1, Number.MAX_SAFE_INTEGER),
+  deadLetterLimit: t.positiveInteger,
+  deadLetterTtlMs: t.range(1, 2 ** 32 - 1, true, 'milliseconds'),
+  heartbeat: t.nonNegativeInteger,
+  connectTimeoutMs: t.positive,
+  reconnectInitialDelayMs: t.positive,
+  reconnectMaxDelayMs: t.positive,
+  socketOptions: t.object,
+  connectionName: t.string,
+  logger: t.object,
+  clock: t.object,
+} as const satisfies { readonly [K in keyof Required<AmqpBrokerOptions>]: OptionType };
+
+/** Keys renamed by the unit rule (milliseconds end in `Ms`). */
+const RENAMED = {
+  deadLetterTtl: 'deadLetterTtlMs',
+  connectTimeout: 'connectTimeoutMs',
+  reconnectInitialDelay: 'reconnectInitialDelayMs',
+  reconnectMaxDelay: 'reconnectMaxDelayMs',
+} as const;
 
 function number(
   name: string,
@@ -184,7 +218,7 @@ function number(
         : o.max === undefined
           ? `≥ ${o.min}`
           : `from ${o.min} to ${o.max}`;
-    throw invalid(name, `must be ${kind} ${range}, got ${String(value)}`);
+    throw wrongType(name, value, `${kind} ${range}`);
   }
   return value;
 }
@@ -196,12 +230,13 @@ function queueType(
 ): AmqpQueueType {
   if (value === undefined) return fallback;
   if (value !== 'classic' && value !== 'quorum') {
-    throw invalid(name, `must be "classic" or "quorum", got ${JSON.stringify(value)}`);
+    throw wrongType(name, value, '"classic" or "quorum"');
   }
   return value;
 }
 
 export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrokerOptions {
+  strict(o, SPEC, { renamed: RENAMED });
   if (typeof o.url !== 'string' || o.url === '') {
     throw invalid('url', 'is required (e.g. amqp://guest:guest@localhost:5672//)');
   }
@@ -242,15 +277,15 @@ export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrok
       integer: true,
       min: 1,
     }),
-    deadLetterTtl: number('deadLetterTtl', o.deadLetterTtl, 7 * 24 * 3_600_000, {
+    deadLetterTtlMs: number('deadLetterTtlMs', o.deadLetterTtlMs, 7 * 24 * 3_600_000, {
       integer: true,
       min: 1,
       max: 2 ** 32 - 1,
     }),
     heartbeat: number('heartbeat', o.heartbeat, 60, { integer: true, min: 0 }),
-    connectTimeout: number('connectTimeout', o.connectTimeout, 30_000),
-    reconnectInitialDelay: number('reconnectInitialDelay', o.reconnectInitialDelay, 100),
-    reconnectMaxDelay: number('reconnectMaxDelay', o.reconnectMaxDelay, 5_000),
+    connectTimeoutMs: number('connectTimeoutMs', o.connectTimeoutMs, 30_000),
+    reconnectInitialDelayMs: number('reconnectInitialDelayMs', o.reconnectInitialDelayMs, 100),
+    reconnectMaxDelayMs: number('reconnectMaxDelayMs', o.reconnectMaxDelayMs, 5_000),
     socketOptions: { ...o.socketOptions },
     connectionName: o.connectionName ?? 'celeriac',
     logger: o.logger ?? silentLogger,

@@ -57,7 +57,7 @@ export function deadLetterQueueArguments(o: CompiledAmqpBrokerOptions): Record<s
     ...typeArguments(o.queueType),
     'x-max-length': o.deadLetterLimit,
     'x-overflow': 'drop-head',
-    'x-message-ttl': o.deadLetterTtl,
+    'x-message-ttl': o.deadLetterTtlMs,
   };
 }
 

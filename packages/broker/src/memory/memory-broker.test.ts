@@ -395,8 +395,7 @@ describe('MemoryBroker', () => {
   describe('createBroker', () => {
     it('creates memory brokers by URL, sharing named namespaces', async () => {
       const url = ns();
-      // Options meant for another driver are passed over, so one options object fits any URL.
-      const a = await createBroker(url, { deadLetterLimit: 100, visibilityTimeoutMs: 60_000 });
+      const a = await createBroker(url, { deadLetterLimit: 100 });
       const b = await createBroker(url, { deadLetterLimit: 100 });
       opened.push(a, b);
       expect(a).toBeInstanceOf(MemoryBroker);
@@ -421,7 +420,7 @@ describe('MemoryBroker', () => {
       // The Redis driver ships separately (@celeriac/broker/redis + ioredis); whichever state
       // this tree is in, the answer is a redis broker or an error with a stable code.
       const result: unknown = await createBroker('redis://127.0.0.1:1/0', {
-        lazyConnect: true,
+        redisOptions: { lazyConnect: true },
       }).catch((e: unknown) => e);
       if (isCeleriacError(result)) {
         expect([ErrorCodes.UNSUPPORTED_URL, ErrorCodes.MISSING_DRIVER]).toContain(result.code);

@@ -14,7 +14,10 @@ import {
   type Delivery,
   type MessageProperties,
   type PublishItem,
+  type OptionType,
   type PublishOptions,
+  optionChecks,
+  optionTypes as t,
 } from '@celeriac/core';
 
 /**
@@ -101,7 +104,17 @@ function positiveInteger(value: number | undefined, option: string): number | un
   return value;
 }
 
+const SPEC = {
+  url: t.string,
+  clock: t.object,
+  deadLetterLimit: t.positiveInteger,
+  deadLetterTtlMs: t.positiveInteger,
+} as const satisfies { readonly [K in keyof Required<MemoryBrokerOptions>]: OptionType };
+
+const { strict } = optionChecks('MemoryBroker');
+
 function compileMemoryBrokerOptions(o: MemoryBrokerOptions): CompiledMemoryBrokerOptions {
+  strict(o, SPEC, { renamed: { deadLetterTtl: 'deadLetterTtlMs' } });
   return {
     namespace: memoryNamespaceOf(o.url ?? 'memory://'),
     clock: o.clock,

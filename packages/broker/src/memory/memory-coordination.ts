@@ -7,7 +7,10 @@ import {
   type Coordination,
   type Revocation,
   type RevocationWatch,
+  type OptionType,
   type RevokeOptions,
+  optionChecks,
+  optionTypes as t,
 } from '@celeriac/core';
 
 export interface MemoryCoordinationOptions {
@@ -16,6 +19,11 @@ export interface MemoryCoordinationOptions {
   /** @default systemClock */
   clock?: Clock;
 }
+
+const SPEC = {
+  url: t.string,
+  clock: t.object,
+} as const satisfies { readonly [K in keyof Required<MemoryCoordinationOptions>]: OptionType };
 
 interface Space {
   readonly revoked: Map<string, Revocation>;
@@ -50,6 +58,7 @@ export class MemoryCoordination implements Coordination {
   #reservations = 0;
 
   constructor(options: MemoryCoordinationOptions = {}) {
+    optionChecks('MemoryCoordination').strict(options, SPEC);
     this.#space = spaceFor(options.url ?? 'memory://');
     this.#clock = options.clock ?? systemClock;
   }

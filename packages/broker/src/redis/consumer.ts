@@ -49,7 +49,7 @@ interface FetchResult {
  * consumer; a fetch that empties a queue deletes it.
  *
  * kombu (Python) publishers only LPUSH and leave no token, so the BRPOP has a timeout: the
- * earliest due time of the consumer's delayed messages, capped by `idleCheckInterval` (1 s by
+ * earliest due time of the consumer's delayed messages, capped by `idleCheckIntervalMs` (1 s by
  * default). An idle consumer therefore costs one BRPOP and one fetch script per second, and a
  * message from a Python publisher waits at most that long for an idle Celeriac worker.
  * Rejected alternatives: BLMOVE into a per-consumer processing list (a crash there orphans the
@@ -153,7 +153,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
       await this.#deliver(result);
       if (result.taken === free || result.moreDue) continue;
 
-      let wait = this.#ctx.options.idleCheckInterval;
+      let wait = this.#ctx.options.idleCheckIntervalMs;
       if (result.nextDue !== undefined) {
         wait = Math.min(wait, result.nextDue - this.#ctx.options.clock.now());
       }
@@ -192,7 +192,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
         String(now / 1000),
         DELAYED_MOVE_LIMIT,
         this.#ctx.wakeTtl,
-        Math.min(RECEIPT_TTL_MS, Math.ceil(this.#ctx.options.visibilityTimeout / 2)),
+        Math.min(RECEIPT_TTL_MS, Math.ceil(this.#ctx.options.visibilityTimeoutMs / 2)),
         ...order,
       ]),
     );

@@ -52,7 +52,7 @@ function entryMessage(envelope: string): BrokerMessage {
 
 /**
  * A queue's dead letters live in the list `_celeriac.dead.<queue>`, newest first, capped at
- * `deadLetterLimit` entries and expiring `deadLetterTtl` after the last one arrived. Each entry
+ * `deadLetterLimit` entries and expiring `deadLetterTtlMs` after the last one arrived. Each entry
  * is JSON `{id, queue, reason: {code, message}, deadAt, envelope}`, the envelope being the
  * kombu list element exactly as it was taken.
  */

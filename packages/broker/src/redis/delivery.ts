@@ -87,14 +87,14 @@ export class RedisDelivery implements Delivery {
 
   async deadLetter(reason: DeadLetterReason): Promise<void> {
     if (!this.#settle()) return;
-    const { deadLetterLimit, deadLetterTtl, clock } = this.#ctx.options;
+    const { deadLetterLimit, deadLetterTtlMs, clock } = this.#ctx.options;
     const entry = deadLetterEntry(this.queue, reason, clock.now(), this.raw);
     const moved = await this.#ctx.run('deadLetter', () =>
       runScript(
         this.#ctx.client,
         'celeriacBrokerDeadLetter',
         [UNACKED_KEY, UNACKED_INDEX_KEY, deadLetterKey(this.queue)],
-        [this.deliveryTag, entry, deadLetterLimit, deadLetterTtl],
+        [this.deliveryTag, entry, deadLetterLimit, deadLetterTtlMs],
       ),
     );
     if (moved === 0) this.#notInFlight('dead-letter');

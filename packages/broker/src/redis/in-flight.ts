@@ -73,7 +73,7 @@ export class InFlight {
     if (!this.#restoreTimer) {
       this.#restoreTimer = setInterval(() => {
         void this.restore().catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
-      }, this.#ctx.options.restoreInterval);
+      }, this.#ctx.options.restoreIntervalMs);
       this.#restoreTimer.unref();
       // A consumer that starts also looks once right away, as kombu does on its first poll.
       void this.restore().catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
@@ -93,7 +93,7 @@ export class InFlight {
     this.#refreshTimer = setInterval(() => {
       if (this.#held.size === 0) return;
       void this.refresh().catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
-    }, this.#ctx.options.refreshInterval);
+    }, this.#ctx.options.refreshIntervalMs);
     this.#refreshTimer.unref();
   }
 
@@ -144,7 +144,7 @@ export class InFlight {
 
   async #restore(): Promise<number> {
     const { client, options } = this.#ctx;
-    const ceiling = (options.clock.now() - options.visibilityTimeout) / 1000;
+    const ceiling = (options.clock.now() - options.visibilityTimeoutMs) / 1000;
     // The common case, nothing stale, costs this one command.
     const stale = await this.#ctx.run('restore', () =>
       client.zrangebyscore(UNACKED_INDEX_KEY, '-inf', ceiling, 'LIMIT', 0, options.restoreLimit),

@@ -237,7 +237,7 @@ os._exit(0)  # a crash: kombu never gets to restore at shutdown
       q,
     ]);
     const received = await consume(
-      open({ visibilityTimeout: 1000, restoreInterval: 200 }),
+      open({ visibilityTimeout: 1, restoreIntervalMs: 200 }),
       q,
       (d) => void d.ack(),
     );

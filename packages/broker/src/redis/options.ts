@@ -6,10 +6,16 @@ import {
   type Clock,
   type Logger,
   optionChecks,
+  optionTypes as t,
+  type OptionType,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
 
-/** Options of `RedisBroker`. Durations are in milliseconds. */
+/**
+ * Options of `RedisBroker`. `visibilityTimeout` is in seconds, as kombu's; the other durations
+ * are in milliseconds and end in `Ms`. Unknown keys and wrong types are refused with
+ * `CELERIAC_ERR_INVALID_OPTION`.
+ */
 export interface RedisBrokerOptions {
   /**
    * The broker URL, `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS, as
@@ -49,21 +55,23 @@ export interface RedisBrokerOptions {
    * restored while its worker lives. Python Celery workers on the same Redis do not refresh,
    * and Celeriac restores their stale messages too, so keep this at least as long as their
    * `visibility_timeout` (kombu's default is one hour) and longer than their longest task.
-   * @default 3_600_000 (one hour, kombu's default)
+   * In seconds, as kombu's `visibility_timeout`, so a value ported from Celery's
+   * `broker_transport_options` means the same here.
+   * @default 3600 (one hour, kombu's default)
    */
   visibilityTimeout?: number;
   /**
    * How often a live broker refreshes the `unacked_index` score of the messages it holds,
-   * one ZADD per batch.
-   * @default min(60_000, visibilityTimeout / 4)
+   * one ZADD per batch, in milliseconds.
+   * @default min(60_000, visibilityTimeout × 1000 / 4)
    */
-  refreshInterval?: number;
+  refreshIntervalMs?: number;
   /**
    * How often a broker with active consumers looks for stale in-flight messages (one
-   * ZRANGEBYSCORE; the restore itself runs under kombu's `unacked_mutex` lock).
-   * @default min(10_000, visibilityTimeout / 2)
+   * ZRANGEBYSCORE; the restore itself runs under kombu's `unacked_mutex` lock), in milliseconds.
+   * @default min(10_000, visibilityTimeout × 1000 / 2)
    */
-  restoreInterval?: number;
+  restoreIntervalMs?: number;
   /**
    * Most stale messages restored per pass.
    * @default 1000
@@ -73,20 +81,20 @@ export interface RedisBrokerOptions {
    * The longest an idle consumer blocks before it looks at its queues itself. Celeriac
    * publishers wake idle consumers at once; kombu publishers (Python Celery) do not, so this
    * bounds how long their messages wait for an idle Celeriac worker. An idle consumer costs two
-   * commands per interval.
+   * commands per interval. In milliseconds.
    * @default 1000
    */
-  idleCheckInterval?: number;
+  idleCheckIntervalMs?: number;
   /**
    * Most dead letters kept per queue; older ones are dropped.
    * @default 10_000
    */
   deadLetterLimit?: number;
   /**
-   * How long a queue's dead letters are kept after the last one arrived.
+   * How long a queue's dead letters are kept after the last one arrived, in milliseconds.
    * @default 604_800_000 (seven days)
    */
-  deadLetterTtl?: number;
+  deadLetterTtlMs?: number;
   /**
    * Where the broker logs reconnections, restores and dropped malformed messages.
    * @default silentLogger
@@ -105,20 +113,49 @@ export interface CompiledRedisBrokerOptions {
   readonly client: Redis | undefined;
   readonly redisOptions: RedisOptions;
   readonly exchange: string | undefined;
-  readonly visibilityTimeout: number;
-  readonly refreshInterval: number;
-  readonly restoreInterval: number;
+  readonly visibilityTimeoutMs: number;
+  readonly refreshIntervalMs: number;
+  readonly restoreIntervalMs: number;
   readonly restoreLimit: number;
-  readonly idleCheckInterval: number;
+  readonly idleCheckIntervalMs: number;
   readonly deadLetterLimit: number;
-  readonly deadLetterTtl: number;
+  readonly deadLetterTtlMs: number;
   readonly logger: Logger;
   readonly clock: Clock;
 }
 
-const { invalid, positive } = optionChecks('RedisBroker');
+const { invalid, positive, strict } = optionChecks('RedisBroker');
+
+/** A visibility timeout beyond this is surely milliseconds passed where seconds are meant. */
+const MAX_VISIBILITY_TIMEOUT_S = 30 * 24 * 3600;
+
+const SPEC = {
+  url: t.nonEmptyString,
+  client: t.object,
+  redisOptions: t.object,
+  exchange: t.nonEmptyString,
+  visibilityTimeout: t.range(0.001, MAX_VISIBILITY_TIMEOUT_S, false, 'seconds, as kombu'),
+  refreshIntervalMs: t.positive,
+  restoreIntervalMs: t.positive,
+  restoreLimit: t.positiveInteger,
+  idleCheckIntervalMs: t.positive,
+  deadLetterLimit: t.positiveInteger,
+  deadLetterTtlMs: t.positiveInteger,
+  logger: t.object,
+  clock: t.object,
+} as const satisfies { readonly [K in keyof Required<RedisBrokerOptions>]: OptionType };
+
+/** Keys renamed by the unit rule (milliseconds end in `Ms`). */
+const RENAMED = {
+  refreshInterval: 'refreshIntervalMs',
+  restoreInterval: 'restoreIntervalMs',
+  idleCheckInterval: 'idleCheckIntervalMs',
+  deadLetterTtl: 'deadLetterTtlMs',
+  visibilityTimeoutMs: 'visibilityTimeout',
+} as const;
 
 export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisBrokerOptions {
+  strict(o, SPEC, { renamed: RENAMED });
   if (o.url === undefined && o.client === undefined) {
     throw invalid(
       'url',
@@ -138,27 +175,27 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
       'must not use ioredis keyPrefix: kombu (and so Celery) keys are unprefixed',
     );
   }
-  const visibilityTimeout = positive('visibilityTimeout', o.visibilityTimeout, 3_600_000);
+  const visibilityTimeoutMs = positive('visibilityTimeout', o.visibilityTimeout, 3600) * 1000;
   return {
     url: o.url,
     client: o.client,
     redisOptions: o.redisOptions ?? {},
     exchange: o.exchange,
-    visibilityTimeout,
-    refreshInterval: positive(
-      'refreshInterval',
-      o.refreshInterval,
-      Math.min(60_000, visibilityTimeout / 4),
+    visibilityTimeoutMs,
+    refreshIntervalMs: positive(
+      'refreshIntervalMs',
+      o.refreshIntervalMs,
+      Math.min(60_000, visibilityTimeoutMs / 4),
     ),
-    restoreInterval: positive(
-      'restoreInterval',
-      o.restoreInterval,
-      Math.min(10_000, visibilityTimeout / 2),
+    restoreIntervalMs: positive(
+      'restoreIntervalMs',
+      o.restoreIntervalMs,
+      Math.min(10_000, visibilityTimeoutMs / 2),
     ),
     restoreLimit: positive('restoreLimit', o.restoreLimit, 1000, true),
-    idleCheckInterval: positive('idleCheckInterval', o.idleCheckInterval, 1000),
+    idleCheckIntervalMs: positive('idleCheckIntervalMs', o.idleCheckIntervalMs, 1000),
     deadLetterLimit: positive('deadLetterLimit', o.deadLetterLimit, 10_000, true),
-    deadLetterTtl: positive('deadLetterTtl', o.deadLetterTtl, 7 * 24 * 3_600_000, true),
+    deadLetterTtlMs: positive('deadLetterTtlMs', o.deadLetterTtlMs, 7 * 24 * 3_600_000, true),
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? systemClock,
   };

@@ -332,7 +332,7 @@ describe('RedisBroker: settling', () => {
   });
 
   it('caps dead letters, expires them, and keeps the element exactly as taken', async () => {
-    const b = open({ deadLetterLimit: 3, deadLetterTtl: 60_000 });
+    const b = open({ deadLetterLimit: 3, deadLetterTtlMs: 60_000 });
     const q = uniqueName('dlq-cap');
     await b.publishMany(
       ['d1', 'd2', 'd3', 'd4', 'd5'].map((id) => ({ queue: q, message: msg(id) })),
@@ -375,7 +375,7 @@ describe('RedisBroker: crash safety and visibility', () => {
     dying.disconnect(); // the process "dies": no ack, no refresh, no give-back
     for (const t of tags) expect(await raw.hexists('unacked', t)).toBe(1);
 
-    const rescuer = open({ visibilityTimeout: 1000, restoreInterval: 200 });
+    const rescuer = open({ visibilityTimeout: 1, restoreIntervalMs: 200 });
     const second = await collect(rescuer, [q], 10, (d) => void d.ack());
     await eventually('the restored messages', () => second.received.length === 4);
     expect(second.received.map(idOf).sort()).toEqual(['c1', 'c2', 'c3', 'c4']);
@@ -387,13 +387,13 @@ describe('RedisBroker: crash safety and visibility', () => {
 
   it('a live consumer refreshes what it holds, so a short visibility timeout elsewhere does not steal it', async () => {
     const q = uniqueName('refresh');
-    const owner = open({ refreshInterval: 200 });
+    const owner = open({ refreshIntervalMs: 200 });
     await owner.publish(q, msg('long-task'));
     const held = await collect(owner, [q], 1);
     await eventually('the delivery', () => held.received.length === 1);
     const tag = held.received[0]!.deliveryTag;
 
-    const other = open({ visibilityTimeout: 1000, restoreInterval: 200 });
+    const other = open({ visibilityTimeout: 1, restoreIntervalMs: 200 });
     const stolen = await collect(other, [q], 1);
     await sleep(3000);
     expect(stolen.received).toHaveLength(0);
@@ -419,7 +419,7 @@ describe('RedisBroker: crash safety and visibility', () => {
     await raw.hset('unacked', 'bound-tag', JSON.stringify([env, 'shared-ex', rk]));
     await raw.zadd('unacked_index', Date.now() / 1000 - 100, 'bound-tag');
     await raw.zadd('unacked_index', Date.now() / 1000 - 100, 'dangling-tag');
-    const b = open({ visibilityTimeout: 1000, restoreInterval: 200 });
+    const b = open({ visibilityTimeout: 1, restoreIntervalMs: 200 });
     await collect(b, [uniqueName('elsewhere')], 1); // any active consumer runs the restorer
     await eventually('the restore', async () => (await raw.llen(`${q}\x06\x169`)) === 1);
     const { received } = await collect(b, [q], 1, (d) => void d.ack());
@@ -499,7 +499,7 @@ describe('RedisBroker: crash safety and visibility', () => {
 
 describe('RedisBroker: delayed delivery', () => {
   it('wakes an idle consumer at the due time, not at its idle check', async () => {
-    const b = open({ idleCheckInterval: 10_000 });
+    const b = open({ idleCheckIntervalMs: 10_000 });
     const q = uniqueName('delay');
     let at = 0;
     const { received } = await collect(b, [q], 1, (d) => {
@@ -678,9 +678,9 @@ describe('RedisBroker: connections', () => {
     try {
       const b = new RedisBroker({
         url: aof.url,
-        visibilityTimeout: 3000,
-        restoreInterval: 500,
-        refreshInterval: 500,
+        visibilityTimeout: 3,
+        restoreIntervalMs: 500,
+        refreshIntervalMs: 500,
       });
       const q = uniqueName('restart');
       const ids = Array.from({ length: 300 }, (_, i) => `m${i}`);

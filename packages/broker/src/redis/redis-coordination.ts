@@ -10,6 +10,9 @@ import {
   type Revocation,
   type RevocationWatch,
   type RevokeOptions,
+  type OptionType,
+  optionChecks,
+  optionTypes as t,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
 import { brokerUnavailable, isConnectionError, openClient, safeUrl } from './connection.js';
@@ -113,6 +116,14 @@ export class RedisCoordination implements Coordination {
   #closing: Promise<void> | undefined;
 
   constructor(options: RedisCoordinationOptions) {
+    const { strict, invalid } = optionChecks('RedisCoordination');
+    strict(options, {
+      url: t.nonEmptyString,
+      redisOptions: t.object,
+      logger: t.object,
+      clock: t.object,
+    } satisfies { readonly [K in keyof Required<RedisCoordinationOptions>]: OptionType });
+    if (typeof options.url !== 'string') throw invalid('url', 'is required (e.g. redis://localhost:6379/0)');
     this.#url = options.url;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;

@@ -185,7 +185,7 @@ describe('MemoryResultBackend', () => {
   describe('createResultBackend', () => {
     it('creates memory backends by URL, sharing named namespaces', async () => {
       const url = ns();
-      const a = await createResultBackend(url, { resultExpiresMs: 1000, socketTimeoutMs: 5 });
+      const a = await createResultBackend(url, { resultExpiresMs: 1000 });
       const b = await createResultBackend(url);
       opened.push(a, b);
       expect(a).toBeInstanceOf(MemoryResultBackend);
@@ -208,7 +208,7 @@ describe('MemoryResultBackend', () => {
       // The Redis backend ships separately (@celeriac/result-backend/redis + ioredis); whichever
       // state this tree is in, the answer is a redis backend or an error with a stable code.
       const result: unknown = await createResultBackend('redis://127.0.0.1:1/0', {
-        lazyConnect: true,
+        redisOptions: { lazyConnect: true },
       }).catch((e: unknown) => e);
       if (isCeleriacError(result)) {
         expect([ErrorCodes.UNSUPPORTED_URL, ErrorCodes.MISSING_DRIVER]).toContain(result.code);

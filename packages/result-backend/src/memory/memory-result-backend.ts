@@ -10,6 +10,9 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
+  optionChecks,
+  optionTypes as t,
+  type OptionType,
 } from '@celeriac/core';
 
 /**
@@ -78,7 +81,14 @@ function checkDuration(value: number, option: string): number {
   return value;
 }
 
+const SPEC = {
+  url: t.string,
+  clock: t.object,
+  resultExpiresMs: t.positive,
+} as const satisfies { readonly [K in keyof Required<MemoryResultBackendOptions>]: OptionType };
+
 function compileOptions(o: MemoryResultBackendOptions): CompiledOptions {
+  optionChecks('MemoryResultBackend').strict(o, SPEC, { renamed: { resultExpires: 'resultExpiresMs' } });
   return {
     namespace: namespaceOf(o.url ?? 'memory://'),
     clock: o.clock,

@@ -11,6 +11,9 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
+  optionChecks,
+  optionTypes as t,
+  type OptionType,
 } from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import {
@@ -143,7 +146,19 @@ function checkExpires(option: string, value: number): number {
   return Math.ceil(value);
 }
 
+const SPEC = {
+  url: t.nonEmptyString,
+  client: t.object,
+  resultExpiresMs: t.positive,
+  keyPrefix: t.nonEmptyString,
+  logger: t.object,
+  redisOptions: t.object,
+} as const satisfies { readonly [K in keyof Required<RedisResultBackendOptions>]: OptionType };
+
 function compileOptions(options: RedisResultBackendOptions): CompiledOptions {
+  optionChecks('RedisResultBackend').strict(options, SPEC, {
+    renamed: { resultExpires: 'resultExpiresMs' },
+  });
   const { client } = options;
   let url: string;
   if (client) {

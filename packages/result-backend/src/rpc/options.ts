@@ -9,10 +9,15 @@ import {
   type Logger,
   type SerializerName,
   optionChecks,
+  optionTypes as t,
+  type OptionType,
 } from '@celeriac/core';
 import { safeUrl } from './connection.js';
 
-/** Options of `RpcResultBackend`. Durations are in milliseconds. */
+/**
+ * Options of `RpcResultBackend`. Durations in milliseconds end in `Ms`; `heartbeat` is in
+ * seconds, as AMQP's. Unknown keys and wrong types are refused with `CELERIAC_ERR_INVALID_OPTION`.
+ */
 export interface RpcResultBackendOptions {
   /**
    * `rpc://`, as Celery writes it: results travel over the broker, whose AMQP URL is then
@@ -60,14 +65,15 @@ export interface RpcResultBackendOptions {
   cacheLimit?: number;
   /**
    * How long an operation waits for a connection while RabbitMQ is unreachable before it fails
-   * with `CELERIAC_ERR_BACKEND_UNAVAILABLE`. The backend keeps reconnecting meanwhile.
+   * with `CELERIAC_ERR_BACKEND_UNAVAILABLE`, in milliseconds. The backend keeps reconnecting
+   * meanwhile.
    * @default 30_000
    */
-  connectTimeout?: number;
-  /** @default 100 */
-  reconnectInitialDelay?: number;
-  /** @default 5_000 */
-  reconnectMaxDelay?: number;
+  connectTimeoutMs?: number;
+  /** The first pause between reconnection attempts, in milliseconds; it doubles up to `reconnectMaxDelayMs`. @default 100 */
+  reconnectInitialDelayMs?: number;
+  /** The longest pause between reconnection attempts, in milliseconds. @default 5_000 */
+  reconnectMaxDelayMs?: number;
   /**
    * The AMQP heartbeat in seconds, unless the URL sets `heartbeat`. `0` takes the server's
    * value (AMQP lets either side impose one).
@@ -100,9 +106,9 @@ export interface CompiledRpcResultBackendOptions {
   readonly persistent: boolean;
   readonly serializer: SerializerName;
   readonly cacheLimit: number;
-  readonly connectTimeout: number;
-  readonly reconnectInitialDelay: number;
-  readonly reconnectMaxDelay: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectInitialDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
   readonly heartbeat: number;
   readonly socketOptions: Readonly<Record<string, unknown>>;
   readonly connectionName: string;
@@ -110,7 +116,34 @@ export interface CompiledRpcResultBackendOptions {
   readonly clock: Clock;
 }
 
-const { invalid, positive } = optionChecks('RpcResultBackend');
+const { invalid, positive, strict } = optionChecks('RpcResultBackend');
+
+const SPEC = {
+  url: t.nonEmptyString,
+  brokerUrl: t.string,
+  replyQueue: t.nonEmptyString,
+  resultExpiresMs: t.positive,
+  replyQueueExpiresMs: t.positiveInteger,
+  persistent: t.boolean,
+  serializer: t.oneOf('json', 'msgpack'),
+  cacheLimit: t.positiveInteger,
+  connectTimeoutMs: t.positive,
+  reconnectInitialDelayMs: t.positive,
+  reconnectMaxDelayMs: t.positive,
+  heartbeat: t.nonNegativeInteger,
+  socketOptions: t.object,
+  connectionName: t.string,
+  logger: t.object,
+  clock: t.object,
+} as const satisfies { readonly [K in keyof Required<RpcResultBackendOptions>]: OptionType };
+
+/** Keys renamed by the unit rule (milliseconds end in `Ms`). */
+const RENAMED = {
+  connectTimeout: 'connectTimeoutMs',
+  reconnectInitialDelay: 'reconnectInitialDelayMs',
+  reconnectMaxDelay: 'reconnectMaxDelayMs',
+  resultExpires: 'resultExpiresMs',
+} as const;
 
 /**
  * The AMQP URL an `rpc://` URL means: the broker's for a bare `rpc://` (as Celery), the same
@@ -146,6 +179,7 @@ export function resolveAmqpUrl(url: string, brokerUrl: string | undefined): stri
 export function compileRpcResultBackendOptions(
   o: RpcResultBackendOptions,
 ): CompiledRpcResultBackendOptions {
+  strict(o, SPEC, { renamed: RENAMED });
   if (typeof o.url !== 'string' || o.url === '') throw invalid('url', 'is required (e.g. rpc://)');
   const amqpUrl = resolveAmqpUrl(o.url, o.brokerUrl ?? process.env['CELERIAC_BROKER_URL']);
   if (
@@ -173,9 +207,9 @@ export function compileRpcResultBackendOptions(
     persistent: o.persistent ?? false,
     serializer: o.serializer ?? 'json',
     cacheLimit: positive('cacheLimit', o.cacheLimit, 10_000, true),
-    connectTimeout: positive('connectTimeout', o.connectTimeout, 30_000),
-    reconnectInitialDelay: positive('reconnectInitialDelay', o.reconnectInitialDelay, 100),
-    reconnectMaxDelay: positive('reconnectMaxDelay', o.reconnectMaxDelay, 5_000),
+    connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 30_000),
+    reconnectInitialDelayMs: positive('reconnectInitialDelayMs', o.reconnectInitialDelayMs, 100),
+    reconnectMaxDelayMs: positive('reconnectMaxDelayMs', o.reconnectMaxDelayMs, 5_000),
     heartbeat: heartbeatOption(o.heartbeat),
     socketOptions: { ...o.socketOptions },
     connectionName: o.connectionName ?? 'celeriac rpc',

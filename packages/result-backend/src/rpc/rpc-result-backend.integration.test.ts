@@ -22,7 +22,7 @@ function open(o: Partial<RpcResultBackendOptions> = {}): RpcResultBackend {
   const b = new RpcResultBackend({
     url: 'rpc://',
     brokerUrl: server.url,
-    reconnectMaxDelay: 500,
+    reconnectMaxDelayMs: 500,
     ...o,
   });
   opened.push(b);
@@ -128,7 +128,7 @@ describe('RpcResultBackend on RabbitMQ', () => {
   }, 60_000);
 
   it('fails with BACKEND_UNAVAILABLE naming the URL, password hidden, when RabbitMQ is unreachable', async () => {
-    const backend = open({ brokerUrl: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeout: 300 });
+    const backend = open({ brokerUrl: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeoutMs: 300 });
     for (const op of [
       () => backend.get('x'),
       () => backend.store(success('x')),

@@ -101,9 +101,9 @@ export class RpcResultBackend implements ResultBackend {
         url: this.#o.amqpUrl,
         name: this.#o.connectionName,
         heartbeat: this.#o.heartbeat,
-        connectTimeout: this.#o.connectTimeout,
-        reconnectInitialDelay: this.#o.reconnectInitialDelay,
-        reconnectMaxDelay: this.#o.reconnectMaxDelay,
+        connectTimeout: this.#o.connectTimeoutMs,
+        reconnectInitialDelay: this.#o.reconnectInitialDelayMs,
+        reconnectMaxDelay: this.#o.reconnectMaxDelayMs,
         socketOptions: this.#o.socketOptions,
         logger: this.#o.logger,
       },
@@ -435,7 +435,7 @@ export class RpcResultBackend implements ResultBackend {
       const timer = setTimeout(() => {
         this.#syncs.delete(id);
         reject(backendUnavailable(this.#o.amqpUrl, 'the reply queue did not answer', what));
-      }, this.#o.connectTimeout);
+      }, this.#o.connectTimeoutMs);
       const done = (): void => {
         clearTimeout(timer);
         this.#syncs.delete(id);
@@ -454,7 +454,7 @@ export class RpcResultBackend implements ResultBackend {
     try {
       await this.#publish(what, this.replyTo, Buffer.alloc(0), {
         correlationId: id,
-        expiration: String(this.#o.connectTimeout),
+        expiration: String(this.#o.connectTimeoutMs),
         headers: { [SYNC_HEADER]: 1 },
       });
     } catch (err) {
@@ -470,7 +470,7 @@ export class RpcResultBackend implements ResultBackend {
     body: Buffer,
     props: { correlationId: string; expiration: string; headers?: Record<string, unknown> },
   ): Promise<void> {
-    const deadline = Date.now() + this.#o.connectTimeout;
+    const deadline = Date.now() + this.#o.connectTimeoutMs;
     const serializer = serializerByName(this.#o.serializer);
     for (;;) {
       const ch = await this.#publishChannel(what);

@@ -60,7 +60,7 @@ describe.each(['threads', 'process'] as const)(
     it('is not restored by another worker while it runs past the visibility timeout', async () => {
       const redis = await startRedisServer();
       cleanups.push(() => redis.stop());
-      // The fixture builds its app from POOL_FX_BROKER, with visibilityTimeout 1000 and restoreInterval 250.
+      // The fixture builds its app from POOL_FX_BROKER, with visibilityTimeout 1 (s) and restoreIntervalMs 250.
       process.env['POOL_FX_BROKER'] = redis.url;
       const fx = (await import(`${FIXTURE}?${pool}`)) as {
         app: Celeriac;
