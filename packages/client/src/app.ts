@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createBroker, createCoordination } from '@celeriac/broker';
+import { createBroker, createCoordination, type CreateBrokerOptions } from '@celeriac/broker';
 import {
   CeleriacError,
   DEFAULT_REVOKE_TTL_MS,
   ErrorCodes,
   createTaskMessage,
   encodeTaskMessage,
+  optionChecks,
+  optionTypes as t,
   parseIsoDate,
   redactUrl,
   systemClock,
@@ -13,18 +15,24 @@ import {
   type Clock,
   type Coordination,
   type Logger,
+  type OptionChecks,
+  type OptionType,
   type ResultBackend,
   type SerializerName,
   type SignatureJSON,
 } from '@celeriac/core';
-import { createResultBackend } from '@celeriac/result-backend';
+import { createResultBackend, type CreateResultBackendOptions } from '@celeriac/result-backend';
 import { pino } from 'pino';
 import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';
-import { parseRateLimit, type ApplyOptions, type Task, type TaskFunction, type TaskOptions } from './task.js';
+import { parseRateLimit, type ApplyOptions, type Task, type TaskFunction, type TaskOptions, type UniqueOptions } from './task.js';
 import { activeTaskContext } from './task-context.js';
 import { Inspect, type InspectOptions, type Replies } from './inspect.js';
 
-/** Options of `new Celeriac()`. Every one has a default; env variables fill the URLs. */
+/**
+ * Options of `new Celeriac()`. Every one has a default; env variables fill the URLs. Durations
+ * are in seconds, as Celery's settings. An unknown key or a wrong type is refused with
+ * `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
+ */
 export interface CeleriacOptions {
   /**
    * Broker URL (`memory://`, `redis://`, `rediss://`, `amqp://`, `amqps://`) or a `Broker`
@@ -69,10 +77,19 @@ export interface CeleriacOptions {
   /** A pino-shaped logger. @default pino at `CELERIAC_LOG_LEVEL` (info) */
   logger?: Logger;
   clock?: Clock;
-  /** Options passed to the broker created from a URL. */
-  brokerOptions?: Record<string, unknown>;
-  /** Options passed to the result backend created from a URL. */
-  backendOptions?: Record<string, unknown>;
+  /**
+   * Options of the broker driver the URL selects (`RedisBroker`'s for `redis://`, `AmqpBroker`'s
+   * for `amqp://`, ...), checked by that driver when the broker is created: a key it does not
+   * know is refused, never dropped. A Redis broker's `redisOptions` also serve the coordination
+   * store when it shares the broker's URL.
+   * @default {}
+   */
+  brokerOptions?: CreateBrokerOptions;
+  /**
+   * Options of the result backend the URL selects, checked by that backend when it is created.
+   * @default {}
+   */
+  backendOptions?: CreateResultBackendOptions;
 }
 
 /** A task as the worker sees it. */
@@ -99,18 +116,19 @@ function invalid(message: string): CeleriacError {
   return new CeleriacError(ErrorCodes.INVALID_OPTION, message);
 }
 
+/** Seconds >= 0, for durations checked outside an options object (`ttl` of a revoke). */
 function seconds(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(`${name} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
+    throw new CeleriacError(ErrorCodes.INVALID_OPTION, `${name} must be a number of seconds >= 0, got ${JSON.stringify(value)}`, {
+      details: { option: name, value, expected: t.seconds.expected },
+    });
   }
   return value;
 }
 
-function toDate(value: Date | string, name: string): Date {
+function toDate(value: Date | string, name: string, checks: OptionChecks): Date {
   const d = value instanceof Date ? value : parseIsoDate(value);
-  if (!d || Number.isNaN(d.getTime())) {
-    throw invalid(`${name} must be a Date or an ISO-8601 string, got ${JSON.stringify(value)}`);
-  }
+  if (!d || Number.isNaN(d.getTime())) throw checks.wrongType(name, value, 'a Date or an ISO-8601 string');
   return d;
 }
 
@@ -127,13 +145,33 @@ function coordinationUrl(given: CeleriacOptions['coordination'], brokerUrl: stri
   return 'memory://';
 }
 
-function delayedDelivery(value: unknown): 'broker' | 'consumer' {
-  if (value === undefined) return 'broker';
-  if (value === 'broker' || value === 'consumer') return value;
-  throw invalid(`delayedDelivery must be "broker" or "consumer", got ${JSON.stringify(value)}`);
-}
+const serializerType = t.oneOf('json', 'msgpack');
+const instance: OptionType = { expected: 'an instance', test: (v) => typeof v === 'object' && v !== null };
+const routesType: OptionType = {
+  expected: 'an object of task name (or prefix.* glob) to queue name',
+  test: (v) => t.object.test(v) && Object.values(v as object).every((q) => typeof q === 'string' && q !== ''),
+};
+
+const CELERIAC_SPEC = {
+  broker: t.anyOf(t.nonEmptyString, { expected: 'a Broker', test: instance.test }),
+  backend: t.anyOf(t.nonEmptyString, { expected: 'a ResultBackend', test: instance.test }, t.oneOf(false)),
+  defaultQueue: t.nonEmptyString,
+  taskSerializer: serializerType,
+  resultExpires: t.seconds,
+  routes: routesType,
+  delayedDelivery: t.oneOf('broker', 'consumer'),
+  resultExtended: t.boolean,
+  coordination: t.anyOf(t.nonEmptyString, { expected: 'a Coordination', test: instance.test }),
+  logger: t.object,
+  clock: t.object,
+  brokerOptions: t.object,
+  backendOptions: t.object,
+} as const satisfies { readonly [K in keyof Required<CeleriacOptions>]: OptionType };
+
+const celeriacChecks = optionChecks('Celeriac');
 
 export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOptions {
+  celeriacChecks.strict(o, CELERIAC_SPEC, { renamed: { resultExpiresMs: 'resultExpires' } });
   const env = process.env;
   const brokerUrl = typeof o.broker === 'string' ? o.broker : o.broker ? undefined : (env['CELERIAC_BROKER_URL'] ?? 'memory://');
   let backendUrl: string | false | undefined;
@@ -143,60 +181,82 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
   else if (env['CELERIAC_RESULT_BACKEND']) backendUrl = env['CELERIAC_RESULT_BACKEND'];
   else if (brokerUrl && ['memory', 'redis', 'rediss'].includes(urlScheme(brokerUrl))) backendUrl = brokerUrl;
   else backendUrl = false;
-  const taskSerializer = o.taskSerializer ?? 'json';
-  if (taskSerializer !== 'json' && taskSerializer !== 'msgpack') {
-    throw invalid(`taskSerializer must be "json" or "msgpack", got ${JSON.stringify(taskSerializer)}`);
-  }
-  const defaultQueue = o.defaultQueue ?? 'celery';
-  if (typeof defaultQueue !== 'string' || defaultQueue === '') throw invalid('defaultQueue must be a non-empty string');
   return Object.freeze({
     brokerUrl,
     backendUrl,
-    defaultQueue,
-    taskSerializer,
-    resultExpiresMs: seconds(o.resultExpires ?? 86_400, 'resultExpires') * 1000,
+    defaultQueue: o.defaultQueue ?? 'celery',
+    taskSerializer: o.taskSerializer ?? 'json',
+    resultExpiresMs: (o.resultExpires ?? 86_400) * 1000,
     routes: Object.freeze({ ...o.routes }),
-    delayedDelivery: delayedDelivery(o.delayedDelivery),
+    delayedDelivery: o.delayedDelivery ?? 'broker',
     resultExtended: o.resultExtended === true,
     coordinationUrl: coordinationUrl(o.coordination, brokerUrl, backendUrl),
   });
 }
 
-function optionalSeconds(name: string, option: string, value: number | undefined): void {
-  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
-    throw invalid(`task("${name}"): ${option} must be a number of seconds >= 0, got ${JSON.stringify(value)}`);
-  }
-}
+const errorMatchers = t.arrayOf(t.anyOf(t.string, { expected: 'an error class', test: (v) => typeof v === 'function' }));
+
+const TASK_SPEC = {
+  queue: t.nonEmptyString,
+  ignoreResult: t.boolean,
+  serializer: serializerType,
+  timeLimit: t.seconds,
+  softTimeLimit: t.seconds,
+  trackStarted: t.boolean,
+  priority: t.range(0, 255, true),
+  expires: t.anyOf(t.seconds, t.date),
+  maxRetries: t.anyOf(t.nonNegativeInteger, { expected: 'null (retry forever)', test: (v) => v === null }),
+  defaultRetryDelay: t.seconds,
+  autoretryFor: errorMatchers,
+  dontAutoretryFor: errorMatchers,
+  retryBackoff: t.anyOf(t.boolean, { expected: 'a factor in seconds > 0', test: t.positive.test }),
+  retryBackoffMax: t.seconds,
+  retryJitter: t.boolean,
+  acksLate: t.boolean,
+  rejectOnWorkerLost: t.boolean,
+  rateLimit: {
+    expected: "a rate like '10/s', '100/m' or '1000/h'",
+    test: (v) => typeof v === 'string' && parseRateLimit(v) !== undefined,
+  },
+  rateLimitKey: t.function,
+  unique: t.object,
+} as const satisfies { readonly [K in keyof Required<TaskOptions>]: OptionType };
+
+const UNIQUE_SPEC = {
+  ttl: { expected: 'a number of seconds > 0', test: t.positive.test },
+  key: t.function,
+} as const satisfies { readonly [K in keyof Required<UniqueOptions>]: OptionType };
 
 /** Validates a task's options once, when it is defined, so a typo fails at start-up, not mid-run. */
 export function compileTaskOptions(name: string, o: TaskOptions): Readonly<TaskOptions> {
-  optionalSeconds(name, 'timeLimit', o.timeLimit);
-  optionalSeconds(name, 'softTimeLimit', o.softTimeLimit);
-  optionalSeconds(name, 'defaultRetryDelay', o.defaultRetryDelay);
-  optionalSeconds(name, 'retryBackoffMax', o.retryBackoffMax);
-  if (o.maxRetries !== undefined && o.maxRetries !== null && !(Number.isInteger(o.maxRetries) && o.maxRetries >= 0)) {
-    throw invalid(`task("${name}"): maxRetries must be an integer >= 0 or null (retry forever), got ${JSON.stringify(o.maxRetries)}`);
-  }
-  if (typeof o.retryBackoff === 'number' && !(o.retryBackoff > 0)) {
-    throw invalid(`task("${name}"): retryBackoff must be true or a factor in seconds > 0, got ${o.retryBackoff}`);
-  }
-  if (o.rateLimit !== undefined && parseRateLimit(o.rateLimit) === undefined) {
-    throw invalid(`task("${name}"): rateLimit must look like '10/s', '100/m' or '1000/h', got ${JSON.stringify(o.rateLimit)}`);
-  }
-  if (o.unique !== undefined && !(typeof o.unique.ttl === 'number' && o.unique.ttl > 0)) {
-    throw invalid(`task("${name}"): unique.ttl must be a number of seconds > 0`);
-  }
-  for (const key of ['autoretryFor', 'dontAutoretryFor'] as const) {
-    const list = o[key];
-    if (list !== undefined && (!Array.isArray(list) || !list.every((m) => typeof m === 'string' || typeof m === 'function'))) {
-      throw invalid(`task("${name}"): ${key} must be a list of error classes or type names`);
-    }
-  }
-  if (o.serializer !== undefined && o.serializer !== 'json' && o.serializer !== 'msgpack') {
-    throw invalid(`task("${name}"): serializer must be "json" or "msgpack", got ${JSON.stringify(o.serializer)}`);
+  const checks = optionChecks(`task "${name}"`);
+  checks.strict(o, TASK_SPEC);
+  if (o.unique !== undefined) {
+    checks.strict(o.unique, UNIQUE_SPEC, { prefix: 'unique.' });
+    if (o.unique.ttl === undefined) throw checks.invalid('unique.ttl', 'is required: the seconds the first publish holds the key');
   }
   return Object.freeze({ ...o });
 }
+
+const APPLY_SPEC = {
+  countdown: t.seconds,
+  eta: t.anyOf(t.date, t.nonEmptyString),
+  expires: t.anyOf(t.seconds, t.date, t.nonEmptyString),
+  priority: t.range(0, 255, true),
+  queue: t.nonEmptyString,
+  taskId: t.nonEmptyString,
+  headers: t.object,
+  ignoreResult: t.boolean,
+  serializer: serializerType,
+  timeLimit: t.seconds,
+  softTimeLimit: t.seconds,
+  shadow: t.string,
+  parentId: t.nonEmptyString,
+  rootId: t.nonEmptyString,
+} as const satisfies { readonly [K in keyof Required<ApplyOptions>]: OptionType };
+
+const applyChecks = optionChecks('applyAsync');
+const sendTaskChecks = optionChecks('sendTask');
 
 /**
  * The Celeriac app: the registry of tasks, the broker and result-backend connections, and
@@ -262,8 +322,10 @@ export class Celeriac implements ResultSource {
       // The function may return TResult or a promise of it; callers see the awaited type.
       fn: fn as TaskFunction<TArgs, Awaited<TResult>, TKwargs>,
       delay: (...args: TArgs) => this.#send<Awaited<TResult>>(name, args, {}, {}, frozen),
-      applyAsync: (args: TArgs, kwargs: Partial<TKwargs> = {}, applyOptions: ApplyOptions = {}) =>
-        this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen),
+      applyAsync: (args: TArgs, kwargs: Partial<TKwargs> = {}, applyOptions: ApplyOptions = {}) => {
+        applyChecks.strict(applyOptions, APPLY_SPEC);
+        return this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen);
+      },
     };
   }
 
@@ -279,7 +341,8 @@ export class Celeriac implements ResultSource {
     kwargs: Record<string, unknown> = {},
     options: ApplyOptions = {},
   ): AsyncResult<T> {
-    return this.#send<T>(name, args, kwargs, options, this.#tasks.get(name)?.options ?? {});
+    sendTaskChecks.strict(options, APPLY_SPEC);
+    return this.#send<T>(name, args, kwargs, options, this.#tasks.get(name)?.options ?? {}, null, sendTaskChecks);
   }
 
   /** A handle on a task's result by id. */
@@ -316,7 +379,10 @@ export class Celeriac implements ResultSource {
           "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is SQLite or Redis. Set the app option coordination: 'redis://…' (or 'sqlite://./celeriac.db' for workers on one host) to share them across workers",
         );
       }
-      return createCoordination(url, { logger: this.logger, clock: this.clock, ...this.#raw.brokerOptions });
+      // The coordination store shares a Redis broker's connection settings, and nothing else of its options.
+      const broker = this.#raw.brokerOptions;
+      const redisOptions = url === brokerUrl && broker && 'redisOptions' in broker ? broker.redisOptions : undefined;
+      return createCoordination(url, { logger: this.logger, clock: this.clock, ...(redisOptions ? { redisOptions } : {}) });
     })();
     return this.#coordination;
   }
@@ -439,6 +505,7 @@ export class Celeriac implements ResultSource {
     options: ApplyOptions,
     defaults: Readonly<TaskOptions>,
     chain: SignatureJSON[] | null = null,
+    checks: OptionChecks = applyChecks,
   ): AsyncResult<T> {
     this.#assertOpen();
     if (!Array.isArray(args)) throw invalid(`"${name}": args must be an array`);
@@ -446,20 +513,17 @@ export class Celeriac implements ResultSource {
       throw invalid(`"${name}": kwargs must be a plain object`);
     }
     if (options.countdown !== undefined && options.eta !== undefined) {
-      throw invalid(`"${name}": pass countdown or eta, not both`);
+      throw checks.invalid('countdown', `was given with eta for "${name}": pass countdown or eta, not both`, { value: options.countdown });
     }
     const now = this.clock.now();
     let eta: Date | null = null;
-    if (options.countdown !== undefined) eta = new Date(now + seconds(options.countdown, 'countdown') * 1000);
-    else if (options.eta !== undefined) eta = toDate(options.eta, 'eta');
+    if (options.countdown !== undefined) eta = new Date(now + options.countdown * 1000);
+    else if (options.eta !== undefined) eta = toDate(options.eta, 'eta', checks);
     const expiresOpt = options.expires ?? defaults.expires;
     let expires: Date | null = null;
-    if (typeof expiresOpt === 'number') expires = new Date(now + seconds(expiresOpt, 'expires') * 1000);
-    else if (expiresOpt !== undefined) expires = toDate(expiresOpt, 'expires');
+    if (typeof expiresOpt === 'number') expires = new Date(now + expiresOpt * 1000);
+    else if (expiresOpt !== undefined) expires = toDate(expiresOpt, 'expires', checks);
     const priority = options.priority ?? defaults.priority;
-    if (priority !== undefined && (!Number.isInteger(priority) || priority < 0 || priority > 255)) {
-      throw invalid(`"${name}": priority must be an integer 0..9 (0..255 on RabbitMQ), got ${String(priority)}`);
-    }
     const timeLimit = options.timeLimit ?? defaults.timeLimit;
     const softTimeLimit = options.softTimeLimit ?? defaults.softTimeLimit;
     const parent = activeTaskContext();
@@ -472,8 +536,8 @@ export class Celeriac implements ResultSource {
       kwargs,
       eta,
       expires,
-      ...(timeLimit === undefined ? {} : { timeLimit: seconds(timeLimit, 'timeLimit') }),
-      ...(softTimeLimit === undefined ? {} : { softTimeLimit: seconds(softTimeLimit, 'softTimeLimit') }),
+      ...(timeLimit === undefined ? {} : { timeLimit }),
+      ...(softTimeLimit === undefined ? {} : { softTimeLimit }),
       rootId: options.rootId ?? parent?.rootId ?? parent?.id ?? null,
       parentId: options.parentId ?? parent?.id ?? null,
       ...(options.shadow === undefined ? {} : { shadow: options.shadow }),

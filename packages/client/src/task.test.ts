@@ -109,7 +109,7 @@ describe('publishing', () => {
     };
     expect(codeOf(() => t.applyAsync([1], {}, { countdown: -1 }))).toMatch(/INVALID_OPTION.*countdown/);
     expect(codeOf(() => t.applyAsync([1], {}, { countdown: 1, eta: new Date() }))).toMatch(/countdown or eta/);
-    expect(codeOf(() => t.applyAsync([1], {}, { eta: 'tomorrow' }))).toMatch(/eta must be a Date/);
+    expect(codeOf(() => t.applyAsync([1], {}, { eta: 'tomorrow' }))).toMatch(/eta" must be a Date/);
     expect(codeOf(() => t.applyAsync([1], {}, { priority: 1.5 }))).toMatch(/priority/);
     expect(codeOf(() => app.task('t', (n: number) => n + 1))).toMatch(/DUPLICATE_TASK/);
     expect(codeOf(() => new Celeriac({ broker: 'memory://', taskSerializer: 'pickle' as 'json' }))).toMatch(/taskSerializer/);

@@ -1,0 +1,111 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ErrorCodes, isCeleriacError, silentLogger, type CeleriacError } from '@celeriac/core';
+import { Celeriac, type CeleriacOptions } from './app.js';
+import type { ApplyOptions, TaskOptions } from './task.js';
+
+function errorOf(fn: () => unknown): CeleriacError {
+  try {
+    fn();
+  } catch (err) {
+    if (isCeleriacError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected an error');
+}
+
+function expectInvalid(err: CeleriacError, where: string, option: string, suggestion?: string): void {
+  expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
+  expect(err.message).toContain(`${where} option "${option}"`);
+  expect(err.details['option']).toBe(option);
+  if (suggestion !== undefined) {
+    expect(err.details['suggestion']).toBe(suggestion);
+    expect(err.message).toContain(`did you mean "${suggestion}"?`);
+  }
+}
+
+const app = (options: CeleriacOptions = {}): Celeriac =>
+  new Celeriac({ broker: `memory://strict-${Math.random()}`, logger: silentLogger, ...options });
+
+describe('Celeriac options', () => {
+  it('refuses an unknown key, with the nearest spelling', () => {
+    const err = errorOf(() => new Celeriac({ brokr: 'redis://localhost' } as CeleriacOptions));
+    expectInvalid(err, 'Celeriac', 'brokr', 'broker');
+    expect(err.details['value']).toBe('redis://localhost');
+    // @ts-expect-error not a Celeriac option
+    expectInvalid(errorOf(() => new Celeriac({ resultExpire: 60 })), 'Celeriac', 'resultExpire', 'resultExpires');
+  });
+
+  it('refuses wrong types and values', () => {
+    expectInvalid(errorOf(() => app({ taskSerializer: 'pickle' as 'json' })), 'Celeriac', 'taskSerializer');
+    expectInvalid(errorOf(() => app({ resultExpires: -1 })), 'Celeriac', 'resultExpires');
+    expectInvalid(errorOf(() => app({ routes: { 'a.*': 1 as never } })), 'Celeriac', 'routes');
+    expectInvalid(errorOf(() => app({ delayedDelivery: 'later' as 'broker' })), 'Celeriac', 'delayedDelivery');
+  });
+
+  it('hands brokerOptions to the driver, which refuses what it does not know', async () => {
+    const a = app({ brokerOptions: { deadLetterLimt: 5 } as never });
+    const err: unknown = await a.broker().catch((e: unknown) => e);
+    expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION)).toBe(true);
+    expectInvalid(err as CeleriacError, 'MemoryBroker', 'deadLetterLimt', 'deadLetterLimit');
+    await a.close();
+    const b = app({ backendOptions: { resultExpiresMS: 5 } as never });
+    const err2: unknown = await b.resultBackend().catch((e: unknown) => e);
+    expectInvalid(err2 as CeleriacError, 'MemoryResultBackend', 'resultExpiresMS', 'resultExpiresMs');
+    await b.close();
+  });
+});
+
+describe('task options', () => {
+  it('refuses an unknown key when the task is defined, naming the task and the nearest key', () => {
+    const a = app();
+    const err = errorOf(() => a.task('tasks.add', (x: number) => x, { maxRetry: 3 } as TaskOptions));
+    expectInvalid(err, 'task "tasks.add"', 'maxRetry', 'maxRetries');
+    // @ts-expect-error not a task option
+    expectInvalid(errorOf(() => a.task('tasks.b', () => 1, { acks_late: true })), 'task "tasks.b"', 'acks_late', 'acksLate');
+    void a.close();
+  });
+
+  it('refuses wrong types, nested unique keys included', () => {
+    const a = app();
+    expectInvalid(errorOf(() => a.task('t1', () => 1, { maxRetries: -1 })), 'task "t1"', 'maxRetries');
+    expectInvalid(errorOf(() => a.task('t2', () => 1, { rateLimit: '10/d' })), 'task "t2"', 'rateLimit');
+    expectInvalid(errorOf(() => a.task('t3', () => 1, { acksLate: 'yes' as never })), 'task "t3"', 'acksLate');
+    expectInvalid(
+      errorOf(() => a.task('t4', () => 1, { unique: { ttl: 5, keys: () => 'k' } as never })),
+      'task "t4"',
+      'unique.keys',
+      'key',
+    );
+    expectInvalid(errorOf(() => a.task('t5', () => 1, { unique: {} as never })), 'task "t5"', 'unique.ttl');
+    expect(() => a.task('ok', () => 1, { maxRetries: null, retryBackoff: 2, expires: new Date() })).not.toThrow();
+    void a.close();
+  });
+});
+
+describe('applyAsync and sendTask options', () => {
+  it('refuses an unknown key with the nearest spelling', () => {
+    const a = app();
+    const t = a.task('t', (n: number) => n);
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { countDown: 5 } as ApplyOptions)), 'applyAsync', 'countDown', 'countdown');
+    // @ts-expect-error not an applyAsync option
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { task_id: 'x' })), 'applyAsync', 'task_id', 'taskId');
+    expectInvalid(errorOf(() => a.sendTask('t', [], {}, { priorty: 1 } as ApplyOptions)), 'sendTask', 'priorty', 'priority');
+    void a.close();
+  });
+
+  it('refuses wrong types and out-of-range values', () => {
+    const a = app();
+    const t = a.task('t', (n: number) => n);
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { countdown: -1 })), 'applyAsync', 'countdown');
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { priority: 256 })), 'applyAsync', 'priority');
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { eta: 'tomorrow' })), 'applyAsync', 'eta');
+    expectInvalid(errorOf(() => t.applyAsync([1], {}, { countdown: 1, eta: new Date() })), 'applyAsync', 'countdown');
+    void a.close();
+  });
+
+  it('types: a wrong key does not compile', () => {
+    expectTypeOf<ApplyOptions>().toHaveProperty('countdown');
+    expectTypeOf<ApplyOptions>().not.toHaveProperty('countDown');
+    expectTypeOf<TaskOptions>().not.toHaveProperty('maxRetry');
+  });
+});
