@@ -23,6 +23,8 @@ import {
   encodeTaskMessage,
   exceptionToDocument,
   isCeleriacError,
+  optionChecks,
+  optionTypes as t,
   Slots,
   messageEta,
   messageExpires,
@@ -38,6 +40,7 @@ import {
   type Delivery,
   type LogFn,
   type Logger,
+  type OptionType,
   type ResultBackend,
   type StoreOptions,
   type TaskMessage,
@@ -47,7 +50,11 @@ import { ChildPool } from './pools/child-pool.js';
 import { RemoteControl, type ActiveTaskInfo, type ControlledWorker } from './remote-control.js';
 import { compilePoolOptions, type PoolOptions } from './pools/pool-options.js';
 
-/** Options of `new Worker(app, options)`; the pool options (`pool`, `appModule`, ...) are in `PoolOptions`. */
+/**
+ * Options of `new Worker(app, options)`; the pool options (`pool`, `appModule`, ...) are in
+ * `PoolOptions`. Durations are in seconds, as Celery's. An unknown key or a wrong type is
+ * refused with `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
+ */
 export interface WorkerOptions extends PoolOptions {
   /** Queues to consume. @default [app's `defaultQueue`] */
   queues?: readonly string[];
@@ -90,6 +97,25 @@ export interface WorkerOptions extends PoolOptions {
 }
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped';
+
+const WORKER_SPEC = {
+  queues: t.arrayOf(t.nonEmptyString),
+  concurrency: t.positiveInteger,
+  prefetch: t.positiveInteger,
+  hostname: t.nonEmptyString,
+  shutdownTimeout: t.seconds,
+  logger: t.object,
+  clock: t.object,
+  random: t.function,
+  asyncContext: t.anyOf(t.boolean, t.oneOf('auto')),
+  remoteControl: t.boolean,
+  pool: t.oneOf('async', 'threads', 'process'),
+  appModule: t.nonEmptyString,
+  maxTasksPerChild: t.positiveInteger,
+  maxMemoryPerChild: t.positiveInteger,
+} as const satisfies { readonly [K in keyof Required<WorkerOptions>]: OptionType };
+
+const workerChecks = optionChecks('Worker');
 
 interface Running {
   readonly delivery: Delivery;
@@ -361,18 +387,19 @@ export class Worker {
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
     this.app = app;
+    workerChecks.strict(options, WORKER_SPEC, { renamed: { shutdownTimeoutMs: 'shutdownTimeout' } });
     const concurrency = options.concurrency ?? 10;
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `concurrency must be an integer >= 1, got ${String(concurrency)}`);
-    }
     const prefetch = options.prefetch ?? concurrency * 4;
-    if (!Number.isInteger(prefetch) || prefetch < concurrency) {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `prefetch must be an integer >= concurrency (${concurrency}), got ${String(prefetch)}`);
+    if (prefetch < concurrency) {
+      throw workerChecks.invalid('prefetch', `must be at least concurrency (${concurrency}), got ${prefetch}`, {
+        value: prefetch,
+        expected: `an integer >= ${concurrency}`,
+      });
     }
     this.concurrency = concurrency;
     this.prefetch = prefetch;
     this.queues = Object.freeze([...(options.queues ?? [app.options.defaultQueue])]);
-    if (this.queues.length === 0) throw new CeleriacError(ErrorCodes.INVALID_OPTION, 'queues must name at least one queue');
+    if (this.queues.length === 0) throw workerChecks.invalid('queues', 'must name at least one queue', { value: [] });
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = (options.logger ?? app.logger).child({ worker: this.hostname });

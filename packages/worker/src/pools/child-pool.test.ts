@@ -230,7 +230,7 @@ describe('pool options', () => {
     expect(
       invalid(() => new Worker(fx.app, { pool: 'fibers' as 'threads', appModule: FIXTURE }))
         .message,
-    ).toContain('pool must be');
+    ).toContain('"pool" must be');
     expect(invalid(() => new Worker(fx.app, { maxTasksPerChild: 10 })).message).toContain(
       'maxTasksPerChild',
     );

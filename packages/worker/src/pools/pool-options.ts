@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { optionChecks } from '@celeriac/core';
 import { resolveAppModule, type AppModuleRef } from './app-module.js';
 
 /** Where tasks run. See docs/pools.md for what each pool guarantees. */
@@ -43,14 +43,11 @@ export interface CompiledPoolOptions {
   readonly maxMemoryPerChildKiB: number | null;
 }
 
-function invalid(message: string): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, message);
-}
+const { invalid, wrongType } = optionChecks('Worker');
 
 function positiveInteger(value: number | undefined, name: string): number | null {
   if (value === undefined) return null;
-  if (!Number.isInteger(value) || value < 1)
-    throw invalid(`${name} must be an integer >= 1, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw wrongType(name, value, 'an integer >= 1');
   return value;
 }
 
@@ -61,21 +58,23 @@ export function compilePoolOptions(
 ): CompiledPoolOptions | undefined {
   const kind = o.pool ?? 'async';
   if (kind !== 'async' && kind !== 'threads' && kind !== 'process') {
-    throw invalid(`pool must be "async", "threads" or "process", got ${JSON.stringify(kind)}`);
+    throw wrongType('pool', kind, '"async", "threads" or "process"');
   }
   const maxTasksPerChild = positiveInteger(o.maxTasksPerChild, 'maxTasksPerChild');
   const maxMemoryPerChildKiB = positiveInteger(o.maxMemoryPerChild, 'maxMemoryPerChild');
   if (kind === 'async') {
     if (maxTasksPerChild !== null || maxMemoryPerChildKiB !== null) {
       throw invalid(
-        'maxTasksPerChild and maxMemoryPerChild apply to the "threads" and "process" pools; set pool as well',
+        maxTasksPerChild !== null ? 'maxTasksPerChild' : 'maxMemoryPerChild',
+        'applies to the "threads" and "process" pools only (as maxTasksPerChild and maxMemoryPerChild do); set pool as well',
       );
     }
     return undefined;
   }
   if (typeof o.appModule !== 'string' || o.appModule === '') {
     throw invalid(
-      `pool "${kind}" needs appModule: the module that defines the app, which every ${kind === 'threads' ? 'thread' : 'child process'} loads (e.g. "./dist/app.js" or "./dist/app.js:myApp"); the CLI passes --app`,
+      'appModule',
+      `is required by pool "${kind}": the module that defines the app, which every ${kind === 'threads' ? 'thread' : 'child process'} loads (e.g. "./dist/app.js" or "./dist/app.js:myApp"); the CLI passes --app`,
     );
   }
   return Object.freeze({
