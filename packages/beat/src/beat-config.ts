@@ -1,5 +1,5 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import type { BeatOptions } from './beat.js';
+import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import { BEAT_SPEC, type BeatOptions } from './beat.js';
 import type { BeatEntry } from './entry.js';
 
 /**
@@ -32,6 +32,13 @@ export interface BeatConfig extends Omit<BeatOptions, 'store' | 'logger' | 'cloc
   namespace?: string;
 }
 
+const { store: _store, logger: _logger, clock: _clock, id: _id, ...configurable } = BEAT_SPEC;
+const CONFIG_SPEC = {
+  ...configurable,
+  store: t.nonEmptyString,
+  namespace: t.nonEmptyString,
+} as const satisfies { readonly [K in keyof Required<BeatConfig>]: OptionType };
+
 /** Types a beat config; returns it unchanged. */
 export function defineBeat(config: BeatConfig): BeatConfig {
   return config;
@@ -43,7 +50,10 @@ export function beatConfigFrom(value: unknown, source: string): BeatConfig {
   if (Array.isArray(value)) return { entries: value as BeatEntry[] };
   if (typeof value === 'object') {
     const entries = (value as { entries?: unknown }).entries;
-    if (entries === undefined || Array.isArray(entries)) return value;
+    if (entries === undefined || Array.isArray(entries)) {
+      optionChecks(`${source} beat config`).strict(value, CONFIG_SPEC);
+      return value;
+    }
   }
   throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `${source}: the "beat" export must be an array of entries or { entries: [...], ... } (see defineBeat)`, {
     details: { field: 'beat', value: typeof value },

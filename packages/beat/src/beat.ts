@@ -1,6 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { CeleriacError, ErrorCodes, silentLogger, systemClock, type Clock, type Logger } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  optionChecks,
+  optionTypes as t,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+  type OptionType,
+} from '@celeriac/core';
 import type { ApplyOptions } from '@celeriac/client';
 import { BeatEntries } from './beat-entries.js';
 import { compileEntry, runTaskId, type BeatEntry, type EntryDefinition, type MisfireOptions, type StoredEntry } from './entry.js';
@@ -16,7 +26,11 @@ export interface BeatApp {
   readonly clock?: Clock;
 }
 
-/** Options of `new Beat()`. Misfire options given here are the defaults of every entry. */
+/**
+ * Options of `new Beat()`. Misfire options given here are the defaults of every entry.
+ * Durations are in seconds. An unknown key or a wrong type is refused with
+ * `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
+ */
 export interface BeatOptions extends MisfireOptions {
   /** Entries from configuration, written to the store by `start()` (see `BeatEntries.sync`). @default [] */
   entries?: readonly BeatEntry[];
@@ -54,19 +68,31 @@ export interface CompiledBeatOptions {
   readonly misfire: Readonly<MisfireOptions>;
 }
 
-function invalid(field: string, value: unknown, why: string): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, `Beat option ${field} ${why}, got ${JSON.stringify(value)}`, { details: { field, value } });
-}
+/** What each `BeatOptions` key takes (also the base of the embedded beat's and the beat config's). */
+export const BEAT_SPEC = {
+  entries: t.array,
+  store: { expected: 'a ScheduleStore', test: (v) => typeof v === 'object' && v !== null },
+  timezone: t.nonEmptyString,
+  lockTtl: t.range(0.5, 3600, false, 'seconds'),
+  maxLoopInterval: t.range(0.01, 300, false, 'seconds'),
+  batchSize: t.range(1, 10_000, true),
+  id: t.nonEmptyString,
+  logger: t.object,
+  clock: t.object,
+  misfireGraceTime: t.anyOf(t.seconds, { expected: 'null (any lateness)', test: (v) => v === null }),
+  coalesce: t.boolean,
+  catchUp: t.boolean,
+  catchUpLimit: t.range(1, 10_000, true),
+} as const satisfies { readonly [K in keyof Required<BeatOptions>]: OptionType };
 
-export function compileBeatOptions(o: BeatOptions): CompiledBeatOptions {
+export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeatOptions {
+  optionChecks(owner).strict(o, BEAT_SPEC, {
+    renamed: { lockTtlMs: 'lockTtl', maxLoopIntervalMs: 'maxLoopInterval' },
+  });
   const lockTtl = o.lockTtl ?? 10;
-  if (typeof lockTtl !== 'number' || !(lockTtl >= 0.5) || lockTtl > 3600) throw invalid('lockTtl', lockTtl, 'must be a number of seconds in 0.5..3600');
   const maxLoop = o.maxLoopInterval ?? 1;
-  if (typeof maxLoop !== 'number' || !(maxLoop >= 0.01) || maxLoop > 300) throw invalid('maxLoopInterval', maxLoop, 'must be a number of seconds in 0.01..300');
   const batchSize = o.batchSize ?? 500;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw invalid('batchSize', batchSize, 'must be an integer 1..10000');
   const id = o.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  if (typeof id !== 'string' || id === '') throw invalid('id', id, 'must be a non-empty string');
   const misfire: MisfireOptions = {};
   if (o.misfireGraceTime !== undefined) misfire.misfireGraceTime = o.misfireGraceTime;
   if (o.coalesce !== undefined) misfire.coalesce = o.coalesce;

@@ -1,5 +1,5 @@
-import type { Logger } from '@celeriac/core';
-import { Beat, type BeatApp, type BeatOptions } from './beat.js';
+import { optionChecks, optionTypes as t, type Logger, type OptionType } from '@celeriac/core';
+import { BEAT_SPEC, Beat, type BeatApp, type BeatOptions } from './beat.js';
 import { createScheduleStore } from './store/create-schedule-store.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
@@ -14,6 +14,12 @@ export interface EmbeddedBeatOptions extends BeatOptions {
   /** Namespace of a store opened from `storeUrl`. @default 'default' */
   namespace?: string;
 }
+
+const EMBEDDED_SPEC = {
+  ...BEAT_SPEC,
+  storeUrl: t.nonEmptyString,
+  namespace: t.nonEmptyString,
+} as const satisfies { readonly [K in keyof Required<EmbeddedBeatOptions>]: OptionType };
 
 /** A running embedded beat. */
 export interface EmbeddedBeat {
@@ -44,6 +50,7 @@ export async function startEmbeddedBeat(
   logger?: Logger,
   options: EmbeddedBeatOptions = {},
 ): Promise<EmbeddedBeat> {
+  optionChecks('embedded beat').strict(options, EMBEDDED_SPEC);
   const { storeUrl, namespace, ...beatOptions } = options;
   let opened: ScheduleStore | undefined;
   const store = options.store ?? (opened = await createScheduleStore(storeUrl ?? defaultStoreUrl(app), namespace === undefined ? {} : { namespace }));

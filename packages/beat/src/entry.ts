@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { SerializerName } from '@celeriac/core';
-import { invalidSchedule, show } from './errors.js';
+import { optionTypes as t, type OptionType, type SerializerName } from '@celeriac/core';
+import { invalidSchedule, scheduleChecks, show } from './errors.js';
 import {
   scheduleFromJSON,
   scheduleToJSON,
@@ -129,6 +129,38 @@ export interface EntryDefaults extends MisfireOptions {
 
 const NAME_RE = /^[^\p{Cc}]{1,200}$/u;
 
+/** The keys of an entry; their values are checked one by one below, with entry-specific messages. */
+const ENTRY_SPEC = {
+  name: t.any,
+  task: t.any,
+  schedule: t.any,
+  args: t.any,
+  kwargs: t.any,
+  options: t.any,
+  enabled: t.any,
+  timezone: t.any,
+  misfireGraceTime: t.any,
+  coalesce: t.any,
+  catchUp: t.any,
+  catchUpLimit: t.any,
+} as const satisfies { readonly [K in keyof Required<BeatEntry>]: OptionType };
+
+const PUBLISH_SPEC = {
+  queue: t.any,
+  priority: t.any,
+  expires: t.any,
+  headers: t.any,
+  serializer: t.any,
+  ignoreResult: t.any,
+  timeLimit: t.any,
+  softTimeLimit: t.any,
+  shadow: t.any,
+} as const satisfies { readonly [K in keyof Required<EntryPublishOptions>]: OptionType };
+
+function entryChecks(entry: string): ReturnType<typeof scheduleChecks> {
+  return scheduleChecks(entry === '' ? 'beat entry' : `beat entry "${entry}"`);
+}
+
 function fail(entry: string, field: string, value: unknown, why: string): never {
   throw invalidSchedule(`beat entry ${entry === '' ? '' : `"${entry}" `}${field}: ${why}, got ${show(value)}`, field, value);
 }
@@ -142,6 +174,7 @@ function optionalSeconds(entry: string, field: string, v: unknown): number | und
 function compileOptions(entry: string, o: unknown): EntryPublishOptions {
   if (o === undefined) return {};
   if (typeof o !== 'object' || o === null || Array.isArray(o)) fail(entry, 'options', o, 'must be an object');
+  entryChecks(entry).strict(o, PUBLISH_SPEC, { prefix: 'options.' });
   const src = o as Record<string, unknown>;
   const out: EntryPublishOptions = {};
   for (const [key, v] of Object.entries(src)) {
@@ -201,6 +234,7 @@ export function compileEntry(input: BeatEntry, defaults: EntryDefaults): { defin
   if (typeof input !== 'object' || input === null) fail('', 'entry', input, 'must be an object');
   const name = input.name;
   if (typeof name !== 'string' || !NAME_RE.test(name)) fail('', 'name', name, 'must be 1-200 characters without control characters');
+  entryChecks(name).strict(input, ENTRY_SPEC);
   if (typeof input.task !== 'string' || input.task === '') fail(name, 'task', input.task, 'must be a task name');
   if (typeof input.schedule !== 'object' || input.schedule === null) fail(name, 'schedule', input.schedule, 'must be a schedule (interval(), crontab(), cron(), oneOff(), solar() or every())');
   const args = input.args ?? [];

@@ -41,7 +41,7 @@ describe('optionChecks', () => {
     }
     expect(isCeleriacError(err, 'CELERIAC_ERR_INVALID_OPTION')).toBe(true);
     expect((err as Error).message).toBe(
-      'ThingBroker option "maxRetry" is not a ThingBroker option; did you mean "maxRetries"? Fix the spelling, or remove it',
+      'ThingBroker option "maxRetry" is unknown; did you mean "maxRetries"? Fix the spelling, or remove it',
     );
     expect((err as { details: unknown }).details).toEqual({
       option: 'maxRetry',

@@ -150,7 +150,7 @@ export function optionChecks(
           suggestion === undefined
             ? `remove it, or use one of: ${known.join(', ')}`
             : `did you mean "${suggestion}"? Fix the spelling, or remove it`;
-        throw invalid(prefix + key, `is not a ${owner} option; ${fix}`, {
+        throw invalid(prefix + key, `is unknown; ${fix}`, {
           value: options[key],
           ...(suggestion === undefined ? {} : { suggestion }),
         });

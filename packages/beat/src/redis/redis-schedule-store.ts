@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
@@ -90,6 +90,14 @@ export class RedisScheduleStore implements ScheduleStore {
   #closed = false;
 
   constructor(options: RedisScheduleStoreOptions) {
+    optionChecks('RedisScheduleStore').strict(options, {
+      url: t.nonEmptyString,
+      client: t.object,
+      redisOptions: t.object,
+      namespace: t.nonEmptyString,
+      maxEntries: t.positiveInteger,
+      maxPending: t.positiveInteger,
+    } satisfies { readonly [K in keyof Required<RedisScheduleStoreOptions>]: OptionType });
     this.namespace = options.namespace ?? 'default';
     this.#keys = beatKeys(this.namespace);
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;

@@ -1,4 +1,5 @@
-import { invalidSchedule, show } from '../errors.js';
+import { optionTypes as t, type OptionType } from '@celeriac/core';
+import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
 import { checkTimeZone, daysInMonth, fieldsOf, naiveFrom, nextInstant, nextWholeSecond, type WallMatcher } from './wall-clock.js';
 
@@ -72,13 +73,26 @@ const ORDINALS = ['1st', '2nd', '3rd', '4th', '5th'];
  * cron({ dayOfWeek: 'mon-fri', hour: '9-17', minute: '*\/30' });       // every half hour in office hours
  * ```
  */
+const CRON_SPEC = {
+  year: t.any,
+  month: t.any,
+  day: t.any,
+  week: t.any,
+  dayOfWeek: t.any,
+  hour: t.any,
+  minute: t.any,
+  second: t.any,
+  timezone: t.string,
+  startDate: t.any,
+  endDate: t.any,
+  jitter: t.any,
+} as const satisfies { readonly [K in keyof Required<CronOptions>]: OptionType };
+
+const cronChecks = scheduleChecks('schedule');
+
 export function cron(options: CronOptions = {}): CronSchedule {
   if (typeof options !== 'object' || options === null) throw invalidSchedule(`cron() takes an options object, got ${show(options)}`, 'cron', options);
-  for (const key of Object.keys(options)) {
-    if (!(CRON_FIELD_NAMES as readonly string[]).includes(key) && !['startDate', 'endDate', 'jitter', 'timezone'].includes(key)) {
-      throw invalidSchedule(`cron(): unknown option "${key}" (fields: ${CRON_FIELD_NAMES.join(', ')})`, `cron.${key}`, (options as Record<string, unknown>)[key]);
-    }
-  }
+  cronChecks.strict(options, CRON_SPEC, { prefix: 'cron.' });
   const given = CRON_FIELD_NAMES.filter((f) => options[f] !== undefined);
   const last = given.length === 0 ? -1 : CRON_FIELD_NAMES.indexOf(given[given.length - 1] as CronFieldName);
   const fields = {} as Record<CronFieldName, string>;

@@ -1,5 +1,6 @@
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import { invalidSchedule, show } from '../errors.js';
+import { optionTypes as t, type OptionType } from '@celeriac/core';
+import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
 import { checkTimeZone, fieldsOf, naiveFrom, nextInstant, type WallMatcher } from './wall-clock.js';
 
@@ -40,6 +41,23 @@ export interface CrontabSchedule extends ScheduleRange {
 }
 
 const FIELD_NAMES_6 = ['second', 'minute', 'hour', 'dayOfMonth', 'month', 'dayOfWeek'] as const;
+const FIELDS_SPEC = {
+  minute: t.any,
+  hour: t.any,
+  dayOfWeek: t.any,
+  dayOfMonth: t.any,
+  monthOfYear: t.any,
+} as const satisfies { readonly [K in keyof Required<CrontabFields>]: OptionType };
+
+const OPTIONS_SPEC = {
+  timezone: t.string,
+  startDate: t.any,
+  endDate: t.any,
+  jitter: t.any,
+} as const satisfies { readonly [K in keyof Required<CrontabOptions>]: OptionType };
+
+const crontabChecks = scheduleChecks('schedule');
+
 /** A neutral value for each of the six fields, to parse one field on its own. */
 const NEUTRAL_6 = ['0', '0', '0', '1', '1', '*'] as const;
 
@@ -62,6 +80,7 @@ const NEUTRAL_6 = ['0', '0', '0', '1', '1', '*'] as const;
  * ```
  */
 export function crontab(spec: string | CrontabFields, options: CrontabOptions = {}): CrontabSchedule {
+  crontabChecks.strict(options, OPTIONS_SPEC, { prefix: 'crontab.' });
   let expression: string;
   let dayMatch: 'either' | 'both';
   if (typeof spec === 'string') {
@@ -69,11 +88,7 @@ export function crontab(spec: string | CrontabFields, options: CrontabOptions = 
     dayMatch = 'either';
   } else if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
     const f = spec;
-    for (const key of Object.keys(f)) {
-      if (!['minute', 'hour', 'dayOfWeek', 'dayOfMonth', 'monthOfYear'].includes(key)) {
-        throw invalidSchedule(`crontab(): unknown field "${key}" (use minute, hour, dayOfWeek, dayOfMonth, monthOfYear)`, `crontab.${key}`, (f as Record<string, unknown>)[key]);
-      }
-    }
+    crontabChecks.strict(f, FIELDS_SPEC, { prefix: 'crontab.' });
     expression = [
       fieldText(f.minute, 'minute'),
       fieldText(f.hour, 'hour'),

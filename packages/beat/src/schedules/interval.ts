@@ -1,4 +1,5 @@
-import { invalidSchedule, show } from '../errors.js';
+import { optionTypes as t, type OptionType } from '@celeriac/core';
+import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
 
 /** Options of {@link interval}: APScheduler's interval trigger. The units add up. */
@@ -22,6 +23,19 @@ export interface IntervalSchedule extends ScheduleRange {
   readonly everyMs: number;
 }
 
+const INTERVAL_SPEC = {
+  weeks: t.nonNegative,
+  days: t.nonNegative,
+  hours: t.nonNegative,
+  minutes: t.nonNegative,
+  seconds: t.nonNegative,
+  startDate: t.any,
+  endDate: t.any,
+  jitter: t.any,
+} as const satisfies { readonly [K in keyof Required<IntervalOptions>]: OptionType };
+
+const intervalChecks = scheduleChecks('schedule');
+
 const UNIT_MS = { weeks: 604_800_000, days: 86_400_000, hours: 3_600_000, minutes: 60_000, seconds: 1000 } as const;
 
 /**
@@ -44,6 +58,8 @@ const UNIT_MS = { weeks: 604_800_000, days: 86_400_000, hours: 3_600_000, minute
 export function interval(options: IntervalOptions | number): IntervalSchedule {
   const o: IntervalOptions = typeof options === 'number' ? { seconds: options } : options;
   if (typeof o !== 'object' || o === null) throw invalidSchedule(`interval() takes an options object or seconds, got ${show(options)}`, 'interval', options);
+  // A misspelt unit (`minute` for `minutes`) would otherwise be dropped, silently changing the period.
+  intervalChecks.strict(o, INTERVAL_SPEC, { prefix: 'interval.' });
   let everyMs = 0;
   for (const unit of ['weeks', 'days', 'hours', 'minutes', 'seconds'] as const) {
     const v = o[unit];

@@ -1,3 +1,4 @@
+import { closestName } from '@celeriac/core';
 import { invalidSchedule, show } from '../errors.js';
 
 /** Celery's solar events. Dawn and dusk are the three twilights; noon is the meridian transit. */
@@ -43,7 +44,9 @@ export interface SolarSchedule {
  */
 export function solar(event: SolarEvent, latitude: number, longitude: number): SolarSchedule {
   if (!(SOLAR_EVENTS as readonly string[]).includes(event)) {
-    throw invalidSchedule(`solar(): unknown event ${show(event)}; use one of ${SOLAR_EVENTS.join(', ')}`, 'solar.event', event);
+    const near = typeof event === 'string' ? closestName(event, SOLAR_EVENTS) : undefined;
+    const hint = near === undefined ? `use one of ${SOLAR_EVENTS.join(', ')}` : `did you mean "${near}"?`;
+    throw invalidSchedule(`solar(): unknown event ${show(event)}; ${hint}`, 'solar.event', event, undefined, near === undefined ? {} : { suggestion: near });
   }
   if (typeof latitude !== 'number' || !Number.isFinite(latitude) || latitude < -90 || latitude > 90) {
     throw invalidSchedule(`solar(): latitude must be a number of degrees in -90..90, got ${show(latitude)}`, 'solar.latitude', latitude);

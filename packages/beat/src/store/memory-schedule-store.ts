@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
@@ -58,6 +58,10 @@ export class MemoryScheduleStore implements ScheduleStore {
   #closed = false;
 
   constructor(options: MemoryScheduleStoreOptions = {}) {
+    optionChecks('MemoryScheduleStore').strict(options, {
+      maxEntries: t.positiveInteger,
+      namespace: t.nonEmptyString,
+    } satisfies { readonly [K in keyof Required<MemoryScheduleStoreOptions>]: OptionType });
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.namespace = options.namespace ?? 'default';
   }
