@@ -255,6 +255,12 @@ const APPLY_SPEC = {
   rootId: t.nonEmptyString,
 } as const satisfies { readonly [K in keyof Required<ApplyOptions>]: OptionType };
 
+const REVOKE_SPEC = {
+  terminate: t.boolean,
+  ttl: t.seconds,
+} as const satisfies { readonly [K in keyof Required<RevokeTaskOptions>]: OptionType };
+
+const revokeChecks = optionChecks('revoke()');
 const applyChecks = optionChecks('applyAsync');
 const sendTaskChecks = optionChecks('sendTask');
 
@@ -407,6 +413,7 @@ export class Celeriac implements ResultSource {
 
   /** See `control.revoke`. */
   async revokeTasks(ids: readonly string[], options: RevokeTaskOptions = {}): Promise<void> {
+    revokeChecks.strict(options, REVOKE_SPEC);
     const ttl = options.ttl ?? DEFAULT_REVOKE_TTL_MS / 1000;
     await (await this.coordination()).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate: options.terminate === true });
   }

@@ -5,6 +5,8 @@ import {
   READY_STATES,
   TaskError,
   isExceptionDocument,
+  optionChecks,
+  optionTypes as t,
   parseIsoDate,
   type ResultBackend,
   type ResultDocument,
@@ -25,6 +27,13 @@ export interface RevokeTaskOptions {
   /** Seconds workers remember the revocation. @default 10800 (3 hours, as Celery) */
   ttl?: number;
 }
+
+const getChecks = optionChecks('get()');
+const GET_SPEC = {
+  timeout: t.seconds,
+  propagate: t.boolean,
+  signal: { expected: 'an AbortSignal', test: (v: unknown) => v instanceof AbortSignal },
+} as const;
 
 export interface GetOptions {
   /** Seconds to wait, as in Celery. @default wait forever */
@@ -85,6 +94,7 @@ export class AsyncResult<T = unknown> {
   get(options?: GetOptions & { propagate?: true }): Promise<T>;
   get(options: GetOptions & { propagate: false }): Promise<T | TaskError>;
   async get(options: GetOptions = {}): Promise<T | TaskError> {
+    getChecks.strict(options, GET_SPEC satisfies { readonly [K in keyof Required<GetOptions>]: unknown });
     if (options.timeout !== undefined && !(options.timeout >= 0)) {
       throw new CeleriacError(ErrorCodes.INVALID_OPTION, `get(): timeout must be a number of seconds >= 0, got ${String(options.timeout)}`);
     }

@@ -6,6 +6,8 @@ import {
   PIDBOX_EXCHANGE,
   PIDBOX_REPLY_EXCHANGE,
   type Broker,
+  optionChecks,
+  optionTypes as t,
 } from '@celeriac/core';
 
 export interface InspectOptions {
@@ -94,6 +96,10 @@ export class Inspect {
   readonly #options: InspectOptions;
 
   constructor(broker: () => Promise<Broker>, options: InspectOptions = {}) {
+    optionChecks('inspect()').strict(options, {
+      timeout: t.seconds,
+      destination: t.arrayOf(t.nonEmptyString),
+    } satisfies { readonly [K in keyof Required<InspectOptions>]: unknown });
     this.#broker = broker;
     this.#options = options;
   }

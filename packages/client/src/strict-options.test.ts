@@ -109,3 +109,21 @@ describe('applyAsync and sendTask options', () => {
     expectTypeOf<TaskOptions>().not.toHaveProperty('maxRetry');
   });
 });
+
+describe('get(), revoke() and inspect() options', () => {
+  it('refuse an unknown key with the nearest spelling', async () => {
+    const a = app();
+    const r = a.task('t', () => 1).delay();
+    await expect(r.get({ timout: 1 } as never)).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_OPTION,
+      details: { option: 'timout', suggestion: 'timeout' },
+    });
+    await expect(a.control.revoke('x', { terminte: true } as never)).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_OPTION,
+      details: { option: 'terminte', suggestion: 'terminate' },
+    });
+    expectInvalid(errorOf(() => a.control.inspect({ destinations: [] } as never)), 'inspect()', 'destinations', 'destination');
+    await a.close();
+  });
+});
+
