@@ -10,7 +10,8 @@ const visibilityTimeout = Number(process.env.FX_VISIBILITY_TIMEOUT ?? 3600);
 export const app = new Celeriac({
   broker: url,
   backend: url,
-  brokerOptions: { visibilityTimeout },
+  // RedisBroker's option (seconds, as kombu's): another broker would refuse it.
+  ...(url?.startsWith('redis') ? { brokerOptions: { visibilityTimeout } } : {}),
 });
 
 let redis;

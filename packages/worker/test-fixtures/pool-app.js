@@ -22,7 +22,8 @@ export const app = new Celeriac({
   broker: url,
   backend: url,
   logger: silent,
-  brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 },
+  // RedisBroker's options: the memory broker would refuse them (drivers refuse unknown keys).
+  ...(url.startsWith('redis') ? { brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 } } : {}),
 });
 
 export class ConnectionError extends Error {
