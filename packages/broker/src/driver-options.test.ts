@@ -4,6 +4,8 @@ import { createBroker, createCoordination, MemoryBroker, MemoryCoordination, typ
 import { compileRedisBrokerOptions } from './redis/options.js';
 import { compileAmqpBrokerOptions } from './amqp/options.js';
 import { RedisCoordination, type RedisBrokerOptions } from './redis/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The error `fn` throws (or its promise rejects with). */
 async function errorOf(fn: () => unknown): Promise<CeleriacError> {
@@ -112,6 +114,26 @@ describe('MemoryBroker options', () => {
   });
 });
 
+describe('SqliteBroker options', () => {
+  const url = `sqlite://${join(tmpdir(), 'celeriac-strict-options.db')}`;
+
+  it('refuses an unknown key with the nearest valid one, typed by the sqlite:// scheme', async () => {
+    const err = await errorOf(() =>
+      // @ts-expect-error a SQLite URL takes SqliteBroker's options only
+      createBroker('sqlite://./never-opened.db', { pollInterval: 100 }),
+    );
+    expectInvalid(err, 'SqliteBroker', 'pollInterval', 'pollIntervalMs');
+    const renamed = await errorOf(() => createBroker(url, { deadLetterTtl: 5 } as never));
+    expectInvalid(renamed, 'SqliteBroker', 'deadLetterTtl');
+    expect(renamed.details['suggestion']).toBe('deadLetterTtlMs');
+    expectInvalid(
+      await errorOf(() => createCoordination(url, { redisOptions: {} })),
+      'SqliteCoordination',
+      'redisOptions',
+    );
+  });
+});
+
 describe('coordination options', () => {
   it('memory and Redis coordination refuse unknown keys', async () => {
     expectInvalid(
@@ -141,5 +163,6 @@ describe('createBroker option types', () => {
     expectTypeOf<BrokerOptionsFor<'memory://'>>().toHaveProperty('deadLetterTtlMs');
     expectTypeOf<BrokerOptionsFor<'memory://'>>().not.toHaveProperty('visibilityTimeout');
     expectTypeOf<BrokerOptionsFor<'redis://h'>>().not.toHaveProperty('maxPriority');
+    expectTypeOf<BrokerOptionsFor<'sqlite://./x.db'>>().toHaveProperty('busyTimeoutMs');
   });
 });

@@ -261,6 +261,9 @@ const REVOKE_SPEC = {
 } as const satisfies { readonly [K in keyof Required<RevokeTaskOptions>]: OptionType };
 
 const revokeChecks = optionChecks('revoke()');
+
+/** Broker options a coordination store on the broker's own URL takes as well. */
+const SHARED_WITH_COORDINATION = ['redisOptions', 'busyTimeoutMs', 'pollIntervalMs'] as const;
 const applyChecks = optionChecks('applyAsync');
 const sendTaskChecks = optionChecks('sendTask');
 
@@ -385,10 +388,14 @@ export class Celeriac implements ResultSource {
           "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is SQLite or Redis. Set the app option coordination: 'redis://…' (or 'sqlite://./celeriac.db' for workers on one host) to share them across workers",
         );
       }
-      // The coordination store shares a Redis broker's connection settings, and nothing else of its options.
-      const broker = this.#raw.brokerOptions;
-      const redisOptions = url === brokerUrl && broker && 'redisOptions' in broker ? broker.redisOptions : undefined;
-      return createCoordination(url, { logger: this.logger, clock: this.clock, ...(redisOptions ? { redisOptions } : {}) });
+      // A coordination store on the broker's URL shares its connection settings (Redis's
+      // redisOptions, SQLite's busyTimeoutMs and pollIntervalMs), and nothing else of its options.
+      const shared: Record<string, unknown> = {};
+      const broker = this.#raw.brokerOptions as Readonly<Record<string, unknown>> | undefined;
+      if (url === brokerUrl && broker) {
+        for (const key of SHARED_WITH_COORDINATION) if (broker[key] !== undefined) shared[key] = broker[key];
+      }
+      return createCoordination(url, { logger: this.logger, clock: this.clock, ...shared });
     })();
     return this.#coordination;
   }

@@ -1,4 +1,12 @@
-import { silentLogger, systemClock, optionChecks, type Clock, type Logger } from '@celeriac/core';
+import {
+  silentLogger,
+  systemClock,
+  optionChecks,
+  optionTypes,
+  type Clock,
+  type Logger,
+  type OptionType,
+} from '@celeriac/core';
 import { parseSqliteUrl } from './connection.js';
 
 /** Options of `SqliteBroker`. `visibilityTimeout` is in seconds, as kombu's; `…Ms` options in milliseconds. */
@@ -82,55 +90,20 @@ const BROKER_KEYS: ReadonlySet<string> = new Set<keyof SqliteBrokerOptions>([
 
 /**
  * Throws `CELERIAC_ERR_INVALID_OPTION` for a key `known` does not hold, naming it and the
- * nearest known spelling.
+ * nearest known spelling (core's `optionChecks().strict`, the one check every driver uses).
  */
 export function rejectUnknownKeys(
   owner: string,
   options: object,
   known: ReadonlySet<string>,
 ): void {
-  const { invalid } = optionChecks(owner);
-  for (const key of Object.keys(options)) {
-    if (known.has(key)) continue;
-    const near = nearest(key, known);
-    throw invalid(
-      key,
-      `is not an option${near === undefined ? '' : ` (did you mean "${near}"?)`}; valid options: ${[...known].join(', ')}`,
-    );
-  }
+  const spec: Record<string, OptionType> = {};
+  for (const key of known) spec[key] = optionTypes.any;
+  optionChecks(owner).strict(options, spec, { renamed: RENAMED });
 }
 
-function nearest(key: string, known: ReadonlySet<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = distance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-/** Levenshtein distance. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(
-        Math.min(
-          (prev[j] ?? 0) + 1,
-          (row[j - 1] ?? 0) + 1,
-          (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
-        ),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
-}
+/** Keys of other drivers' spelling that SQLite names differently. */
+const RENAMED = { deadLetterTtl: 'deadLetterTtlMs', visibilityTimeoutMs: 'visibilityTimeout' };
 
 export function compileSqliteBrokerOptions(o: SqliteBrokerOptions): CompiledSqliteBrokerOptions {
   const { invalid, positive } = optionChecks('SqliteBroker');

@@ -288,7 +288,7 @@ describe('SqliteBroker', () => {
     expect(isCeleriacError(err({ url: 'sqlite://:memory:' }), ErrorCodes.UNSUPPORTED_URL)).toBe(
       true,
     );
-    expect(await codeOf(() => createBroker(url, { visibilityTimeoutMs: 5 }))).toBe(
+    expect(await codeOf(() => createBroker(url, { visibilityTimeoutMs: 5 } as never))).toBe(
       ErrorCodes.INVALID_OPTION,
     );
   });
@@ -298,8 +298,12 @@ describe('SqliteBroker', () => {
     brokers.push(broker as SqliteBroker);
     expect(broker.kind).toBe('sqlite');
     expect(broker.control).toBeUndefined();
-    // The app hands its broker options to the coordination store too: it takes only its own.
-    const coordination = await createCoordination(url, { visibilityTimeout: 10 });
+    // The app hands the coordination store only the broker options it shares (busyTimeoutMs,
+    // pollIntervalMs); any other key is refused, never dropped.
+    expect(
+      await codeOf(() => createCoordination(url, { visibilityTimeout: 10 } as never)),
+    ).toBe(ErrorCodes.INVALID_OPTION);
+    const coordination = await createCoordination(url, { busyTimeoutMs: 1000 });
     expect(coordination.kind).toBe('sqlite');
     await coordination.close();
   });
