@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ErrorCodes, isCeleriacError, silentLogger, type CeleriacError } from '@celeriac/core';
 import { Celeriac, type CeleriacOptions } from './app.js';
 import type { ApplyOptions, TaskOptions } from './task.js';
+import { Retry } from './task-errors.js';
 
 function errorOf(fn: () => unknown): CeleriacError {
   try {
@@ -124,6 +125,14 @@ describe('get(), revoke() and inspect() options', () => {
     });
     expectInvalid(errorOf(() => a.control.inspect({ destinations: [] } as never)), 'inspect()', 'destinations', 'destination');
     await a.close();
+  });
+});
+
+describe('retry() options', () => {
+  it('refuse an unknown key, so a misspelt countdown does not retry on the default delay', () => {
+    expectInvalid(errorOf(() => new Retry({ countDown: 5 } as never)), 'retry()', 'countDown', 'countdown');
+    expectInvalid(errorOf(() => new Retry({ maxRetries: -2 })), 'retry()', 'maxRetries');
+    expect(new Retry({ countdown: 5, maxRetries: null }).options.countdown).toBe(5);
   });
 });
 

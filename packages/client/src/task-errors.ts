@@ -2,6 +2,7 @@
  * Errors with Celery's meaning that tasks raise or the worker stores. Each carries the Python
  * module of its Celery twin (`excModule`), so a Python client re-raises the real class.
  */
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
 
 export interface RetryOptions {
   /** Seconds until the retry runs. @default the task's `defaultRetryDelay` (180 s) */
@@ -14,6 +15,15 @@ export interface RetryOptions {
   exc?: unknown;
 }
 
+const RETRY_SPEC = {
+  countdown: t.seconds,
+  eta: t.date,
+  maxRetries: t.anyOf(t.nonNegativeInteger, { expected: 'null (retry forever)', test: (v) => v === null }),
+  exc: t.any,
+} as const satisfies { readonly [K in keyof Required<RetryOptions>]: OptionType };
+
+const retryChecks = optionChecks('retry()');
+
 /**
  * Thrown by `ctx.retry()` to end the run and schedule another (Celery's `Retry`). Do not catch
  * it in the task; if you do, rethrow it.
@@ -22,6 +32,8 @@ export class Retry extends Error {
   readonly excModule = 'celery.exceptions';
   readonly options: Readonly<RetryOptions>;
   constructor(options: RetryOptions = {}) {
+    // A misspelt option (`countDown`) would retry on the default delay: the task fails instead.
+    retryChecks.strict(options, RETRY_SPEC);
     const cause = options.exc instanceof Error ? `: ${options.exc.message}` : '';
     super(`Retry requested${cause}`);
     this.name = 'Retry';
