@@ -9,18 +9,18 @@ import { brokerUnavailable, channelErrorCode, type AmqpConnection } from './conn
  * arguments) makes RabbitMQ close the channel: serializing the operations keeps that failure to
  * the operation that caused it, and the next one opens a fresh channel. An operation that loses
  * its connection is run again once the connection is back (they are all idempotent), within
- * `connectTimeout`.
+ * `connectTimeoutMs`.
  */
 export class AdminChannel {
   readonly #conn: AmqpConnection;
-  readonly #connectTimeout: number;
+  readonly #connectTimeoutMs: number;
   #channel: Channel | undefined;
   #channelGeneration = -1;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(conn: AmqpConnection, connectTimeout: number) {
+  constructor(conn: AmqpConnection, connectTimeoutMs: number) {
     this.#conn = conn;
-    this.#connectTimeout = connectTimeout;
+    this.#connectTimeoutMs = connectTimeoutMs;
   }
 
   /** The generation of the connection the last operation ran on. */
@@ -31,7 +31,7 @@ export class AdminChannel {
   /**
    * Runs `fn` on the admin channel after the operations queued before it. Channel errors
    * (403/404/405/406) reach the caller as amqplib raised them; a lost connection becomes
-   * `CELERIAC_ERR_BROKER_UNAVAILABLE` once `connectTimeout` has passed.
+   * `CELERIAC_ERR_BROKER_UNAVAILABLE` once `connectTimeoutMs` has passed.
    */
   run<T>(what: string, fn: (ch: Channel) => Promise<T>): Promise<T> {
     const result = this.#tail.then(() => this.#attempt(what, fn));
@@ -40,7 +40,7 @@ export class AdminChannel {
   }
 
   async #attempt<T>(what: string, fn: (ch: Channel) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.#connectTimeout;
+    const deadline = Date.now() + this.#connectTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       let ch: Channel | undefined;
       try {

@@ -93,9 +93,9 @@ export class AmqpBroker implements Broker {
         url: o.url,
         name: `${o.connectionName} ${role}`,
         heartbeat: o.heartbeat,
-        connectTimeout: o.connectTimeoutMs,
-        reconnectInitialDelay: o.reconnectInitialDelayMs,
-        reconnectMaxDelay: o.reconnectMaxDelayMs,
+        connectTimeoutMs: o.connectTimeoutMs,
+        reconnectInitialDelayMs: o.reconnectInitialDelayMs,
+        reconnectMaxDelayMs: o.reconnectMaxDelayMs,
         socketOptions: o.socketOptions,
         logger: o.logger,
       });

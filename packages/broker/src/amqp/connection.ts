@@ -53,9 +53,9 @@ export interface AmqpConnectionOptions {
   /** Shown by RabbitMQ as the connection's name. */
   readonly name: string;
   readonly heartbeat: number;
-  readonly connectTimeout: number;
-  readonly reconnectInitialDelay: number;
-  readonly reconnectMaxDelay: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectInitialDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
   readonly socketOptions: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
 }
@@ -71,7 +71,7 @@ interface Waiter {
  * One AMQP connection that comes back by itself: it connects on first use, and whenever it
  * drops (network, RabbitMQ restart, a forced close) it reconnects with exponential backoff and
  * jitter, for as long as it is not closed. Whoever needs it calls `acquire()`, which waits for
- * a live connection up to `connectTimeout`; channels are opened by their owners, who listen for
+ * a live connection up to `connectTimeoutMs`; channels are opened by their owners, who listen for
  * `open` (a new connection, with its generation) and for their channels' `close`.
  *
  * Events: `open` (model, generation), `lost` (error), `blocked` (reason), `unblocked`.
@@ -127,7 +127,7 @@ export class AmqpConnection extends EventEmitter {
         timer: setTimeout(() => {
           this.#waiters.delete(waiter);
           reject(brokerUnavailable(this.#o.url, this.#lastError ?? 'timed out connecting', what));
-        }, this.#o.connectTimeout),
+        }, this.#o.connectTimeoutMs),
       };
       this.#waiters.add(waiter);
       this.#ensureLoop();
@@ -165,13 +165,13 @@ export class AmqpConnection extends EventEmitter {
   }
 
   async #connectLoop(): Promise<void> {
-    let delay = this.#o.reconnectInitialDelay;
+    let delay = this.#o.reconnectInitialDelayMs;
     while (this.#state !== 'closed') {
       let model: ChannelModel;
       try {
         model = await connect(withHeartbeat(this.#o.url, this.#o.heartbeat), {
           noDelay: true,
-          timeout: Math.min(this.#o.connectTimeout, 10_000),
+          timeout: Math.min(this.#o.connectTimeoutMs, 10_000),
           ...this.#o.socketOptions,
           clientProperties: { connection_name: this.#o.name },
         });
@@ -186,7 +186,7 @@ export class AmqpConnection extends EventEmitter {
         } catch {
           return; // closed
         }
-        delay = Math.min(delay * 2, this.#o.reconnectMaxDelay);
+        delay = Math.min(delay * 2, this.#o.reconnectMaxDelayMs);
         continue;
       }
       if (this.#isClosed()) {

@@ -132,7 +132,7 @@ export class Publisher {
         try {
           ch = await this.#open();
         } catch (err) {
-          // No connection within connectTimeout (or closed): fail what waits.
+          // No connection within connectTimeoutMs (or closed): fail what waits.
           for (const p of this.#queue.splice(0)) p.reject(publishFailed(err, p.queue));
           return;
         }

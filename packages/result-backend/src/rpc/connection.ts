@@ -23,16 +23,16 @@ export interface RpcConnectionOptions {
   readonly url: string;
   readonly name: string;
   readonly heartbeat: number;
-  readonly connectTimeout: number;
-  readonly reconnectInitialDelay: number;
-  readonly reconnectMaxDelay: number;
+  readonly connectTimeoutMs: number;
+  readonly reconnectInitialDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
   readonly socketOptions: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
 }
 
 /**
  * One AMQP connection that reconnects by itself (exponential backoff with jitter) once used,
- * until closed. `acquire()` waits up to `connectTimeout` for a live one; `onOpen` runs on every
+ * until closed. `acquire()` waits up to `connectTimeoutMs` for a live one; `onOpen` runs on every
  * (re)connection with its generation, so the backend can set its queue and consumer up again.
  */
 export class RpcConnection {
@@ -76,7 +76,7 @@ export class RpcConnection {
         timer: setTimeout(() => {
           this.#waiters.delete(waiter);
           reject(backendUnavailable(this.#o.url, this.#lastError ?? 'timed out connecting', what));
-        }, this.#o.connectTimeout),
+        }, this.#o.connectTimeoutMs),
       };
       this.#waiters.add(waiter);
       this.#loop ??= this.#connectLoop().finally(() => {
@@ -105,7 +105,7 @@ export class RpcConnection {
   }
 
   async #connectLoop(): Promise<void> {
-    let delay = this.#o.reconnectInitialDelay;
+    let delay = this.#o.reconnectInitialDelayMs;
     while (!this.#isClosed()) {
       try {
         const url = /[?&]heartbeat=/.test(this.#o.url)
@@ -113,7 +113,7 @@ export class RpcConnection {
           : `${this.#o.url}${this.#o.url.includes('?') ? '&' : '?'}heartbeat=${this.#o.heartbeat}`;
         const model = await connect(url, {
           noDelay: true,
-          timeout: Math.min(this.#o.connectTimeout, 10_000),
+          timeout: Math.min(this.#o.connectTimeoutMs, 10_000),
           ...this.#o.socketOptions,
           clientProperties: { connection_name: this.#o.name },
         });
@@ -131,7 +131,7 @@ export class RpcConnection {
         } catch {
           return;
         }
-        delay = Math.min(delay * 2, this.#o.reconnectMaxDelay);
+        delay = Math.min(delay * 2, this.#o.reconnectMaxDelayMs);
       }
     }
   }
