@@ -31,7 +31,7 @@ export function parseCrontabFile(text: string, source = 'crontab'): BeatEntry[] 
     const fail = (why: string, cause?: unknown): never => {
       throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `${where}: ${why}`, {
         ...(cause === undefined ? {} : { cause }),
-        details: { field: 'line', value: raw, line: index + 1 },
+        details: { field: 'line', option: 'line', value: raw, line: index + 1 },
       });
     };
     if (line === '' || line.startsWith('#')) return;
