@@ -56,6 +56,6 @@ export function beatConfigFrom(value: unknown, source: string): BeatConfig {
     }
   }
   throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `${source}: the "beat" export must be an array of entries or { entries: [...], ... } (see defineBeat)`, {
-    details: { field: 'beat', value: typeof value },
+    details: { field: 'beat', option: 'beat', value: typeof value },
   });
 }

@@ -57,12 +57,12 @@ export class BeatEntries {
   #check(result: UpsertResult | undefined, name: string): void {
     if (result?.status === 'exists') {
       throw new CeleriacError(ErrorCodes.INVALID_OPTION, `beat entry "${name}" already exists: remove it first or pass replace: true (--replace)`, {
-        details: { field: 'name', value: name },
+        details: { field: 'name', option: 'name', value: name },
       });
     }
     if (result?.status === 'full') {
       throw new CeleriacError(ErrorCodes.INVALID_OPTION, `the schedule store is full: remove entries before adding "${name}"`, {
-        details: { field: 'name', value: name },
+        details: { field: 'name', option: 'name', value: name },
       });
     }
   }
@@ -79,7 +79,7 @@ export class BeatEntries {
     for (const w of writes) {
       if (names.has(w.definition.name)) {
         throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `two beat entries are named "${w.definition.name}": entry names must be unique`, {
-          details: { field: 'name', value: w.definition.name },
+          details: { field: 'name', option: 'name', value: w.definition.name },
         });
       }
       names.add(w.definition.name);

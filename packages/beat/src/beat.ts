@@ -186,7 +186,7 @@ export class Beat {
       const { definition } = compileEntry(e, { timezone: this.options.timezone, ...this.options.misfire });
       if (names.has(definition.name)) {
         throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `two beat entries are named "${definition.name}": entry names must be unique`, {
-          details: { field: 'name', value: definition.name },
+          details: { field: 'name', option: 'name', value: definition.name },
         });
       }
       names.add(definition.name);

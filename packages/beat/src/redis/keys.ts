@@ -25,7 +25,7 @@ export interface BeatKeys {
 export function beatKeys(namespace: string): BeatKeys {
   if (typeof namespace !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(namespace)) {
     throw new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisScheduleStore namespace must be 1-100 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(namespace)}`, {
-      details: { field: 'namespace', value: namespace },
+      details: { field: 'namespace', option: 'namespace', value: namespace },
     });
   }
   const p = `_celeriac.beat.{${namespace}}.`;

@@ -109,7 +109,7 @@ export class RedisScheduleStore implements ScheduleStore {
     } else {
       if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
         throw new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`, {
-          details: { field: 'url', value: options.url },
+          details: { field: 'url', option: 'url', value: options.url },
         });
       }
       this.#client = new Redis(options.url, {
