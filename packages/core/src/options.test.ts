@@ -66,6 +66,17 @@ describe('optionChecks', () => {
     expect(() => strict('nope', spec)).toThrow(/ThingBroker options must be an object/);
   });
 
+  it('known() refuses an unknown key, naming the nearest valid one', () => {
+    const { known } = optionChecks('ThingBroker');
+    expect(() => known({ limit: 1, timeoutMs: 2 }, ['limit', 'timeoutMs'])).not.toThrow();
+    expect(() => known({ resultExpires: 1 }, ['url', 'resultExpiresMs'])).toThrow(
+      'ThingBroker option "resultExpires" is unknown; did you mean "resultExpiresMs"?',
+    );
+    expect(() => known({ zzz: 1 }, ['url', 'resultExpiresMs'])).toThrow(
+      'ThingBroker option "zzz" is unknown; remove it, or use one of: url, resultExpiresMs',
+    );
+  });
+
   it('strict() names the new key of a renamed one', () => {
     expect(() => strict({ idleCheckInterval: 5 }, spec, { renamed: { idleCheckInterval: 'idleCheckIntervalMs' } })).toThrow(
       /option "idleCheckInterval" was renamed "idleCheckIntervalMs"/,

@@ -57,6 +57,12 @@ export interface OptionChecks {
   readonly strict: (options: unknown, spec: OptionSpec, extra?: StrictOptions) => void;
   /** The error for a value of the wrong type: `must be <expected>, got <value>`. */
   readonly wrongType: (option: string, value: unknown, expected: string) => CeleriacError;
+  /**
+   * Throws for a key of `options` that is not in `keys`, naming the nearest valid spelling: a
+   * misspelt option must not silently keep its default. `strict()` with every value accepted,
+   * for code that checks the values itself.
+   */
+  readonly known: (options: object, keys: readonly string[]) => void;
 }
 
 /** A value as messages show it: JSON where possible, never throwing. */
@@ -159,7 +165,12 @@ export function optionChecks(
       if (value !== undefined && !type.test(value)) throw wrongType(prefix + key, value, type.expected);
     }
   };
-  return { invalid, positive, strict, wrongType };
+  const known = (options: object, keys: readonly string[]): void => {
+    const spec: Record<string, OptionType> = {};
+    for (const key of keys) spec[key] = optionTypes.any;
+    strict(options, spec);
+  };
+  return { invalid, positive, strict, wrongType, known };
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
