@@ -4,6 +4,8 @@
  * left in the queue; the test reports how many ran twice (the killed worker's unfinished tasks
  * rerun once their lease runs out: at-least-once).
  *
+ * And without a crash, two worker processes on one file run every task exactly once.
+ *
  * Each run appends its task id to a file, so the count does not depend on a result backend.
  */
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -85,6 +87,44 @@ describe('crash safety on SQLite', () => {
       expect(await survivor.exited).toBe(0);
       expect(await broker.count(queue)).toBe(0);
       expect(await held.countReserved(queue)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('two worker processes on one file run every task exactly once when nothing crashes', async () => {
+    const url = `sqlite://${join(dir, 'twice.db')}`;
+    const runsFile = join(dir, 'runs-twice.txt');
+    const queue = uniqueName('two-workers');
+    const env = { CELERIAC_BROKER_URL: url, FX_RUNS_FILE: runsFile };
+    const app = new Celeriac({
+      broker: url,
+      backend: false,
+      logger: silentLogger,
+      defaultQueue: queue,
+    });
+    const record = app.task('fx.record', (n: number, _ms: number) => n);
+    const total = 1000;
+    try {
+      const args = ['-Q', queue, '-c', '10'];
+      const workers = [
+        await startWorkerProcess(args, env, SQLITE_FIXTURE_APP),
+        await startWorkerProcess(args, env, SQLITE_FIXTURE_APP),
+      ];
+      // Published while both consume: they compete for every batch.
+      const results = Array.from({ length: total }, (_, i) => record.delay(i, 2));
+      await Promise.all(results.map((r) => r.published));
+      await expect
+        .poll(() => new Set(runs(runsFile)).size, { timeout: 60_000, interval: 50 })
+        .toBe(total);
+      for (const w of workers) w.child.kill('SIGTERM');
+      expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+      expect(runs(runsFile)).toHaveLength(total); // none ran twice
+      const broker = await app.broker();
+      expect(await broker.count(queue)).toBe(0);
+      expect(await (broker as unknown as HeldCount).countReserved(queue)).toBe(0);
+      // Both took part.
+      expect(workers.every((w) => /succeeded/.test(w.log()))).toBe(true);
     } finally {
       await app.close();
     }

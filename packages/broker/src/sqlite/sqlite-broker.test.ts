@@ -37,9 +37,11 @@ if (process.env.MODE === 'hold') {
   await broker.consume({ queues: [queue], prefetch: 1, onMessage: (d) => process.stdout.write('held ' + d.message.headers.id + '\\n') });
   process.stdout.write('consuming\\n');
 } else {
-  const deliverAt = process.env.DELIVER_AT ? Number(process.env.DELIVER_AT) : undefined;
+  // A delay is counted from the child's own now: its start-up time must not eat it.
+  const deliverAt = process.env.DELAY_MS ? Date.now() + Number(process.env.DELAY_MS) : undefined;
   await broker.publish(queue, message(process.env.ID), deliverAt === undefined ? undefined : { deliverAt });
   await broker.close();
+  if (deliverAt !== undefined) process.stdout.write('due ' + deliverAt + '\\n');
   process.stdout.write('published\\n');
 }
 `,
@@ -49,6 +51,8 @@ interface Child {
   readonly child: ChildProcess;
   /** Resolves when the child printed `line`. */
   said(line: string): Promise<void>;
+  /** What it printed so far. */
+  output(): string;
   readonly exited: Promise<number | null>;
 }
 
@@ -79,6 +83,7 @@ function startChild(env: Record<string, string>): Child {
   return {
     child,
     exited,
+    output: () => out,
     said: (line) =>
       new Promise<void>((resolve, reject) => {
         if (out.split('\n').includes(line)) return resolve();
@@ -187,14 +192,9 @@ describe('SqliteBroker', () => {
       prefetch: 1,
       onMessage: (d) => received.push({ d, at: Date.now() }),
     });
-    const deliverAt = Date.now() + 800;
-    const publisher = startChild({
-      MODE: 'publish',
-      QUEUE: queue,
-      ID: 'later',
-      DELIVER_AT: String(deliverAt),
-    });
+    const publisher = startChild({ MODE: 'publish', QUEUE: queue, ID: 'later', DELAY_MS: '1500' });
     await publisher.said('published');
+    const deliverAt = Number(/^due (\d+)$/m.exec(publisher.output())?.[1]);
     expect(await broker.countDelayed(queue)).toBe(1);
     await eventually('the delayed message', () => received.length === 1, 5000);
     expect((received[0] as { at: number }).at).toBeGreaterThanOrEqual(deliverAt - 5);
