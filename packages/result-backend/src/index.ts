@@ -1,7 +1,8 @@
 /**
  * `@celeriac/result-backend`: implementations of the `ResultBackend` contract, chosen by URL
  * scheme. `memory://` is built in; `redis://` loads `@celeriac/result-backend/redis` (and
- * ioredis) and `rpc://` loads `@celeriac/result-backend/rpc` (and amqplib) only when asked for.
+ * ioredis), `rpc://` loads `@celeriac/result-backend/rpc` (and amqplib) and `sqlite://` loads
+ * `@celeriac/result-backend/sqlite` (and better-sqlite3) only when asked for.
  *
  * @example
  * ```ts
@@ -36,13 +37,14 @@ export interface CreateResultBackendOptions extends Omit<MemoryResultBackendOpti
   [driverOption: string]: unknown;
 }
 
-const SUPPORTED = 'memory://, redis://, rediss://, rpc://';
+const SUPPORTED = 'memory://, redis://, rediss://, rpc://, sqlite://';
 
 /**
  * Creates the result backend a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
  * `@celeriac/result-backend/redis`, which needs `ioredis`), `rpc://` (loads
  * `@celeriac/result-backend/rpc`, which needs `amqplib`; a bare `rpc://` needs the AMQP broker
- * URL in `options.brokerUrl`, as Celery's rpc backend uses the broker's connection).
+ * URL in `options.brokerUrl`, as Celery's rpc backend uses the broker's connection),
+ * `sqlite://./file.db` (loads `@celeriac/result-backend/sqlite`, which needs `better-sqlite3`).
  * Throws `CELERIAC_ERR_UNSUPPORTED_URL` for any other scheme and `CELERIAC_ERR_MISSING_DRIVER`
  * when the driver package is not installed.
  */
@@ -70,6 +72,16 @@ export async function createResultBackend(
         url,
       );
       return new RpcResultBackend({ ...options, url });
+    }
+    case 'sqlite': {
+      const SqliteResultBackend = await driver(
+        '@celeriac/result-backend/sqlite',
+        'SqliteResultBackend',
+        url,
+      );
+      // `brokerUrl` is for rpc://; the SQLite backend checks its options strictly.
+      const { brokerUrl: _brokerUrl, ...rest } = options;
+      return new SqliteResultBackend({ ...rest, url });
     }
     case 'amqp':
     case 'amqps':
