@@ -27,4 +27,15 @@ describe('optionChecks', () => {
       );
     }
   });
+
+  it('refuses an unknown key, naming the nearest valid one', () => {
+    const { known } = optionChecks('ThingBroker');
+    expect(() => known({ limit: 1, timeoutMs: 2 }, ['limit', 'timeoutMs'])).not.toThrow();
+    expect(() => known({ resultExpires: 1 }, ['url', 'resultExpiresMs'])).toThrow(
+      'ThingBroker option "resultExpires" is not an option (valid: url, resultExpiresMs); did you mean "resultExpiresMs"?',
+    );
+    expect(() => known({ zzz: 1 }, ['url', 'resultExpiresMs'])).toThrow(
+      /^ThingBroker option "zzz" is not an option \(valid: url, resultExpiresMs\)$/,
+    );
+  });
 });

@@ -76,60 +76,13 @@ const KNOWN: readonly (keyof SqliteResultBackendOptions)[] = [
   'clock',
 ];
 
-const { invalid, positive } = optionChecks(OWNER);
-
-/** Edit distance, for "did you mean" in an unknown option's message. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(
-        above + 1,
-        row[j - 1]! + 1,
-        diagonal + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1),
-      );
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-/**
- * Rejects a key the options type does not have, naming the nearest valid one: a misspelt
- * `resultExpires` must not silently keep the default.
- */
-export function rejectUnknownOptions(
-  owner: string,
-  options: object,
-  known: readonly string[],
-): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    let best: string | undefined;
-    let bestDistance = Infinity;
-    for (const k of known) {
-      const d = distance(key, k);
-      if (d < bestDistance) {
-        best = k;
-        bestDistance = d;
-      }
-    }
-    const hint =
-      best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
-        ? `; did you mean "${best}"?`
-        : '';
-    throw optionChecks(owner).invalid(key, `is not an option (valid: ${known.join(', ')})${hint}`);
-  }
-}
+const { invalid, positive, known } = optionChecks(OWNER);
 
 export function compileSqliteResultBackendOptions(
   o: SqliteResultBackendOptions,
 ): CompiledSqliteResultBackendOptions {
   if (typeof o !== 'object' || o === null) throw invalid('options', 'must be an object');
-  rejectUnknownOptions(OWNER, o, KNOWN);
+  known(o, KNOWN);
   if (typeof o.url !== 'string' || o.url === '') {
     throw invalid('url', 'is required, e.g. sqlite://./celeriac.db');
   }
