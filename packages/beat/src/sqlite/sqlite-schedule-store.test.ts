@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, isCeleriacError } from '@celeriac/core';
+import { defaultStoreUrl } from '../embedded.js';
 import { compileEntry, definitionHash } from '../entry.js';
 import { interval } from '../schedules/interval.js';
 import { createScheduleStore } from '../store/create-schedule-store.js';
@@ -152,6 +153,16 @@ describe('SqliteScheduleStore', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('is the default store of an app whose broker is a SQLite file (the same file)', () => {
+    expect(defaultStoreUrl({ options: { brokerUrl: 'sqlite://./celeriac.db' } })).toBe(
+      'sqlite://./celeriac.db',
+    );
+    expect(defaultStoreUrl({ options: { brokerUrl: 'redis://h:6379/0' } })).toBe(
+      'redis://h:6379/0',
+    );
+    expect(defaultStoreUrl({ options: { brokerUrl: 'amqp://h' } })).toBe('memory://');
   });
 
   it('rejects unknown and wrong options, naming the option', () => {
