@@ -55,11 +55,11 @@ WHERE celeriac_results.status <> 'SUCCESS' OR celeriac_results.expires_at <= ?`,
   getMany: `SELECT task_id, document FROM celeriac_results
 WHERE task_id IN (SELECT value FROM json_each(?)) AND expires_at > ?`,
   /**
-   * Params: now, seq already seen, most rows. What changed since that seq, in commit order; the
-   * document only for a live ready state (the only ones a waiter takes).
+   * Params: now, seq already seen, most rows. What changed since that seq, in commit order, and
+   * whether it is now a live ready state (the only kind a waiter takes). Documents are not
+   * read here: most changes are for tasks nobody in this process waits for.
    */
-  changes: `SELECT seq, task_id,
-  CASE WHEN status IN ${READY} AND expires_at > ? THEN document END AS document
+  changes: `SELECT seq, task_id, status IN ${READY} AND expires_at > ? AS ready
 FROM celeriac_results WHERE seq > ? ORDER BY seq LIMIT ?`,
   /** Params: task id. */
   forget: `DELETE FROM celeriac_results WHERE task_id = ?`,

@@ -83,6 +83,26 @@ describe('SqliteResultBackend', () => {
     expect((await waits[1]!).result).toBe('b');
   });
 
+  it('a waiter finds its task among thousands of other commits', async () => {
+    const client = open();
+    const worker = open();
+    const waiting = client.waitFor('needle', { timeoutMs: 10_000 });
+    const early = client.waitFor('early', { timeoutMs: 10_000 });
+    // One transaction of 2,500 documents, more than one page of changes, the awaited one last.
+    const stores = Array.from({ length: 2500 }, (_, i) =>
+      worker.store(buildResultDocument({ taskId: `hay-${i}`, status: 'SUCCESS', result: i })),
+    );
+    stores.push(worker.store(buildResultDocument({ taskId: 'early', status: 'STARTED' })));
+    stores.push(
+      worker.store(buildResultDocument({ taskId: 'needle', status: 'SUCCESS', result: 'found' })),
+    );
+    await Promise.all(stores);
+    expect((await waiting).result).toBe('found');
+    // Not ready yet: still waiting, and woken by the next ready state.
+    await worker.store(buildResultDocument({ taskId: 'early', status: 'REVOKED' }));
+    expect((await early).status).toBe('REVOKED');
+  });
+
   it("keeps Celery's document as the row's JSON, with its expiry", async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const backend = open({ clock, resultExpiresMs: 3_600_000 });

@@ -2,6 +2,7 @@ import {
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
+  isReadyState,
   jsonSerializer,
   type Clock,
   type Delivery,
@@ -53,10 +54,7 @@ interface Statements {
   readonly store: BetterSqlite3.Statement<[string, string, string, number, number, number]>;
   readonly get: BetterSqlite3.Statement<[string, number], string>;
   readonly getMany: BetterSqlite3.Statement<[string, number], [string, string]>;
-  readonly changes: BetterSqlite3.Statement<
-    [number, number, number],
-    [number, string, string | null]
-  >;
+  readonly changes: BetterSqlite3.Statement<[number, number, number], [number, string, number]>;
   readonly forget: BetterSqlite3.Statement<[string]>;
   readonly sweep: BetterSqlite3.Statement<[number, number]>;
 }
@@ -166,9 +164,7 @@ export class SqliteResultBackend implements ResultBackend {
         store: db.prepare(SQL.store),
         get: db.prepare<[string, number], string>(SQL.get).pluck(),
         getMany: db.prepare<[string, number], [string, string]>(SQL.getMany).raw(),
-        changes: db
-          .prepare<[number, number, number], [number, string, string | null]>(SQL.changes)
-          .raw(),
+        changes: db.prepare<[number, number, number], [number, string, number]>(SQL.changes).raw(),
         forget: db.prepare(SQL.forget),
         sweep: db.prepare(SQL.sweep),
       };
@@ -283,9 +279,7 @@ export class SqliteResultBackend implements ResultBackend {
    */
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultDocument> {
     const { timeoutMs, signal } = options;
-    let current: ResultDocument | null;
-    let waiter!: Waiter;
-    const settled = new Promise<ResultDocument>((resolve, reject) => {
+    return new Promise<ResultDocument>((resolve, reject) => {
       try {
         this.#assertOpen('waitFor', taskId);
         this.#checkTaskId(taskId);
@@ -306,6 +300,8 @@ export class SqliteResultBackend implements ResultBackend {
       let timer: NodeJS.Timeout | undefined;
       let done = false;
       const onAbort = (): void => waiter.reject(signal?.reason);
+      // eslint-disable-next-line prefer-const -- finish() and onAbort() refer to it
+      let waiter: Waiter;
       const finish = (): boolean => {
         if (done) return false;
         done = true;
@@ -324,6 +320,7 @@ export class SqliteResultBackend implements ResultBackend {
       };
       // Listen first, then read: a commit after the read wakes the waiter, and one before it
       // is in what the read sees.
+      let current: ResultDocument | null;
       try {
         this.#addWaiter(taskId, waiter);
         const text = this.#sql.get.get(taskId, this.#clock.now());
@@ -332,12 +329,7 @@ export class SqliteResultBackend implements ResultBackend {
         waiter.reject(this.#toError(err, 'waitFor'));
         return;
       }
-      if (
-        current !== null &&
-        (current.status === 'SUCCESS' ||
-          current.status === 'FAILURE' ||
-          current.status === 'REVOKED')
-      ) {
+      if (current !== null && isReadyState(current.status)) {
         waiter.resolve(current);
         return;
       }
@@ -356,7 +348,6 @@ export class SqliteResultBackend implements ResultBackend {
         }, timeoutMs);
       }
     });
-    return settled;
   }
 
   forget(taskId: string): Promise<void> {
@@ -458,36 +449,58 @@ export class SqliteResultBackend implements ResultBackend {
     }
   }
 
-  /** Something was committed: match what changed since the cursor against the waiters. */
+  /**
+   * Something was committed: find the waited-for tasks among what changed since the cursor,
+   * then read just their documents, in one query.
+   */
   readonly #onChange = (): void => {
     if (this.#state !== 'open' || this.#waiters.size === 0) return;
     const now = this.#clock.now();
+    const ready = new Set<string>();
+    let cursor = this.#cursor;
     try {
       for (;;) {
-        const rows = this.#sql.changes.all(now, this.#cursor, CHANGES_PAGE);
-        for (const [seq, taskId, text] of rows) {
-          this.#cursor = seq;
-          if (text === null) continue;
-          const set = this.#waiters.get(taskId);
-          if (set === undefined) continue;
-          for (const w of [...set]) {
-            try {
-              w.resolve(this.#decode(text, taskId));
-            } catch (err) {
-              w.reject(err);
-            }
-          }
+        const rows = this.#sql.changes.all(now, cursor, CHANGES_PAGE);
+        for (const [seq, taskId, isReady] of rows) {
+          cursor = seq;
+          if (isReady === 1 && this.#waiters.has(taskId)) ready.add(taskId);
         }
         if (rows.length < CHANGES_PAGE) break;
       }
+      if (ready.size > 0) {
+        for (const [taskId, text] of this.#sql.getMany.all(JSON.stringify([...ready]), now)) {
+          this.#wake(taskId, text);
+        }
+      }
+      this.#cursor = cursor;
     } catch (err) {
-      // The next commit (or the feed's poll) tries again from the same cursor.
+      // The cursor stays: the next commit (or the feed's poll) reads the same changes again.
       this.#logger.warn(
         { err: this.#toError(err, 'reading changes') },
         'could not read new results; will retry',
       );
     }
   };
+
+  /** Resolves the waiters of a task whose document is ready (a later store may have replaced it). */
+  #wake(taskId: string, text: string): void {
+    const set = this.#waiters.get(taskId);
+    if (set === undefined) return;
+    let doc: ResultDocument;
+    try {
+      doc = this.#decode(text, taskId);
+    } catch (err) {
+      for (const w of [...set]) w.reject(err);
+      return;
+    }
+    if (!isReadyState(doc.status)) return;
+    let first = true;
+    for (const w of [...set]) {
+      // Each waiter gets its own copy, as from get().
+      w.resolve(first ? doc : structuredClone(doc));
+      first = false;
+    }
+  }
 
   #encode(doc: ResultDocument): string {
     try {
