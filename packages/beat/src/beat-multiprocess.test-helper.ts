@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SqliteBroker } from '@celeriac/broker/sqlite';
+import type { BrokerMessage } from '@celeriac/core';
 import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { runTaskId } from './entry.js';
@@ -18,14 +20,44 @@ export interface PublishedRun {
 /** Every message on the queue, as the Redis broker wrote it in kombu's layout. */
 export async function readRedisQueue(redis: Redis, queue: string): Promise<PublishedRun[]> {
   const raw = await redis.lrange(queue, 0, -1);
-  return raw.map((s) => {
-    const env = JSON.parse(s) as { headers: Record<string, unknown> };
-    return {
-      entry: String(env.headers['beat_entry']),
-      scheduledAt: Date.parse(String(env.headers['beat_scheduled_at'])),
-      taskId: String(env.headers['id']),
-    };
-  });
+  return raw.map((s) => runOf((JSON.parse(s) as { headers: BrokerMessage['headers'] }).headers));
+}
+
+function runOf(headers: BrokerMessage['headers']): PublishedRun {
+  return {
+    entry: String(headers['beat_entry']),
+    scheduledAt: Date.parse(String(headers['beat_scheduled_at'])),
+    taskId: String(headers['id']),
+  };
+}
+
+/** Every message on the queue of a SQLite broker, taken off it through the broker itself. */
+export async function readSqliteQueue(url: string, queue: string): Promise<PublishedRun[]> {
+  const broker = new SqliteBroker({ url });
+  try {
+    const total = await broker.count(queue);
+    const runs: PublishedRun[] = [];
+    if (total === 0) return runs;
+    let consumer: { cancel(): Promise<void> } | undefined;
+    await new Promise<void>((resolve, reject) => {
+      broker
+        .consume({
+          queues: [queue],
+          prefetch: 100,
+          onMessage: (d) => {
+            runs.push(runOf(d.message.headers));
+            d.ack().then(() => {
+              if (runs.length === total) resolve();
+            }, reject);
+          },
+        })
+        .then((c) => (consumer = c), reject);
+    });
+    await consumer?.cancel();
+    return runs;
+  } finally {
+    await broker.close();
+  }
 }
 
 export interface BeatProcessesScenario {
