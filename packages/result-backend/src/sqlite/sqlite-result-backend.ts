@@ -199,9 +199,14 @@ export class SqliteResultBackend implements ResultBackend {
    * Stores a task's document unless a live SUCCESS is stored for it, then acks `ack`.
    *
    * Store, then ack: a crash between the two redelivers the task, whose second result cannot
-   * replace a SUCCESS. (When the SQLite broker's delivery lives in this same file, the ack
-   * could join the store's transaction, one commit for both; that needs a hook on the
-   * broker's `Delivery` and is left to the integration of the two.)
+   * replace a SUCCESS. Each side batches its turn's writes, so a worker finishing many tasks
+   * at once pays two commits per turn (the results', then the broker's acks).
+   *
+   * Not fused yet: when the delivery is the SQLite broker's on this same file, the store could
+   * run inside the broker's own write transaction, one commit for both. That needs a hook on
+   * `Delivery` (say `ackWithin?(file, write: (db) => void): Promise<void> | undefined`, run by
+   * the broker's batch just before its ack statement, on its connection) and a store that
+   * cannot throw there, since a throw rolls back the broker's whole batch.
    */
   store(doc: ResultDocument, options: StoreOptions = {}): Promise<void> {
     let pending: PendingStore;
