@@ -18,6 +18,7 @@ import { SqliteResultBackend } from './index.js';
 const STORE_FIXTURE = fileURLToPath(
   new URL('../../test-fixtures/store-result.js', import.meta.url),
 );
+const WAIT_FIXTURE = fileURLToPath(new URL('../../test-fixtures/wait-result.js', import.meta.url));
 
 let dir: string;
 let url: string;
@@ -81,6 +82,33 @@ describe('SqliteResultBackend', () => {
     });
     expect(await new Promise((resolve) => second.once('exit', resolve))).toBe(0);
     expect((await waits[1]!).result).toBe('b');
+  });
+
+  it('a process awaiting a result with no timeout stays alive until it arrives', async () => {
+    const child = spawn(process.execPath, [WAIT_FIXTURE, url, 'awaited'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('waiting\n')) resolve();
+      });
+      void exited.then((code) =>
+        reject(new Error(`exited ${String(code)} before waiting: ${stderr}`)),
+      );
+    });
+    // Give an early exit the chance to happen: the child's loop has nothing else to do.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(child.exitCode, stderr).toBeNull();
+    await open().store(
+      buildResultDocument({ taskId: 'awaited', status: 'SUCCESS', result: { ok: 1 } }),
+    );
+    expect(await exited, stderr).toBe(0);
+    expect(stdout).toBe('waiting\n{"ok":1}\n');
   });
 
   it('a waiter finds its task among thousands of other commits', async () => {

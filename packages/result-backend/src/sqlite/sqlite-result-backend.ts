@@ -124,6 +124,12 @@ export class SqliteResultBackend implements ResultBackend {
   readonly #waiters = new Map<string, Set<Waiter>>();
   #feed: SqliteChangeFeed | undefined;
   #unsubscribe: (() => void) | undefined;
+  /**
+   * Holds the event loop open while anything waits: the change feed's watcher and poll do not
+   * (they are unref'd), and a script awaiting `AsyncResult.get()` must not exit before its
+   * result arrives, as it does not on Redis, whose subscriber socket holds it open.
+   */
+  #keepAlive: NodeJS.Timeout | undefined;
   /** The last `seq` this backend's waiters have been matched against. */
   #cursor = 0;
   #pending: PendingStore[] = [];
@@ -381,6 +387,8 @@ export class SqliteResultBackend implements ResultBackend {
       }
     }
     this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    clearInterval(this.#keepAlive);
     this.#feed?.close();
     this.#db.close();
     return Promise.resolve();
@@ -439,6 +447,7 @@ export class SqliteResultBackend implements ResultBackend {
       pollIntervalMs: this.#changePollIntervalMs,
     });
     this.#unsubscribe = this.#feed.subscribe(this.#onChange);
+    this.#keepAlive = setInterval(noop, 2 ** 31 - 1);
     this.#cursor = this.#sql.currentSeq.get() ?? 0;
   }
 
@@ -451,6 +460,8 @@ export class SqliteResultBackend implements ResultBackend {
     if (this.#waiters.size === 0 && this.#unsubscribe !== undefined) {
       this.#unsubscribe();
       this.#unsubscribe = undefined;
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
     }
   }
 
