@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SqliteBroker } from '@celeriac/broker/sqlite';
 import {
   buildResultDocument,
   ErrorCodes,
   isCeleriacError,
   ManualClock,
+  type BrokerMessage,
+  type Delivery,
   type ResultBackend,
 } from '@celeriac/core';
 import { createResultBackend } from '../index.js';
@@ -109,6 +112,56 @@ describe('SqliteResultBackend', () => {
     );
     expect(await exited, stderr).toBe(0);
     expect(stdout).toBe('waiting\n{"ok":1}\n');
+  });
+
+  it("stores in the SQLite broker's ack transaction when the delivery is on the same file", async () => {
+    const message: BrokerMessage = {
+      body: Buffer.from('[[], {}, {}]'),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: {},
+      properties: {},
+    };
+    const take = async (broker: SqliteBroker): Promise<Delivery> => {
+      await broker.declareQueue('q');
+      await broker.publish('q', message);
+      return new Promise<Delivery>((resolve, reject) => {
+        broker.consume({ queues: ['q'], prefetch: 1, onMessage: resolve }).catch(reject);
+      });
+    };
+    const backend = open();
+    const waiter = open();
+
+    const same = new SqliteBroker({ url });
+    try {
+      const delivery = await take(same);
+      const within = vi.spyOn(delivery, 'ackWithin');
+      const waiting = waiter.waitFor('fused', { timeoutMs: 10_000 });
+      await backend.store(buildResultDocument({ taskId: 'fused', status: 'SUCCESS', result: 7 }), {
+        ack: delivery,
+      });
+      expect(within).toHaveBeenCalledTimes(1);
+      expect(within.mock.results[0]?.value).toBeInstanceOf(Promise); // taken: same file
+      expect((await waiting).result).toBe(7);
+      expect([await same.count('q'), await same.countReserved('q')]).toEqual([0, 0]);
+    } finally {
+      await same.close();
+    }
+
+    // A broker on another file: store here, then ack there.
+    const other = new SqliteBroker({ url: `sqlite://${join(dir, 'other.db')}` });
+    try {
+      const delivery = await take(other);
+      const within = vi.spyOn(delivery, 'ackWithin');
+      await backend.store(buildResultDocument({ taskId: 'apart', status: 'SUCCESS', result: 8 }), {
+        ack: delivery,
+      });
+      expect(within.mock.results[0]?.value).toBeUndefined();
+      expect((await backend.get('apart'))?.result).toBe(8);
+      expect([await other.count('q'), await other.countReserved('q')]).toEqual([0, 0]);
+    } finally {
+      await other.close();
+    }
   });
 
   it('a waiter finds its task among thousands of other commits', async () => {

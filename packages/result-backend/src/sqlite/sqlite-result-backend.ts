@@ -122,6 +122,8 @@ export class SqliteResultBackend implements ResultBackend {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #waiters = new Map<string, Set<Waiter>>();
+  /** The store statements prepared on other connections to this file (see `#storeOn`). */
+  readonly #foreign = new WeakMap<SqliteDatabase, Pick<Statements, 'takeSeq' | 'store'>>();
   #feed: SqliteChangeFeed | undefined;
   #unsubscribe: (() => void) | undefined;
   /**
@@ -204,15 +206,11 @@ export class SqliteResultBackend implements ResultBackend {
   /**
    * Stores a task's document unless a live SUCCESS is stored for it, then acks `ack`.
    *
-   * Store, then ack: a crash between the two redelivers the task, whose second result cannot
-   * replace a SUCCESS. Each side batches its turn's writes, so a worker finishing many tasks
-   * at once pays two commits per turn (the results', then the broker's acks).
-   *
-   * Not fused yet: when the delivery is the SQLite broker's on this same file, the store could
-   * run inside the broker's own write transaction, one commit for both. That needs a hook on
-   * `Delivery` (say `ackWithin?(file, write: (db) => void): Promise<void> | undefined`, run by
-   * the broker's batch just before its ack statement, on its connection) and a store that
-   * cannot throw there, since a throw rolls back the broker's whole batch.
+   * When the delivery is the SQLite broker's on this same file (`Delivery.ackWithin`), the
+   * store runs in the broker's own write transaction, with the ack and every other write of
+   * the broker's turn: one commit for both, and both or neither. Otherwise, store, then ack:
+   * a crash between the two redelivers the task, whose second result cannot replace a
+   * SUCCESS.
    */
   store(doc: ResultDocument, options: StoreOptions = {}): Promise<void> {
     let pending: PendingStore;
@@ -248,6 +246,15 @@ export class SqliteResultBackend implements ResultBackend {
       };
     } catch (err) {
       return Promise.reject(asError(err));
+    }
+    const fused = pending.ack?.ackWithin?.(this.file, (db) => this.#storeOn(db, pending));
+    if (fused !== undefined) {
+      return fused.then(
+        () => this.#stored(pending),
+        (err: unknown) => {
+          throw asError(this.#toError(err, 'store'));
+        },
+      );
     }
     return new Promise<void>((resolve, reject) => {
       pending.resolve = resolve;
@@ -424,16 +431,39 @@ export class SqliteResultBackend implements ResultBackend {
     // This connection's own commits do not move its data_version: wake its waiters directly.
     if (this.#waiters.size > 0) this.#feed?.notify();
     for (const p of batch) {
-      if (p.changes === 0) {
-        this.#logger.debug(
-          { taskId: p.taskId, status: p.status },
-          'kept the stored SUCCESS; a later state is not written over it',
-        );
-      }
+      this.#stored(p);
       if (p.ack === undefined) p.resolve();
       else p.ack.ack().then(p.resolve, p.reject);
     }
   };
+
+  #stored(p: PendingStore): void {
+    if (p.changes !== 0) return;
+    this.#logger.debug(
+      { taskId: p.taskId, status: p.status },
+      'kept the stored SUCCESS; a later state is not written over it',
+    );
+  }
+
+  /**
+   * The store of one document on another connection to this file (the broker's, inside its
+   * transaction). Its statements are prepared once per connection. Commits there reach this
+   * backend's waiters through the change feed, as another process's would.
+   */
+  #storeOn(connection: unknown, p: PendingStore): void {
+    const db = connection as SqliteDatabase;
+    let st = this.#foreign.get(db);
+    if (st === undefined) {
+      st = {
+        takeSeq: db.prepare<[number], number>(SQL.takeSeq).pluck(),
+        store: db.prepare(SQL.store),
+      };
+      this.#foreign.set(db, st);
+    }
+    const now = this.#clock.now();
+    const seq = st.takeSeq.get(1) ?? 0;
+    p.changes = st.store.run(p.taskId, p.status, p.payload, now + p.expiresMs, seq, now).changes;
+  }
 
   #addWaiter(taskId: string, waiter: Waiter): void {
     let set = this.#waiters.get(taskId);
