@@ -79,3 +79,47 @@ it('a worker, `celeriac call --wait`, AsyncResult.get() and `celeriac beat` in s
     await app.close();
   }
 }, 90_000);
+
+it('a worker SIGKILLed mid-run: every task still gets its result, and nothing is left in the queue', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'celeriac-cli-sqlite-'));
+  const url = `sqlite://${join(dir, 'celeriac.db')}`;
+  const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: '', FX_VISIBILITY_TIMEOUT: '3' };
+  const app = new Celeriac({ broker: url, logger: silentLogger });
+  const workers: WorkerProcess[] = [];
+  const total = 1000;
+  try {
+    const sent = Array.from({ length: total }, (_, i) =>
+      app.sendTask<number>('fx.slowAdd', [i, 1000, 10]),
+    );
+    await Promise.all(sent.map((r) => r.published));
+    const ids = sent.map((r) => r.id);
+    const backend = await app.resultBackend();
+    const succeeded = async (): Promise<number> =>
+      (await backend.getMany(ids)).filter(
+        (d, i) => d?.status === 'SUCCESS' && d.result === i + 1000,
+      ).length;
+
+    const args = ['-c', '20', '--prefetch', '40'];
+    const victim = await startWorkerProcess(args, env, APP);
+    workers.push(victim, await startWorkerProcess(args, env, APP));
+    await expect.poll(succeeded, { timeout: 30_000, interval: 20 }).toBeGreaterThan(total / 4);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+
+    await expect.poll(succeeded, { timeout: 60_000, interval: 100 }).toBe(total);
+    const broker = (await app.broker()) as unknown as {
+      count(q: string): Promise<number>;
+      countReserved(q: string): Promise<number>;
+    };
+    await expect
+      .poll(async () => [await broker.count('celery'), await broker.countReserved('celery')], {
+        timeout: 10_000,
+      })
+      .toEqual([0, 0]);
+    workers[1]?.child.kill('SIGTERM');
+    expect(await workers[1]?.exited).toBe(0);
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await app.close();
+  }
+}, 120_000);
