@@ -24,7 +24,7 @@ const HELP = `Usage: node bench/run.js [options]   (npm run bench -- [options])
 
   --quick               small counts, 1 repetition (a smoke run)
   --only <systems>      comma-separated subset of celeriac, bullmq, celeriac-sqlite
-                        (Celeriac on a sqlite:// file; runs W1, W2 and W3)
+                        (Celeriac on a sqlite:// file, results in the same file)
   --workloads <list>    comma-separated subset of W1,W2,W3,W4 (default: all)
   --reps <n>            repetitions of each workload per system (default 3, --quick 1)
   --tasks <n>           tasks for W1, W2 and W3b (default 20000, --quick 2000)
@@ -97,7 +97,7 @@ const only = opts.only
 const systems = only ? SYSTEMS.filter((s) => only.includes(s.id)) : SYSTEMS;
 if (systems.length === 0 || (only && systems.length !== only.length))
   fail(`--only takes ${SYSTEMS.map((s) => s.id).join(', ')}; got "${opts.only}"`);
-/** Whether `system` runs workload `w` (Celeriac on SQLite has no result backend for W4). */
+/** Whether `system` runs workload `w`. */
 const supports = (system, w) => !system.workloads || system.workloads.includes(w);
 
 function fail(message) {

@@ -129,6 +129,7 @@ const SQLITE_ROWS = new Set([
   'W2 drain',
   'W3a publish',
   'W3b publish',
+  'W4 round trip',
   'W1 worker process peak RSS',
   'W1 worker process CPU',
   'W1 publisher',

@@ -1,7 +1,7 @@
 // Celeriac on one SQLite file (sqlite://), for the rows beside Redis. Every run gets a file of
-// its own in the OS temp folder, removed afterwards. No result backend on SQLite yet in this
-// tree: tasks run with `backend: false`, and "done" is the worker's processed count (the task
-// ran and its message was acked); W4 (round trips) needs results and is not run.
+// its own in the OS temp folder, removed afterwards. The queue, the results and the worker's
+// coordination all live in that file (the defaults for a sqlite:// broker), so every task
+// stores its result, as on Redis, and W4 waits for it through the SQLite result backend.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,9 @@ export const celeriacSqlite = {
   label: 'Celeriac (SQLite)',
   version: '0.1.0 (this tree)',
   workerScript: new URL('../workers/celeriac-worker.js', import.meta.url),
-  /** Workloads this system runs; the others need a result backend. */
   transport: 'sqlite',
-  workloads: ['W1', 'W2', 'W3'],
-  results: 'none (backend: false; no SQLite result backend in this tree)',
+  workloads: ['W1', 'W2', 'W3', 'W4'],
+  results: 'every task stores its result in the same file (the SQLite result backend)',
 
   /** @param {{ token: string, concurrency: number, prefetch?: number }} ctx */
   async open(ctx) {
@@ -25,19 +24,17 @@ export const celeriacSqlite = {
     const queue = `bench-${ctx.token}`;
     const app = new Celeriac({
       broker: url,
-      backend: false,
       defaultQueue: queue,
       logger: pino({ level: 'warn' }),
     });
     const noop = app.task('bench.noop', () => null);
     const broker = await app.broker();
     await app.declareQueue(queue);
-    let published = 0;
+    let ids = [];
 
     return {
       workerConfig: {
         url,
-        backend: false,
         queue,
         concurrency: ctx.concurrency,
         ...(ctx.prefetch ? { prefetch: ctx.prefetch } : {}),
@@ -47,31 +44,44 @@ export const celeriacSqlite = {
         for (let sent = 0; sent < n; sent += batch) {
           const size = Math.min(batch, n - sent);
           const results = Array.from({ length: size }, () => noop.delay());
-          published += size;
+          for (const r of results) ids.push(r.id);
           await Promise.all(results.map((r) => r.published));
         }
       },
 
       async publishSequential(n) {
         for (let i = 0; i < n; i++) await noop.delay().published;
-        published += n;
       },
 
-      async prepareRoundTrip() {
-        throw new Error('W4 needs a result backend: not run on SQLite');
+      async prepareRoundTrip() {},
+
+      /** Publish, then wait for the result (AsyncResult.get, woken by the file's change feed). */
+      async roundTrip(timeoutMs) {
+        return noop.delay().get({ timeout: timeoutMs / 1000 });
       },
 
-      async roundTrip() {
-        throw new Error('W4 needs a result backend: not run on SQLite');
-      },
-
-      /** Nothing is left in the queue, ready or held, once the worker reached its count. */
+      /**
+       * Nothing is left in the queue, ready or held, and every published task has a SUCCESS
+       * document with result null in the file.
+       */
       async verify(n) {
         const ready = await broker.count(queue);
         const reserved = await broker.countReserved(queue);
-        const ok = published === n && ready === 0 && reserved === 0;
-        published = 0;
-        return { ok, detail: `published=${n} left ready=${ready} held=${reserved}` };
+        const backend = await app.resultBackend();
+        let success = 0;
+        let missing = 0;
+        for (let i = 0; i < ids.length; i += 1000) {
+          for (const doc of await backend.getMany(ids.slice(i, i + 1000))) {
+            if (doc === null) missing++;
+            else if (doc.status === 'SUCCESS' && doc.result === null) success++;
+          }
+        }
+        const ok = ids.length === n && success === n && ready === 0 && reserved === 0;
+        ids = [];
+        return {
+          ok,
+          detail: `published=${n} SUCCESS=${success} missing=${missing} left ready=${ready} held=${reserved}`,
+        };
       },
 
       close: () => app.close(),

@@ -24,8 +24,8 @@ import type { BeatEntry } from './entry.js';
  */
 export interface BeatConfig extends Omit<BeatOptions, 'store' | 'logger' | 'clock' | 'id'> {
   /**
-   * Schedule store URL (`redis://…` or `memory://`).
-   * @default the app's broker URL when it is Redis, else memory://
+   * Schedule store URL (`redis://…`, `sqlite://…` or `memory://`).
+   * @default the app's broker URL when it is Redis or SQLite, else memory://
    */
   store?: string;
   /** Namespace in the store. @default 'default' */

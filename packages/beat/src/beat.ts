@@ -35,8 +35,9 @@ export interface BeatOptions extends MisfireOptions {
   /** Entries from configuration, written to the store by `start()` (see `BeatEntries.sync`). @default [] */
   entries?: readonly BeatEntry[];
   /**
-   * Where entries, state and the leader lock live. Share one `RedisScheduleStore` between all
-   * beat processes. @default a new `MemoryScheduleStore` (one process only)
+   * Where entries, state and the leader lock live. Share one `RedisScheduleStore` (or, on one
+   * host, `SqliteScheduleStore`) between all beat processes. @default a new
+   * `MemoryScheduleStore` (one process only)
    */
   store?: ScheduleStore;
   /** Time zone of wall-clock schedules that name none. @default 'UTC' */

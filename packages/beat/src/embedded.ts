@@ -6,9 +6,9 @@ import type { ScheduleStore } from './store/schedule-store.js';
 /** Options of {@link startEmbeddedBeat}. */
 export interface EmbeddedBeatOptions extends BeatOptions {
   /**
-   * Store URL when no `store` is given: `redis://…` shares schedule state with other beats and
-   * keeps it across restarts; `memory://` keeps it in this process.
-   * @default the app's broker URL when it is redis:// or rediss://, else memory://
+   * Store URL when no `store` is given: `redis://…` or `sqlite://…` shares schedule state with
+   * other beats and keeps it across restarts; `memory://` keeps it in this process.
+   * @default the app's broker URL when it is redis://, rediss:// or sqlite://, else memory://
    */
   storeUrl?: string;
   /** Namespace of a store opened from `storeUrl`. @default 'default' */
@@ -28,16 +28,19 @@ export interface EmbeddedBeat {
   stop(): Promise<void>;
 }
 
-/** The app's broker URL when it names Redis: the natural place for the schedule store. */
+/**
+ * The app's broker URL when it names Redis or a SQLite file: the natural place for the
+ * schedule store (the same server, or the same file).
+ */
 export function defaultStoreUrl(app: { readonly options?: { readonly brokerUrl?: string | undefined } }): string {
   const url = app.options?.brokerUrl;
-  return url && /^rediss?:\/\//i.test(url) ? url : 'memory://';
+  return url && /^(rediss?|sqlite):\/\//i.test(url) ? url : 'memory://';
 }
 
 /**
  * Starts a beat inside another process, for single-node setups (`celeriac worker --beat`).
- * With a Redis broker the schedule lives in Redis, so several workers started with `--beat`
- * still enqueue each run once: only one of them leads at a time.
+ * With a Redis or SQLite broker the schedule lives beside the queues, so several workers
+ * started with `--beat` still enqueue each run once: only one of them leads at a time.
  *
  * @example
  * ```ts

@@ -2,7 +2,8 @@
  * `@celeriac/beat`: periodic tasks, enqueued exactly once per run however many beat processes
  * run. Schedules are pure data with pure functions (`nextRunAfter(schedule, after)`); the
  * `Beat` dispatches due runs through the app under a fenced leader lock and an idempotent,
- * per-run claim in the schedule store. `RedisScheduleStore` is at `@celeriac/beat/redis`.
+ * per-run claim in the schedule store. `RedisScheduleStore` is at `@celeriac/beat/redis`,
+ * `SqliteScheduleStore` at `@celeriac/beat/sqlite`.
  *
  * @example
  * ```ts

@@ -1,19 +1,20 @@
 // A beat process for the multi-process tests: two entries published to one queue through
-// Celeriac's Redis broker, the schedule in a Redis store. The every-second entry catches up
+// the broker, the schedule in a shared store (Redis or SQLite). The every-second entry catches up
 // (every run is enqueued, however late: a takeover leaves no hole); the every-five-seconds
 // entry coalesces (the default: the runs missed during a takeover become one).
 //
-//   node test-fixtures/beat-process.js <redisUrl> <namespace> <queue> <id> <lockTtlSeconds>
+//   node test-fixtures/beat-process.js <storeUrl> <namespace> <queue> <id> <lockTtlSeconds> [brokerUrl]
+//
+// The broker URL defaults to the store URL.
 //
 // Prints one JSON line per log record at info and above. SIGTERM stops it cleanly.
 import { Celeriac } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
-import { Beat, interval } from '@celeriac/beat';
-import { RedisScheduleStore } from '@celeriac/beat/redis';
+import { Beat, createScheduleStore, interval } from '@celeriac/beat';
 
-const [url, namespace, queue, id, lockTtl] = process.argv.slice(2);
+const [url, namespace, queue, id, lockTtl, brokerUrl = url] = process.argv.slice(2);
 if (!url || !namespace || !queue || !id || !lockTtl) {
-  process.stderr.write('usage: beat-process.js <redisUrl> <namespace> <queue> <id> <lockTtlSeconds>\n');
+  process.stderr.write('usage: beat-process.js <storeUrl> <namespace> <queue> <id> <lockTtlSeconds> [brokerUrl]\n');
   process.exit(2);
 }
 
@@ -27,8 +28,8 @@ function logger(bindings = {}) {
   return { trace: noop, debug: noop, info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: (b) => logger({ ...bindings, ...b }) };
 }
 
-const app = new Celeriac({ broker: url, backend: false, logger: silentLogger });
-const store = new RedisScheduleStore({ url, namespace });
+const app = new Celeriac({ broker: brokerUrl, backend: false, logger: silentLogger });
+const store = await createScheduleStore(url, { namespace });
 const beat = new Beat(app, {
   store,
   id,

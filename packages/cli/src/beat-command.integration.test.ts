@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { createScheduleStore } from '@celeriac/beat';
 import { Celeriac } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
@@ -87,11 +88,30 @@ describe('celeriac beat', () => {
     expect(again.err()).toContain('no entry named "ping"');
   });
 
+  it('add and list against a SQLite file, which a beat process opens as its store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-beat-sqlite-'));
+    const file = `sqlite://${join(dir, 'celeriac.db')}`;
+    try {
+      expect(await beatCommand(['add', 'hourly', '--task', 'ops.hourly', '--every', '1h', '--store', file], io().io)).toBe(0);
+      const list = io();
+      expect(await beatCommand(['list', '--json', '--store', file], list.io)).toBe(0);
+      expect((JSON.parse(list.out()) as { name: string }[]).map((e) => e.name)).toEqual(['hourly']);
+      const store = await createScheduleStore(file);
+      try {
+        expect((await store.get('hourly'))?.definition.task).toBe('ops.hourly');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('editing needs a shared store', async () => {
     const saved = process.env['CELERIAC_BROKER_URL'];
     delete process.env['CELERIAC_BROKER_URL'];
     try {
-      await expect(beatCommand(['list'], io().io)).rejects.toThrow(/needs the Redis schedule store/);
+      await expect(beatCommand(['list'], io().io)).rejects.toThrow(/needs the schedule store the beats share, Redis or SQLite/);
     } finally {
       if (saved !== undefined) process.env['CELERIAC_BROKER_URL'] = saved;
     }

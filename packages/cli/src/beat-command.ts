@@ -35,22 +35,23 @@ import { UsageError } from './usage-error.js';
 export const BEAT_HELP = `Usage: celeriac beat --app <module> [options]        run the scheduler
        celeriac beat <add|remove|pause|resume|list|next> ...  edit and inspect the schedule
 
-Enqueues periodic tasks. Run as many beats as you like on one Redis store: one leads (a lock
+Enqueues periodic tasks. Run as many beats as you like on one Redis or SQLite store: one leads (a lock
 with a short TTL), and each run is enqueued exactly once. Entries come from the app module's
 \`beat\` export (an array of entries, or defineBeat({ entries, timezone, ... })), from
 --crontab, and from "celeriac beat add" at run time. SIGTERM or SIGINT stops it.
 
 Run options:
       --crontab <file>         Entries from a crontab-style file (5 fields, task, JSON args)
-      --store <url>            Schedule store: redis://… or memory:// (default: the app's broker
-                               when it is Redis, else memory://, which suits a single beat)
+      --store <url>            Schedule store: redis://…, sqlite://./file.db or memory:// (default:
+                               the app's broker when it is Redis or SQLite, else memory://, which
+                               suits a single beat)
       --namespace <name>       Namespace in the store (default: default)
       --timezone <zone>        Time zone of schedules that name none (default: UTC)
       --lock-ttl <s>           Leader lock TTL: a dead leader is replaced within it (default: 10)
       --max-loop-interval <s>  Longest sleep between looks at the store (default: 1)
 ${COMMON_HELP}
 
-Editing (needs a Redis store: --store, --broker, --app or $CELERIAC_BROKER_URL):
+Editing (needs a shared store, Redis or SQLite: --store, --broker, --app or $CELERIAC_BROKER_URL):
   add <name> --task <task> (--cron <expr> | --every <duration> | --at <iso> | --solar <event:lat:lon> | --schedule <json>)
              [--args <json>] [--kwargs <json>] [--queue <q>] [--priority <n>] [--expires <s>]
              [--tz <zone>] [--paused] [--replace]
@@ -63,6 +64,7 @@ Examples:
   celeriac beat add nightly --task reports.nightly --cron '0 3 * * *' --tz Europe/London --store redis://localhost:6379
   celeriac beat next '30 2 * * *' --tz America/New_York -n 3
   celeriac beat list --store redis://localhost:6379
+  celeriac beat list --store sqlite://./celeriac.db
 `;
 
 const ADMIN = ['add', 'remove', 'pause', 'resume', 'list', 'next'] as const;
@@ -127,7 +129,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
   const entries = [...configEntries, ...crontabEntries(str(p, 'crontab'))];
   const storeUrl = str(p, 'store') ?? configStore ?? defaultStoreUrl(app);
   const namespace = str(p, 'namespace') ?? configNamespace;
-  if (/^memory:/i.test(storeUrl)) logger.warn('beat: memory:// schedule store: state lives in this process, so run a single beat (use a redis:// store for more)');
+  if (/^memory:/i.test(storeUrl)) logger.warn('beat: memory:// schedule store: state lives in this process, so run a single beat (use a redis:// or sqlite:// store for more)');
   const store = await createScheduleStore(storeUrl, namespace === undefined ? {} : { namespace });
   const lockTtl = seconds(p, 'lock-ttl');
   const maxLoopInterval = seconds(p, 'max-loop-interval');
@@ -176,7 +178,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
 
 /**
  * For `celeriac worker --beat`: a beat in the worker's process, with the app module's `beat`
- * entries (and `crontab` file), on the app's broker when it is Redis (several workers with
+ * entries (and `crontab` file), on the app's broker when it is Redis or SQLite (several workers with
  * --beat then still enqueue each run once).
  */
 export async function startWorkerBeat(app: Celeriac, logger: Logger, options: { appSpec?: string | undefined; crontab?: string | undefined } = {}): Promise<EmbeddedBeat> {
@@ -235,8 +237,8 @@ async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<Be
     url = config.store ?? defaultStoreUrl(await loadApp(spec));
   }
   url ??= process.env['CELERIAC_BROKER_URL'];
-  if (url === undefined || !/^rediss?:\/\//i.test(url)) {
-    throw new UsageError(`beat ${command} needs the Redis schedule store the beats share: pass --store redis://…, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`);
+  if (url === undefined || !/^(rediss?|sqlite):\/\//i.test(url)) {
+    throw new UsageError(`beat ${command} needs the schedule store the beats share, Redis or SQLite: pass --store redis://… or --store sqlite://./celeriac.db, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`);
   }
   const namespace = str(p, 'namespace');
   const store = await createScheduleStore(url, namespace === undefined ? {} : { namespace });

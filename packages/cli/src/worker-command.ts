@@ -15,7 +15,7 @@ Options:
       --prefetch <n>            Messages held at once (default: concurrency × 4)
   -n, --hostname <name>         Node name (default: celeriac@<host>)
       --shutdown-timeout <s>    Seconds to let running tasks finish on shutdown (default: 30)
-  -B, --beat                    Also run beat here (the app module's \`beat\` entries; one leader across workers on Redis)
+  -B, --beat                    Also run beat here (the app module's \`beat\` entries; one leader across workers on Redis or SQLite)
   -P, --pool <kind>             async (default: tasks share the event loop), threads or process
                                 (each task in a thread or child process that loads --app; a hard
                                 time limit stops even CPU-bound code). See docs/pools.md

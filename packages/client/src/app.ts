@@ -42,7 +42,7 @@ export interface CeleriacOptions {
   broker?: string | Broker;
   /**
    * Result backend URL or instance; `false` stores no results.
-   * @default `CELERIAC_RESULT_BACKEND`, else the broker's URL when it is memory or Redis
+   * @default `CELERIAC_RESULT_BACKEND`, else the broker's URL when it is memory, Redis or SQLite
    */
   backend?: string | ResultBackend | false;
   /** Queue for tasks with no queue of their own. @default 'celery' (Celery's default) */
@@ -179,7 +179,7 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
   else if (typeof o.backend === 'string') backendUrl = o.backend;
   else if (o.backend) backendUrl = undefined;
   else if (env['CELERIAC_RESULT_BACKEND']) backendUrl = env['CELERIAC_RESULT_BACKEND'];
-  else if (brokerUrl && ['memory', 'redis', 'rediss'].includes(urlScheme(brokerUrl))) backendUrl = brokerUrl;
+  else if (brokerUrl && ['memory', 'redis', 'rediss', 'sqlite'].includes(urlScheme(brokerUrl))) backendUrl = brokerUrl;
   else backendUrl = false;
   return Object.freeze({
     brokerUrl,

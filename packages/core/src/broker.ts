@@ -147,6 +147,16 @@ export interface Delivery {
    * on its own.
    */
   replyThenAck?(target: string, reply: DeliveryReply): Promise<void> | undefined;
+  /**
+   * SQLite transports: runs `write` on the broker's own connection inside the transaction that
+   * acks this delivery, so a result stored in the same file and the ack are one commit (both
+   * or neither). `write` receives the broker's better-sqlite3 `Database`; it throws only when
+   * the database itself fails, which rolls back that whole transaction.
+   *
+   * Returns undefined (and does nothing) when the delivery's database is not the file `file`
+   * (an absolute path) or it is already settled; the caller then stores and acks on its own.
+   */
+  ackWithin?(file: string, write: (db: unknown) => void): Promise<void> | undefined;
 }
 
 /** See `Delivery.replyThenAck`. */

@@ -31,7 +31,7 @@ export interface ResultBackend {
   declareReplyQueue?(): Promise<void>;
 }
 
-export type ResultBackendKind = 'memory' | 'redis' | 'rpc';
+export type ResultBackendKind = 'memory' | 'redis' | 'rpc' | 'sqlite';
 
 export interface StoreOptions {
   /** How long the document lives, in milliseconds. @default the backend's `resultExpires` (one day) */

@@ -1,7 +1,8 @@
 /**
  * `@celeriac/result-backend`: implementations of the `ResultBackend` contract, chosen by URL
  * scheme. `memory://` is built in; `redis://` loads `@celeriac/result-backend/redis` (and
- * ioredis) and `rpc://` loads `@celeriac/result-backend/rpc` (and amqplib) only when asked for.
+ * ioredis), `rpc://` loads `@celeriac/result-backend/rpc` (and amqplib) and `sqlite://` loads
+ * `@celeriac/result-backend/sqlite` (and better-sqlite3) only when asked for.
  *
  * @example
  * ```ts
@@ -28,6 +29,7 @@ import {
 import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory/index.js';
 import type { RedisResultBackendOptions } from './redis/redis-result-backend.js';
 import type { RpcResultBackendOptions } from './rpc/options.js';
+import type { SqliteResultBackendOptions } from './sqlite/options.js';
 
 export { MemoryResultBackend } from './memory/index.js';
 export type { MemoryResultBackendOptions } from './memory/index.js';
@@ -57,6 +59,10 @@ export type RedisResultBackendDriverOptions = Omit<RedisResultBackendOptions, 'u
 export type RpcResultBackendDriverOptions = Omit<RpcResultBackendOptions, 'url'> &
   CommonResultBackendOptions;
 
+/** `SqliteResultBackend`'s options as {@link createResultBackend} takes them. */
+export type SqliteResultBackendDriverOptions = Omit<SqliteResultBackendOptions, 'url'> &
+  CommonResultBackendOptions;
+
 /**
  * Options for {@link createResultBackend}: those of the backend the URL selects, which checks
  * them (an option it does not know is refused with `CELERIAC_ERR_INVALID_OPTION`, never dropped).
@@ -64,7 +70,8 @@ export type RpcResultBackendDriverOptions = Omit<RpcResultBackendOptions, 'url'>
 export type CreateResultBackendOptions =
   | MemoryResultBackendDriverOptions
   | RedisResultBackendDriverOptions
-  | RpcResultBackendDriverOptions;
+  | RpcResultBackendDriverOptions
+  | SqliteResultBackendDriverOptions;
 
 /** The options type of the backend a URL selects, from its scheme (any backend's for a `string`). */
 export type ResultBackendOptionsFor<U extends string> = string extends U
@@ -75,15 +82,18 @@ export type ResultBackendOptionsFor<U extends string> = string extends U
       ? RedisResultBackendDriverOptions
       : Lowercase<U> extends `rpc://${string}`
         ? RpcResultBackendDriverOptions
-        : CreateResultBackendOptions;
+        : Lowercase<U> extends `sqlite://${string}`
+          ? SqliteResultBackendDriverOptions
+          : CreateResultBackendOptions;
 
-const SUPPORTED = 'memory://, redis://, rediss://, rpc://';
+const SUPPORTED = 'memory://, redis://, rediss://, rpc://, sqlite://';
 
 /**
  * Creates the result backend a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
  * `@celeriac/result-backend/redis`, which needs `ioredis`), `rpc://` (loads
  * `@celeriac/result-backend/rpc`, which needs `amqplib`; a bare `rpc://` needs the AMQP broker
- * URL in `options.brokerUrl`, as Celery's rpc backend uses the broker's connection).
+ * URL in `options.brokerUrl`, as Celery's rpc backend uses the broker's connection),
+ * `sqlite://./file.db` (loads `@celeriac/result-backend/sqlite`, which needs `better-sqlite3`).
  * Throws `CELERIAC_ERR_UNSUPPORTED_URL` for any other scheme and `CELERIAC_ERR_MISSING_DRIVER`
  * when the driver package is not installed.
  */
@@ -115,6 +125,16 @@ export async function createResultBackend<U extends string>(
         url,
       );
       return new RpcResultBackend({ ...given, url });
+    }
+    case 'sqlite': {
+      const SqliteResultBackend = await driver(
+        '@celeriac/result-backend/sqlite',
+        'SqliteResultBackend',
+        url,
+      );
+      // `brokerUrl` is for rpc://; the SQLite backend checks its options strictly.
+      const { brokerUrl: _brokerUrl, ...rest } = given;
+      return new SqliteResultBackend({ ...rest, url });
     }
     case 'amqp':
     case 'amqps':

@@ -1,18 +1,20 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as RedisStoreModule from '../redis/index.js';
+import type * as SqliteStoreModule from '../sqlite/index.js';
 import type { ScheduleStore } from './schedule-store.js';
 
 /** Options of {@link createScheduleStore}. */
 export interface CreateScheduleStoreOptions {
-  /** The store's namespace (Redis key prefix, part of run task ids). @default 'default' */
+  /** The store's namespace (Redis key prefix or SQLite row namespace, part of run task ids). @default 'default' */
   namespace?: string;
 }
 
 /**
- * The schedule store a URL names: `memory://` (this process only) or `redis://` / `rediss://`
- * (loads `@celeriac/beat/redis` and ioredis only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
- * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when ioredis is not installed.
+ * The schedule store a URL names: `memory://` (this process only), `redis://` / `rediss://`
+ * (loads `@celeriac/beat/redis` and ioredis only then) or `sqlite://./file.db` (loads
+ * `@celeriac/beat/sqlite` and better-sqlite3 only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
+ * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when the driver is not installed.
  */
 export async function createScheduleStore(url: string, options: CreateScheduleStoreOptions = {}): Promise<ScheduleStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
@@ -29,7 +31,12 @@ export async function createScheduleStore(url: string, options: CreateScheduleSt
     }
     return new mod.RedisScheduleStore({ url, ...options });
   }
-  throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory:// or redis:// (rediss://)`, {
+  if (scheme === 'sqlite') {
+    // better-sqlite3 itself is loaded when the store opens its file, which reports a missing driver.
+    const mod: typeof SqliteStoreModule = await import('../sqlite/index.js');
+    return new mod.SqliteScheduleStore({ url, ...options });
+  }
+  throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory://, redis:// (rediss://) or sqlite://`, {
     details: { scheme: scheme ?? null },
   });
 }

@@ -46,7 +46,7 @@ interface Row {
  * The schedule store of one process: entries, state and the lock live in memory and go with
  * it. Fine for a single beat (the default of `new Beat()`, `celeriac worker --beat` on
  * `memory://`); for several beat processes, or to keep state across restarts, use
- * `RedisScheduleStore`.
+ * `RedisScheduleStore` or `SqliteScheduleStore`.
  */
 export class MemoryScheduleStore implements ScheduleStore {
   readonly #rows = new Map<string, Row>();

@@ -18,8 +18,9 @@ import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
  * A claimed run stays pending until `settle` says it was published; a new leader republishes
  * pending runs older than the lock TTL, with the same task id (see docs/beat.md).
  *
- * Implementations: {@link MemoryScheduleStore} (one process) and `RedisScheduleStore`
- * (`@celeriac/beat/redis`). Times are epoch milliseconds on the caller's clock.
+ * Implementations: {@link MemoryScheduleStore} (one process), `RedisScheduleStore`
+ * (`@celeriac/beat/redis`) and `SqliteScheduleStore` (`@celeriac/beat/sqlite`, the processes
+ * of one host). Times are epoch milliseconds on the caller's clock.
  */
 export interface ScheduleStore {
   /** Names this store's data (Redis key prefix); also part of every run's task id. */

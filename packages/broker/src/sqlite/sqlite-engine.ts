@@ -152,6 +152,16 @@ class SqliteDelivery implements Delivery {
     return this.engine.write(() => this.engine.ackRow(this));
   }
 
+  /** See `Delivery.ackWithin`: `write` runs in the transaction of this batch's acks. */
+  ackWithin(file: string, write: (db: unknown) => void): Promise<void> | undefined {
+    if (file !== this.engine.location.file || this.#state !== 'unsettled') return undefined;
+    this.#settle('acked');
+    return this.engine.write(() => {
+      write(this.engine.db);
+      return this.engine.ackRow(this);
+    });
+  }
+
   requeue(): Promise<void> {
     if (!this.#settle('requeued')) return Promise.resolve();
     return this.engine.write(() => this.engine.requeueRow(this));

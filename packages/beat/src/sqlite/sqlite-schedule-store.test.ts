@@ -1,0 +1,186 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, isCeleriacError } from '@celeriac/core';
+import { defaultStoreUrl } from '../embedded.js';
+import { compileEntry, definitionHash } from '../entry.js';
+import { interval } from '../schedules/interval.js';
+import { createScheduleStore } from '../store/create-schedule-store.js';
+import { scheduleStoreContract } from '../store/schedule-store-contract.test-helper.js';
+import { TOMBSTONE_TTL_MS, type EntryWrite } from '../store/schedule-store.js';
+import { SqliteScheduleStore } from './sqlite-schedule-store.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'celeriac-beat-'));
+const file = join(dir, 'beat.db');
+const url = `sqlite://${file}`;
+let namespaces = 0;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// One file, a namespace per test: the rows of one test never meet another's.
+scheduleStoreContract('SqliteScheduleStore', () => {
+  const store = new SqliteScheduleStore({ url, namespace: `contract-${++namespaces}` });
+  return Promise.resolve({ store, cleanup: () => store.close() });
+});
+
+function write(name: string, next: number | null): EntryWrite {
+  const { definition } = compileEntry(
+    { name, task: 't', schedule: interval(60) },
+    { timezone: 'UTC' },
+  );
+  return {
+    definition,
+    hash: definitionHash(definition),
+    enabled: true,
+    source: 'api',
+    nextRunAt: next,
+    dueAt: next,
+  };
+}
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('SqliteScheduleStore', () => {
+  it('two connections to one file: one leader, and a run claimed once', async () => {
+    const namespace = `two-${++namespaces}`;
+    const a = new SqliteScheduleStore({ url, namespace });
+    const b = new SqliteScheduleStore({ url, namespace });
+    try {
+      const now = Date.now();
+      await a.upsert([write('e', now)], 'sync', now);
+      expect(await b.upsert([write('e', now)], 'sync', now)).toEqual([
+        { name: 'e', status: 'unchanged' },
+      ]);
+      const la = await a.acquireLeadership('beat-a', 60_000, now);
+      expect(await b.acquireLeadership('beat-b', 60_000, now)).toMatchObject({
+        acquired: false,
+        holder: 'beat-a',
+      });
+      if (!la.acquired) throw new Error('beat-a should lead');
+      expect(await b.leader(now)).toMatchObject({ owner: 'beat-a', fence: la.lease.fence });
+      // A split brain: b holds a's lease (as a stale leader would) and both claim the same read.
+      const claim = {
+        name: 'e',
+        revision: 1,
+        expectedNextRunAt: now,
+        runs: [now],
+        nextRunAt: now + 60_000,
+        dueAt: now + 60_000,
+      };
+      const [ra, rb] = await Promise.all([
+        a.claim(la.lease, [claim], now),
+        b.claim(la.lease, [claim], now),
+      ]);
+      expect([ra, rb].map((r) => r[0]?.status).sort()).toEqual(['claimed', 'stale']);
+      expect(await b.pending(now + 1, 10)).toEqual([
+        { name: 'e', scheduledAt: now, claimedAt: now },
+      ]);
+      expect((await b.get('e'))?.state.totalRunCount).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('caps entries and pending runs, and forgets tombstones after a day', async () => {
+    const namespace = `caps-${++namespaces}`;
+    const store = new SqliteScheduleStore({ url, namespace, maxEntries: 2, maxPending: 3 });
+    try {
+      const t0 = 1_000_000;
+      expect(
+        (await store.upsert([write('a', t0), write('b', t0), write('c', t0)], 'sync', t0)).map(
+          (r) => r.status,
+        ),
+      ).toEqual(['created', 'created', 'full']);
+      const r = await store.acquireLeadership('me', 3_600_000, t0);
+      if (!r.acquired) throw new Error('no lock');
+      const res = await store.claim(
+        r.lease,
+        [
+          {
+            name: 'a',
+            revision: 1,
+            expectedNextRunAt: t0,
+            runs: [t0, t0 + 1, t0 + 2, t0 + 3, t0 + 4],
+            nextRunAt: t0 + 5,
+            dueAt: t0 + 5,
+          },
+        ],
+        t0 + 10,
+      );
+      expect(res).toEqual([
+        { name: 'a', status: 'claimed', runs: [t0, t0 + 1, t0 + 2, t0 + 3, t0 + 4] },
+      ]);
+      expect((await store.pending(t0 + 100, 100)).length).toBe(3);
+      await store.remove('b', t0);
+      const tombstones = (): number => {
+        const db = new Database(file, { readonly: true });
+        try {
+          return db
+            .prepare(
+              'SELECT count(*) FROM celeriac_beat_entries WHERE namespace = ? AND removed_at IS NOT NULL',
+            )
+            .pluck()
+            .get(namespace) as number;
+        } finally {
+          db.close();
+        }
+      };
+      expect(tombstones()).toBe(1);
+      await store.upsert([write('c', t0)], 'sync', t0 + TOMBSTONE_TTL_MS + 1);
+      expect(tombstones()).toBe(0);
+      expect((await store.list()).map((e) => e.definition.name)).toEqual(['a', 'c']);
+    } finally {
+      await store.close();
+    }
+    await expect(store.list()).rejects.toMatchObject({ code: ErrorCodes.CLOSED });
+    await store.close();
+  });
+
+  it('is what createScheduleStore opens for sqlite://', async () => {
+    const store = await createScheduleStore(url, { namespace: `factory-${++namespaces}` });
+    try {
+      expect(store).toBeInstanceOf(SqliteScheduleStore);
+      expect((store as SqliteScheduleStore).file).toBe(file);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('is the default store of an app whose broker is a SQLite file (the same file)', () => {
+    expect(defaultStoreUrl({ options: { brokerUrl: 'sqlite://./celeriac.db' } })).toBe(
+      'sqlite://./celeriac.db',
+    );
+    expect(defaultStoreUrl({ options: { brokerUrl: 'redis://h:6379/0' } })).toBe(
+      'redis://h:6379/0',
+    );
+    expect(defaultStoreUrl({ options: { brokerUrl: 'amqp://h' } })).toBe('memory://');
+  });
+
+  it('rejects unknown and wrong options, naming the option', () => {
+    const unknown = caught(() => new SqliteScheduleStore({ url, namspace: 'x' } as never));
+    expect(isCeleriacError(unknown, ErrorCodes.INVALID_OPTION)).toBe(true);
+    expect((unknown as Error).message).toMatch(
+      /"namspace" is unknown; did you mean "namespace"/,
+    );
+    for (const bad of [
+      { url: 'redis://x' },
+      { namespace: 'a b' },
+      { maxEntries: 0 },
+      { maxPending: 1.5 },
+      { busyTimeoutMs: -1 },
+    ]) {
+      const err = caught(() => new SqliteScheduleStore({ url, ...bad }));
+      expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION), JSON.stringify(bad)).toBe(true);
+      expect((err as Error).message).toContain(Object.keys(bad)[0]);
+    }
+  });
+});
