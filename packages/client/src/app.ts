@@ -282,11 +282,11 @@ const sendTaskChecks = optionChecks('sendTask');
  * ```
  */
 export class Celeriac implements ResultSource {
-  readonly options: CompiledCeleriacOptions;
+  #options: CompiledCeleriacOptions;
   readonly logger: Logger;
   readonly clock: Clock;
   readonly #tasks = new Map<string, RegisteredTask>();
-  readonly #raw: CeleriacOptions;
+  #raw: CeleriacOptions;
   #broker: Promise<Broker> | undefined;
   #backend: Promise<ResultBackend> | undefined;
   #coordination: Promise<Coordination> | undefined;
@@ -296,11 +296,16 @@ export class Celeriac implements ResultSource {
   #ownsBroker = false;
   #ownsBackend = false;
   #closed = false;
+  /** Set by `close()`: no new publishes; the ones in flight still finish. */
+  #closing = false;
+  #closingDone: Promise<void> | undefined;
+  /** Publishes not yet settled, so `close()` can wait for them before closing connections. */
+  readonly #publishing = new Set<Promise<unknown>>();
   readonly #declared = new Set<string>();
 
   constructor(options: CeleriacOptions = {}) {
     this.#raw = options;
-    this.options = compileCeleriacOptions(options);
+    this.#options = compileCeleriacOptions(options);
     this.logger = options.logger ?? pino({ level: process.env['CELERIAC_LOG_LEVEL'] ?? 'info' });
     this.clock = options.clock ?? systemClock;
   }
@@ -336,6 +341,30 @@ export class Celeriac implements ResultSource {
         return this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen);
       },
     };
+  }
+
+  /** The options as compiled: defaults applied, validated, read-only. */
+  get options(): CompiledCeleriacOptions {
+    return this.#options;
+  }
+
+  /**
+   * Points the app at another broker and/or result backend before it first connects: what
+   * `celeriac worker --app ./app.js --broker redis://…` does to the app module's own URLs.
+   * A backend that the app derived from its broker follows the new broker; one it named
+   * explicitly stays unless `backend` is given too. Throws `CELERIAC_ERR_INVALID_OPTION` once
+   * the app has connected (it would leave both connections in use).
+   */
+  overrideUrls(urls: { broker?: string | undefined; backend?: string | undefined }): void {
+    this.#assertOpen();
+    if (this.#broker || this.#backend || this.#coordination) {
+      throw invalid('overrideUrls() must be called before the app connects (before the first publish, result or worker start)');
+    }
+    const raw: CeleriacOptions = { ...this.#raw };
+    if (urls.broker !== undefined) raw.broker = urls.broker;
+    if (urls.backend !== undefined) raw.backend = urls.backend;
+    this.#options = compileCeleriacOptions(raw);
+    this.#raw = raw;
   }
 
   /** The registered tasks, by name. */
@@ -466,9 +495,19 @@ export class Celeriac implements ResultSource {
     return this.#send(sig.task, args, sig.kwargs, apply, this.#tasks.get(sig.task)?.options ?? {}, extra.chain ?? null);
   }
 
-  /** Closes the broker and backend this app created. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Closes the broker and backend this app created, once the publishes already under way
+   * have settled (so `add.delay(2, 3)` followed by `await app.close()` still sends the task).
+   * Sending after `close()` was called throws `CELERIAC_ERR_CLOSED`. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closingDone ??= this.#close();
+    return this.#closingDone;
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true;
+    while (this.#publishing.size > 0) await Promise.allSettled([...this.#publishing]);
     this.#closed = true;
     const closing: Promise<void>[] = [];
     if (this.#broker && this.#ownsBroker) closing.push(this.#broker.then((b) => b.close(), () => undefined));
@@ -522,6 +561,7 @@ export class Celeriac implements ResultSource {
     checks: OptionChecks = applyChecks,
   ): AsyncResult<T> {
     this.#assertOpen();
+    if (this.#closing) throw new CeleriacError(ErrorCodes.CLOSED, `cannot send "${name}": this Celeriac app is closing (close() was called)`);
     if (!Array.isArray(args)) throw invalid(`"${name}": args must be an array`);
     if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
       throw invalid(`"${name}": kwargs must be a plain object`);
@@ -566,6 +606,9 @@ export class Celeriac implements ResultSource {
     const published: Promise<string | void> = unique
       ? this.#publishUnique(unique, name, args, kwargs, id, () => this.#publish(queue, wire, eta, name, id))
       : this.#publish(queue, wire, eta, name, id);
+    this.#publishing.add(published);
+    const settled = (): void => void this.#publishing.delete(published);
+    published.then(settled, settled);
     // A failed publish rejects `published` and `get()`; it is also logged so it is never silent.
     published.catch((err: unknown) => {
       this.logger.error({ err, task: name, taskId: id, queue }, 'publishing a task failed');
