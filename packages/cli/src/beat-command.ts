@@ -27,7 +27,7 @@ import {
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
 import type { Logger } from '@celeriac/core';
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
 import { loadApp } from './load-app.js';
 import { COMMON_HELP, commonOptions, flag, intOption, jsonOption, numberOption, parse, str, type Parsed } from './parse.js';
 import { UsageError } from './usage-error.js';
@@ -123,6 +123,12 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
   }
   const logger = createLogger(logLevelOf(p));
   const { app, loaded } = await appFrom(p, logger);
+  if (onInProcessBroker(app)) {
+    logger.warn(
+      { broker: app.options.brokerUrl },
+      'beat is on memory://, which lives inside its process: no worker elsewhere sees what it enqueues. Pass --broker redis://… or name a broker in the app module',
+    );
+  }
   const appSpec = str(p, 'app');
   const config = loaded && appSpec ? await loadBeatConfig(appSpec) : {};
   const { store: configStore, namespace: configNamespace, entries: configEntries = [], ...options } = config;

@@ -1,5 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, jsonOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -65,6 +65,7 @@ export async function callCommand(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
   const { app } = await appFrom(p, logger);
   try {
+    requireSharedTransport(app, { broker: true, results: flag(p, 'wait') });
     const result = app.sendTask(name, args, kwargs, {
       ...(countdown === undefined ? {} : { countdown }),
       ...(expires === undefined ? {} : { expires }),

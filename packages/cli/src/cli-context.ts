@@ -20,16 +20,64 @@ export function logLevelOf(p: Parsed): LogLevel {
   return lower as LogLevel;
 }
 
-/** The app from `--app`, else one built from `--broker` / `--backend` / the environment. */
+/**
+ * The broker the CLI uses when none is configured (no `--broker`, no `CELERIAC_BROKER_URL`,
+ * and an `--app` module whose app names none): undefined while no durable embedded broker
+ * exists, so a command without a broker is a usage error and an app without one is on memory://.
+ */
+export const DEFAULT_BROKER_URL: string | undefined = undefined;
+
+function isInProcess(url: string | undefined): boolean {
+  return url !== undefined && /^memory:/i.test(url);
+}
+
+/**
+ * The app from `--app`, else one built from `--broker` / `--backend` / the environment.
+ * `--broker` and `--backend` override the app module's own URLs when given.
+ */
 export async function appFrom(p: Parsed, logger: Logger): Promise<{ app: Celeriac; loaded: boolean }> {
   const spec = str(p, 'app');
-  if (spec) return { app: await loadApp(spec), loaded: true };
-  const broker = str(p, 'broker') ?? process.env['CELERIAC_BROKER_URL'];
+  const brokerFlag = str(p, 'broker');
+  const backendFlag = str(p, 'backend');
+  if (brokerFlag === undefined && !process.env['CELERIAC_BROKER_URL'] && DEFAULT_BROKER_URL !== undefined) {
+    // Through the environment, so an app module that names no broker of its own (its
+    // default is CELERIAC_BROKER_URL) and the pool's threads and children all get it too.
+    process.env['CELERIAC_BROKER_URL'] = DEFAULT_BROKER_URL;
+  }
+  if (spec) {
+    const app = await loadApp(spec);
+    if (brokerFlag !== undefined || backendFlag !== undefined) app.overrideUrls({ broker: brokerFlag, backend: backendFlag });
+    return { app, loaded: true };
+  }
+  const broker = brokerFlag ?? process.env['CELERIAC_BROKER_URL'];
   if (!broker) {
     throw new UsageError('no broker: pass --app <module>, --broker <url>, or set CELERIAC_BROKER_URL');
   }
-  const backend = str(p, 'backend') ?? process.env['CELERIAC_RESULT_BACKEND'];
+  const backend = backendFlag ?? process.env['CELERIAC_RESULT_BACKEND'];
   return { app: new Celeriac({ broker, ...(backend ? { backend } : {}), logger }), loaded: false };
+}
+
+/**
+ * Fails a one-shot command whose broker (or result backend) is memory://: it lives in this
+ * process, so no worker elsewhere can take the task or store its result, and `--wait`
+ * would never end.
+ */
+export function requireSharedTransport(app: Celeriac, uses: { broker: boolean; results: boolean }): void {
+  const { brokerUrl, backendUrl } = app.options;
+  let url: string | undefined;
+  if (uses.broker && isInProcess(brokerUrl)) url = brokerUrl;
+  else if (uses.results && typeof backendUrl === 'string' && isInProcess(backendUrl)) url = backendUrl;
+  if (url === undefined) return;
+  const what = uses.results ? 'run the task or store its result, and waiting would never end' : 'take the task';
+  throw new Error(
+    `${uses.broker && isInProcess(brokerUrl) ? 'the broker' : 'the result backend'} is ${url}, which lives inside one process, so no worker in another process can ${what}. ` +
+      'Use the broker your workers use: --broker redis://localhost:6379 (or set CELERIAC_BROKER_URL, or name it in the app module)',
+  );
+}
+
+/** True when the app's broker is memory://, which nothing outside this process reaches. */
+export function onInProcessBroker(app: Celeriac): boolean {
+  return isInProcess(app.options.brokerUrl);
 }
 
 export { createLogger };

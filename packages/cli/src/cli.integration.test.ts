@@ -96,6 +96,26 @@ describe('celeriac CLI on Redis', () => {
     expect(purged.stdout).toContain(`${queue}: 1 message purged`);
   });
 
+  it('--broker and --backend override the app module\'s own URLs (worker and call)', async () => {
+    const queue = uniqueName('cli');
+    // The app module's broker would be memory://: only the flags point it at Redis.
+    const env = { CELERIAC_BROKER_URL: 'memory://' };
+    const flags = ['--broker', redisUrl, '--backend', redisUrl];
+    const worker = await startWorkerProcess(['-Q', queue, '-c', '2', ...flags], env);
+    try {
+      expect(worker.log()).not.toMatch(/this worker is on memory/);
+      const called = await runCli(
+        ['call', 'fx.add', '--app', 'test-fixtures/app.js', ...flags, '--args', '[20, 22]', '-Q', queue, '--wait', '--timeout', '20'],
+        env,
+      );
+      expect(called.stderr).toBe('');
+      expect(called.stdout.trim()).toBe('42');
+    } finally {
+      worker.child.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+    }
+  });
+
   it('a second signal requeues the running task at once', async () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };

@@ -67,7 +67,8 @@ export const commonOptions = {
 } as const;
 
 export const COMMON_HELP = `  -A, --app <module>      The app module (a .js file exporting \`app\`, or file.js:name)
-  -b, --broker <url>      Broker URL, when no app module is given (default: $CELERIAC_BROKER_URL)
-      --backend <url>     Result backend URL, when no app module is given (default: $CELERIAC_RESULT_BACKEND)
+  -b, --broker <url>      Broker URL; overrides the app module's (default: the app's, else $CELERIAC_BROKER_URL)
+      --backend <url>     Result backend URL; overrides the app module's (default: the app's, else
+                          $CELERIAC_RESULT_BACKEND, else the broker's when it stores results)
   -l, --loglevel <level>  trace, debug, info, warn, error, fatal or silent (default: info)
   -h, --help              Show this help`;

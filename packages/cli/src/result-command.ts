@@ -1,5 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -27,6 +27,7 @@ export async function resultCommand(argv: string[], io: CliIo): Promise<number> 
   const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
   const { app } = await appFrom(p, logger);
   try {
+    requireSharedTransport(app, { broker: false, results: true });
     const r = app.asyncResult(id);
     if (flag(p, 'wait')) {
       await r.get({ propagate: false, ...(timeout === undefined ? {} : { timeout }) });

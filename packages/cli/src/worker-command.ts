@@ -1,6 +1,6 @@
 import { Worker } from '@celeriac/worker';
 import { startWorkerBeat } from './beat-command.js';
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, intOption, listOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -48,6 +48,12 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   if (!str(p, 'app')) throw new UsageError('worker needs --app <module>: the module that defines your tasks');
   const logger = createLogger(logLevelOf(p));
   const { app } = await appFrom(p, logger);
+  if (onInProcessBroker(app)) {
+    logger.warn(
+      { broker: app.options.brokerUrl },
+      'this worker is on memory://, which lives inside its process: nothing outside it (celeriac call, your app, other workers) can reach it. Pass --broker redis://… or name a broker in the app module',
+    );
+  }
   const concurrency = intOption(str(p, 'concurrency'), '--concurrency');
   const prefetch = intOption(str(p, 'prefetch'), '--prefetch');
   const shutdownTimeout = numberOption(str(p, 'shutdown-timeout'), '--shutdown-timeout');
@@ -88,11 +94,15 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   let beat: Awaited<ReturnType<typeof startWorkerBeat>> | undefined;
+  // A worker waits for a signal, and on memory:// nothing else holds the event loop open:
+  // without this timer Node would end the process (exit 13, an unsettled top-level await).
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
   try {
     await worker.start();
     if (p.values['beat'] === true) beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
     await done;
   } finally {
+    clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await beat?.stop();
