@@ -2,8 +2,8 @@
 // package's `prepack` (a turbo build of it and its dependencies), into `dest`.
 // Used by check-packages.js and the quickstart test.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -42,4 +42,15 @@ export function packWorkspaces(dest) {
     tarball: join(dest, p.filename),
     files: p.files.map((f) => f.path),
   }));
+}
+
+// `node scripts/pack-workspaces.js <dest>` (`npm run pack:all -- <dest>`): the tarballs to install.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const dest = process.argv[2];
+  if (!dest) {
+    console.error('usage: node scripts/pack-workspaces.js <destination folder>');
+    process.exit(2);
+  }
+  mkdirSync(dest, { recursive: true });
+  for (const { tarball } of packWorkspaces(resolve(dest))) console.log(tarball);
 }
