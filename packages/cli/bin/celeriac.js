@@ -4,8 +4,11 @@ import { main } from '../dist/index.js';
 // Should a command ever wait on something that holds no handle open, Node would end the
 // process with code 13 and no word: say what happened instead.
 let settled = false;
-process.once('exit', (code) => {
-  if (!settled && code === 13) process.stderr.write('celeriac: stopped while still waiting (nothing held the process open); this is a bug, please report it\n');
+process.once('exit', () => {
+  if (!settled) {
+    process.stderr.write('celeriac: stopped while still waiting (nothing held the process open); this is a bug, please report it\n');
+    process.exitCode = 13;
+  }
 });
 const code = await main(process.argv.slice(2));
 settled = true;

@@ -27,7 +27,7 @@ import {
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
 import type { Logger } from '@celeriac/core';
-import { appFrom, createLogger, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, keepingAlive, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
 import { loadApp } from './load-app.js';
 import { COMMON_HELP, commonOptions, flag, intOption, jsonOption, numberOption, parse, str, type Parsed } from './parse.js';
 import { UsageError } from './usage-error.js';
@@ -168,9 +168,12 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
   if (control.signal?.aborted) stopped();
   control.signal?.addEventListener('abort', () => stopped(), { once: true });
   try {
-    await beat.start();
-    logger.info({ entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'beat: ready');
-    await done;
+    // Held open until a signal, whatever the store's own timers do.
+    await keepingAlive(async () => {
+      await beat.start();
+      logger.info({ entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'beat: ready');
+      await done;
+    });
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -1,5 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, keepingAlive, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, jsonOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -79,7 +79,7 @@ export async function callCommand(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     try {
-      const value = await result.get(timeout === undefined ? {} : { timeout });
+      const value = await keepingAlive(() => result.get(timeout === undefined ? {} : { timeout }));
       io.stdout.write(`${JSON.stringify(value)}\n`);
       return 0;
     } catch (err) {

@@ -75,6 +75,20 @@ export function requireSharedTransport(app: Celeriac, uses: { broker: boolean; r
   );
 }
 
+/**
+ * Runs `work` with a timer holding the process open. A command that waits (a worker for its
+ * signal, `--wait` for a result) may wait on nothing but a driver's unref'd timers or file
+ * watchers; Node would then end the process with code 13 in the middle of the wait.
+ */
+export async function keepingAlive<T>(work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => undefined, 2 ** 30);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** True when the app's broker is memory://, which nothing outside this process reaches. */
 export function onInProcessBroker(app: Celeriac): boolean {
   return isInProcess(app.options.brokerUrl);

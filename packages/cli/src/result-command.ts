@@ -1,5 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, keepingAlive, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -30,7 +30,7 @@ export async function resultCommand(argv: string[], io: CliIo): Promise<number> 
     requireSharedTransport(app, { broker: false, results: true });
     const r = app.asyncResult(id);
     if (flag(p, 'wait')) {
-      await r.get({ propagate: false, ...(timeout === undefined ? {} : { timeout }) });
+      await keepingAlive(() => r.get({ propagate: false, ...(timeout === undefined ? {} : { timeout }) }));
     }
     const state = await r.state();
     const info = await r.info();

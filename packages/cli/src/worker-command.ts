@@ -1,6 +1,6 @@
 import { Worker } from '@celeriac/worker';
 import { startWorkerBeat } from './beat-command.js';
-import { appFrom, createLogger, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
+import { appFrom, createLogger, keepingAlive, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, intOption, listOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -94,15 +94,15 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   let beat: Awaited<ReturnType<typeof startWorkerBeat>> | undefined;
-  // A worker waits for a signal, and on memory:// nothing else holds the event loop open:
-  // without this timer Node would end the process (exit 13, an unsettled top-level await).
-  const keepAlive = setInterval(() => undefined, 2 ** 30);
   try {
-    await worker.start();
-    if (p.values['beat'] === true) beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
-    await done;
+    // A worker waits for a signal, and on memory:// nothing else holds the process open:
+    // Node would end it with code 13 (an unsettled top-level await) right after "ready".
+    await keepingAlive(async () => {
+      await worker.start();
+      if (p.values['beat'] === true) beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
+      await done;
+    });
   } finally {
-    clearInterval(keepAlive);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await beat?.stop();
