@@ -185,6 +185,24 @@ async function runQuickstart({ label, markdown, work, tarballs, baseEnv }) {
     assert(r.code === 0, `npm install ioredis failed:\n${r.stdout}${r.stderr}`);
   }
   for (const f of files) writeFileSync(join(app, f.name), f.content);
+  const tsFiles = files.map((f) => f.name).filter((n) => n.endsWith('.ts'));
+  if (tsFiles.length > 0) {
+    // tsx runs TypeScript without checking it: check the snippets against the installed
+    // packages' types too (strict, Node's ESM resolution; @types/node from the repository).
+    const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
+    const flags =
+      '--noEmit --strict --exactOptionalPropertyTypes --module nodenext --moduleResolution nodenext --target es2022';
+    const r = await sh(
+      `${tsc} ${flags} --typeRoots ${join(ROOT, 'node_modules', '@types')} --types node ${tsFiles.join(' ')}`,
+      app,
+      env,
+    );
+    assert(
+      r.code === 0,
+      `the TypeScript snippets do not type-check against the installed packages:\n${r.stdout}${r.stderr}`,
+    );
+    console.log(`  (tsc: ${tsFiles.join(', ')} type-check)`);
+  }
 
   const running = [];
   try {
