@@ -6,8 +6,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /**
- * Files that may import devDependencies: tests, their helpers and fixtures, benchmarks, examples
- * and tool configs. Everything else (each package's src) may import only `dependencies` and
+ * Files that may import devDependencies: tests, their helpers and fixtures, benchmarks, examples,
+ * the repository's scripts (packing, the quickstart test) and tool configs. Everything else (each package's src) may import only `dependencies` and
  * `peerDependencies` of its own package.json.
  */
 const DEV_FILES = [
@@ -16,6 +16,7 @@ const DEV_FILES = [
   '**/test-fixtures/**',
   '**/bench/**',
   '**/examples/**',
+  'scripts/**',
   '**/vitest.config.ts',
   'eslint.config.js',
 ];
@@ -105,6 +106,7 @@ export default tseslint.config(
       'packages/cli/**',
       '**/bench/**',
       '**/examples/**',
+      'scripts/**',
       '.ci/**',
     ],
     rules: { 'no-console': 'off' },
