@@ -189,9 +189,11 @@ async function runQuickstart({ label, markdown, work, tarballs, baseEnv }) {
   if (tsFiles.length > 0) {
     // tsx runs TypeScript without checking it: check the snippets against the installed
     // packages' types too (strict, Node's ESM resolution; @types/node from the repository).
+    // skipLibCheck, as `tsc --init` sets it: the driver option types of @celeriac/broker and
+    // result-backend name ioredis's types, which an app without ioredis does not have.
     const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
     const flags =
-      '--noEmit --strict --exactOptionalPropertyTypes --module nodenext --moduleResolution nodenext --target es2022';
+      '--noEmit --skipLibCheck --strict --exactOptionalPropertyTypes --module nodenext --moduleResolution nodenext --target es2022';
     const r = await sh(
       `${tsc} ${flags} --typeRoots ${join(ROOT, 'node_modules', '@types')} --types node ${tsFiles.join(' ')}`,
       app,
