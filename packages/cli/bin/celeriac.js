@@ -6,7 +6,9 @@ import { main } from '../dist/index.js';
 let settled = false;
 process.once('exit', () => {
   if (!settled) {
-    process.stderr.write('celeriac: stopped while still waiting (nothing held the process open); this is a bug, please report it\n');
+    process.stderr.write(
+      'celeriac: stopped while still waiting (nothing held the process open); this is a bug, please report it\n',
+    );
     process.exitCode = 13;
   }
 });

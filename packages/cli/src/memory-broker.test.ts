@@ -22,24 +22,44 @@ describe('celeriac on memory://', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^celeriac call: the broker is memory:\/\/, which lives inside one process.*waiting would never end/);
+    expect(r.stderr).toMatch(
+      /^celeriac call: the broker is memory:\/\/, which lives inside one process.*waiting would never end/,
+    );
   });
 
   it('`result` on a memory:// backend says why instead of reporting PENDING', async () => {
-    const r = await runCli(['result', '00000000-0000-4000-8000-000000000000', '--wait'], env, 30_000);
+    const r = await runCli(
+      ['result', '00000000-0000-4000-8000-000000000000', '--wait'],
+      env,
+      30_000,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^celeriac result: the result backend is memory:\/\//);
   });
 
   it('--broker overrides the broker of the app module given with --app', async () => {
-    const r = await runCli(['call', 'fx.add', '--app', 'test-fixtures/app.js', '--broker', 'memory://elsewhere'], { CELERIAC_BROKER_URL: 'redis://127.0.0.1:1' }, 30_000);
+    const r = await runCli(
+      ['call', 'fx.add', '--app', 'test-fixtures/app.js', '--broker', 'memory://elsewhere'],
+      { CELERIAC_BROKER_URL: 'redis://127.0.0.1:1' },
+      30_000,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the broker is memory:\/\/elsewhere/);
   });
 
   it('prints help for every command and subcommand and exits 0', async () => {
-    const commands = [['--help'], ['worker', '--help'], ['call', '--help'], ['result', '--help'], ['purge', '--help'], ['dlq', '--help'], ['inspect', '--help'], ['beat', '--help']];
-    for (const sub of ['add', 'remove', 'pause', 'resume', 'list', 'next']) commands.push(['beat', sub, '--help']);
+    const commands = [
+      ['--help'],
+      ['worker', '--help'],
+      ['call', '--help'],
+      ['result', '--help'],
+      ['purge', '--help'],
+      ['dlq', '--help'],
+      ['inspect', '--help'],
+      ['beat', '--help'],
+    ];
+    for (const sub of ['add', 'remove', 'pause', 'resume', 'list', 'next'])
+      commands.push(['beat', sub, '--help']);
     for (const sub of ['list', 'replay', 'purge']) commands.push(['dlq', sub, '--help']);
     for (const cmd of commands) {
       const r = await runCli(cmd);

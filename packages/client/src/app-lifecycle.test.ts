@@ -3,7 +3,10 @@ import { isCeleriacError, silentLogger } from '@celeriac/core';
 import { Celeriac } from './index.js';
 
 function memoryApp(): Celeriac {
-  return new Celeriac({ broker: `memory://${Math.random().toString(36).slice(2)}`, logger: silentLogger });
+  return new Celeriac({
+    broker: `memory://${Math.random().toString(36).slice(2)}`,
+    logger: silentLogger,
+  });
 }
 
 describe('close()', () => {
@@ -41,7 +44,11 @@ describe('overrideUrls()', () => {
   });
 
   it('keeps a backend the app named unless one is given', () => {
-    const app = new Celeriac({ broker: 'memory://a', backend: 'redis://127.0.0.1:6391/0', logger: silentLogger });
+    const app = new Celeriac({
+      broker: 'memory://a',
+      backend: 'redis://127.0.0.1:6391/0',
+      logger: silentLogger,
+    });
     app.overrideUrls({ broker: 'memory://b' });
     expect(app.options.backendUrl).toBe('redis://127.0.0.1:6391/0');
     app.overrideUrls({ backend: 'memory://c' });
