@@ -22,10 +22,11 @@ export function logLevelOf(p: Parsed): LogLevel {
 
 /**
  * The broker the CLI uses when none is configured (no `--broker`, no `CELERIAC_BROKER_URL`,
- * and an `--app` module whose app names none): undefined while no durable embedded broker
- * exists, so a command without a broker is a usage error and an app without one is on memory://.
+ * and an `--app` module whose app names none): one SQLite file in the working directory,
+ * which holds the results too, so a worker, `celeriac call` and beat started in one folder
+ * reach each other with no server installed.
  */
-export const DEFAULT_BROKER_URL: string | undefined = undefined;
+export const DEFAULT_BROKER_URL: string | undefined = 'sqlite://./celeriac.db';
 
 function isInProcess(url: string | undefined): boolean {
   return url !== undefined && /^memory:/i.test(url);

@@ -33,6 +33,7 @@ Commands:
 
 Run "celeriac <command> --help" for a command's options.
 Environment: CELERIAC_BROKER_URL, CELERIAC_RESULT_BACKEND, CELERIAC_LOG_LEVEL.
+With no broker configured, commands use sqlite://./celeriac.db (results in the same file).
 `;
 
 const commands: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; help: string }> = {

@@ -67,7 +67,8 @@ export const commonOptions = {
 } as const;
 
 export const COMMON_HELP = `  -A, --app <module>      The app module (a .js file exporting \`app\`, or file.js:name)
-  -b, --broker <url>      Broker URL; overrides the app module's (default: the app's, else $CELERIAC_BROKER_URL)
+  -b, --broker <url>      Broker URL; overrides the app module's (default: the app's, else
+                          $CELERIAC_BROKER_URL, else sqlite://./celeriac.db)
       --backend <url>     Result backend URL; overrides the app module's (default: the app's, else
                           $CELERIAC_RESULT_BACKEND, else the broker's when it stores results)
   -l, --loglevel <level>  trace, debug, info, warn, error, fatal or silent (default: info)

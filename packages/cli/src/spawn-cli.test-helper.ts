@@ -15,9 +15,10 @@ export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 60_000,
+  cwd?: string,
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -55,9 +56,11 @@ export async function startWorkerProcess(
   args: string[],
   env: NodeJS.ProcessEnv,
   app: string = FIXTURE_APP,
+  cwd?: string,
 ): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [BIN, 'worker', '--app', app, ...args], {
     env: { ...process.env, ...env },
+    ...(cwd === undefined ? {} : { cwd }),
   });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
