@@ -52,14 +52,20 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['@celeriac/*/src', '@celeriac/*/src/**', '@celeriac/*/dist', '@celeriac/*/dist/**'],
+              group: [
+                '@celeriac/*/src',
+                '@celeriac/*/src/**',
+                '@celeriac/*/dist',
+                '@celeriac/*/dist/**',
+              ],
               message:
                 "Import the package's public entry point (or a subpath it exports), not its src/ or dist/ files.",
             },
             {
               // Up and into another folder's src/ or dist/: another package, whatever its name.
               regex: '^(\\.\\./)+(packages/)?[a-z][a-z0-9-]*/(src|dist)(/|$)',
-              message: 'Import the other package by its name (@celeriac/...), not by a relative path into it.',
+              message:
+                'Import the other package by its name (@celeriac/...), not by a relative path into it.',
             },
           ],
         },
@@ -76,9 +82,15 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -114,6 +126,9 @@ export default tseslint.config(
   {
     // Tests probe APIs in ways production code should not (async stubs, detached methods).
     files: ['**/*.test.ts'],
-    rules: { '@typescript-eslint/require-await': 'off', '@typescript-eslint/unbound-method': 'off' },
+    rules: {
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
   },
 );

@@ -16,7 +16,8 @@ if (logFile === undefined || planFile === undefined) {
 }
 
 // eslint-disable-next-line no-control-regex -- the ANSI colour codes are what is being removed
-const lines = readFileSync(logFile, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
+const lines = readFileSync(logFile, 'utf8').replace(ANSI_COLOUR, '').split('\n');
 
 let passed = 0;
 let failed = 0;
@@ -64,8 +65,11 @@ for (const t of [...plan.tasks].sort((a, b) => a.taskId.localeCompare(b.taskId))
 
 const list = (xs) => (xs.length > 0 ? xs.join(', ') : 'none');
 console.log(`test tasks failed: ${list(testsFailed)}`);
-console.log(`test tasks not run: ${list(testsNotRun)}${testsNotRun.length > 0 ? ' (a task they depend on failed, or the run stopped)' : ''}`);
+console.log(
+  `test tasks not run: ${list(testsNotRun)}${testsNotRun.length > 0 ? ' (a task they depend on failed, or the run stopped)' : ''}`,
+);
 if (otherFailed.length > 0) console.log(`other tasks failed: ${otherFailed.join(', ')}`);
 
-const bad = summaryPath === undefined || testsFailed.length + testsNotRun.length + otherFailed.length > 0;
+const bad =
+  summaryPath === undefined || testsFailed.length + testsNotRun.length + otherFailed.length > 0;
 process.exit(bad ? 1 : 0);

@@ -32,16 +32,25 @@ console.log(`Celeriac demo on ${broker}`);
 console.log('add(2, 3)            =', await add.delay(2, 3).get({ timeout: 10 }));
 
 const started = Date.now();
-const squares = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((n) => slowSquare.delay(n).get({ timeout: 10 })));
-console.log(`slow_square(1..8)    = [${squares.join(', ')}] in ${Date.now() - started} ms (8 × 50 ms tasks, concurrency 8)`);
+const squares = await Promise.all(
+  [1, 2, 3, 4, 5, 6, 7, 8].map((n) => slowSquare.delay(n).get({ timeout: 10 })),
+);
+console.log(
+  `slow_square(1..8)    = [${squares.join(', ')}] in ${Date.now() - started} ms (8 × 50 ms tasks, concurrency 8)`,
+);
 
 const later = add.applyAsync([40, 2], {}, { countdown: 0.3 });
-console.log('add(40, 2) countdown =', await later.get({ timeout: 10 }), '(ran 300 ms later, held by the broker)');
+console.log(
+  'add(40, 2) countdown =',
+  await later.get({ timeout: 10 }),
+  '(ran 300 ms later, held by the broker)',
+);
 
 try {
   await divide.delay(1, 0).get({ timeout: 10 });
 } catch (err) {
-  if (err instanceof TaskError) console.log(`divide(1, 0)         -> ${err.type}: ${err.remoteMessage}`);
+  if (err instanceof TaskError)
+    console.log(`divide(1, 0)         -> ${err.type}: ${err.remoteMessage}`);
   else throw err;
 }
 
@@ -53,20 +62,28 @@ app.task('demo.tick', (label) => {
   return label;
 });
 const beat = new Beat(app, {
-  entries: [{ name: 'every-second', task: 'demo.tick', schedule: every(1).seconds(), args: ['tick'] }],
+  entries: [
+    { name: 'every-second', task: 'demo.tick', schedule: every(1).seconds(), args: ['tick'] },
+  ],
   logger,
 });
 await beat.start();
 await new Promise((r) => setTimeout(r, 3300));
 await beat.stop();
-console.log(`periodic demo.tick   = ran ${ticks.length} times, at ${ticks.join(', ')} (beat, every second)`);
+console.log(
+  `periodic demo.tick   = ran ${ticks.length} times, at ${ticks.join(', ')} (beat, every second)`,
+);
 
 const n = 2000;
 const t0 = Date.now();
-const results = await Promise.all(Array.from({ length: n }, (_, i) => add.delay(i, i).get({ timeout: 30 })));
+const results = await Promise.all(
+  Array.from({ length: n }, (_, i) => add.delay(i, i).get({ timeout: 30 })),
+);
 const ms = Date.now() - t0;
 const ok = results.every((v, i) => v === 2 * i);
-console.log(`${n} tasks end to end  = ${ok ? 'all correct' : 'WRONG RESULTS'} in ${ms} ms (${Math.round((n / ms) * 1000)} tasks/s)`);
+console.log(
+  `${n} tasks end to end  = ${ok ? 'all correct' : 'WRONG RESULTS'} in ${ms} ms (${Math.round((n / ms) * 1000)} tasks/s)`,
+);
 
 await worker.shutdown();
 await app.close();

@@ -42,7 +42,9 @@ export class WorkerProcess {
     );
     this.#child.on('message', (msg) => this.#mail.deliver(msg));
     this.#child.once('exit', (code, signal) => {
-      this.#mail.fail(new Error(`worker process ${this.pid} exited (code ${code}, signal ${signal})`));
+      this.#mail.fail(
+        new Error(`worker process ${this.pid} exited (code ${code}, signal ${signal})`),
+      );
     });
     this.#child.on('error', (err) => this.#mail.fail(err));
   }

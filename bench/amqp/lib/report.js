@@ -3,7 +3,6 @@
 import { median } from '../../lib/stats.js';
 import { cell, fmt, fmtInt, pairedRatio, verdict } from '../../lib/table.js';
 
-
 function rows(config) {
   const n = fmtInt.format(config.tasks);
   const seq = fmtInt.format(config.sequential);
@@ -109,9 +108,6 @@ function rows(config) {
     },
   ];
 }
-
-
-
 
 export function renderReport({ systems, runs, config, machine, errors, elapsedSeconds }) {
   const out = [];

@@ -28,7 +28,9 @@ const { values: opts, positionals } = parseArgs({
 });
 const url = positionals[0] ?? process.env.REDIS_URL;
 if (opts.help || !url) {
-  console.log('Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--json]');
+  console.log(
+    'Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--json]',
+  );
   process.exit(opts.help ? 0 : 2);
 }
 const entries = Number(opts.entries);
@@ -79,7 +81,11 @@ if (opts.child) {
   const seconds = Number(opts.seconds);
   const warmup = Number(opts.warmup);
   const redis = new Redis(url);
-  const child = fork(new URL(import.meta.url).pathname, [url, '--child', '--entries', String(entries), '--namespace', namespace, '--queue', queue], { stdio: 'inherit' });
+  const child = fork(
+    new URL(import.meta.url).pathname,
+    [url, '--child', '--entries', String(entries), '--namespace', namespace, '--queue', queue],
+    { stdio: 'inherit' },
+  );
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`the beat process exited with ${code}`)));
@@ -109,7 +115,10 @@ if (opts.child) {
       if (scheduled >= measureFrom && scheduled < measureTo) received++;
     }
   }
-  const keys = [...(await redis.keys(`_celeriac.beat.{${namespace}}.*`)), ...(await redis.keys(`*${queue}*`))];
+  const keys = [
+    ...(await redis.keys(`_celeriac.beat.{${namespace}}.*`)),
+    ...(await redis.keys(`*${queue}*`)),
+  ];
   if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
 
@@ -129,9 +138,17 @@ if (opts.child) {
   };
   if (opts.json) console.log(JSON.stringify(result));
   else {
-    console.log(`beat latency: ${entries} entries due every second, ${seconds} s measured after ${warmup} s of warm-up`);
-    console.log(`  runs: ${result.received} of ${result.expected} expected, ${duplicates} duplicates`);
-    console.log(`  lateness (publish confirmed − scheduled), ms: p50 ${result.p50}  p90 ${result.p90}  p99 ${result.p99}  max ${result.max}`);
+    console.log(
+      `beat latency: ${entries} entries due every second, ${seconds} s measured after ${warmup} s of warm-up`,
+    );
+    console.log(
+      `  runs: ${result.received} of ${result.expected} expected, ${duplicates} duplicates`,
+    );
+    console.log(
+      `  lateness (publish confirmed − scheduled), ms: p50 ${result.p50}  p90 ${result.p90}  p99 ${result.p99}  max ${result.max}`,
+    );
   }
-  process.exit(received === result.expected && late.length === result.expected && duplicates === 0 ? 0 : 1);
+  process.exit(
+    received === result.expected && late.length === result.expected && duplicates === 0 ? 0 : 1,
+  );
 }

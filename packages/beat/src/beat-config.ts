@@ -1,4 +1,10 @@
-import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  optionChecks,
+  optionTypes as t,
+  type OptionType,
+} from '@celeriac/core';
 import { BEAT_SPEC, type BeatOptions } from './beat.js';
 import type { BeatEntry } from './entry.js';
 
@@ -55,7 +61,11 @@ export function beatConfigFrom(value: unknown, source: string): BeatConfig {
       return value;
     }
   }
-  throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `${source}: the "beat" export must be an array of entries or { entries: [...], ... } (see defineBeat)`, {
-    details: { field: 'beat', option: 'beat', value: typeof value },
-  });
+  throw new CeleriacError(
+    ErrorCodes.INVALID_SCHEDULE,
+    `${source}: the "beat" export must be an array of entries or { entries: [...], ... } (see defineBeat)`,
+    {
+      details: { field: 'beat', option: 'beat', value: typeof value },
+    },
+  );
 }

@@ -1,7 +1,25 @@
 import { CeleriacError, ErrorCodes, systemClock, type Clock } from '@celeriac/core';
-import { compileEntry, definitionHash, type BeatEntry, type EntryDefaults, type EntrySource, type StoredEntry } from './entry.js';
-import { jitterDelayMs, nextRunAfterMs, scheduleFromJSON, type Schedule } from './schedules/schedule.js';
-import type { EntryWrite, NextRun, ScheduleStore, UpsertMode, UpsertResult } from './store/schedule-store.js';
+import {
+  compileEntry,
+  definitionHash,
+  type BeatEntry,
+  type EntryDefaults,
+  type EntrySource,
+  type StoredEntry,
+} from './entry.js';
+import {
+  jitterDelayMs,
+  nextRunAfterMs,
+  scheduleFromJSON,
+  type Schedule,
+} from './schedules/schedule.js';
+import type {
+  EntryWrite,
+  NextRun,
+  ScheduleStore,
+  UpsertMode,
+  UpsertResult,
+} from './store/schedule-store.js';
 
 /** Options of {@link BeatEntries}. */
 export interface BeatEntriesOptions extends Partial<EntryDefaults> {
@@ -31,12 +49,21 @@ export class BeatEntries {
   #firstRun(entry: { definition: StoredEntry['definition'] }, now: number): NextRun {
     const schedule = scheduleFromJSON(entry.definition.schedule);
     const next = nextRunAfterMs(schedule, now) ?? null;
-    return { nextRunAt: next, dueAt: next === null ? null : next + jitterDelayMs(schedule, entry.definition.name, next) };
+    return {
+      nextRunAt: next,
+      dueAt: next === null ? null : next + jitterDelayMs(schedule, entry.definition.name, next),
+    };
   }
 
   #write(entry: BeatEntry, source: EntrySource, now: number): EntryWrite {
     const { definition, enabled } = compileEntry(entry, this.#defaults);
-    return { definition, hash: definitionHash(definition), enabled, source, ...this.#firstRun({ definition }, now) };
+    return {
+      definition,
+      hash: definitionHash(definition),
+      enabled,
+      source,
+      ...this.#firstRun({ definition }, now),
+    };
   }
 
   /**
@@ -50,20 +77,32 @@ export class BeatEntries {
     const [result] = await this.store.upsert([write], options.replace ? 'replace' : 'create', now);
     this.#check(result, write.definition.name);
     const stored = await this.store.get(write.definition.name);
-    if (!stored) throw new CeleriacError(ErrorCodes.INVALID_OPTION, `beat entry "${write.definition.name}" vanished right after it was added`);
+    if (!stored)
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `beat entry "${write.definition.name}" vanished right after it was added`,
+      );
     return stored;
   }
 
   #check(result: UpsertResult | undefined, name: string): void {
     if (result?.status === 'exists') {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `beat entry "${name}" already exists: remove it first or pass replace: true (--replace)`, {
-        details: { field: 'name', option: 'name', value: name },
-      });
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `beat entry "${name}" already exists: remove it first or pass replace: true (--replace)`,
+        {
+          details: { field: 'name', option: 'name', value: name },
+        },
+      );
     }
     if (result?.status === 'full') {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `the schedule store is full: remove entries before adding "${name}"`, {
-        details: { field: 'name', option: 'name', value: name },
-      });
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `the schedule store is full: remove entries before adding "${name}"`,
+        {
+          details: { field: 'name', option: 'name', value: name },
+        },
+      );
     }
   }
 
@@ -78,16 +117,21 @@ export class BeatEntries {
     const names = new Set<string>();
     for (const w of writes) {
       if (names.has(w.definition.name)) {
-        throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `two beat entries are named "${w.definition.name}": entry names must be unique`, {
-          details: { field: 'name', option: 'name', value: w.definition.name },
-        });
+        throw new CeleriacError(
+          ErrorCodes.INVALID_SCHEDULE,
+          `two beat entries are named "${w.definition.name}": entry names must be unique`,
+          {
+            details: { field: 'name', option: 'name', value: w.definition.name },
+          },
+        );
       }
       names.add(w.definition.name);
     }
     const results = writes.length === 0 ? [] : await this.store.upsert(writes, mode, now);
     for (const r of results) if (r.status === 'full') this.#check(r, r.name);
     for (const stored of await this.store.list()) {
-      if (stored.state.source === 'config' && !names.has(stored.definition.name)) await this.store.remove(stored.definition.name, now);
+      if (stored.state.source === 'config' && !names.has(stored.definition.name))
+        await this.store.remove(stored.definition.name, now);
     }
     return results;
   }

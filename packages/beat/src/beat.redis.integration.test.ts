@@ -28,7 +28,11 @@ const at = (ms: number): string => new Date(ms).toISOString();
 /** Scheduled times of the messages on a queue, oldest first, read from Redis (kombu's layout). */
 async function scheduledTimes(queue: string): Promise<string[]> {
   const raw = await redis.lrange(queue, 0, -1);
-  return raw.map((s) => String((JSON.parse(s) as { headers: Record<string, unknown> }).headers['beat_scheduled_at'])).reverse();
+  return raw
+    .map((s) =>
+      String((JSON.parse(s) as { headers: Record<string, unknown> }).headers['beat_scheduled_at']),
+    )
+    .reverse();
 }
 
 async function cleanup(namespace: string, queue: string): Promise<void> {
@@ -40,7 +44,15 @@ describe('restart of all beats, on Redis (store and broker)', () => {
   async function restartAfter(minutes: number, policy: Partial<BeatEntry>): Promise<string[]> {
     const namespace = uniqueName('beat-restart');
     const queue = uniqueName('beat-restart-q');
-    const entries: BeatEntry[] = [{ name: 'minutely', task: 'tasks.tick', schedule: interval({ minutes: 1 }), options: { queue }, ...policy }];
+    const entries: BeatEntry[] = [
+      {
+        name: 'minutely',
+        task: 'tasks.tick',
+        schedule: interval({ minutes: 1 }),
+        options: { queue },
+        ...policy,
+      },
+    ];
     const app = new Celeriac({ broker: url, backend: false, logger: silentLogger });
     try {
       for (const [clockAt, tick] of [
@@ -72,19 +84,34 @@ describe('restart of all beats, on Redis (store and broker)', () => {
   });
 
   it('catchUp: each missed run is enqueued, up to the limit', async () => {
-    expect(await restartAfter(3, { catchUp: true })).toEqual([1, 2, 3, 4].map((m) => at(T0 + m * 60_000)));
-    expect(await restartAfter(10, { catchUp: true, catchUpLimit: 5 })).toEqual([1, 7, 8, 9, 10, 11].map((m) => at(T0 + m * 60_000)));
+    expect(await restartAfter(3, { catchUp: true })).toEqual(
+      [1, 2, 3, 4].map((m) => at(T0 + m * 60_000)),
+    );
+    expect(await restartAfter(10, { catchUp: true, catchUpLimit: 5 })).toEqual(
+      [1, 7, 8, 9, 10, 11].map((m) => at(T0 + m * 60_000)),
+    );
   });
 
   it('misfireGraceTime: runs missed by more than the grace are skipped', async () => {
-    expect(await restartAfter(10, { catchUp: true, misfireGraceTime: 61 })).toEqual([1, 10, 11].map((m) => at(T0 + m * 60_000)));
+    expect(await restartAfter(10, { catchUp: true, misfireGraceTime: 61 })).toEqual(
+      [1, 10, 11].map((m) => at(T0 + m * 60_000)),
+    );
   });
 });
 
 describe('embedding', () => {
   it('startEmbeddedBeat on a memory:// app enqueues every second; stop() is idempotent', async () => {
     const app = new Celeriac({ broker: 'memory://', backend: false, logger: silentLogger });
-    const embedded = await startEmbeddedBeat(app, silentLogger, { entries: [{ name: 'ping', task: 'ops.ping', schedule: every().second(), options: { queue: 'embedded' } }] });
+    const embedded = await startEmbeddedBeat(app, silentLogger, {
+      entries: [
+        {
+          name: 'ping',
+          task: 'ops.ping',
+          schedule: every().second(),
+          options: { queue: 'embedded' },
+        },
+      ],
+    });
     expect(embedded.beat.state).toBe('running');
     await sleep(2300);
     await Promise.all([embedded.stop(), embedded.stop()]);
@@ -121,7 +148,10 @@ describe('embedding', () => {
       const before = loaded();
       await import('@celeriac/beat/redis');
       console.log(JSON.stringify([before, loaded()]));`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+    });
     expect(JSON.parse(out.trim())).toEqual([false, true]);
   });
 });

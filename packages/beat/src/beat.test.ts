@@ -19,20 +19,34 @@ interface Sent {
 class FakeApp implements BeatApp {
   readonly sent: Sent[] = [];
   failing = false;
-  sendTask(task: string, args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): { published: Promise<void> } {
+  sendTask(
+    task: string,
+    args: readonly unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: ApplyOptions = {},
+  ): { published: Promise<void> } {
     if (this.failing) return { published: Promise.reject(new Error('broker down')) };
     this.sent.push({ task, args, kwargs, options });
     return { published: Promise.resolve() };
   }
   /** Scheduled times published per entry, as ISO strings. */
   runs(entry?: string): string[] {
-    return this.sent.filter((s) => entry === undefined || s.options.headers?.['beat_entry'] === entry).map((s) => String(s.options.headers?.['beat_scheduled_at']));
+    return this.sent
+      .filter((s) => entry === undefined || s.options.headers?.['beat_entry'] === entry)
+      .map((s) => String(s.options.headers?.['beat_scheduled_at']));
   }
 }
 
 const T0 = Date.parse('2024-01-01T00:00:00Z');
 const at = (ms: number): string => new Date(ms).toISOString();
-const everyMinute: BeatEntry = { name: 'minutely', task: 'tasks.tick', schedule: interval({ minutes: 1 }), args: [1], kwargs: { k: 'v' }, options: { queue: 'q', expires: 30 } };
+const everyMinute: BeatEntry = {
+  name: 'minutely',
+  task: 'tasks.tick',
+  schedule: interval({ minutes: 1 }),
+  args: [1],
+  kwargs: { k: 'v' },
+  options: { queue: 'q', expires: 30 },
+};
 
 function setup(options: BeatOptions = {}, start = T0 + 1) {
   const clock = new ManualClock(start);
@@ -69,7 +83,11 @@ describe('Beat on an injected clock', () => {
     expect((await beat.tick()).published).toBe(1);
     expect(app.runs()).toEqual([at(T0 + 60_000), at(T0 + 120_000)]);
     const stored = await beat.entries.get('minutely');
-    expect(stored?.state).toMatchObject({ lastRunAt: T0 + 120_000, nextRunAt: T0 + 180_000, totalRunCount: 2 });
+    expect(stored?.state).toMatchObject({
+      lastRunAt: T0 + 120_000,
+      nextRunAt: T0 + 180_000,
+      totalRunCount: 2,
+    });
   });
 
   it('sleeps until the next due run, or maxLoopInterval, whichever is first', async () => {
@@ -129,7 +147,9 @@ describe('Beat on an injected clock', () => {
     clock.set(T0 + 60_000);
     app.failing = true;
     expect((await beat.tick()).published).toBe(0);
-    expect(await store.pending(Number.MAX_SAFE_INTEGER, 10)).toEqual([{ name: 'minutely', scheduledAt: T0 + 60_000, claimedAt: T0 + 60_000 }]);
+    expect(await store.pending(Number.MAX_SAFE_INTEGER, 10)).toEqual([
+      { name: 'minutely', scheduledAt: T0 + 60_000, claimedAt: T0 + 60_000 },
+    ]);
     app.failing = false;
     clock.advance(2000);
     await beat.tick(); // younger than the lock TTL: perhaps still being published by a live leader
@@ -144,8 +164,16 @@ describe('Beat on an injected clock', () => {
     const { clock, app, beat } = setup({ entries: [] });
     await beat.syncEntries();
     await beat.add({ name: 'hourly', task: 'tasks.hourly', schedule: crontab('0 * * * *') });
-    await expect(beat.add({ name: 'hourly', task: 'x', schedule: crontab('0 * * * *') })).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_OPTION' });
-    await expect(beat.add({ name: 'bad', task: 'x', schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'either' } })).rejects.toMatchObject({
+    await expect(
+      beat.add({ name: 'hourly', task: 'x', schedule: crontab('0 * * * *') }),
+    ).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_OPTION' });
+    await expect(
+      beat.add({
+        name: 'bad',
+        task: 'x',
+        schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'either' },
+      }),
+    ).rejects.toMatchObject({
       code: 'CELERIAC_ERR_INVALID_SCHEDULE',
     });
     clock.set(T0 + 3_600_000);
@@ -160,8 +188,13 @@ describe('Beat on an injected clock', () => {
     clock.set(T0 + 4 * 3_600_000);
     await beat.tick();
     expect(app.runs('hourly')).toEqual([at(T0 + 3_600_000), at(T0 + 4 * 3_600_000)]);
-    await beat.add({ name: 'hourly', task: 'tasks.hourly', schedule: crontab('30 * * * *') }, { replace: true });
-    expect((await beat.entries.get('hourly'))?.state.nextRunAt).toBe(T0 + 4 * 3_600_000 + 1_800_000);
+    await beat.add(
+      { name: 'hourly', task: 'tasks.hourly', schedule: crontab('30 * * * *') },
+      { replace: true },
+    );
+    expect((await beat.entries.get('hourly'))?.state.nextRunAt).toBe(
+      T0 + 4 * 3_600_000 + 1_800_000,
+    );
     expect(await beat.remove('hourly')).toBe(true);
     expect(await beat.remove('hourly')).toBe(false);
     expect(await beat.pause('hourly')).toBe(false);
@@ -186,18 +219,24 @@ describe('Beat on an injected clock', () => {
     expect(app.runs('once')).toEqual([at(T0 + 5000)]);
     expect((await beat.entries.get('once'))?.state.nextRunAt).toBeNull();
     // Each run is enqueued up to 10 s after its scheduled time, under the scheduled time's identity.
-    expect(app.runs('jittery').slice(0, 3)).toEqual([30_000, 60_000, 90_000].map((d) => at(T0 + d)));
+    expect(app.runs('jittery').slice(0, 3)).toEqual(
+      [30_000, 60_000, 90_000].map((d) => at(T0 + d)),
+    );
   });
 
   it('refuses an invalid entry at construction, naming it', () => {
     let caught: unknown;
     try {
-      new Beat(new FakeApp(), { entries: [{ name: 'x', task: 't', schedule: interval(1), options: { priority: -1 } }] });
+      new Beat(new FakeApp(), {
+        entries: [{ name: 'x', task: 't', schedule: interval(1), options: { priority: -1 } }],
+      });
     } catch (err) {
       caught = err;
     }
     expect(isCeleriacError(caught, 'CELERIAC_ERR_INVALID_SCHEDULE')).toBe(true);
-    expect(() => new Beat(new FakeApp(), { entries: [everyMinute, everyMinute] })).toThrow(/two beat entries are named "minutely"/);
+    expect(() => new Beat(new FakeApp(), { entries: [everyMinute, everyMinute] })).toThrow(
+      /two beat entries are named "minutely"/,
+    );
     expect(() => new Beat(new FakeApp(), { lockTtl: 0 })).toThrow(/lockTtl/);
     expect(() => new Beat(new FakeApp(), { timezone: 'Somewhere/Else' })).toThrow(/IANA/);
   });
@@ -239,12 +278,17 @@ describe('restart of all beats: the misfire policy', () => {
 
   it('catchUp: each missed run, oldest first, up to catchUpLimit', async () => {
     expect(await downFor(3, { catchUp: true })).toEqual([2, 3, 4].map((m) => at(T0 + m * 60_000)));
-    expect(await downFor(10, { catchUp: true, catchUpLimit: 4 })).toEqual([8, 9, 10, 11].map((m) => at(T0 + m * 60_000)));
+    expect(await downFor(10, { catchUp: true, catchUpLimit: 4 })).toEqual(
+      [8, 9, 10, 11].map((m) => at(T0 + m * 60_000)),
+    );
   });
 
   it('misfireGraceTime: runs later than the grace are skipped', async () => {
     expect(await downFor(10, { misfireGraceTime: 30 })).toEqual([at(T0 + 11 * 60_000)]); // the latest is 0.5 s late
-    expect(await downFor(10, { misfireGraceTime: 90, catchUp: true })).toEqual([at(T0 + 10 * 60_000), at(T0 + 11 * 60_000)]);
+    expect(await downFor(10, { misfireGraceTime: 90, catchUp: true })).toEqual([
+      at(T0 + 10 * 60_000),
+      at(T0 + 11 * 60_000),
+    ]);
   });
 
   it('config sync: an entry dropped from the config is removed; runtime entries stay', async () => {
@@ -253,6 +297,8 @@ describe('restart of all beats: the misfire policy', () => {
     await beat.add({ name: 'runtime', task: 't', schedule: interval(60) });
     const next = new Beat(new FakeApp(), { store, clock, entries: [] });
     await next.syncEntries();
-    expect((await next.list()).map((e) => [e.definition.name, e.state.source])).toEqual([['runtime', 'api']]);
+    expect((await next.list()).map((e) => [e.definition.name, e.state.source])).toEqual([
+      ['runtime', 'api'],
+    ]);
   });
 });

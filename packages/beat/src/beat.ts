@@ -13,15 +13,34 @@ import {
 } from '@celeriac/core';
 import type { ApplyOptions } from '@celeriac/client';
 import { BeatEntries } from './beat-entries.js';
-import { compileEntry, runTaskId, type BeatEntry, type EntryDefinition, type MisfireOptions, type StoredEntry } from './entry.js';
+import {
+  compileEntry,
+  runTaskId,
+  type BeatEntry,
+  type EntryDefinition,
+  type MisfireOptions,
+  type StoredEntry,
+} from './entry.js';
 import { planTicks } from './misfire.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
-import type { Lease, PendingRun, RunRef, ScheduleStore, TickClaim, UpsertResult } from './store/schedule-store.js';
+import type {
+  Lease,
+  PendingRun,
+  RunRef,
+  ScheduleStore,
+  TickClaim,
+  UpsertResult,
+} from './store/schedule-store.js';
 import { checkTimeZone } from './schedules/wall-clock.js';
 
 /** What beat needs of the app: `sendTask` (and, when present, its logger and clock). */
 export interface BeatApp {
-  sendTask(name: string, args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): { readonly published: Promise<void> };
+  sendTask(
+    name: string,
+    args?: readonly unknown[],
+    kwargs?: Record<string, unknown>,
+    options?: ApplyOptions,
+  ): { readonly published: Promise<void> };
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
@@ -80,7 +99,10 @@ export const BEAT_SPEC = {
   id: t.nonEmptyString,
   logger: t.object,
   clock: t.object,
-  misfireGraceTime: t.anyOf(t.seconds, { expected: 'null (any lateness)', test: (v) => v === null }),
+  misfireGraceTime: t.anyOf(t.seconds, {
+    expected: 'null (any lateness)',
+    test: (v) => v === null,
+  }),
   coalesce: t.boolean,
   catchUp: t.boolean,
   catchUpLimit: t.range(1, 10_000, true),
@@ -175,20 +197,34 @@ export class Beat {
   constructor(app: BeatApp, options: BeatOptions = {}) {
     this.options = compileBeatOptions(options);
     this.#app = app;
-    this.#logger = (options.logger ?? app.logger ?? silentLogger).child({ component: 'beat', beat: this.options.id });
+    this.#logger = (options.logger ?? app.logger ?? silentLogger).child({
+      component: 'beat',
+      beat: this.options.id,
+    });
     this.#clock = options.clock ?? app.clock ?? systemClock;
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryScheduleStore();
-    this.entries = new BeatEntries(this.store, { clock: this.#clock, timezone: this.options.timezone, ...this.options.misfire });
+    this.entries = new BeatEntries(this.store, {
+      clock: this.#clock,
+      timezone: this.options.timezone,
+      ...this.options.misfire,
+    });
     this.#config = [...(options.entries ?? [])];
     // Refuse a bad entry now, at registration, not at its first run.
     const names = new Set<string>();
     for (const e of this.#config) {
-      const { definition } = compileEntry(e, { timezone: this.options.timezone, ...this.options.misfire });
+      const { definition } = compileEntry(e, {
+        timezone: this.options.timezone,
+        ...this.options.misfire,
+      });
       if (names.has(definition.name)) {
-        throw new CeleriacError(ErrorCodes.INVALID_SCHEDULE, `two beat entries are named "${definition.name}": entry names must be unique`, {
-          details: { field: 'name', option: 'name', value: definition.name },
-        });
+        throw new CeleriacError(
+          ErrorCodes.INVALID_SCHEDULE,
+          `two beat entries are named "${definition.name}": entry names must be unique`,
+          {
+            details: { field: 'name', option: 'name', value: definition.name },
+          },
+        );
       }
       names.add(definition.name);
     }
@@ -214,13 +250,18 @@ export class Beat {
 
   /** Syncs the configured entries and starts the loop in the background. */
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new CeleriacError(ErrorCodes.CLOSED, `this beat cannot start: it is ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new CeleriacError(ErrorCodes.CLOSED, `this beat cannot start: it is ${this.#state}`);
     this.#state = 'starting';
     try {
       const results = await this.syncEntries();
       const changed = results.filter((r) => r.status !== 'unchanged');
       this.#logger.info(
-        { entries: this.#config.length, changed: changed.map((r) => `${r.name}:${r.status}`), lockTtlMs: this.options.lockTtlMs },
+        {
+          entries: this.#config.length,
+          changed: changed.map((r) => `${r.name}:${r.status}`),
+          lockTtlMs: this.options.lockTtlMs,
+        },
         'beat: starting',
       );
     } catch (err) {
@@ -336,12 +377,18 @@ export class Beat {
       const results = await this.store.claim(lease, claims, now);
       for (const r of results) {
         if (r.status === 'fenced') {
-          this.#logger.warn({ fence: lease.fence }, 'beat: the leader lock moved to another beat; following');
+          this.#logger.warn(
+            { fence: lease.fence },
+            'beat: the leader lock moved to another beat; following',
+          );
           this.#lease = undefined;
           break;
         }
         if (r.status === 'stale') {
-          this.#logger.debug({ entry: r.name }, 'beat: entry changed while being dispatched; will look again');
+          this.#logger.debug(
+            { entry: r.name },
+            'beat: entry changed while being dispatched; will look again',
+          );
           continue;
         }
         const entry = byName.get(r.name);
@@ -362,18 +409,33 @@ export class Beat {
     try {
       schedule = this.entries.scheduleOf(entry);
     } catch (err) {
-      this.#logger.error({ err, entry: d.name }, 'beat: the stored schedule is invalid; pausing the entry');
+      this.#logger.error(
+        { err, entry: d.name },
+        'beat: the stored schedule is invalid; pausing the entry',
+      );
       void this.store.setEnabled(d.name, false, undefined, now).catch(() => undefined);
       return undefined;
     }
     const plan = planTicks({ definition: d, schedule, nextRunAt: state.nextRunAt, now });
     const log = this.#logger;
-    if (plan.coalesced > 0) log.info({ entry: d.name, coalesced: plan.coalesced, kept: plan.dispatch.map(iso) }, 'beat: coalesced missed runs into one');
-    if (plan.dropped > 0) log.warn({ entry: d.name, dropped: plan.dropped, limit: d.catchUpLimit }, 'beat: catch-up limit reached; skipped the oldest missed runs');
+    if (plan.coalesced > 0)
+      log.info(
+        { entry: d.name, coalesced: plan.coalesced, kept: plan.dispatch.map(iso) },
+        'beat: coalesced missed runs into one',
+      );
+    if (plan.dropped > 0)
+      log.warn(
+        { entry: d.name, dropped: plan.dropped, limit: d.catchUpLimit },
+        'beat: catch-up limit reached; skipped the oldest missed runs',
+      );
     if (plan.misfired.length > 0) {
-      log.warn({ entry: d.name, skipped: plan.misfired.map(iso), misfireGraceTime: d.misfireGraceTime }, 'beat: skipped runs later than misfireGraceTime');
+      log.warn(
+        { entry: d.name, skipped: plan.misfired.map(iso), misfireGraceTime: d.misfireGraceTime },
+        'beat: skipped runs later than misfireGraceTime',
+      );
     }
-    if (plan.truncated) log.warn({ entry: d.name }, 'beat: more missed runs than can be walked; skipped to now');
+    if (plan.truncated)
+      log.warn({ entry: d.name }, 'beat: more missed runs than can be walked; skipped to now');
     return {
       name: d.name,
       revision: state.revision,
@@ -385,7 +447,11 @@ export class Beat {
   }
 
   /** Publishes one claimed run; resolves with it when the broker has it, else undefined (it stays pending). */
-  async #publish(d: EntryDefinition, scheduledAt: number, now: number): Promise<RunRef | undefined> {
+  async #publish(
+    d: EntryDefinition,
+    scheduledAt: number,
+    now: number,
+  ): Promise<RunRef | undefined> {
     const key = `${d.name}\n${scheduledAt}`;
     if (this.#inFlight.has(key)) return undefined;
     this.#inFlight.add(key);
@@ -393,21 +459,35 @@ export class Beat {
     const log = { entry: d.name, task: d.task, taskId, scheduledAt: iso(scheduledAt) };
     try {
       if (this.#clock.now() >= this.#validUntil) {
-        this.#logger.warn(log, 'beat: leader lock about to expire; leaving the run to the next leader');
+        this.#logger.warn(
+          log,
+          'beat: leader lock about to expire; leaving the run to the next leader',
+        );
         return undefined;
       }
       const { headers, ...options } = d.options;
-      const result = this.#app.sendTask(d.task, d.args, { ...d.kwargs }, {
-        ...options,
-        taskId,
-        headers: { ...headers, beat_entry: d.name, beat_scheduled_at: iso(scheduledAt) },
-      });
+      const result = this.#app.sendTask(
+        d.task,
+        d.args,
+        { ...d.kwargs },
+        {
+          ...options,
+          taskId,
+          headers: { ...headers, beat_entry: d.name, beat_scheduled_at: iso(scheduledAt) },
+        },
+      );
       await result.published;
       this.#published++;
-      this.#logger.info({ ...log, lateMs: now - scheduledAt }, `beat: sending due task ${d.name} (${d.task})`);
+      this.#logger.info(
+        { ...log, lateMs: now - scheduledAt },
+        `beat: sending due task ${d.name} (${d.task})`,
+      );
       return { name: d.name, scheduledAt };
     } catch (err) {
-      this.#logger.error({ ...log, err }, 'beat: publishing a run failed; it stays pending and is retried');
+      this.#logger.error(
+        { ...log, err },
+        'beat: publishing a run failed; it stays pending and is retried',
+      );
       return undefined;
     } finally {
       this.#inFlight.delete(key);
@@ -418,7 +498,10 @@ export class Beat {
   async #recover(now: number): Promise<number> {
     if (now < this.#nextRecoveryAt) return 0;
     this.#nextRecoveryAt = now + this.options.lockTtlMs / 2;
-    const stale: PendingRun[] = await this.store.pending(now - this.options.lockTtlMs, this.options.batchSize);
+    const stale: PendingRun[] = await this.store.pending(
+      now - this.options.lockTtlMs,
+      this.options.batchSize,
+    );
     if (stale.length === 0) return 0;
     const settled: RunRef[] = [];
     const sends: Promise<RunRef | undefined>[] = [];
@@ -432,11 +515,17 @@ export class Beat {
       }
       const grace = entry.definition.misfireGraceTime;
       if (grace !== null && now - p.scheduledAt > grace * 1000) {
-        this.#logger.warn({ entry: p.name, scheduledAt: iso(p.scheduledAt) }, 'beat: a pending run is later than misfireGraceTime; skipped');
+        this.#logger.warn(
+          { entry: p.name, scheduledAt: iso(p.scheduledAt) },
+          'beat: a pending run is later than misfireGraceTime; skipped',
+        );
         settled.push(p);
         continue;
       }
-      this.#logger.warn({ entry: p.name, scheduledAt: iso(p.scheduledAt), claimedAt: iso(p.claimedAt) }, 'beat: republishing a run claimed but not confirmed');
+      this.#logger.warn(
+        { entry: p.name, scheduledAt: iso(p.scheduledAt), claimedAt: iso(p.claimedAt) },
+        'beat: republishing a run claimed but not confirmed',
+      );
       sends.push(this.#publish(entry.definition, p.scheduledAt, now));
     }
     const ok = (await Promise.all(sends)).filter((x): x is RunRef => x !== undefined);
@@ -484,7 +573,11 @@ export class Beat {
     if (this.#lease) {
       const lease = this.#lease;
       this.#lease = undefined;
-      await this.store.releaseLeadership(lease).catch((err: unknown) => this.#logger.warn({ err }, 'beat: releasing the leader lock failed'));
+      await this.store
+        .releaseLeadership(lease)
+        .catch((err: unknown) =>
+          this.#logger.warn({ err }, 'beat: releasing the leader lock failed'),
+        );
     }
     if (this.#ownsStore) await this.store.close();
     this.#state = 'stopped';

@@ -47,7 +47,10 @@ export function parseCrontabFile(text: string, source = 'crontab'): BeatEntry[] 
     const tokens = line.split(/\s+/);
     const fieldCount = MACROS.has((tokens[0] ?? '').toLowerCase()) ? 1 : 5;
     const m = new RegExp(`^(\\S+(?:\\s+\\S+){${fieldCount - 1}})\\s+(\\S+)\\s*(.*)$`).exec(line);
-    if (!m) return fail(`expected ${fieldCount === 1 ? 'a macro' : 'five time fields'} and a task name, got "${line}"`);
+    if (!m)
+      return fail(
+        `expected ${fieldCount === 1 ? 'a macro' : 'five time fields'} and a task name, got "${line}"`,
+      );
     const expression = (m[1] ?? '').split(/\s+/).join(' ');
     const task = m[2] ?? '';
     const rest = (m[3] ?? '').trim();
@@ -58,11 +61,18 @@ export function parseCrontabFile(text: string, source = 'crontab'): BeatEntry[] 
       try {
         parsed = JSON.parse(rest);
       } catch (err) {
-        fail(`the text after the task name must be JSON (an args array or a kwargs object), got ${rest}`, err);
+        fail(
+          `the text after the task name must be JSON (an args array or a kwargs object), got ${rest}`,
+          err,
+        );
       }
       if (Array.isArray(parsed)) args = parsed;
-      else if (typeof parsed === 'object' && parsed !== null) kwargs = parsed as Record<string, unknown>;
-      else fail(`the text after the task name must be a JSON array (args) or object (kwargs), got ${rest}`);
+      else if (typeof parsed === 'object' && parsed !== null)
+        kwargs = parsed as Record<string, unknown>;
+      else
+        fail(
+          `the text after the task name must be a JSON array (args) or object (kwargs), got ${rest}`,
+        );
     }
     const schedule = (() => {
       try {

@@ -32,7 +32,9 @@ export interface EmbeddedBeat {
  * The app's broker URL when it names Redis or a SQLite file: the natural place for the
  * schedule store (the same server, or the same file).
  */
-export function defaultStoreUrl(app: { readonly options?: { readonly brokerUrl?: string | undefined } }): string {
+export function defaultStoreUrl(app: {
+  readonly options?: { readonly brokerUrl?: string | undefined };
+}): string {
   const url = app.options?.brokerUrl;
   return url && /^(rediss?|sqlite):\/\//i.test(url) ? url : 'memory://';
 }
@@ -56,7 +58,12 @@ export async function startEmbeddedBeat(
   optionChecks('embedded beat').strict(options, EMBEDDED_SPEC);
   const { storeUrl, namespace, ...beatOptions } = options;
   let opened: ScheduleStore | undefined;
-  const store = options.store ?? (opened = await createScheduleStore(storeUrl ?? defaultStoreUrl(app), namespace === undefined ? {} : { namespace }));
+  const store =
+    options.store ??
+    (opened = await createScheduleStore(
+      storeUrl ?? defaultStoreUrl(app),
+      namespace === undefined ? {} : { namespace },
+    ));
   const beat = new Beat(app, { ...beatOptions, store, ...(logger ? { logger } : {}) });
   try {
     await beat.start();

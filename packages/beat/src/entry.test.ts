@@ -32,7 +32,10 @@ describe('entries', () => {
       catchUpLimit: 100,
       schedule: { kind: 'crontab', expression: '0 3 * * *', timezone: 'Europe/London' },
     });
-    expect(compileEntry({ ...ok, schedule: every().day().at('10:00') }, { timezone: 'Asia/Tokyo' }).definition.schedule).toMatchObject({ timezone: 'Asia/Tokyo' });
+    expect(
+      compileEntry({ ...ok, schedule: every().day().at('10:00') }, { timezone: 'Asia/Tokyo' })
+        .definition.schedule,
+    ).toMatchObject({ timezone: 'Asia/Tokyo' });
   });
 
   it('are refused at registration with the field named', () => {
@@ -41,21 +44,45 @@ describe('entries', () => {
     expect(fieldOf(() => compileEntry({ ...ok, task: '' }, defaults))).toBe('task');
     expect(fieldOf(() => compileEntry({ ...ok, args: 'x' as never }, defaults))).toBe('args');
     expect(fieldOf(() => compileEntry({ ...ok, kwargs: [] as never }, defaults))).toBe('kwargs');
-    expect(fieldOf(() => compileEntry({ ...ok, options: { priority: 300 } }, defaults))).toBe('options.priority');
-    expect(fieldOf(() => compileEntry({ ...ok, options: { queue: '' } }, defaults))).toBe('options.queue');
-    expect(fieldOf(() => compileEntry({ ...ok, options: { countdown: 5 } as never }, defaults))).toBe('options.countdown');
-    expect(fieldOf(() => compileEntry({ ...ok, misfireGraceTime: -1 }, defaults))).toBe('misfireGraceTime');
+    expect(fieldOf(() => compileEntry({ ...ok, options: { priority: 300 } }, defaults))).toBe(
+      'options.priority',
+    );
+    expect(fieldOf(() => compileEntry({ ...ok, options: { queue: '' } }, defaults))).toBe(
+      'options.queue',
+    );
+    expect(
+      fieldOf(() => compileEntry({ ...ok, options: { countdown: 5 } as never }, defaults)),
+    ).toBe('options.countdown');
+    expect(fieldOf(() => compileEntry({ ...ok, misfireGraceTime: -1 }, defaults))).toBe(
+      'misfireGraceTime',
+    );
     expect(fieldOf(() => compileEntry({ ...ok, catchUpLimit: 0 }, defaults))).toBe('catchUpLimit');
-    expect(fieldOf(() => compileEntry({ ...ok, timezone: 'Nowhere' }, defaults))).toBe('entry "nightly" timezone');
-    expect(fieldOf(() => compileEntry({ ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } }, defaults))).toBe('schedule');
-    expect(() => compileEntry({ ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } }, defaults)).toThrow(/minute field "99"/);
+    expect(fieldOf(() => compileEntry({ ...ok, timezone: 'Nowhere' }, defaults))).toBe(
+      'entry "nightly" timezone',
+    );
+    expect(
+      fieldOf(() =>
+        compileEntry(
+          { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } },
+          defaults,
+        ),
+      ),
+    ).toBe('schedule');
+    expect(() =>
+      compileEntry(
+        { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } },
+        defaults,
+      ),
+    ).toThrow(/minute field "99"/);
   });
 
   it('hash equally when equal, differently when not', () => {
     const a = compileEntry(ok, defaults).definition;
     const b = compileEntry({ ...ok, options: {} }, defaults).definition;
     expect(definitionHash(a)).toBe(definitionHash(b));
-    expect(definitionHash(compileEntry({ ...ok, args: [1] }, defaults).definition)).not.toBe(definitionHash(a));
+    expect(definitionHash(compileEntry({ ...ok, args: [1] }, defaults).definition)).not.toBe(
+      definitionHash(a),
+    );
   });
 
   it('a run has one task id, a UUID, derived from namespace, entry and time', () => {

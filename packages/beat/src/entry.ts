@@ -162,18 +162,24 @@ function entryChecks(entry: string): ReturnType<typeof scheduleChecks> {
 }
 
 function fail(entry: string, field: string, value: unknown, why: string): never {
-  throw invalidSchedule(`beat entry ${entry === '' ? '' : `"${entry}" `}${field}: ${why}, got ${show(value)}`, field, value);
+  throw invalidSchedule(
+    `beat entry ${entry === '' ? '' : `"${entry}" `}${field}: ${why}, got ${show(value)}`,
+    field,
+    value,
+  );
 }
 
 function optionalSeconds(entry: string, field: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(entry, field, v, 'must be a number of seconds >= 0');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    fail(entry, field, v, 'must be a number of seconds >= 0');
   return v;
 }
 
 function compileOptions(entry: string, o: unknown): EntryPublishOptions {
   if (o === undefined) return {};
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail(entry, 'options', o, 'must be an object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    fail(entry, 'options', o, 'must be an object');
   entryChecks(entry).strict(o, PUBLISH_SPEC, { prefix: 'options.' });
   const src = o as Record<string, unknown>;
   const out: EntryPublishOptions = {};
@@ -182,11 +188,13 @@ function compileOptions(entry: string, o: unknown): EntryPublishOptions {
     switch (key) {
       case 'queue':
       case 'shadow':
-        if (typeof v !== 'string' || v === '') fail(entry, `options.${key}`, v, 'must be a non-empty string');
+        if (typeof v !== 'string' || v === '')
+          fail(entry, `options.${key}`, v, 'must be a non-empty string');
         out[key] = v;
         break;
       case 'priority':
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) fail(entry, 'options.priority', v, 'must be an integer 0..9 (0..255 on RabbitMQ)');
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255)
+          fail(entry, 'options.priority', v, 'must be an integer 0..9 (0..255 on RabbitMQ)');
         out.priority = v;
         break;
       case 'expires':
@@ -195,11 +203,13 @@ function compileOptions(entry: string, o: unknown): EntryPublishOptions {
         out[key] = optionalSeconds(entry, `options.${key}`, v) as number;
         break;
       case 'headers':
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(entry, 'options.headers', v, 'must be an object');
+        if (typeof v !== 'object' || v === null || Array.isArray(v))
+          fail(entry, 'options.headers', v, 'must be an object');
         out.headers = { ...(v as Record<string, unknown>) };
         break;
       case 'serializer':
-        if (v !== 'json' && v !== 'msgpack') fail(entry, 'options.serializer', v, 'must be "json" or "msgpack"');
+        if (v !== 'json' && v !== 'msgpack')
+          fail(entry, 'options.serializer', v, 'must be "json" or "msgpack"');
         out.serializer = v;
         break;
       case 'ignoreResult':
@@ -207,22 +217,33 @@ function compileOptions(entry: string, o: unknown): EntryPublishOptions {
         out.ignoreResult = v;
         break;
       default:
-        fail(entry, `options.${key}`, v, 'is not a beat publish option (queue, priority, expires, headers, serializer, ignoreResult, timeLimit, softTimeLimit, shadow)');
+        fail(
+          entry,
+          `options.${key}`,
+          v,
+          'is not a beat publish option (queue, priority, expires, headers, serializer, ignoreResult, timeLimit, softTimeLimit, shadow)',
+        );
     }
   }
   return out;
 }
 
 /** The misfire policy with defaults applied and checked. */
-export function compileMisfire(entry: string, o: MisfireOptions, defaults: MisfireOptions = {}): Pick<EntryDefinition, 'misfireGraceTime' | 'coalesce' | 'catchUp' | 'catchUpLimit'> {
-  const grace = o.misfireGraceTime !== undefined ? o.misfireGraceTime : (defaults.misfireGraceTime ?? null);
+export function compileMisfire(
+  entry: string,
+  o: MisfireOptions,
+  defaults: MisfireOptions = {},
+): Pick<EntryDefinition, 'misfireGraceTime' | 'coalesce' | 'catchUp' | 'catchUpLimit'> {
+  const grace =
+    o.misfireGraceTime !== undefined ? o.misfireGraceTime : (defaults.misfireGraceTime ?? null);
   if (grace !== null) optionalSeconds(entry, 'misfireGraceTime', grace);
   const coalesce = o.coalesce ?? defaults.coalesce ?? true;
   const catchUp = o.catchUp ?? defaults.catchUp ?? false;
   const catchUpLimit = o.catchUpLimit ?? defaults.catchUpLimit ?? 100;
   if (typeof coalesce !== 'boolean') fail(entry, 'coalesce', coalesce, 'must be a boolean');
   if (typeof catchUp !== 'boolean') fail(entry, 'catchUp', catchUp, 'must be a boolean');
-  if (!Number.isInteger(catchUpLimit) || catchUpLimit < 1 || catchUpLimit > 10_000) fail(entry, 'catchUpLimit', catchUpLimit, 'must be an integer 1..10000');
+  if (!Number.isInteger(catchUpLimit) || catchUpLimit < 1 || catchUpLimit > 10_000)
+    fail(entry, 'catchUpLimit', catchUpLimit, 'must be an integer 1..10000');
   return { misfireGraceTime: grace, coalesce, catchUp, catchUpLimit };
 }
 
@@ -230,17 +251,29 @@ export function compileMisfire(entry: string, o: MisfireOptions, defaults: Misfi
  * Validates an entry and applies defaults. Throws `CELERIAC_ERR_INVALID_SCHEDULE` naming the
  * field and the value, so a bad entry is refused when it is registered.
  */
-export function compileEntry(input: BeatEntry, defaults: EntryDefaults): { definition: EntryDefinition; enabled: boolean } {
+export function compileEntry(
+  input: BeatEntry,
+  defaults: EntryDefaults,
+): { definition: EntryDefinition; enabled: boolean } {
   if (typeof input !== 'object' || input === null) fail('', 'entry', input, 'must be an object');
   const name = input.name;
-  if (typeof name !== 'string' || !NAME_RE.test(name)) fail('', 'name', name, 'must be 1-200 characters without control characters');
+  if (typeof name !== 'string' || !NAME_RE.test(name))
+    fail('', 'name', name, 'must be 1-200 characters without control characters');
   entryChecks(name).strict(input, ENTRY_SPEC);
-  if (typeof input.task !== 'string' || input.task === '') fail(name, 'task', input.task, 'must be a task name');
-  if (typeof input.schedule !== 'object' || input.schedule === null) fail(name, 'schedule', input.schedule, 'must be a schedule (interval(), crontab(), cron(), oneOff(), solar() or every())');
+  if (typeof input.task !== 'string' || input.task === '')
+    fail(name, 'task', input.task, 'must be a task name');
+  if (typeof input.schedule !== 'object' || input.schedule === null)
+    fail(
+      name,
+      'schedule',
+      input.schedule,
+      'must be a schedule (interval(), crontab(), cron(), oneOff(), solar() or every())',
+    );
   const args = input.args ?? [];
   if (!Array.isArray(args)) fail(name, 'args', args, 'must be an array');
   const kwargs = input.kwargs ?? {};
-  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) fail(name, 'kwargs', kwargs, 'must be an object');
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs))
+    fail(name, 'kwargs', kwargs, 'must be an object');
   const enabled = input.enabled ?? true;
   if (typeof enabled !== 'boolean') fail(name, 'enabled', enabled, 'must be a boolean');
   let schedule: Schedule;
@@ -249,9 +282,17 @@ export function compileEntry(input: BeatEntry, defaults: EntryDefaults): { defin
     schedule = scheduleFromJSON(scheduleToJSON(input.schedule));
   } catch (err) {
     const e = err as Error;
-    throw invalidSchedule(`beat entry "${name}" schedule: ${e.message}`, 'schedule', input.schedule, err);
+    throw invalidSchedule(
+      `beat entry "${name}" schedule: ${e.message}`,
+      'schedule',
+      input.schedule,
+      err,
+    );
   }
-  const timezone = input.timezone === undefined ? defaults.timezone : checkTimeZone(input.timezone, `entry "${name}" timezone`);
+  const timezone =
+    input.timezone === undefined
+      ? defaults.timezone
+      : checkTimeZone(input.timezone, `entry "${name}" timezone`);
   if (takesTimezone(schedule)) schedule = withDefaultTimezone(schedule, timezone);
   let argsJson: unknown[];
   let kwargsJson: Record<string, unknown>;
@@ -259,7 +300,12 @@ export function compileEntry(input: BeatEntry, defaults: EntryDefaults): { defin
     argsJson = JSON.parse(JSON.stringify(args)) as unknown[];
     kwargsJson = JSON.parse(JSON.stringify(kwargs)) as Record<string, unknown>;
   } catch (err) {
-    throw invalidSchedule(`beat entry "${name}": args and kwargs must be JSON-serializable (${(err as Error).message})`, 'args', args, err);
+    throw invalidSchedule(
+      `beat entry "${name}": args and kwargs must be JSON-serializable (${(err as Error).message})`,
+      'args',
+      args,
+      err,
+    );
   }
   const definition: EntryDefinition = {
     name,
@@ -297,7 +343,9 @@ export function definitionHash(d: EntryDefinition): string {
  * scheduled time, so any beat that enqueues the same run uses the same id.
  */
 export function runTaskId(namespace: string, entry: string, scheduledAt: number): string {
-  const h = createHash('sha1').update(`celeriac-beat\n${namespace}\n${entry}\n${scheduledAt}`).digest();
+  const h = createHash('sha1')
+    .update(`celeriac-beat\n${namespace}\n${entry}\n${scheduledAt}`)
+    .digest();
   h[6] = ((h[6] ?? 0) & 0x0f) | 0x50; // version 5 (name-based, SHA-1)
   h[8] = ((h[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
   const x = h.subarray(0, 16).toString('hex');

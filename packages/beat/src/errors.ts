@@ -28,7 +28,8 @@ export function scheduleChecks(owner: string): OptionChecks {
 
 /** `JSON.stringify` that never throws, for putting a rejected value into a message. */
 export function show(value: unknown): string {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (value instanceof Date)
+    return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

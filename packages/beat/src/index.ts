@@ -27,7 +27,14 @@
  * ```
  */
 export { Beat, compileBeatOptions } from './beat.js';
-export type { BeatApp, BeatOptions, BeatRole, BeatState, CompiledBeatOptions, TickReport } from './beat.js';
+export type {
+  BeatApp,
+  BeatOptions,
+  BeatRole,
+  BeatState,
+  CompiledBeatOptions,
+  TickReport,
+} from './beat.js';
 export { BeatEntries } from './beat-entries.js';
 export { defineBeat, beatConfigFrom } from './beat-config.js';
 export type { BeatConfig } from './beat-config.js';
@@ -79,7 +86,12 @@ export type { Schedule, ScheduleJSON, ScheduleKind } from './schedules/schedule.
 export { interval } from './schedules/interval.js';
 export type { IntervalOptions, IntervalSchedule } from './schedules/interval.js';
 export { crontab } from './schedules/crontab.js';
-export type { CrontabField, CrontabFields, CrontabOptions, CrontabSchedule } from './schedules/crontab.js';
+export type {
+  CrontabField,
+  CrontabFields,
+  CrontabOptions,
+  CrontabSchedule,
+} from './schedules/crontab.js';
 export { cron, CRON_FIELD_NAMES } from './schedules/cron.js';
 export type { CronFieldName, CronOptions, CronSchedule } from './schedules/cron.js';
 export { oneOff } from './schedules/one-off.js';
@@ -87,6 +99,12 @@ export type { OneOffSchedule } from './schedules/one-off.js';
 export { solar, SOLAR_EVENTS } from './schedules/solar.js';
 export type { SolarEvent, SolarSchedule } from './schedules/solar.js';
 export { every, WEEKDAY_NAMES } from './schedules/every.js';
-export type { EveryBuilder, EveryJob, EverySchedule, EveryUnit, Weekday } from './schedules/every.js';
+export type {
+  EveryBuilder,
+  EveryJob,
+  EverySchedule,
+  EveryUnit,
+  Weekday,
+} from './schedules/every.js';
 export type { DateInput, RangeOptions } from './schedules/common.js';
 export { checkTimeZone } from './schedules/wall-clock.js';

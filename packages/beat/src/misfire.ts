@@ -25,7 +25,10 @@ export interface TickPlan {
 export const MAX_SCAN = 100_000;
 
 export interface PlanInput {
-  readonly definition: Pick<EntryDefinition, 'name' | 'misfireGraceTime' | 'coalesce' | 'catchUp' | 'catchUpLimit'>;
+  readonly definition: Pick<
+    EntryDefinition,
+    'name' | 'misfireGraceTime' | 'coalesce' | 'catchUp' | 'catchUpLimit'
+  >;
   readonly schedule: Schedule;
   /** The stored next run. */
   readonly nextRunAt: number;

@@ -78,7 +78,13 @@ describe('schedule constructors', () => {
   });
 
   it('cron() refuses an unknown field', async () => {
-    expectOption(await errorOf(() => cron({ days: 'last' } as never)), SCHEDULE, 'schedule', 'cron.days', 'day');
+    expectOption(
+      await errorOf(() => cron({ days: 'last' } as never)),
+      SCHEDULE,
+      'schedule',
+      'cron.days',
+      'day',
+    );
   });
 
   it('oneOff(), solar() and every() name what is wrong', async () => {
@@ -114,7 +120,9 @@ describe('beat entries', () => {
 
   it('refuse an unknown publish option', async () => {
     expectOption(
-      await errorOf(() => compileEntry({ ...entry, options: { expire: 30 } } as BeatEntry, defaults)),
+      await errorOf(() =>
+        compileEntry({ ...entry, options: { expire: 30 } } as BeatEntry, defaults),
+      ),
       SCHEDULE,
       'beat entry "e"',
       'options.expire',
@@ -126,7 +134,9 @@ describe('beat entries', () => {
     const [parsed] = parseCrontabFile('*/5 * * * * reports.build\n', 'celeriac.crontab');
     expect(parsed).toBeDefined();
     expectOption(
-      await errorOf(() => new Beat(app, { entries: [{ ...parsed!, enabeld: false } as BeatEntry] })),
+      await errorOf(
+        () => new Beat(app, { entries: [{ ...parsed!, enabeld: false } as BeatEntry] }),
+      ),
       SCHEDULE,
       `beat entry "${parsed!.name}"`,
       'enabeld',
@@ -142,7 +152,10 @@ describe('beat entries', () => {
       'timeZone',
       'timezone',
     );
-    const config = beatConfigFrom({ entries: [{ ...entry, shedule: interval(1) }] }, '--app ./app.js');
+    const config = beatConfigFrom(
+      { entries: [{ ...entry, shedule: interval(1) }] },
+      '--app ./app.js',
+    );
     expectOption(
       await errorOf(() => new Beat(app, { entries: config.entries ?? [] })),
       SCHEDULE,
@@ -162,9 +175,20 @@ describe('Beat options', () => {
       'lockTTL',
       'lockTtl',
     );
-    // @ts-expect-error not a Beat option
-    expectOption(await errorOf(() => new Beat(app, { maxLoopIntervall: 1 })), OPTION, 'Beat', 'maxLoopIntervall', 'maxLoopInterval');
-    expectOption(await errorOf(() => new Beat(app, { coalesce: 'yes' as never })), OPTION, 'Beat', 'coalesce');
+    expectOption(
+      // @ts-expect-error not a Beat option
+      await errorOf(() => new Beat(app, { maxLoopIntervall: 1 })),
+      OPTION,
+      'Beat',
+      'maxLoopIntervall',
+      'maxLoopInterval',
+    );
+    expectOption(
+      await errorOf(() => new Beat(app, { coalesce: 'yes' as never })),
+      OPTION,
+      'Beat',
+      'coalesce',
+    );
     expectOption(await errorOf(() => new Beat(app, { lockTtl: 7200 })), OPTION, 'Beat', 'lockTtl');
     const renamed = await errorOf(() => new Beat(app, { lockTtlMs: 10_000 } as BeatOptions));
     expectOption(renamed, OPTION, 'Beat', 'lockTtlMs');
@@ -199,7 +223,9 @@ describe('schedule store options', () => {
       'namespace',
     );
     expectOption(
-      await errorOf(() => new RedisScheduleStore({ url: 'redis://127.0.0.1:1', maxPendng: 5 } as never)),
+      await errorOf(
+        () => new RedisScheduleStore({ url: 'redis://127.0.0.1:1', maxPendng: 5 } as never),
+      ),
       OPTION,
       'RedisScheduleStore',
       'maxPendng',

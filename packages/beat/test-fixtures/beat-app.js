@@ -7,11 +7,17 @@ import { defineBeat, every } from '@celeriac/beat';
 
 const queue = process.env.BEAT_FIXTURE_QUEUE ?? 'beat-fixture';
 
-export const app = new Celeriac({ broker: process.env.CELERIAC_BROKER_URL ?? 'memory://', backend: false, logger: silentLogger });
+export const app = new Celeriac({
+  broker: process.env.CELERIAC_BROKER_URL ?? 'memory://',
+  backend: false,
+  logger: silentLogger,
+});
 
 export const ping = app.task('fixture.ping', () => 'pong');
 
 export const beat = defineBeat({
   timezone: 'Europe/London',
-  entries: [{ name: 'fixture-ping', task: 'fixture.ping', schedule: every().second(), options: { queue } }],
+  entries: [
+    { name: 'fixture-ping', task: 'fixture.ping', schedule: every().second(), options: { queue } },
+  ],
 });

@@ -14,7 +14,9 @@ import { Beat, createScheduleStore, interval } from '@celeriac/beat';
 
 const [url, namespace, queue, id, lockTtl, brokerUrl = url] = process.argv.slice(2);
 if (!url || !namespace || !queue || !id || !lockTtl) {
-  process.stderr.write('usage: beat-process.js <storeUrl> <namespace> <queue> <id> <lockTtlSeconds> [brokerUrl]\n');
+  process.stderr.write(
+    'usage: beat-process.js <storeUrl> <namespace> <queue> <id> <lockTtlSeconds> [brokerUrl]\n',
+  );
   process.exit(2);
 }
 
@@ -22,10 +24,20 @@ function logger(bindings = {}) {
   const at = (level) => (obj, msg) => {
     const record = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
     if (record.err instanceof Error) record.err = record.err.message;
-    process.stdout.write(`${JSON.stringify({ level, time: Date.now(), ...bindings, ...record })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ level, time: Date.now(), ...bindings, ...record })}\n`,
+    );
   };
   const noop = () => undefined;
-  return { trace: noop, debug: noop, info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: (b) => logger({ ...bindings, ...b }) };
+  return {
+    trace: noop,
+    debug: noop,
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: (b) => logger({ ...bindings, ...b }),
+  };
 }
 
 const app = new Celeriac({ broker: brokerUrl, backend: false, logger: silentLogger });
@@ -36,8 +48,19 @@ const beat = new Beat(app, {
   lockTtl: Number(lockTtl),
   logger: logger(),
   entries: [
-    { name: 'every-1s', task: 'fixture.every1', schedule: interval({ seconds: 1 }), options: { queue }, catchUp: true },
-    { name: 'every-5s', task: 'fixture.every5', schedule: interval({ seconds: 5 }), options: { queue } },
+    {
+      name: 'every-1s',
+      task: 'fixture.every1',
+      schedule: interval({ seconds: 1 }),
+      options: { queue },
+      catchUp: true,
+    },
+    {
+      name: 'every-5s',
+      task: 'fixture.every5',
+      schedule: interval({ seconds: 5 }),
+      options: { queue },
+    },
   ],
 });
 

@@ -1,6 +1,12 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ErrorCodes, isCeleriacError, type CeleriacError } from '@celeriac/core';
-import { createBroker, createCoordination, MemoryBroker, MemoryCoordination, type BrokerOptionsFor } from './index.js';
+import {
+  createBroker,
+  createCoordination,
+  MemoryBroker,
+  MemoryCoordination,
+  type BrokerOptionsFor,
+} from './index.js';
 import { compileRedisBrokerOptions } from './redis/options.js';
 import { compileAmqpBrokerOptions } from './amqp/options.js';
 import { RedisCoordination, type RedisBrokerOptions } from './redis/index.js';
@@ -19,7 +25,12 @@ async function errorOf(fn: () => unknown): Promise<CeleriacError> {
 }
 
 /** Asserts an invalid-option error naming `option` (and suggesting `suggestion`). */
-function expectInvalid(err: CeleriacError, owner: string, option: string, suggestion?: string): void {
+function expectInvalid(
+  err: CeleriacError,
+  owner: string,
+  option: string,
+  suggestion?: string,
+): void {
   expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
   expect(err.message).toContain(`${owner} option "${option}"`);
   expect(err.details['option']).toBe(option);
@@ -34,7 +45,9 @@ describe('RedisBroker options', () => {
 
   it('refuses an unknown key with the nearest valid one, also through createBroker', async () => {
     expectInvalid(
-      await errorOf(() => compileRedisBrokerOptions({ url, visibilityTimout: 60 } as RedisBrokerOptions)),
+      await errorOf(() =>
+        compileRedisBrokerOptions({ url, visibilityTimout: 60 } as RedisBrokerOptions),
+      ),
       'RedisBroker',
       'visibilityTimout',
       'visibilityTimeout',
@@ -48,8 +61,12 @@ describe('RedisBroker options', () => {
 
   it('takes visibilityTimeout in seconds, as kombu, and refuses a value in milliseconds', async () => {
     expect(compileRedisBrokerOptions({ url }).visibilityTimeoutMs).toBe(3_600_000);
-    expect(compileRedisBrokerOptions({ url, visibilityTimeout: 30 }).visibilityTimeoutMs).toBe(30_000);
-    const err = await errorOf(() => compileRedisBrokerOptions({ url, visibilityTimeout: 3_600_000 }));
+    expect(compileRedisBrokerOptions({ url, visibilityTimeout: 30 }).visibilityTimeoutMs).toBe(
+      30_000,
+    );
+    const err = await errorOf(() =>
+      compileRedisBrokerOptions({ url, visibilityTimeout: 3_600_000 }),
+    );
     expectInvalid(err, 'RedisBroker', 'visibilityTimeout');
     expect(err.message).toMatch(/seconds, as kombu/);
     expect(err.details['value']).toBe(3_600_000);
@@ -92,8 +109,16 @@ describe('AmqpBroker options', () => {
   });
 
   it('refuses out-of-range values', async () => {
-    expectInvalid(await errorOf(() => compileAmqpBrokerOptions({ url, maxPriority: 256 })), 'AmqpBroker', 'maxPriority');
-    expectInvalid(await errorOf(() => compileAmqpBrokerOptions({ url, heartbeat: -1 })), 'AmqpBroker', 'heartbeat');
+    expectInvalid(
+      await errorOf(() => compileAmqpBrokerOptions({ url, maxPriority: 256 })),
+      'AmqpBroker',
+      'maxPriority',
+    );
+    expectInvalid(
+      await errorOf(() => compileAmqpBrokerOptions({ url, heartbeat: -1 })),
+      'AmqpBroker',
+      'heartbeat',
+    );
   });
 });
 
@@ -110,7 +135,11 @@ describe('MemoryBroker options', () => {
       createBroker('memory://strict-options', { visibilityTimeout: 60 }),
     );
     expectInvalid(passed, 'MemoryBroker', 'visibilityTimeout');
-    expectInvalid(await errorOf(() => new MemoryBroker({ deadLetterTtlMs: -1 })), 'MemoryBroker', 'deadLetterTtlMs');
+    expectInvalid(
+      await errorOf(() => new MemoryBroker({ deadLetterTtlMs: -1 })),
+      'MemoryBroker',
+      'deadLetterTtlMs',
+    );
   });
 });
 
@@ -148,7 +177,9 @@ describe('coordination options', () => {
       'redisOptions',
     );
     expectInvalid(
-      await errorOf(() => new RedisCoordination({ url: 'redis://127.0.0.1:1', redisOption: {} } as never)),
+      await errorOf(
+        () => new RedisCoordination({ url: 'redis://127.0.0.1:1', redisOption: {} } as never),
+      ),
       'RedisCoordination',
       'redisOption',
       'redisOptions',

@@ -146,8 +146,7 @@ export type { MemoryCoordinationOptions } from './memory/index.js';
  * refuses a key it does not know.
  */
 export interface CreateCoordinationOptions
-  extends Omit<RedisCoordinationOptions, 'url'>,
-    Omit<SqliteCoordinationOptions, 'url'> {
+  extends Omit<RedisCoordinationOptions, 'url'>, Omit<SqliteCoordinationOptions, 'url'> {
   clock?: Clock;
   logger?: Logger;
 }
@@ -185,7 +184,7 @@ export async function createCoordination(
         url,
         'coordination',
       );
-return new Ctor({ ...options, url });
+      return new Ctor({ ...options, url });
     }
     default:
       throw new CeleriacError(

@@ -14,7 +14,11 @@ import { beatCommand, parseDuration, startWorkerBeat } from './beat-command.js';
 const url = inject('redisUrl');
 const FIXTURE = fileURLToPath(new URL('../../beat/test-fixtures/beat-app.js', import.meta.url));
 
-function io(): { io: { stdout: PassThrough; stderr: PassThrough }; out: () => string; err: () => string } {
+function io(): {
+  io: { stdout: PassThrough; stderr: PassThrough };
+  out: () => string;
+  err: () => string;
+} {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -40,11 +44,17 @@ afterAll(async () => {
 describe('celeriac beat', () => {
   it('next: upcoming runs of an expression, in a time zone, with no store', async () => {
     const c = io();
-    expect(await beatCommand(['next', '30 2 * * *', '--tz', 'America/New_York', '-n', '3'], c.io)).toBe(0);
+    expect(
+      await beatCommand(['next', '30 2 * * *', '--tz', 'America/New_York', '-n', '3'], c.io),
+    ).toBe(0);
     const lines = c.out().trim().split('\n');
     expect(lines).toHaveLength(3);
-    for (const l of lines) expect(l).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:30:00\.000Z {2}\d{4}-\d{2}-\d{2} 0[23]:30:00 /);
-    await expect(beatCommand(['next', '61 * * * *'], io().io)).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_SCHEDULE', details: { field: 'minute', value: '61' } });
+    for (const l of lines)
+      expect(l).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:30:00\.000Z {2}\d{4}-\d{2}-\d{2} 0[23]:30:00 /);
+    await expect(beatCommand(['next', '61 * * * *'], io().io)).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_SCHEDULE',
+      details: { field: 'minute', value: '61' },
+    });
   });
 
   it('add, list, pause, resume, next, remove against the Redis store', async () => {
@@ -52,17 +62,51 @@ describe('celeriac beat', () => {
     namespaces.push(ns);
     const store = ['--store', url, '--namespace', ns];
     const add = io();
-    expect(await beatCommand(['add', 'nightly', '--task', 'reports.nightly', '--cron', '0 3 * * *', '--tz', 'Europe/London', '--args', '["eu"]', '-Q', 'reports', ...store], add.io)).toBe(0);
-    expect(add.out()).toMatch(/^added nightly: crontab "0 3 \* \* \*" \(Europe\/London\) → reports\.nightly; next run \d{4}-/);
-    expect(await beatCommand(['add', 'ping', '--task', 'ops.ping', '--every', '1m30s', '--paused', ...store], io().io)).toBe(0);
-    await expect(beatCommand(['add', 'ping', '--task', 'ops.ping', '--every', '10s', ...store], io().io)).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_OPTION' });
-    await expect(beatCommand(['add', 'bad', '--task', 't', '--cron', '0 3 * *', ...store], io().io)).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_SCHEDULE' });
-    await expect(beatCommand(['add', 'x', '--task', 't', ...store], io().io)).rejects.toThrow(/exactly one of --cron/);
+    expect(
+      await beatCommand(
+        [
+          'add',
+          'nightly',
+          '--task',
+          'reports.nightly',
+          '--cron',
+          '0 3 * * *',
+          '--tz',
+          'Europe/London',
+          '--args',
+          '["eu"]',
+          '-Q',
+          'reports',
+          ...store,
+        ],
+        add.io,
+      ),
+    ).toBe(0);
+    expect(add.out()).toMatch(
+      /^added nightly: crontab "0 3 \* \* \*" \(Europe\/London\) → reports\.nightly; next run \d{4}-/,
+    );
+    expect(
+      await beatCommand(
+        ['add', 'ping', '--task', 'ops.ping', '--every', '1m30s', '--paused', ...store],
+        io().io,
+      ),
+    ).toBe(0);
+    await expect(
+      beatCommand(['add', 'ping', '--task', 'ops.ping', '--every', '10s', ...store], io().io),
+    ).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_OPTION' });
+    await expect(
+      beatCommand(['add', 'bad', '--task', 't', '--cron', '0 3 * *', ...store], io().io),
+    ).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_SCHEDULE' });
+    await expect(beatCommand(['add', 'x', '--task', 't', ...store], io().io)).rejects.toThrow(
+      /exactly one of --cron/,
+    );
 
     const list = io();
     expect(await beatCommand(['list', ...store], list.io)).toBe(0);
     expect(list.out()).toMatch(/NAME\s+TASK\s+SCHEDULE\s+STATE\s+NEXT RUN\s+LAST RUN\s+RUNS/);
-    expect(list.out()).toMatch(/nightly\s+reports\.nightly\s+crontab "0 3 \* \* \*" \(Europe\/London\)\s+enabled/);
+    expect(list.out()).toMatch(
+      /nightly\s+reports\.nightly\s+crontab "0 3 \* \* \*" \(Europe\/London\)\s+enabled/,
+    );
     expect(list.out()).toMatch(/ping\s+ops\.ping\s+every 1m 30s\s+paused/);
     expect(list.out()).toContain('leader: none');
 
@@ -70,7 +114,13 @@ describe('celeriac beat', () => {
     expect(await beatCommand(['pause', 'nightly', ...store], io().io)).toBe(0);
     const json = io();
     expect(await beatCommand(['list', '--json', ...store], json.io)).toBe(0);
-    const entries = JSON.parse(json.out()) as { name: string; enabled: boolean; args: unknown[]; options: Record<string, unknown>; source: string }[];
+    const entries = JSON.parse(json.out()) as {
+      name: string;
+      enabled: boolean;
+      args: unknown[];
+      options: Record<string, unknown>;
+      source: string;
+    }[];
     expect(entries.map((e) => [e.name, e.enabled, e.source])).toEqual([
       ['nightly', false, 'api'],
       ['ping', true, 'api'],
@@ -79,7 +129,11 @@ describe('celeriac beat', () => {
 
     const next = io();
     expect(await beatCommand(['next', 'ping', '-n', '2', ...store], next.io)).toBe(0);
-    const [a, b] = next.out().trim().split('\n').map((l) => Date.parse(l));
+    const [a, b] = next
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => Date.parse(l));
     expect((b ?? 0) - (a ?? 0)).toBe(90_000);
 
     expect(await beatCommand(['remove', 'ping', ...store], io().io)).toBe(0);
@@ -92,7 +146,12 @@ describe('celeriac beat', () => {
     const dir = mkdtempSync(join(tmpdir(), 'celeriac-beat-sqlite-'));
     const file = `sqlite://${join(dir, 'celeriac.db')}`;
     try {
-      expect(await beatCommand(['add', 'hourly', '--task', 'ops.hourly', '--every', '1h', '--store', file], io().io)).toBe(0);
+      expect(
+        await beatCommand(
+          ['add', 'hourly', '--task', 'ops.hourly', '--every', '1h', '--store', file],
+          io().io,
+        ),
+      ).toBe(0);
       const list = io();
       expect(await beatCommand(['list', '--json', '--store', file], list.io)).toBe(0);
       expect((JSON.parse(list.out()) as { name: string }[]).map((e) => e.name)).toEqual(['hourly']);
@@ -111,7 +170,9 @@ describe('celeriac beat', () => {
     const saved = process.env['CELERIAC_BROKER_URL'];
     delete process.env['CELERIAC_BROKER_URL'];
     try {
-      await expect(beatCommand(['list'], io().io)).rejects.toThrow(/needs the schedule store the beats share, Redis or SQLite/);
+      await expect(beatCommand(['list'], io().io)).rejects.toThrow(
+        /needs the schedule store the beats share, Redis or SQLite/,
+      );
     } finally {
       if (saved !== undefined) process.env['CELERIAC_BROKER_URL'] = saved;
     }
@@ -124,19 +185,44 @@ describe('celeriac beat', () => {
     const dir = mkdtempSync(join(tmpdir(), 'celeriac-beat-'));
     const file = join(dir, 'jobs.cron');
     writeFileSync(file, `# every minute\n* * * * * fixture.minutely [1]\n`);
-    const saved = { broker: process.env['CELERIAC_BROKER_URL'], queue: process.env['BEAT_FIXTURE_QUEUE'] };
+    const saved = {
+      broker: process.env['CELERIAC_BROKER_URL'],
+      queue: process.env['BEAT_FIXTURE_QUEUE'],
+    };
     process.env['CELERIAC_BROKER_URL'] = url;
     process.env['BEAT_FIXTURE_QUEUE'] = queue;
     try {
       const stop = new AbortController();
-      const running = beatCommand(['--app', FIXTURE, '--crontab', file, '--store', url, '--namespace', ns, '--lock-ttl', '2', '-l', 'warn'], io().io, { signal: stop.signal });
+      const running = beatCommand(
+        [
+          '--app',
+          FIXTURE,
+          '--crontab',
+          file,
+          '--store',
+          url,
+          '--namespace',
+          ns,
+          '--lock-ttl',
+          '2',
+          '-l',
+          'warn',
+        ],
+        io().io,
+        { signal: stop.signal },
+      );
       // Until the beat has sent two runs (it sends one a second), not for a fixed time.
-      await expect.poll(() => redis.llen(queue), { timeout: 15_000, interval: 50 }).toBeGreaterThanOrEqual(2);
+      await expect
+        .poll(() => redis.llen(queue), { timeout: 15_000, interval: 50 })
+        .toBeGreaterThanOrEqual(2);
       stop.abort();
       expect(await running).toBe(0);
       const list = io();
       await beatCommand(['list', '--json', '--store', url, '--namespace', ns], list.io);
-      const names = (JSON.parse(list.out()) as { name: string; source: string }[]).map((e) => [e.name, e.source]);
+      const names = (JSON.parse(list.out()) as { name: string; source: string }[]).map((e) => [
+        e.name,
+        e.source,
+      ]);
       expect(names).toEqual([
         ['fixture-ping', 'config'],
         ['fixture.minutely * * * * *', 'config'],

@@ -27,9 +27,26 @@ import {
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
 import type { Logger } from '@celeriac/core';
-import { appFrom, createLogger, keepingAlive, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
+import {
+  appFrom,
+  createLogger,
+  keepingAlive,
+  logLevelOf,
+  onInProcessBroker,
+  type CliIo,
+} from './cli-context.js';
 import { loadApp } from './load-app.js';
-import { COMMON_HELP, commonOptions, flag, intOption, jsonOption, numberOption, parse, str, type Parsed } from './parse.js';
+import {
+  COMMON_HELP,
+  commonOptions,
+  flag,
+  intOption,
+  jsonOption,
+  numberOption,
+  parse,
+  str,
+  type Parsed,
+} from './parse.js';
 import { UsageError } from './usage-error.js';
 
 export const BEAT_HELP = `Usage: celeriac beat --app <module> [options]        run the scheduler
@@ -76,9 +93,14 @@ export interface BeatCommandControl {
 }
 
 /** `celeriac beat …`: resolves with the exit code. */
-export async function beatCommand(argv: string[], io: CliIo, control: BeatCommandControl = {}): Promise<number> {
+export async function beatCommand(
+  argv: string[],
+  io: CliIo,
+  control: BeatCommandControl = {},
+): Promise<number> {
   const [first, ...rest] = argv;
-  if (first !== undefined && (ADMIN as readonly string[]).includes(first)) return adminCommand(first as AdminCommand, rest, io);
+  if (first !== undefined && (ADMIN as readonly string[]).includes(first))
+    return adminCommand(first as AdminCommand, rest, io);
   return runBeat(argv, io, control);
 }
 
@@ -131,11 +153,19 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
   }
   const appSpec = str(p, 'app');
   const config = loaded && appSpec ? await loadBeatConfig(appSpec) : {};
-  const { store: configStore, namespace: configNamespace, entries: configEntries = [], ...options } = config;
+  const {
+    store: configStore,
+    namespace: configNamespace,
+    entries: configEntries = [],
+    ...options
+  } = config;
   const entries = [...configEntries, ...crontabEntries(str(p, 'crontab'))];
   const storeUrl = str(p, 'store') ?? configStore ?? defaultStoreUrl(app);
   const namespace = str(p, 'namespace') ?? configNamespace;
-  if (/^memory:/i.test(storeUrl)) logger.warn('beat: memory:// schedule store: state lives in this process, so run a single beat (use a redis:// or sqlite:// store for more)');
+  if (/^memory:/i.test(storeUrl))
+    logger.warn(
+      'beat: memory:// schedule store: state lives in this process, so run a single beat (use a redis:// or sqlite:// store for more)',
+    );
   const store = await createScheduleStore(storeUrl, namespace === undefined ? {} : { namespace });
   const lockTtl = seconds(p, 'lock-ttl');
   const maxLoopInterval = seconds(p, 'max-loop-interval');
@@ -171,7 +201,10 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     // Held open until a signal, whatever the store's own timers do.
     await keepingAlive(async () => {
       await beat.start();
-      logger.info({ entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'beat: ready');
+      logger.info(
+        { entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') },
+        'beat: ready',
+      );
       await done;
     });
   } finally {
@@ -190,7 +223,11 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
  * entries (and `crontab` file), on the app's broker when it is Redis or SQLite (several workers with
  * --beat then still enqueue each run once).
  */
-export async function startWorkerBeat(app: Celeriac, logger: Logger, options: { appSpec?: string | undefined; crontab?: string | undefined } = {}): Promise<EmbeddedBeat> {
+export async function startWorkerBeat(
+  app: Celeriac,
+  logger: Logger,
+  options: { appSpec?: string | undefined; crontab?: string | undefined } = {},
+): Promise<EmbeddedBeat> {
   const config = options.appSpec ? await loadBeatConfig(options.appSpec) : {};
   const { store, entries = [], ...rest } = config;
   return startEmbeddedBeat(app, logger, {
@@ -202,7 +239,14 @@ export async function startWorkerBeat(app: Celeriac, logger: Logger, options: { 
 
 // -- editing the schedule -------------------------------------------------------------------
 
-const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+const DURATION_UNITS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86_400,
+  w: 604_800,
+};
 
 /** `90`, `10s`, `5m`, `1h30m`, `2d` → seconds. */
 export function parseDuration(text: string): number {
@@ -215,13 +259,15 @@ export function parseDuration(text: string): number {
     total += Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] ?? 1);
     matched = re.lastIndex;
   }
-  if (matched !== trimmed.length || total <= 0) throw new UsageError(`--every must be a duration such as 30s, 5m, 1h30m or 2d, got "${text}"`);
+  if (matched !== trimmed.length || total <= 0)
+    throw new UsageError(`--every must be a duration such as 30s, 5m, 1h30m or 2d, got "${text}"`);
   return total;
 }
 
 function scheduleFrom(p: Parsed): Schedule {
   const given = ['cron', 'every', 'at', 'solar', 'schedule'].filter((k) => str(p, k) !== undefined);
-  if (given.length !== 1) throw new UsageError('give exactly one of --cron, --every, --at, --solar or --schedule');
+  if (given.length !== 1)
+    throw new UsageError('give exactly one of --cron, --every, --at, --solar or --schedule');
   const cronExpr = str(p, 'cron');
   if (cronExpr !== undefined) return crontab(cronExpr);
   const every = str(p, 'every');
@@ -231,10 +277,14 @@ function scheduleFrom(p: Parsed): Schedule {
   const sol = str(p, 'solar');
   if (sol !== undefined) {
     const [event, lat, lon] = sol.split(':');
-    if (lat === undefined || lon === undefined) throw new UsageError(`--solar must be <event>:<latitude>:<longitude>, e.g. sunrise:51.5:-0.13, got "${sol}"`);
+    if (lat === undefined || lon === undefined)
+      throw new UsageError(
+        `--solar must be <event>:<latitude>:<longitude>, e.g. sunrise:51.5:-0.13, got "${sol}"`,
+      );
     return solar(event as SolarEvent, Number(lat), Number(lon));
   }
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
   return scheduleFromJSON(jsonOption(str(p, 'schedule'), '--schedule', isObject, 'an object'));
 }
 
@@ -247,7 +297,9 @@ async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<Be
   }
   url ??= process.env['CELERIAC_BROKER_URL'];
   if (url === undefined || !/^(rediss?|sqlite):\/\//i.test(url)) {
-    throw new UsageError(`beat ${command} needs the schedule store the beats share, Redis or SQLite: pass --store redis://… or --store sqlite://./celeriac.db, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`);
+    throw new UsageError(
+      `beat ${command} needs the schedule store the beats share, Redis or SQLite: pass --store redis://… or --store sqlite://./celeriac.db, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
+    );
   }
   const namespace = str(p, 'namespace');
   const store = await createScheduleStore(url, namespace === undefined ? {} : { namespace });
@@ -257,7 +309,11 @@ async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<Be
 
 function pad(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+  return (
+    rows
+      .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  '))
+      .join('\n') + '\n'
+  );
 }
 
 const iso = (t: number | null): string => (t === null ? '-' : new Date(t).toISOString());
@@ -334,12 +390,18 @@ async function adminCommand(command: AdminCommand, argv: string[], io: CliIo): P
   const count = intOption(str(p, 'count'), '--count') ?? 5;
 
   // `next` of an expression needs no store.
-  if (command === 'next' && target !== undefined && (/\s/.test(target.trim()) || target.startsWith('@'))) {
+  if (
+    command === 'next' &&
+    target !== undefined &&
+    (/\s/.test(target.trim()) || target.startsWith('@'))
+  ) {
     const s = crontab(target, tz === undefined ? {} : { timezone: tz });
-    for (const d of upcomingRuns(s, Date.now(), count)) io.stdout.write(tz ? `${d.toISOString()}  ${local(d, tz)}\n` : `${d.toISOString()}\n`);
+    for (const d of upcomingRuns(s, Date.now(), count))
+      io.stdout.write(tz ? `${d.toISOString()}  ${local(d, tz)}\n` : `${d.toISOString()}\n`);
     return 0;
   }
-  if (command !== 'list' && target === undefined) throw new UsageError(`beat ${command} needs an entry name`);
+  if (command !== 'list' && target === undefined)
+    throw new UsageError(`beat ${command} needs an entry name`);
   const name = target ?? '';
   const entries = await storeFrom(p, command, logger);
   try {
@@ -348,7 +410,8 @@ async function adminCommand(command: AdminCommand, argv: string[], io: CliIo): P
         const task = str(p, 'task');
         if (!task) throw new UsageError('beat add needs --task <task name>');
         const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
-        const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+        const isObject = (v: unknown): v is Record<string, unknown> =>
+          typeof v === 'object' && v !== null && !Array.isArray(v);
         const options: EntryPublishOptions = {};
         const queue = str(p, 'queue');
         if (queue !== undefined) options.queue = queue;
@@ -382,7 +445,9 @@ async function adminCommand(command: AdminCommand, argv: string[], io: CliIo): P
           io.stderr.write(`celeriac beat ${command}: no entry named "${name}"\n`);
           return 1;
         }
-        io.stdout.write(`${command === 'remove' ? 'removed' : command === 'pause' ? 'paused' : 'resumed'} ${name}\n`);
+        io.stdout.write(
+          `${command === 'remove' ? 'removed' : command === 'pause' ? 'paused' : 'resumed'} ${name}\n`,
+        );
         return 0;
       }
       case 'list': {
@@ -395,10 +460,22 @@ async function adminCommand(command: AdminCommand, argv: string[], io: CliIo): P
         const rows = [['NAME', 'TASK', 'SCHEDULE', 'STATE', 'NEXT RUN', 'LAST RUN', 'RUNS']];
         for (const e of all) {
           const j = entryJson(e);
-          rows.push([String(j['name']), String(j['task']), String(j['schedule']), e.state.enabled ? 'enabled' : 'paused', iso(e.state.nextRunAt), iso(e.state.lastRunAt), String(e.state.totalRunCount)]);
+          rows.push([
+            String(j['name']),
+            String(j['task']),
+            String(j['schedule']),
+            e.state.enabled ? 'enabled' : 'paused',
+            iso(e.state.nextRunAt),
+            iso(e.state.lastRunAt),
+            String(e.state.totalRunCount),
+          ]);
         }
         io.stdout.write(pad(rows));
-        io.stdout.write(leader ? `leader: ${leader.owner} (fence ${leader.fence}, lock expires in ${(leader.ttlMs / 1000).toFixed(1)} s)\n` : 'leader: none (no beat is running)\n');
+        io.stdout.write(
+          leader
+            ? `leader: ${leader.owner} (fence ${leader.fence}, lock expires in ${(leader.ttlMs / 1000).toFixed(1)} s)\n`
+            : 'leader: none (no beat is running)\n',
+        );
         return 0;
       }
       case 'next': {
@@ -407,7 +484,8 @@ async function adminCommand(command: AdminCommand, argv: string[], io: CliIo): P
           io.stderr.write(`celeriac beat next: no entry named "${name}"\n`);
           return 1;
         }
-        for (const d of times) io.stdout.write(tz ? `${d.toISOString()}  ${local(d, tz)}\n` : `${d.toISOString()}\n`);
+        for (const d of times)
+          io.stdout.write(tz ? `${d.toISOString()}  ${local(d, tz)}\n` : `${d.toISOString()}\n`);
         return 0;
       }
     }

@@ -1,5 +1,12 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, keepingAlive, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
+import {
+  appFrom,
+  createLogger,
+  keepingAlive,
+  logLevelOf,
+  requireSharedTransport,
+  type CliIo,
+} from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, jsonOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -24,7 +31,8 @@ Example:
 `;
 
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function callCommand(argv: string[], io: CliIo): Promise<number> {
   const p = parse(
@@ -48,8 +56,11 @@ export async function callCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const [name, ...extra] = p.positionals;
-  if (!name) throw new UsageError('call needs a task name: celeriac call <task> --args \'[...]\'');
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": pass task arguments with --args '[...]'`);
+  if (!name) throw new UsageError("call needs a task name: celeriac call <task> --args '[...]'");
+  if (extra.length > 0)
+    throw new UsageError(
+      `unexpected argument "${extra[0]}": pass task arguments with --args '[...]'`,
+    );
   const args = jsonOption(str(p, 'args'), '--args', isArray, 'array') ?? [];
   const kwargs = jsonOption(str(p, 'kwargs'), '--kwargs', isObject, 'object') ?? {};
   const countdown = numberOption(str(p, 'countdown'), '--countdown');

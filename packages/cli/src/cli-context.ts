@@ -36,23 +36,33 @@ function isInProcess(url: string | undefined): boolean {
  * The app from `--app`, else one built from `--broker` / `--backend` / the environment.
  * `--broker` and `--backend` override the app module's own URLs when given.
  */
-export async function appFrom(p: Parsed, logger: Logger): Promise<{ app: Celeriac; loaded: boolean }> {
+export async function appFrom(
+  p: Parsed,
+  logger: Logger,
+): Promise<{ app: Celeriac; loaded: boolean }> {
   const spec = str(p, 'app');
   const brokerFlag = str(p, 'broker');
   const backendFlag = str(p, 'backend');
-  if (brokerFlag === undefined && !process.env['CELERIAC_BROKER_URL'] && DEFAULT_BROKER_URL !== undefined) {
+  if (
+    brokerFlag === undefined &&
+    !process.env['CELERIAC_BROKER_URL'] &&
+    DEFAULT_BROKER_URL !== undefined
+  ) {
     // Through the environment, so an app module that names no broker of its own (its
     // default is CELERIAC_BROKER_URL) and the pool's threads and children all get it too.
     process.env['CELERIAC_BROKER_URL'] = DEFAULT_BROKER_URL;
   }
   if (spec) {
     const app = await loadApp(spec);
-    if (brokerFlag !== undefined || backendFlag !== undefined) app.overrideUrls({ broker: brokerFlag, backend: backendFlag });
+    if (brokerFlag !== undefined || backendFlag !== undefined)
+      app.overrideUrls({ broker: brokerFlag, backend: backendFlag });
     return { app, loaded: true };
   }
   const broker = brokerFlag ?? process.env['CELERIAC_BROKER_URL'];
   if (!broker) {
-    throw new UsageError('no broker: pass --app <module>, --broker <url>, or set CELERIAC_BROKER_URL');
+    throw new UsageError(
+      'no broker: pass --app <module>, --broker <url>, or set CELERIAC_BROKER_URL',
+    );
   }
   const backend = backendFlag ?? process.env['CELERIAC_RESULT_BACKEND'];
   return { app: new Celeriac({ broker, ...(backend ? { backend } : {}), logger }), loaded: false };
@@ -63,13 +73,19 @@ export async function appFrom(p: Parsed, logger: Logger): Promise<{ app: Celeria
  * process, so no worker elsewhere can take the task or store its result, and `--wait`
  * would never end.
  */
-export function requireSharedTransport(app: Celeriac, uses: { broker: boolean; results: boolean }): void {
+export function requireSharedTransport(
+  app: Celeriac,
+  uses: { broker: boolean; results: boolean },
+): void {
   const { brokerUrl, backendUrl } = app.options;
   let url: string | undefined;
   if (uses.broker && isInProcess(brokerUrl)) url = brokerUrl;
-  else if (uses.results && typeof backendUrl === 'string' && isInProcess(backendUrl)) url = backendUrl;
+  else if (uses.results && typeof backendUrl === 'string' && isInProcess(backendUrl))
+    url = backendUrl;
   if (url === undefined) return;
-  const what = uses.results ? 'run the task or store its result, and waiting would never end' : 'take the task';
+  const what = uses.results
+    ? 'run the task or store its result, and waiting would never end'
+    : 'take the task';
   throw new Error(
     `${uses.broker && isInProcess(brokerUrl) ? 'the broker' : 'the result backend'} is ${url}, which lives inside one process, so no worker in another process can ${what}. ` +
       'Use the broker your workers use: --broker redis://localhost:6379 (or set CELERIAC_BROKER_URL, or name it in the app module)',

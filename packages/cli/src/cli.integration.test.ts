@@ -15,7 +15,15 @@ describe('celeriac CLI on Redis', () => {
   });
 
   it('prints help for every command and exits 0', async () => {
-    for (const cmd of [['--help'], ['worker', '--help'], ['call', '--help'], ['result', '--help'], ['purge', '--help'], ['dlq', '--help'], ['inspect', '--help']]) {
+    for (const cmd of [
+      ['--help'],
+      ['worker', '--help'],
+      ['call', '--help'],
+      ['result', '--help'],
+      ['purge', '--help'],
+      ['dlq', '--help'],
+      ['inspect', '--help'],
+    ]) {
       const r = await runCli(cmd);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/Usage: celeriac/);
@@ -30,7 +38,11 @@ describe('celeriac CLI on Redis', () => {
   });
 
   it('reports an unreachable broker in one line with a non-zero exit', async () => {
-    const r = await runCli(['call', 'fx.add', '--args', '[1,2]', '--broker', 'redis://127.0.0.1:1'], {}, 60_000);
+    const r = await runCli(
+      ['call', 'fx.add', '--args', '[1,2]', '--broker', 'redis://127.0.0.1:1'],
+      {},
+      60_000,
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/redis:\/\/127\.0\.0\.1:1/);
@@ -40,7 +52,10 @@ describe('celeriac CLI on Redis', () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };
     const worker = await startWorkerProcess(['-Q', queue, '-c', '4', '--loglevel', 'info'], env);
-    const called = await runCli(['call', 'fx.add', '--args', '[2, 3]', '-Q', queue, '--wait', '--timeout', '20'], env);
+    const called = await runCli(
+      ['call', 'fx.add', '--args', '[2, 3]', '-Q', queue, '--wait', '--timeout', '20'],
+      env,
+    );
     expect(called.stderr).toBe('');
     expect(called.stdout.trim()).toBe('5');
     const sent = await runCli(['call', 'fx.add', '--args', '[20, 22]', '-Q', queue], env);
@@ -64,10 +79,14 @@ describe('celeriac CLI on Redis', () => {
       expect(ping.stdout).toContain(`-> ${name}: OK\n        pong`);
       expect(ping.stdout).toMatch(/1 node online\./);
       const registered = await runCli(['inspect', 'registered', '-d', name, '--json'], env);
-      expect(JSON.parse(registered.stdout)).toEqual({ [name]: expect.arrayContaining(['fx.add']) as unknown });
+      expect(JSON.parse(registered.stdout)).toEqual({
+        [name]: expect.arrayContaining(['fx.add']) as unknown,
+      });
       const nobody = await runCli(['inspect', 'ping', '-d', 'nobody@nowhere', '-t', '0.5'], env);
       expect(nobody.code).toBe(69);
-      expect(nobody.stderr.trim().split('\n')).toEqual(['celeriac: no worker replied within 0.5 s']);
+      expect(nobody.stderr.trim().split('\n')).toEqual([
+        'celeriac: no worker replied within 0.5 s',
+      ]);
       const bad = await runCli(['inspect', 'pong'], env);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/unknown inspect action "pong"/);
@@ -81,7 +100,10 @@ describe('celeriac CLI on Redis', () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };
     // Debug level: the worker logs each task it takes ("Task fx.sleep[<id>] received").
-    const worker = await startWorkerProcess(['-Q', queue, '-c', '1', '--prefetch', '1', '--loglevel', 'debug'], env);
+    const worker = await startWorkerProcess(
+      ['-Q', queue, '-c', '1', '--prefetch', '1', '--loglevel', 'debug'],
+      env,
+    );
     const slow = await runCli(['call', 'fx.sleep', '--args', '[1500]', '-Q', queue], env);
     const slowId = slow.stdout.trim();
     await worker.waitForLog(`fx.sleep[${slowId}] received`); // the worker has started it
@@ -96,7 +118,7 @@ describe('celeriac CLI on Redis', () => {
     expect(purged.stdout).toContain(`${queue}: 1 message purged`);
   });
 
-  it('--broker and --backend override the app module\'s own URLs (worker and call)', async () => {
+  it("--broker and --backend override the app module's own URLs (worker and call)", async () => {
     const queue = uniqueName('cli');
     // The app module's broker would be memory://: only the flags point it at Redis.
     const env = { CELERIAC_BROKER_URL: 'memory://' };
@@ -105,7 +127,20 @@ describe('celeriac CLI on Redis', () => {
     try {
       expect(worker.log()).not.toMatch(/this worker is on memory/);
       const called = await runCli(
-        ['call', 'fx.add', '--app', 'test-fixtures/app.js', ...flags, '--args', '[20, 22]', '-Q', queue, '--wait', '--timeout', '20'],
+        [
+          'call',
+          'fx.add',
+          '--app',
+          'test-fixtures/app.js',
+          ...flags,
+          '--args',
+          '[20, 22]',
+          '-Q',
+          queue,
+          '--wait',
+          '--timeout',
+          '20',
+        ],
         env,
       );
       expect(called.stderr).toBe('');
@@ -120,7 +155,18 @@ describe('celeriac CLI on Redis', () => {
     const queue = uniqueName('cli');
     const env = { CELERIAC_BROKER_URL: redisUrl };
     const worker = await startWorkerProcess(
-      ['-Q', queue, '-c', '1', '--prefetch', '1', '--shutdown-timeout', '60', '--loglevel', 'debug'],
+      [
+        '-Q',
+        queue,
+        '-c',
+        '1',
+        '--prefetch',
+        '1',
+        '--shutdown-timeout',
+        '60',
+        '--loglevel',
+        'debug',
+      ],
       env,
     );
     const slow = await runCli(['call', 'fx.sleep', '--args', '[30000]', '-Q', queue], env);
@@ -151,7 +197,11 @@ describe('celeriac dlq on Redis', () => {
         .poll(
           async () => {
             const out = await runCli(['dlq', 'list', '-Q', queue], env);
-            listed = out.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as (typeof listed)[number]);
+            listed = out.stdout
+              .trim()
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as (typeof listed)[number]);
             return listed.length;
           },
           { timeout: 15_000, interval: 300 },
@@ -159,14 +209,24 @@ describe('celeriac dlq on Redis', () => {
         .toBe(1);
       expect(listed[0]).toMatchObject({ code: 'CELERIAC_ERR_UNKNOWN_TASK', taskId: id });
       expect(listed[0]?.reason).toMatch(/not registered/);
-      const replayed = await runCli(['dlq', 'replay', '-Q', queue, '--id', listed[0]?.id ?? ''], env);
+      const replayed = await runCli(
+        ['dlq', 'replay', '-Q', queue, '--id', listed[0]?.id ?? ''],
+        env,
+      );
       expect(replayed.stdout).toContain(`${queue}: 1 dead letter replayed`);
       // Still unknown: it comes back to the dead letters, never lost.
       await expect
-        .poll(async () => (await runCli(['dlq', 'list', '-Q', queue], env)).stdout.trim().split('\n').filter(Boolean).length, {
-          timeout: 15_000,
-          interval: 300,
-        })
+        .poll(
+          async () =>
+            (await runCli(['dlq', 'list', '-Q', queue], env)).stdout
+              .trim()
+              .split('\n')
+              .filter(Boolean).length,
+          {
+            timeout: 15_000,
+            interval: 300,
+          },
+        )
         .toBe(1);
       const purged = await runCli(['dlq', 'purge', '-Q', queue], env);
       expect(purged.stdout).toContain(`${queue}: 1 dead letter purged`);

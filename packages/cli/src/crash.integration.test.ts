@@ -26,7 +26,12 @@ describe('crash safety on Redis', () => {
     const runsKey = uniqueName('runs');
     const env = { CELERIAC_BROKER_URL: redisUrl, FX_RUNS_KEY: runsKey, FX_VISIBILITY_TIMEOUT: '3' };
     const redis = new Redis(redisUrl);
-    const app = new Celeriac({ broker: redisUrl, backend: redisUrl, logger: silentLogger, defaultQueue: queue });
+    const app = new Celeriac({
+      broker: redisUrl,
+      backend: redisUrl,
+      logger: silentLogger,
+      defaultQueue: queue,
+    });
     const record = app.task('fx.record', (n: number, _ms: number) => n);
     const total = 2000;
     try {
@@ -35,7 +40,9 @@ describe('crash safety on Redis', () => {
 
       const victim = await startWorkerProcess(['-Q', queue, '-c', '20', '--prefetch', '40'], env);
       const survivor = await startWorkerProcess(['-Q', queue, '-c', '20', '--prefetch', '40'], env);
-      await expect.poll(() => redis.llen(runsKey), { timeout: 30_000, interval: 20 }).toBeGreaterThan(total / 4);
+      await expect
+        .poll(() => redis.llen(runsKey), { timeout: 30_000, interval: 20 })
+        .toBeGreaterThan(total / 4);
       victim.child.kill('SIGKILL');
       await victim.exited;
 
@@ -46,7 +53,9 @@ describe('crash safety on Redis', () => {
       const distinct = new Set(runs);
       expect(distinct.size).toBe(total);
       const ranTwice = runs.length - distinct.size;
-      console.log(`crash test: ${total} tasks, all results stored; ${ranTwice} ran twice (held by the killed worker)`);
+      console.log(
+        `crash test: ${total} tasks, all results stored; ${ranTwice} ran twice (held by the killed worker)`,
+      );
       expect(ranTwice).toBeLessThanOrEqual(40); // at most what the victim held (its prefetch)
 
       survivor.child.kill('SIGTERM');

@@ -21,7 +21,10 @@ Options:
 ${COMMON_HELP}
 `;
 
-function taskOf(message: Parameters<typeof decodeTaskMessage>[0]): { task: unknown; taskId: unknown } {
+function taskOf(message: Parameters<typeof decodeTaskMessage>[0]): {
+  task: unknown;
+  taskId: unknown;
+} {
   const h = message.headers;
   return { task: h['task'] ?? null, taskId: h['id'] ?? null };
 }

@@ -36,7 +36,10 @@ Environment: CELERIAC_BROKER_URL, CELERIAC_RESULT_BACKEND, CELERIAC_LOG_LEVEL.
 With no broker configured, commands use sqlite://./celeriac.db (results in the same file).
 `;
 
-const commands: Record<string, { run: (argv: string[], io: CliIo) => Promise<number>; help: string }> = {
+const commands: Record<
+  string,
+  { run: (argv: string[], io: CliIo) => Promise<number>; help: string }
+> = {
   worker: { run: workerCommand, help: WORKER_HELP },
   call: { run: callCommand, help: CALL_HELP },
   result: { run: resultCommand, help: RESULT_HELP },
@@ -47,7 +50,10 @@ const commands: Record<string, { run: (argv: string[], io: CliIo) => Promise<num
 };
 
 /** Runs the CLI; resolves with the exit code. Errors are one line on stderr, never a stack trace. */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(HELP);
@@ -66,7 +72,9 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     return await command.run(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`celeriac ${name}: ${err.message}\nRun "celeriac ${name} --help" for usage.\n`);
+      io.stderr.write(
+        `celeriac ${name}: ${err.message}\nRun "celeriac ${name} --help" for usage.\n`,
+      );
       return 2;
     }
     if (isCeleriacError(err)) {

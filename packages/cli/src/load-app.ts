@@ -5,7 +5,14 @@ import { Celeriac } from '@celeriac/client';
 import { UsageError } from './usage-error.js';
 
 function isApp(value: unknown): value is Celeriac {
-  return value instanceof Celeriac || (typeof value === 'object' && value !== null && 'tasks' in value && typeof (value as { task?: unknown }).task === 'function' && typeof (value as { broker?: unknown }).broker === 'function');
+  return (
+    value instanceof Celeriac ||
+    (typeof value === 'object' &&
+      value !== null &&
+      'tasks' in value &&
+      typeof (value as { task?: unknown }).task === 'function' &&
+      typeof (value as { broker?: unknown }).broker === 'function')
+  );
 }
 
 /**
@@ -23,7 +30,9 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celeri
   if (looksLikePath) {
     const path = resolve(cwd, file);
     if (!existsSync(path)) {
-      throw new UsageError(`--app ${spec}: ${path} does not exist (build your app first, e.g. "npx tsc", and point --app at the .js file)`);
+      throw new UsageError(
+        `--app ${spec}: ${path} does not exist (build your app first, e.g. "npx tsc", and point --app at the .js file)`,
+      );
     }
     target = pathToFileURL(path).href;
   } else {
@@ -33,7 +42,9 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celeri
   try {
     mod = (await import(target)) as Record<string, unknown>;
   } catch (err) {
-    const hint = /\.ts$/.test(file) ? ' (for TypeScript, run with NODE_OPTIONS="--import tsx" or build to JavaScript)' : '';
+    const hint = /\.ts$/.test(file)
+      ? ' (for TypeScript, run with NODE_OPTIONS="--import tsx" or build to JavaScript)'
+      : '';
     throw new UsageError(`--app ${spec}: cannot load the module: ${(err as Error).message}${hint}`);
   }
   const candidates = exportName ? [exportName] : ['app', 'default', 'celeriac'];

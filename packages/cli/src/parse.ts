@@ -30,18 +30,25 @@ export function flag(p: Parsed, name: string): boolean {
 export function intOption(value: string | undefined, name: string, min = 1): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${name} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
 export function numberOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number >= 0, got "${value}"`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`${name} must be a number >= 0, got "${value}"`);
   return n;
 }
 
-export function jsonOption<T>(value: string | undefined, name: string, check: (v: unknown) => v is T, what: string): T | undefined {
+export function jsonOption<T>(
+  value: string | undefined,
+  name: string,
+  check: (v: unknown) => v is T,
+  what: string,
+): T | undefined {
   if (value === undefined) return undefined;
   let parsed: unknown;
   try {
@@ -55,7 +62,10 @@ export function jsonOption<T>(value: string | undefined, name: string, check: (v
 
 export function listOption(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export const commonOptions = {

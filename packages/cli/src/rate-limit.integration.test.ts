@@ -29,7 +29,12 @@ describe('rate limits across worker processes', () => {
     const startsKey = uniqueName('starts');
     const env = { CELERIAC_BROKER_URL: redisUrl, FX_STARTS_KEY: startsKey };
     const redis = new Redis(redisUrl);
-    const app = new Celeriac({ broker: redisUrl, backend: redisUrl, logger: silentLogger, defaultQueue: queue });
+    const app = new Celeriac({
+      broker: redisUrl,
+      backend: redisUrl,
+      logger: silentLogger,
+      defaultQueue: queue,
+    });
     const workers = await Promise.all([
       startWorkerProcess(['-Q', queue, '-c', '10', '--loglevel', 'info'], env),
       startWorkerProcess(['-Q', queue, '-c', '10', '--loglevel', 'info'], env),
@@ -37,7 +42,9 @@ describe('rate limits across worker processes', () => {
     try {
       const t0 = Date.now();
       const limited = Array.from({ length: 80 }, () => app.sendTask('fx.limited', ['all']));
-      const perKey = ['a', 'b'].flatMap((t) => Array.from({ length: 15 }, () => app.sendTask('fx.per_tenant', [t])));
+      const perKey = ['a', 'b'].flatMap((t) =>
+        Array.from({ length: 15 }, () => app.sendTask('fx.per_tenant', [t])),
+      );
       await Promise.all([...limited, ...perKey].map((r) => r.published));
       await new Promise((r) => setTimeout(r, 5000));
       const starts = (await redis.lrange(startsKey, 0, -1)).map((s) => {

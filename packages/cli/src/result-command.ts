@@ -1,5 +1,12 @@
 import { TaskError } from '@celeriac/client';
-import { appFrom, createLogger, keepingAlive, logLevelOf, requireSharedTransport, type CliIo } from './cli-context.js';
+import {
+  appFrom,
+  createLogger,
+  keepingAlive,
+  logLevelOf,
+  requireSharedTransport,
+  type CliIo,
+} from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -14,7 +21,11 @@ ${COMMON_HELP}
 `;
 
 export async function resultCommand(argv: string[], io: CliIo): Promise<number> {
-  const p = parse(argv, { ...commonOptions, wait: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } }, true);
+  const p = parse(
+    argv,
+    { ...commonOptions, wait: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } },
+    true,
+  );
   if (p.values['help']) {
     io.stdout.write(RESULT_HELP);
     return 0;
@@ -30,14 +41,19 @@ export async function resultCommand(argv: string[], io: CliIo): Promise<number> 
     requireSharedTransport(app, { broker: false, results: true });
     const r = app.asyncResult(id);
     if (flag(p, 'wait')) {
-      await keepingAlive(() => r.get({ propagate: false, ...(timeout === undefined ? {} : { timeout }) }));
+      await keepingAlive(() =>
+        r.get({ propagate: false, ...(timeout === undefined ? {} : { timeout }) }),
+      );
     }
     const state = await r.state();
     const info = await r.info();
     const out = {
       id,
       state,
-      result: info instanceof TaskError ? { type: info.type, message: info.remoteMessage } : (info ?? null),
+      result:
+        info instanceof TaskError
+          ? { type: info.type, message: info.remoteMessage }
+          : (info ?? null),
       traceback: r.traceback ?? null,
       dateDone: r.dateDone?.toISOString() ?? null,
     };

@@ -18,7 +18,10 @@ export function runCli(
   cwd?: string,
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      ...(cwd === undefined ? {} : { cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -97,9 +100,16 @@ export async function startWorkerProcess(
         if (log.includes(text)) done();
       };
       const onExit = (code: number | null): void =>
-        done(new Error(`worker exited with ${String(code)} before it logged ${JSON.stringify(text)}:\n${log}`));
+        done(
+          new Error(
+            `worker exited with ${String(code)} before it logged ${JSON.stringify(text)}:\n${log}`,
+          ),
+        );
       const timer = setTimeout(
-        () => done(new Error(`worker did not log ${JSON.stringify(text)} within ${timeoutMs} ms:\n${log}`)),
+        () =>
+          done(
+            new Error(`worker did not log ${JSON.stringify(text)} within ${timeoutMs} ms:\n${log}`),
+          ),
         timeoutMs,
       );
       // After the helper's own listeners, so `log` already holds the chunk when check runs.

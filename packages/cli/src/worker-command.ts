@@ -1,7 +1,22 @@
 import { Worker } from '@celeriac/worker';
 import { startWorkerBeat } from './beat-command.js';
-import { appFrom, createLogger, keepingAlive, logLevelOf, onInProcessBroker, type CliIo } from './cli-context.js';
-import { COMMON_HELP, commonOptions, intOption, listOption, numberOption, parse, str } from './parse.js';
+import {
+  appFrom,
+  createLogger,
+  keepingAlive,
+  logLevelOf,
+  onInProcessBroker,
+  type CliIo,
+} from './cli-context.js';
+import {
+  COMMON_HELP,
+  commonOptions,
+  intOption,
+  listOption,
+  numberOption,
+  parse,
+  str,
+} from './parse.js';
 import { UsageError } from './usage-error.js';
 
 export const WORKER_HELP = `Usage: celeriac worker --app <module> [options]
@@ -45,7 +60,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     io.stdout.write(WORKER_HELP);
     return 0;
   }
-  if (!str(p, 'app')) throw new UsageError('worker needs --app <module>: the module that defines your tasks');
+  if (!str(p, 'app'))
+    throw new UsageError('worker needs --app <module>: the module that defines your tasks');
   const logger = createLogger(logLevelOf(p));
   const { app } = await appFrom(p, logger);
   if (onInProcessBroker(app)) {
@@ -84,7 +100,10 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
-      logger.info({ signal }, 'warm shutdown: finishing running tasks (send again to requeue them at once)');
+      logger.info(
+        { signal },
+        'warm shutdown: finishing running tasks (send again to requeue them at once)',
+      );
       void worker.shutdown().finally(stopped);
     } else {
       logger.warn({ signal }, 'cold shutdown: requeueing running tasks');
@@ -99,7 +118,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     // Node would end it with code 13 (an unsettled top-level await) right after "ready".
     await keepingAlive(async () => {
       await worker.start();
-      if (p.values['beat'] === true) beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
+      if (p.values['beat'] === true)
+        beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
       await done;
     });
   } finally {

@@ -24,7 +24,14 @@ import {
 import { createResultBackend, type CreateResultBackendOptions } from '@celeriac/result-backend';
 import { pino } from 'pino';
 import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';
-import { parseRateLimit, type ApplyOptions, type Task, type TaskFunction, type TaskOptions, type UniqueOptions } from './task.js';
+import {
+  parseRateLimit,
+  type ApplyOptions,
+  type Task,
+  type TaskFunction,
+  type TaskOptions,
+  type UniqueOptions,
+} from './task.js';
 import { activeTaskContext } from './task-context.js';
 import { Inspect, type InspectOptions, type Replies } from './inspect.js';
 
@@ -119,16 +126,21 @@ function invalid(message: string): CeleriacError {
 /** Seconds >= 0, for durations checked outside an options object (`ttl` of a revoke). */
 function seconds(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new CeleriacError(ErrorCodes.INVALID_OPTION, `${name} must be a number of seconds >= 0, got ${JSON.stringify(value)}`, {
-      details: { option: name, value, expected: t.seconds.expected },
-    });
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `${name} must be a number of seconds >= 0, got ${JSON.stringify(value)}`,
+      {
+        details: { option: name, value, expected: t.seconds.expected },
+      },
+    );
   }
   return value;
 }
 
 function toDate(value: Date | string, name: string, checks: OptionChecks): Date {
   const d = value instanceof Date ? value : parseIsoDate(value);
-  if (!d || Number.isNaN(d.getTime())) throw checks.wrongType(name, value, 'a Date or an ISO-8601 string');
+  if (!d || Number.isNaN(d.getTime()))
+    throw checks.wrongType(name, value, 'a Date or an ISO-8601 string');
   return d;
 }
 
@@ -136,25 +148,38 @@ function urlScheme(url: string): string {
   return url.slice(0, Math.max(0, url.indexOf('://'))).toLowerCase();
 }
 
-function coordinationUrl(given: CeleriacOptions['coordination'], brokerUrl: string | undefined, backendUrl: string | false | undefined): string | undefined {
+function coordinationUrl(
+  given: CeleriacOptions['coordination'],
+  brokerUrl: string | undefined,
+  backendUrl: string | false | undefined,
+): string | undefined {
   if (typeof given === 'string') return given;
   if (given) return undefined;
   const shared = ['memory', 'sqlite', 'redis', 'rediss'];
   if (brokerUrl && shared.includes(urlScheme(brokerUrl))) return brokerUrl;
-  if (backendUrl && ['sqlite', 'redis', 'rediss'].includes(urlScheme(backendUrl))) return backendUrl;
+  if (backendUrl && ['sqlite', 'redis', 'rediss'].includes(urlScheme(backendUrl)))
+    return backendUrl;
   return 'memory://';
 }
 
 const serializerType = t.oneOf('json', 'msgpack');
-const instance: OptionType = { expected: 'an instance', test: (v) => typeof v === 'object' && v !== null };
+const instance: OptionType = {
+  expected: 'an instance',
+  test: (v) => typeof v === 'object' && v !== null,
+};
 const routesType: OptionType = {
   expected: 'an object of task name (or prefix.* glob) to queue name',
-  test: (v) => t.object.test(v) && Object.values(v as object).every((q) => typeof q === 'string' && q !== ''),
+  test: (v) =>
+    t.object.test(v) && Object.values(v as object).every((q) => typeof q === 'string' && q !== ''),
 };
 
 const CELERIAC_SPEC = {
   broker: t.anyOf(t.nonEmptyString, { expected: 'a Broker', test: instance.test }),
-  backend: t.anyOf(t.nonEmptyString, { expected: 'a ResultBackend', test: instance.test }, t.oneOf(false)),
+  backend: t.anyOf(
+    t.nonEmptyString,
+    { expected: 'a ResultBackend', test: instance.test },
+    t.oneOf(false),
+  ),
   defaultQueue: t.nonEmptyString,
   taskSerializer: serializerType,
   resultExpires: t.seconds,
@@ -173,13 +198,19 @@ const celeriacChecks = optionChecks('Celeriac');
 export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOptions {
   celeriacChecks.strict(o, CELERIAC_SPEC, { renamed: { resultExpiresMs: 'resultExpires' } });
   const env = process.env;
-  const brokerUrl = typeof o.broker === 'string' ? o.broker : o.broker ? undefined : (env['CELERIAC_BROKER_URL'] ?? 'memory://');
+  const brokerUrl =
+    typeof o.broker === 'string'
+      ? o.broker
+      : o.broker
+        ? undefined
+        : (env['CELERIAC_BROKER_URL'] ?? 'memory://');
   let backendUrl: string | false | undefined;
   if (o.backend === false) backendUrl = false;
   else if (typeof o.backend === 'string') backendUrl = o.backend;
   else if (o.backend) backendUrl = undefined;
   else if (env['CELERIAC_RESULT_BACKEND']) backendUrl = env['CELERIAC_RESULT_BACKEND'];
-  else if (brokerUrl && ['memory', 'redis', 'rediss', 'sqlite'].includes(urlScheme(brokerUrl))) backendUrl = brokerUrl;
+  else if (brokerUrl && ['memory', 'redis', 'rediss', 'sqlite'].includes(urlScheme(brokerUrl)))
+    backendUrl = brokerUrl;
   else backendUrl = false;
   return Object.freeze({
     brokerUrl,
@@ -194,7 +225,9 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
   });
 }
 
-const errorMatchers = t.arrayOf(t.anyOf(t.string, { expected: 'an error class', test: (v) => typeof v === 'function' }));
+const errorMatchers = t.arrayOf(
+  t.anyOf(t.string, { expected: 'an error class', test: (v) => typeof v === 'function' }),
+);
 
 const TASK_SPEC = {
   queue: t.nonEmptyString,
@@ -205,7 +238,10 @@ const TASK_SPEC = {
   trackStarted: t.boolean,
   priority: t.range(0, 255, true),
   expires: t.anyOf(t.seconds, t.date),
-  maxRetries: t.anyOf(t.nonNegativeInteger, { expected: 'null (retry forever)', test: (v) => v === null }),
+  maxRetries: t.anyOf(t.nonNegativeInteger, {
+    expected: 'null (retry forever)',
+    test: (v) => v === null,
+  }),
   defaultRetryDelay: t.seconds,
   autoretryFor: errorMatchers,
   dontAutoretryFor: errorMatchers,
@@ -233,7 +269,11 @@ export function compileTaskOptions(name: string, o: TaskOptions): Readonly<TaskO
   checks.strict(o, TASK_SPEC);
   if (o.unique !== undefined) {
     checks.strict(o.unique, UNIQUE_SPEC, { prefix: 'unique.' });
-    if (o.unique.ttl === undefined) throw checks.invalid('unique.ttl', 'is required: the seconds the first publish holds the key');
+    if (o.unique.ttl === undefined)
+      throw checks.invalid(
+        'unique.ttl',
+        'is required: the seconds the first publish holds the key',
+      );
   }
   return Object.freeze({ ...o });
 }
@@ -314,13 +354,19 @@ export class Celeriac implements ResultSource {
    * Defines a task. The function's parameter types become the task's argument types, so
    * `add.delay(1, '2')` does not compile when `add` takes two numbers.
    */
-  task<TArgs extends unknown[], TResult, TKwargs extends Record<string, unknown> = Record<string, unknown>>(
+  task<
+    TArgs extends unknown[],
+    TResult,
+    TKwargs extends Record<string, unknown> = Record<string, unknown>,
+  >(
     name: string,
     fn: TaskFunction<TArgs, TResult, TKwargs>,
     options: TaskOptions = {},
   ): Task<TArgs, Awaited<TResult>, TKwargs> {
-    if (typeof name !== 'string' || name === '') throw invalid('task(): name must be a non-empty string');
-    if (typeof fn !== 'function') throw invalid(`task("${name}"): the second argument must be a function`);
+    if (typeof name !== 'string' || name === '')
+      throw invalid('task(): name must be a non-empty string');
+    if (typeof fn !== 'function')
+      throw invalid(`task("${name}"): the second argument must be a function`);
     const existing = this.#tasks.get(name);
     if (existing && existing.fn !== fn) {
       throw new CeleriacError(
@@ -358,7 +404,9 @@ export class Celeriac implements ResultSource {
   overrideUrls(urls: { broker?: string | undefined; backend?: string | undefined }): void {
     this.#assertOpen();
     if (this.#broker || this.#backend || this.#coordination) {
-      throw invalid('overrideUrls() must be called before the app connects (before the first publish, result or worker start)');
+      throw invalid(
+        'overrideUrls() must be called before the app connects (before the first publish, result or worker start)',
+      );
     }
     const raw: CeleriacOptions = { ...this.#raw };
     if (urls.broker !== undefined) raw.broker = urls.broker;
@@ -380,7 +428,15 @@ export class Celeriac implements ResultSource {
     options: ApplyOptions = {},
   ): AsyncResult<T> {
     sendTaskChecks.strict(options, APPLY_SPEC);
-    return this.#send<T>(name, args, kwargs, options, this.#tasks.get(name)?.options ?? {}, null, sendTaskChecks);
+    return this.#send<T>(
+      name,
+      args,
+      kwargs,
+      options,
+      this.#tasks.get(name)?.options ?? {},
+      null,
+      sendTaskChecks,
+    );
   }
 
   /** A handle on a task's result by id. */
@@ -411,7 +467,12 @@ export class Celeriac implements ResultSource {
       this.#ownsCoordination = true;
       const url = this.options.coordinationUrl ?? 'memory://';
       const { brokerUrl } = this.options;
-      if (given === undefined && urlScheme(url) === 'memory' && brokerUrl !== undefined && urlScheme(brokerUrl) !== 'memory') {
+      if (
+        given === undefined &&
+        urlScheme(url) === 'memory' &&
+        brokerUrl !== undefined &&
+        urlScheme(brokerUrl) !== 'memory'
+      ) {
         this.logger.warn(
           { broker: redactUrl(brokerUrl) },
           "revocations, rate limits and unique tasks are kept in this process only: neither the broker nor the result backend is SQLite or Redis. Set the app option coordination: 'redis://…' (or 'sqlite://./celeriac.db' for workers on one host) to share them across workers",
@@ -422,7 +483,8 @@ export class Celeriac implements ResultSource {
       const shared: Record<string, unknown> = {};
       const broker = this.#raw.brokerOptions as Readonly<Record<string, unknown>> | undefined;
       if (url === brokerUrl && broker) {
-        for (const key of SHARED_WITH_COORDINATION) if (broker[key] !== undefined) shared[key] = broker[key];
+        for (const key of SHARED_WITH_COORDINATION)
+          if (broker[key] !== undefined) shared[key] = broker[key];
       }
       return createCoordination(url, { logger: this.logger, clock: this.clock, ...shared });
     })();
@@ -444,19 +506,25 @@ export class Celeriac implements ResultSource {
      */
     inspect: (options: InspectOptions = {}): Inspect => new Inspect(() => this.broker(), options),
     /** `{ok: 'pong'}` from each worker that answers within `timeout` seconds. */
-    ping: (options: InspectOptions = {}): Promise<Replies<{ ok: string }>> => new Inspect(() => this.broker(), options).ping(),
+    ping: (options: InspectOptions = {}): Promise<Replies<{ ok: string }>> =>
+      new Inspect(() => this.broker(), options).ping(),
   };
 
   /** See `control.revoke`. */
   async revokeTasks(ids: readonly string[], options: RevokeTaskOptions = {}): Promise<void> {
     revokeChecks.strict(options, REVOKE_SPEC);
     const ttl = options.ttl ?? DEFAULT_REVOKE_TTL_MS / 1000;
-    await (await this.coordination()).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate: options.terminate === true });
+    await (
+      await this.coordination()
+    ).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate: options.terminate === true });
   }
 
   /** True when the app stores results. */
   get hasResultBackend(): boolean {
-    return this.options.backendUrl !== false || (typeof this.#raw.backend === 'object' && this.#raw.backend !== null);
+    return (
+      this.options.backendUrl !== false ||
+      (typeof this.#raw.backend === 'object' && this.#raw.backend !== null)
+    );
   }
 
   /** The queue a task goes to, by its options, the routes, and the default. */
@@ -482,9 +550,18 @@ export class Celeriac implements ResultSource {
    * Publishes a signature as it travels in a message (callbacks, chains), with the parent's
    * result prepended to its args unless it is immutable. Used by the worker.
    */
-  sendSignature(sig: SignatureJSON, extra: { parentResult?: unknown; parentId?: string; rootId?: string; chain?: SignatureJSON[] | null } = {}): AsyncResult {
+  sendSignature(
+    sig: SignatureJSON,
+    extra: {
+      parentResult?: unknown;
+      parentId?: string;
+      rootId?: string;
+      chain?: SignatureJSON[] | null;
+    } = {},
+  ): AsyncResult {
     const opts = sig.options;
-    const args = 'parentResult' in extra && !sig.immutable ? [extra.parentResult, ...sig.args] : sig.args;
+    const args =
+      'parentResult' in extra && !sig.immutable ? [extra.parentResult, ...sig.args] : sig.args;
     const apply: ApplyOptions = {};
     if (typeof opts['task_id'] === 'string') apply.taskId = opts['task_id'];
     if (typeof opts['queue'] === 'string') apply.queue = opts['queue'];
@@ -492,7 +569,14 @@ export class Celeriac implements ResultSource {
     if (typeof opts['countdown'] === 'number') apply.countdown = opts['countdown'];
     if (extra.parentId) apply.parentId = extra.parentId;
     if (extra.rootId) apply.rootId = extra.rootId;
-    return this.#send(sig.task, args, sig.kwargs, apply, this.#tasks.get(sig.task)?.options ?? {}, extra.chain ?? null);
+    return this.#send(
+      sig.task,
+      args,
+      sig.kwargs,
+      apply,
+      this.#tasks.get(sig.task)?.options ?? {},
+      extra.chain ?? null,
+    );
   }
 
   /**
@@ -510,9 +594,27 @@ export class Celeriac implements ResultSource {
     while (this.#publishing.size > 0) await Promise.allSettled([...this.#publishing]);
     this.#closed = true;
     const closing: Promise<void>[] = [];
-    if (this.#broker && this.#ownsBroker) closing.push(this.#broker.then((b) => b.close(), () => undefined));
-    if (this.#backend && this.#ownsBackend) closing.push(this.#backend.then((b) => b.close(), () => undefined));
-    if (this.#coordination && this.#ownsCoordination) closing.push(this.#coordination.then((c) => c.close(), () => undefined));
+    if (this.#broker && this.#ownsBroker)
+      closing.push(
+        this.#broker.then(
+          (b) => b.close(),
+          () => undefined,
+        ),
+      );
+    if (this.#backend && this.#ownsBackend)
+      closing.push(
+        this.#backend.then(
+          (b) => b.close(),
+          () => undefined,
+        ),
+      );
+    if (this.#coordination && this.#ownsCoordination)
+      closing.push(
+        this.#coordination.then(
+          (c) => c.close(),
+          () => undefined,
+        ),
+      );
     await Promise.all(closing);
   }
 
@@ -561,13 +663,21 @@ export class Celeriac implements ResultSource {
     checks: OptionChecks = applyChecks,
   ): AsyncResult<T> {
     this.#assertOpen();
-    if (this.#closing) throw new CeleriacError(ErrorCodes.CLOSED, `cannot send "${name}": this Celeriac app is closing (close() was called)`);
+    if (this.#closing)
+      throw new CeleriacError(
+        ErrorCodes.CLOSED,
+        `cannot send "${name}": this Celeriac app is closing (close() was called)`,
+      );
     if (!Array.isArray(args)) throw invalid(`"${name}": args must be an array`);
     if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
       throw invalid(`"${name}": kwargs must be a plain object`);
     }
     if (options.countdown !== undefined && options.eta !== undefined) {
-      throw checks.invalid('countdown', `was given with eta for "${name}": pass countdown or eta, not both`, { value: options.countdown });
+      throw checks.invalid(
+        'countdown',
+        `was given with eta for "${name}": pass countdown or eta, not both`,
+        { value: options.countdown },
+      );
     }
     const now = this.clock.now();
     let eta: Date | null = null;
@@ -600,11 +710,16 @@ export class Celeriac implements ResultSource {
       ...(options.headers ? { headers: options.headers } : {}),
       chain,
     });
-    const wire = encodeTaskMessage(message, options.serializer ?? defaults.serializer ?? this.options.taskSerializer);
+    const wire = encodeTaskMessage(
+      message,
+      options.serializer ?? defaults.serializer ?? this.options.taskSerializer,
+    );
     const queue = this.queueFor(name, { queue: options.queue ?? defaults.queue });
     const unique = defaults.unique;
     const published: Promise<string | void> = unique
-      ? this.#publishUnique(unique, name, args, kwargs, id, () => this.#publish(queue, wire, eta, name, id))
+      ? this.#publishUnique(unique, name, args, kwargs, id, () =>
+          this.#publish(queue, wire, eta, name, id),
+        )
       : this.#publish(queue, wire, eta, name, id);
     this.#publishing.add(published);
     const settled = (): void => void this.#publishing.delete(published);
@@ -640,21 +755,34 @@ export class Celeriac implements ResultSource {
     return backend.replyTo;
   }
 
-  async #publish(queue: string, wire: ReturnType<typeof encodeTaskMessage>, eta: Date | null, name: string, id: string): Promise<void> {
+  async #publish(
+    queue: string,
+    wire: ReturnType<typeof encodeTaskMessage>,
+    eta: Date | null,
+    name: string,
+    id: string,
+  ): Promise<void> {
     try {
       await this.declareQueue(queue);
       const broker = await this.broker();
       if (this.#replyTo === undefined) this.#replyTo = await this.#resolveReplyTo();
-      if (this.#replyTo && wire.headers['ignore_result'] !== true) wire.properties.reply_to = this.#replyTo;
+      if (this.#replyTo && wire.headers['ignore_result'] !== true)
+        wire.properties.reply_to = this.#replyTo;
       const deliverAt =
-        eta && this.options.delayedDelivery === 'broker' && eta.getTime() > this.clock.now() ? eta.getTime() : undefined;
+        eta && this.options.delayedDelivery === 'broker' && eta.getTime() > this.clock.now()
+          ? eta.getTime()
+          : undefined;
       await broker.publish(queue, wire, deliverAt === undefined ? {} : { deliverAt });
     } catch (err) {
       if (err instanceof CeleriacError && err.code !== ErrorCodes.BROKER_UNAVAILABLE) throw err;
-      throw new CeleriacError(ErrorCodes.PUBLISH_FAILED, `publishing task "${name}" (${id}) to queue "${queue}" failed: ${(err as Error).message}`, {
-        cause: err,
-        details: { task: name, taskId: id, queue },
-      });
+      throw new CeleriacError(
+        ErrorCodes.PUBLISH_FAILED,
+        `publishing task "${name}" (${id}) to queue "${queue}" failed: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { task: name, taskId: id, queue },
+        },
+      );
     }
   }
 }

@@ -68,7 +68,11 @@ export class AsyncResult<T = unknown> {
    * @param options.published settles when the message is on the broker; when it resolves with
    * a task id (a unique task already queued), this result follows that task instead.
    */
-  constructor(id: string, source: ResultSource, options: { name?: string; published?: Promise<string | void> } = {}) {
+  constructor(
+    id: string,
+    source: ResultSource,
+    options: { name?: string; published?: Promise<string | void> } = {},
+  ) {
     this.#id = id;
     this.#source = source;
     this.name = options.name;
@@ -94,15 +98,23 @@ export class AsyncResult<T = unknown> {
   get(options?: GetOptions & { propagate?: true }): Promise<T>;
   get(options: GetOptions & { propagate: false }): Promise<T | TaskError>;
   async get(options: GetOptions = {}): Promise<T | TaskError> {
-    getChecks.strict(options, GET_SPEC satisfies { readonly [K in keyof Required<GetOptions>]: unknown });
+    getChecks.strict(
+      options,
+      GET_SPEC satisfies { readonly [K in keyof Required<GetOptions>]: unknown },
+    );
     if (options.timeout !== undefined && !(options.timeout >= 0)) {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `get(): timeout must be a number of seconds >= 0, got ${String(options.timeout)}`);
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `get(): timeout must be a number of seconds >= 0, got ${String(options.timeout)}`,
+      );
     }
     await this.published;
     const doc =
       this.#doc && READY_STATES.has(this.#doc.status)
         ? this.#doc
-        : await (await this.#source.resultBackend()).waitFor(this.id, {
+        : await (
+            await this.#source.resultBackend()
+          ).waitFor(this.id, {
             ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout * 1000 }),
             ...(options.signal ? { signal: options.signal } : {}),
           });
@@ -168,7 +180,10 @@ export class AsyncResult<T = unknown> {
    */
   async revoke(options: RevokeTaskOptions = {}): Promise<void> {
     if (!this.#source.revokeTasks) {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, 'revoke(): this result is not attached to an app that can revoke');
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        'revoke(): this result is not attached to an app that can revoke',
+      );
     }
     await this.#source.revokeTasks([this.#id], options);
   }
@@ -188,11 +203,14 @@ export class AsyncResult<T = unknown> {
   }
 
   #errorOf(doc: ResultDocument): TaskError {
-    if (isExceptionDocument(doc.result)) return TaskError.fromDocument(doc.result, doc.traceback, this.id);
+    if (isExceptionDocument(doc.result))
+      return TaskError.fromDocument(doc.result, doc.traceback, this.id);
     return new TaskError({
       type: doc.status === 'REVOKED' ? 'TaskRevokedError' : 'Exception',
       module: 'celery.exceptions',
-      args: [doc.result === null || doc.result === undefined ? doc.status : JSON.stringify(doc.result)],
+      args: [
+        doc.result === null || doc.result === undefined ? doc.status : JSON.stringify(doc.result),
+      ],
       traceback: doc.traceback,
       taskId: this.id,
     });

@@ -18,7 +18,10 @@ export interface RetryOptions {
 const RETRY_SPEC = {
   countdown: t.seconds,
   eta: t.date,
-  maxRetries: t.anyOf(t.nonNegativeInteger, { expected: 'null (retry forever)', test: (v) => v === null }),
+  maxRetries: t.anyOf(t.nonNegativeInteger, {
+    expected: 'null (retry forever)',
+    test: (v) => v === null,
+  }),
   exc: t.any,
 } as const satisfies { readonly [K in keyof Required<RetryOptions>]: OptionType };
 

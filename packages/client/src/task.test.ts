@@ -7,9 +7,11 @@ import { Celeriac, type AsyncResult, type TaskContext } from './index.js';
 
 function memoryApp(): Celeriac {
   // A private memory namespace per test keeps tests apart.
-  return new Celeriac({ broker: `memory://${Math.random().toString(36).slice(2)}`, logger: silentLogger });
+  return new Celeriac({
+    broker: `memory://${Math.random().toString(36).slice(2)}`,
+    logger: silentLogger,
+  });
 }
-
 
 async function takeOne(app: Celeriac, queue = 'celery'): Promise<Delivery> {
   const broker = await app.broker();
@@ -40,9 +42,12 @@ describe('task types', () => {
     const asyncTask = app.task('tasks.fetch', async (url: string) => ({ url, ok: true }));
     expectTypeOf(asyncTask.delay('x')).toEqualTypeOf<AsyncResult<{ url: string; ok: boolean }>>();
     expectTypeOf(asyncTask.applyAsync).parameter(0).toEqualTypeOf<[url: string]>();
-    const withKwargs = app.task('tasks.scale', function (this: TaskContext<{ factor: number }>, n: number) {
-      return n * this.kwargs.factor;
-    });
+    const withKwargs = app.task(
+      'tasks.scale',
+      function (this: TaskContext<{ factor: number }>, n: number) {
+        return n * this.kwargs.factor;
+      },
+    );
     expectTypeOf(withKwargs.applyAsync([2], { factor: 3 })).toEqualTypeOf<AsyncResult<number>>();
     // @ts-expect-error factor must be a number
     withKwargs.applyAsync([2], { factor: 'x' });
@@ -54,7 +59,11 @@ describe('publishing', () => {
   it('publishes a Celery protocol v2 message to the default queue', async () => {
     const app = memoryApp();
     const add = app.task('tasks.add', (a: number, b: number) => a + b);
-    const r = add.applyAsync([2, 3], { extra: true }, { priority: 3, expires: 60, headers: { tenant: 'a' } });
+    const r = add.applyAsync(
+      [2, 3],
+      { extra: true },
+      { priority: 3, expires: 60, headers: { tenant: 'a' } },
+    );
     await r.published;
     const d = await takeOne(app);
     expect(d.message.contentType).toBe('application/json');
@@ -74,7 +83,11 @@ describe('publishing', () => {
   });
 
   it('routes by option, by route table and by task default', async () => {
-    const app = new Celeriac({ broker: `memory://${Math.random()}`, logger: silentLogger, routes: { 'img.*': 'images', 'mail.send': 'mail' } });
+    const app = new Celeriac({
+      broker: `memory://${Math.random()}`,
+      logger: silentLogger,
+      routes: { 'img.*': 'images', 'mail.send': 'mail' },
+    });
     expect(app.queueFor('img.resize')).toBe('images');
     expect(app.queueFor('mail.send')).toBe('mail');
     expect(app.queueFor('other')).toBe('celery');
@@ -107,12 +120,18 @@ describe('publishing', () => {
       }
       return undefined;
     };
-    expect(codeOf(() => t.applyAsync([1], {}, { countdown: -1 }))).toMatch(/INVALID_OPTION.*countdown/);
-    expect(codeOf(() => t.applyAsync([1], {}, { countdown: 1, eta: new Date() }))).toMatch(/countdown or eta/);
+    expect(codeOf(() => t.applyAsync([1], {}, { countdown: -1 }))).toMatch(
+      /INVALID_OPTION.*countdown/,
+    );
+    expect(codeOf(() => t.applyAsync([1], {}, { countdown: 1, eta: new Date() }))).toMatch(
+      /countdown or eta/,
+    );
     expect(codeOf(() => t.applyAsync([1], {}, { eta: 'tomorrow' }))).toMatch(/eta" must be a Date/);
     expect(codeOf(() => t.applyAsync([1], {}, { priority: 1.5 }))).toMatch(/priority/);
     expect(codeOf(() => app.task('t', (n: number) => n + 1))).toMatch(/DUPLICATE_TASK/);
-    expect(codeOf(() => new Celeriac({ broker: 'memory://', taskSerializer: 'pickle' as 'json' }))).toMatch(/taskSerializer/);
+    expect(
+      codeOf(() => new Celeriac({ broker: 'memory://', taskSerializer: 'pickle' as 'json' })),
+    ).toMatch(/taskSerializer/);
     void app.close();
   });
 
@@ -125,7 +144,11 @@ describe('publishing', () => {
   });
 
   it('says how to fix a missing result backend', async () => {
-    const app = new Celeriac({ broker: `memory://${Math.random()}`, backend: false, logger: silentLogger });
+    const app = new Celeriac({
+      broker: `memory://${Math.random()}`,
+      backend: false,
+      logger: silentLogger,
+    });
     const r = app.task('t', () => 1).delay();
     await expect(r.get()).rejects.toMatchObject({ code: 'CELERIAC_ERR_NO_RESULT_BACKEND' });
     await app.close();
@@ -146,7 +169,11 @@ describe('coordination', () => {
   it('warns when revocations and rate limits fall back to this process (a non-Redis broker and backend)', async () => {
     const { logger, warnings } = recording();
     // Nothing connects: coordination() on memory:// never touches the broker.
-    const app = new Celeriac({ broker: 'amqp://guest:secret@127.0.0.1:1/', backend: false, logger });
+    const app = new Celeriac({
+      broker: 'amqp://guest:secret@127.0.0.1:1/',
+      backend: false,
+      logger,
+    });
     const coordination = await app.coordination();
     expect(coordination).toBeDefined();
     expect(warnings).toHaveLength(1);
@@ -156,7 +183,11 @@ describe('coordination', () => {
 
   it('says nothing when the coordination store is shared, or when everything is in memory anyway', async () => {
     for (const options of [
-      { broker: 'amqp://127.0.0.1:1/', backend: false as const, coordination: 'memory://shared-on-purpose' },
+      {
+        broker: 'amqp://127.0.0.1:1/',
+        backend: false as const,
+        coordination: 'memory://shared-on-purpose',
+      },
       { broker: `memory://${Math.random().toString(36).slice(2)}` },
     ]) {
       const { logger, warnings } = recording();
@@ -175,7 +206,8 @@ describe('coordination on SQLite', () => {
       const warnings: string[] = [];
       const logger = {
         ...silentLogger,
-        warn: (a: unknown, b?: unknown) => void warnings.push(typeof a === 'string' ? a : String(b)),
+        warn: (a: unknown, b?: unknown) =>
+          void warnings.push(typeof a === 'string' ? a : String(b)),
         child: () => logger,
       } as typeof silentLogger;
       const url = `sqlite://${join(dir, 'app.db')}`;

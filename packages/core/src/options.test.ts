@@ -78,9 +78,11 @@ describe('optionChecks', () => {
   });
 
   it('strict() names the new key of a renamed one', () => {
-    expect(() => strict({ idleCheckInterval: 5 }, spec, { renamed: { idleCheckInterval: 'idleCheckIntervalMs' } })).toThrow(
-      /option "idleCheckInterval" was renamed "idleCheckIntervalMs"/,
-    );
+    expect(() =>
+      strict({ idleCheckInterval: 5 }, spec, {
+        renamed: { idleCheckInterval: 'idleCheckIntervalMs' },
+      }),
+    ).toThrow(/option "idleCheckInterval" was renamed "idleCheckIntervalMs"/);
   });
 
   it('strict() prefixes nested keys and can raise another code', () => {

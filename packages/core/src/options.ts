@@ -70,7 +70,8 @@ export function showValue(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol') return value.toString();
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (value instanceof Date)
+    return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   if (typeof value === 'number') return String(value);
   try {
     const text = JSON.stringify(value);
@@ -162,7 +163,8 @@ export function optionChecks(
         });
       }
       const value = options[key];
-      if (value !== undefined && !type.test(value)) throw wrongType(prefix + key, value, type.expected);
+      if (value !== undefined && !type.test(value))
+        throw wrongType(prefix + key, value, type.expected);
     }
   };
   const known = (options: object, keys: readonly string[]): void => {
@@ -179,7 +181,10 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 export const optionTypes = {
   any: { expected: 'any value', test: () => true },
   string: { expected: 'a string', test: (v) => typeof v === 'string' },
-  nonEmptyString: { expected: 'a non-empty string', test: (v) => typeof v === 'string' && v !== '' },
+  nonEmptyString: {
+    expected: 'a non-empty string',
+    test: (v) => typeof v === 'string' && v !== '',
+  },
   boolean: { expected: 'true or false', test: (v) => typeof v === 'boolean' },
   function: { expected: 'a function', test: (v) => typeof v === 'function' },
   object: { expected: 'an object', test: isPlainObject },
@@ -215,7 +220,9 @@ export const optionTypes = {
   oneOf(...values: readonly (string | number | boolean | null)[]): OptionType {
     const shown = values.map((v) => JSON.stringify(v));
     const expected =
-      shown.length <= 2 ? shown.join(' or ') : `${shown.slice(0, -1).join(', ')} or ${shown.at(-1) ?? ''}`;
+      shown.length <= 2
+        ? shown.join(' or ')
+        : `${shown.slice(0, -1).join(', ')} or ${shown.at(-1) ?? ''}`;
     return { expected, test: (v) => values.includes(v as string) };
   },
   /** A value any of `types` accepts. */

@@ -22,7 +22,9 @@ export function isSignatureJSON(value: unknown): value is SignatureJSON {
 }
 
 /** Fills the fields Celery always sends, so a partially written signature is still valid. */
-export function normalizeSignature(value: Partial<SignatureJSON> & { task: string }): SignatureJSON {
+export function normalizeSignature(
+  value: Partial<SignatureJSON> & { task: string },
+): SignatureJSON {
   return {
     ...value,
     task: value.task,

@@ -104,7 +104,11 @@ export class TaskError extends CeleriacError {
     return messageFromArgs(this.args);
   }
 
-  static fromDocument(doc: ExceptionDocument, traceback: string | null = null, taskId?: string): TaskError {
+  static fromDocument(
+    doc: ExceptionDocument,
+    traceback: string | null = null,
+    taskId?: string,
+  ): TaskError {
     const args = Array.isArray(doc.exc_message)
       ? (doc.exc_message as unknown[])
       : doc.exc_message === undefined || doc.exc_message === null

@@ -14,7 +14,12 @@ async function errorOf(fn: () => unknown): Promise<CeleriacError> {
   throw new Error('expected an error');
 }
 
-function expectInvalid(err: CeleriacError, owner: string, option: string, suggestion?: string): void {
+function expectInvalid(
+  err: CeleriacError,
+  owner: string,
+  option: string,
+  suggestion?: string,
+): void {
   expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
   expect(err.message).toContain(`${owner} option "${option}"`);
   expect(err.details['option']).toBe(option);
@@ -73,13 +78,21 @@ describe('result backend options', () => {
       'persistent',
     );
     const renamed = await errorOf(() =>
-      compileRpcResultBackendOptions({ url: 'rpc://', brokerUrl: 'amqp://h', connectTimeout: 5 } as never),
+      compileRpcResultBackendOptions({
+        url: 'rpc://',
+        brokerUrl: 'amqp://h',
+        connectTimeout: 5,
+      } as never),
     );
     expectInvalid(renamed, 'RpcResultBackend', 'connectTimeout');
     expect(renamed.details['suggestion']).toBe('connectTimeoutMs');
     expectInvalid(
       await errorOf(() =>
-        compileRpcResultBackendOptions({ url: 'rpc://', brokerUrl: 'amqp://h', persistent: 'yes' as never }),
+        compileRpcResultBackendOptions({
+          url: 'rpc://',
+          brokerUrl: 'amqp://h',
+          persistent: 'yes' as never,
+        }),
       ),
       'RpcResultBackend',
       'persistent',

@@ -27,7 +27,10 @@ beforeAll(async () => {
 
 function rulesFor(file: string): string[] {
   const rules = reported.get(file);
-  if (rules === undefined) throw new Error(`lint-fixtures/${file} was not linted; linted: ${[...reported.keys()].join(', ')}`);
+  if (rules === undefined)
+    throw new Error(
+      `lint-fixtures/${file} was not linted; linted: ${[...reported.keys()].join(', ')}`,
+    );
   return rules;
 }
 
@@ -43,7 +46,9 @@ describe('eslint.config.js', () => {
   });
 
   it('reports a workspace package the nearest package.json does not declare', () => {
-    expect(rulesFor('imports/undeclared-workspace.ts')).toEqual(['import-x/no-extraneous-dependencies']);
+    expect(rulesFor('imports/undeclared-workspace.ts')).toEqual([
+      'import-x/no-extraneous-dependencies',
+    ]);
   });
 
   it('reports a devDependency imported outside tests, and allows it in a test', () => {

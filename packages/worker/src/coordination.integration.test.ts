@@ -15,12 +15,20 @@ afterEach(async () => {
 });
 
 function app(queue: string): Celeriac {
-  const a = new Celeriac({ broker: redisUrl, backend: redisUrl, logger: silentLogger, defaultQueue: queue });
+  const a = new Celeriac({
+    broker: redisUrl,
+    backend: redisUrl,
+    logger: silentLogger,
+    defaultQueue: queue,
+  });
   cleanups.push(() => a.close());
   return a;
 }
 
-async function worker(a: Celeriac, options: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
+async function worker(
+  a: Celeriac,
+  options: ConstructorParameters<typeof Worker>[1] = {},
+): Promise<Worker> {
   const w = new Worker(a, { concurrency: 4, ...options });
   await w.start();
   cleanups.push(() => w.shutdown({ timeout: 2 }));
@@ -76,7 +84,9 @@ describe('uniqueness on Redis', () => {
     const queue = uniqueName('uniq');
     const a = app(queue);
     let runs = 0;
-    const job = a.task('tasks.report', (tenant: string) => `${tenant}:${++runs}`, { unique: { ttl: 30 } });
+    const job = a.task('tasks.report', (tenant: string) => `${tenant}:${++runs}`, {
+      unique: { ttl: 30 },
+    });
     await worker(a);
     const results = Array.from({ length: 100 }, () => job.delay('acme'));
     await Promise.all(results.map((r) => r.published));

@@ -11,7 +11,6 @@ import { silentLogger } from '@celeriac/core';
 import { startRedisServer, uniqueName, type RedisServerHandle } from '@celeriac/testing';
 import { Worker } from './index.js';
 
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -24,7 +23,13 @@ async function server(options: { appendOnly?: boolean } = {}): Promise<RedisServ
 }
 
 function appOn(url: string, queue: string, brokerOptions: Record<string, unknown> = {}): Celeriac {
-  const app = new Celeriac({ broker: url, backend: url, logger: silentLogger, defaultQueue: queue, brokerOptions });
+  const app = new Celeriac({
+    broker: url,
+    backend: url,
+    logger: silentLogger,
+    defaultQueue: queue,
+    brokerOptions,
+  });
   cleanups.push(() => app.close());
   return app;
 }
@@ -76,7 +81,9 @@ describe('worker on Redis', () => {
     const total = 1500;
     const results = Array.from({ length: total }, (_, i) => job.delay(i));
     await Promise.all(results.map((r) => r.published));
-    await expect.poll(() => seen.size, { timeout: 20_000, interval: 10 }).toBeGreaterThan(total / 5);
+    await expect
+      .poll(() => seen.size, { timeout: 20_000, interval: 10 })
+      .toBeGreaterThan(total / 5);
     await redis.restart({ downMs: 500 });
     const values = await Promise.all(results.map((r) => r.get({ timeout: 60 })));
     expect(values).toEqual(Array.from({ length: total }, (_, i) => i));

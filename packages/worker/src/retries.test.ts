@@ -1,8 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Celeriac, NonRetryableError, SoftTimeLimitExceeded, TaskError, backoffSeconds, type TaskContext } from '@celeriac/client';
+import {
+  Celeriac,
+  NonRetryableError,
+  SoftTimeLimitExceeded,
+  TaskError,
+  backoffSeconds,
+  type TaskContext,
+} from '@celeriac/client';
 import { ManualClock, type Broker, silentLogger } from '@celeriac/core';
 import { Worker } from './index.js';
-
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -10,7 +16,11 @@ afterEach(async () => {
 });
 
 function setup(clock?: ManualClock, random?: () => number): { app: Celeriac; worker: Worker } {
-  const app = new Celeriac({ broker: `memory://r-${Math.random().toString(36).slice(2)}`, logger: silentLogger, ...(clock ? { clock } : {}) });
+  const app = new Celeriac({
+    broker: `memory://r-${Math.random().toString(36).slice(2)}`,
+    logger: silentLogger,
+    ...(clock ? { clock } : {}),
+  });
   const worker = new Worker(app, { concurrency: 2, ...(random ? { random } : {}) });
   cleanups.push(async () => {
     await worker.shutdown({ timeout: 1 });
@@ -35,9 +45,21 @@ describe('backoffSeconds', () => {
     expect(backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: false })).toBe(16);
     expect(backoffSeconds({ factor: 1, retries: 20, maximum: 600, fullJitter: false })).toBe(600);
     // Full jitter: a whole number of seconds uniform in [0, countdown].
-    expect(backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0 })).toBe(0);
-    expect(backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0.999 })).toBe(16);
-    expect(backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0.5 })).toBe(8);
+    expect(
+      backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0 }),
+    ).toBe(0);
+    expect(
+      backoffSeconds({
+        factor: 2,
+        retries: 3,
+        maximum: 600,
+        fullJitter: true,
+        random: () => 0.999,
+      }),
+    ).toBe(16);
+    expect(
+      backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0.5 }),
+    ).toBe(8);
   });
 });
 
@@ -84,7 +106,8 @@ describe('retries', () => {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const { app, worker } = setup(clock);
     const job = app.task('tasks.eventually', function (this: TaskContext, goal: number) {
-      if (this.retries < goal) this.retry({ countdown: 10, exc: new Error(`not yet ${this.retries}`) });
+      if (this.retries < goal)
+        this.retry({ countdown: 10, exc: new Error(`not yet ${this.retries}`) });
       return `done after ${this.retries}`;
     });
     await worker.start();
@@ -92,18 +115,27 @@ describe('retries', () => {
     const r = job.delay(2);
     await expect.poll(() => r.state()).toBe('RETRY');
     await advance(clock, broker, 10_000);
-    await expect.poll(async () => (await r.refresh())?.result).toMatchObject({ exc_message: ['not yet 1'] });
+    await expect
+      .poll(async () => (await r.refresh())?.result)
+      .toMatchObject({ exc_message: ['not yet 1'] });
     await advance(clock, broker, 10_000);
     expect(await r.get({ timeout: 5 })).toBe('done after 2');
   });
 
   it('MaxRetriesExceededError when retry() runs out without an error of its own', async () => {
     const { app, worker } = setup();
-    const job = app.task('tasks.never', function (this: TaskContext) {
-      this.retry({ countdown: 0 });
-    }, { maxRetries: 2 });
+    const job = app.task(
+      'tasks.never',
+      function (this: TaskContext) {
+        this.retry({ countdown: 0 });
+      },
+      { maxRetries: 2 },
+    );
     await worker.start();
-    const err = await job.delay().get({ timeout: 5 }).catch((e: unknown) => e);
+    const err = await job
+      .delay()
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect((err as TaskError).type).toBe('MaxRetriesExceededError');
     expect((err as TaskError).module).toBe('celery.exceptions');
   });
@@ -122,9 +154,15 @@ describe('retries', () => {
       { autoretryFor: [Error], dontAutoretryFor: [Fatal], defaultRetryDelay: 0 },
     );
     await worker.start();
-    const a = await job.delay('non-retryable').get({ timeout: 5 }).catch((e: unknown) => e);
+    const a = await job
+      .delay('non-retryable')
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect((a as TaskError).type).toBe('NonRetryableError');
-    const b = await job.delay('fatal').get({ timeout: 5 }).catch((e: unknown) => e);
+    const b = await job
+      .delay('fatal')
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect((b as TaskError).type).toBe('ConnectionError');
     expect(runs).toBe(2);
   });
@@ -132,11 +170,15 @@ describe('retries', () => {
   it('maxRetries: null retries until it works', async () => {
     const { app, worker } = setup();
     let runs = 0;
-    const job = app.task('tasks.stubborn', () => {
-      runs++;
-      if (runs < 6) throw new ConnectionError('down');
-      return runs;
-    }, { autoretryFor: ['ConnectionError'], maxRetries: null, defaultRetryDelay: 0 });
+    const job = app.task(
+      'tasks.stubborn',
+      () => {
+        runs++;
+        if (runs < 6) throw new ConnectionError('down');
+        return runs;
+      },
+      { autoretryFor: ['ConnectionError'], maxRetries: null, defaultRetryDelay: 0 },
+    );
     await worker.start();
     expect(await job.delay().get({ timeout: 5 })).toBe(6);
   });
@@ -159,7 +201,10 @@ describe('time limits (async pool)', () => {
       { softTimeLimit: 0.2 },
     );
     await worker.start();
-    const err = await job.delay().get({ timeout: 5 }).catch((e: unknown) => e);
+    const err = await job
+      .delay()
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect(cleaned).toBe(true);
     expect((err as TaskError).type).toBe('SoftTimeLimitExceeded');
     expect((err as TaskError).module).toBe('billiard.exceptions');
@@ -183,9 +228,16 @@ describe('time limits (async pool)', () => {
 
   it('honours a timelimit header [hard, soft] from the message over the task option', async () => {
     const { app, worker } = setup();
-    const job = app.task('tasks.slowish', () => new Promise((r) => setTimeout(() => r('late'), 1000)), { timeLimit: 10 });
+    const job = app.task(
+      'tasks.slowish',
+      () => new Promise((r) => setTimeout(() => r('late'), 1000)),
+      { timeLimit: 10 },
+    );
     await worker.start();
-    const err = await job.applyAsync([], {}, { timeLimit: 0.2 }).get({ timeout: 5 }).catch((e: unknown) => e);
+    const err = await job
+      .applyAsync([], {}, { timeLimit: 0.2 })
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect((err as TaskError).type).toBe('TimeLimitExceeded');
   });
 });
@@ -195,10 +247,14 @@ describe('acknowledgement', () => {
     const { app, worker } = setup();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const job = app.task('tasks.early', async () => {
-      await gate;
-      return 1;
-    }, { acksLate: false });
+    const job = app.task(
+      'tasks.early',
+      async () => {
+        await gate;
+        return 1;
+      },
+      { acksLate: false },
+    );
     await worker.start();
     const r = job.delay();
     await new Promise((res) => setTimeout(res, 50));

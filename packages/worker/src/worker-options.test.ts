@@ -34,18 +34,47 @@ describe('Worker options', () => {
   });
 
   it('suggests the nearest spelling', () => {
-    // @ts-expect-error not a Worker option
-    expectInvalid(errorOf(() => new Worker(app, { concurency: 4 })), 'concurency', 'concurrency');
-    expectInvalid(errorOf(() => new Worker(app, { queue: ['a'] } as WorkerOptions)), 'queue', 'queues');
+    expectInvalid(
+      // @ts-expect-error not a Worker option
+      errorOf(() => new Worker(app, { concurency: 4 })),
+      'concurency',
+      'concurrency',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { queue: ['a'] } as WorkerOptions)),
+      'queue',
+      'queues',
+    );
   });
 
   it('refuses wrong types and values', () => {
-    expectInvalid(errorOf(() => new Worker(app, { concurrency: 0 })), 'concurrency');
-    expectInvalid(errorOf(() => new Worker(app, { concurrency: 4, prefetch: 2 })), 'prefetch');
-    expectInvalid(errorOf(() => new Worker(app, { queues: 'celery' as never })), 'queues');
-    expectInvalid(errorOf(() => new Worker(app, { queues: [] })), 'queues');
-    expectInvalid(errorOf(() => new Worker(app, { shutdownTimeout: -1 })), 'shutdownTimeout');
-    expectInvalid(errorOf(() => new Worker(app, { asyncContext: 'always' as never })), 'asyncContext');
-    expectInvalid(errorOf(() => new Worker(app, { pool: 'fibers' as never })), 'pool');
+    expectInvalid(
+      errorOf(() => new Worker(app, { concurrency: 0 })),
+      'concurrency',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { concurrency: 4, prefetch: 2 })),
+      'prefetch',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { queues: 'celery' as never })),
+      'queues',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { queues: [] })),
+      'queues',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { shutdownTimeout: -1 })),
+      'shutdownTimeout',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { asyncContext: 'always' as never })),
+      'asyncContext',
+    );
+    expectInvalid(
+      errorOf(() => new Worker(app, { pool: 'fibers' as never })),
+      'pool',
+    );
   });
 });

@@ -3,14 +3,18 @@ import { Celeriac, TaskError, currentTask, type TaskContext } from '@celeriac/cl
 import { createTaskMessage, encodeTaskMessage, silentLogger } from '@celeriac/core';
 import { Worker } from './index.js';
 
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(workerOptions: ConstructorParameters<typeof Worker>[1] = {}): Promise<{ app: Celeriac; worker: Worker }> {
-  const app = new Celeriac({ broker: `memory://w-${Math.random().toString(36).slice(2)}`, logger: silentLogger });
+async function setup(
+  workerOptions: ConstructorParameters<typeof Worker>[1] = {},
+): Promise<{ app: Celeriac; worker: Worker }> {
+  const app = new Celeriac({
+    broker: `memory://w-${Math.random().toString(36).slice(2)}`,
+    logger: silentLogger,
+  });
   const worker = new Worker(app, { concurrency: 4, ...workerOptions });
   cleanups.push(async () => {
     await worker.shutdown({ timeout: 1 });
@@ -25,7 +29,9 @@ describe('Worker on memory://', () => {
     const add = app.task('tasks.add', (a: number, b: number) => a + b);
     await worker.start();
     expect(await add.delay(2, 3).get({ timeout: 5 })).toBe(5);
-    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => add.delay(i, 1).get({ timeout: 5 })));
+    const many = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => add.delay(i, 1).get({ timeout: 5 })),
+    );
     expect(many).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   });
 
@@ -80,7 +86,9 @@ describe('Worker on memory://', () => {
     await broker.publish('celery', { ...good, body: Buffer.from(JSON.stringify([[], [], {}])) });
     expect(await ok.delay().get({ timeout: 5 })).toBe('fine');
     await expect.poll(() => broker.deadLetters.count('celery')).toBe(4);
-    const reasons = (await broker.deadLetters.list('celery')).map((d) => `${d.reason.code}: ${d.reason.message}`);
+    const reasons = (await broker.deadLetters.list('celery')).map(
+      (d) => `${d.reason.code}: ${d.reason.message}`,
+    );
     expect(reasons.some((r) => /MALFORMED_MESSAGE.*body/.test(r))).toBe(true);
     expect(reasons.some((r) => /MALFORMED_MESSAGE.*"task"/.test(r))).toBe(true);
     expect(reasons.some((r) => /UNSUPPORTED_CONTENT_TYPE/.test(r))).toBe(true);
@@ -109,11 +117,25 @@ describe('Worker on memory://', () => {
     const { app, worker } = await setup();
     const probe = app.task('tasks.probe', function (this: TaskContext<{ k: number }>, a: number) {
       const ctx = currentTask();
-      return { a, k: this.kwargs.k, sameId: ctx.id === this.id, id: this.id, queue: this.queue, aborted: this.signal.aborted };
+      return {
+        a,
+        k: this.kwargs.k,
+        sameId: ctx.id === this.id,
+        id: this.id,
+        queue: this.queue,
+        aborted: this.signal.aborted,
+      };
     });
     await worker.start();
     const r = probe.applyAsync([1], { k: 2 });
-    expect(await r.get({ timeout: 5 })).toEqual({ a: 1, k: 2, sameId: true, id: r.id, queue: 'celery', aborted: false });
+    expect(await r.get({ timeout: 5 })).toEqual({
+      a: 1,
+      k: 2,
+      sameId: true,
+      id: r.id,
+      queue: 'celery',
+      aborted: false,
+    });
   });
 
   it("asyncContext 'auto' (default): async tasks keep their context across awaits; subtasks get parent and root ids", async () => {
@@ -141,7 +163,11 @@ describe('Worker on memory://', () => {
     });
     await worker.start();
     const r = parent.delay();
-    expect(await r.get({ timeout: 5 })).toEqual({ sameAfterAwait: true, parentId: r.id, rootId: r.id });
+    expect(await r.get({ timeout: 5 })).toEqual({
+      sameAfterAwait: true,
+      parentId: r.id,
+      rootId: r.id,
+    });
     const p = plain.delay();
     const out = await p.get({ timeout: 5 });
     // A plain function has its context while it is being called, not in its promise callbacks.
@@ -231,11 +257,28 @@ describe('Worker on memory://', () => {
     const last = app.asyncResult<number>('chain-last-' + Math.random());
     // (1 + 2) → mul(·, 10) → add(·, 5); the chain holds the remaining steps in reverse order.
     const chain = [
-      { task: 'tasks.add', args: [5], kwargs: {}, options: { task_id: last.id }, subtask_type: null, immutable: false },
-      { task: 'tasks.mul', args: [10], kwargs: {}, options: {}, subtask_type: null, immutable: false },
+      {
+        task: 'tasks.add',
+        args: [5],
+        kwargs: {},
+        options: { task_id: last.id },
+        subtask_type: null,
+        immutable: false,
+      },
+      {
+        task: 'tasks.mul',
+        args: [10],
+        kwargs: {},
+        options: {},
+        subtask_type: null,
+        immutable: false,
+      },
     ];
     const broker = await app.broker();
-    await broker.publish('celery', encodeTaskMessage(createTaskMessage({ name: 'tasks.add', args: [1, 2], chain })));
+    await broker.publish(
+      'celery',
+      encodeTaskMessage(createTaskMessage({ name: 'tasks.add', args: [1, 2], chain })),
+    );
     expect(await last.get({ timeout: 5 })).toBe(35);
   });
 
@@ -290,7 +333,10 @@ describe('Worker on memory://', () => {
     const { app, worker } = await setup();
     const t = app.task('tasks.big', () => 2n ** 64n);
     await worker.start();
-    const err = await t.delay().get({ timeout: 5 }).catch((e: unknown) => e);
+    const err = await t
+      .delay()
+      .get({ timeout: 5 })
+      .catch((e: unknown) => e);
     expect((err as TaskError).type).toBe('EncodeError');
   });
 

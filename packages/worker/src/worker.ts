@@ -1,6 +1,12 @@
 import { hostname as osHostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Celeriac, RegisteredTask, RetryOptions, TaskContext, TaskOptions } from '@celeriac/client';
+import type {
+  Celeriac,
+  RegisteredTask,
+  RetryOptions,
+  TaskContext,
+  TaskOptions,
+} from '@celeriac/client';
 import {
   MaxRetriesExceededError,
   NonRetryableError,
@@ -150,8 +156,11 @@ type ErrorMatcher = NonNullable<TaskOptions['autoretryFor']>[number];
 function matches(err: unknown, list: readonly ErrorMatcher[] | undefined): boolean {
   if (!list || list.length === 0) return false;
   const name = err instanceof Error ? err.name : undefined;
-  const remoteType = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
-  return list.some((m) => (typeof m === 'string' ? m === name || m === remoteType : err instanceof m));
+  const remoteType =
+    typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+  return list.some((m) =>
+    typeof m === 'string' ? m === name || m === remoteType : err instanceof m,
+  );
 }
 
 /** Celery's document for a task name no worker has registered. */
@@ -193,7 +202,11 @@ class LazyChildLogger implements Logger {
   child(more: Record<string, unknown>): Logger {
     return this.#get().child(more);
   }
-  #log(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal', o: Record<string, unknown> | string, msg?: string): void {
+  #log(
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal',
+    o: Record<string, unknown> | string,
+    msg?: string,
+  ): void {
     if (this.#base.isLevelEnabled?.(level) === false) return;
     if (typeof o === 'string') this.#get()[level](o);
     else this.#get()[level](o, msg);
@@ -290,7 +303,10 @@ class Execution {
     });
     this.killer = pooled ? new AbortController() : undefined;
     if (soft !== null && soft > 0) {
-      this.#softTimer = setTimeout(() => entry.controller?.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+      this.#softTimer = setTimeout(
+        () => entry.controller?.abort(new SoftTimeLimitExceeded(soft)),
+        soft * 1000,
+      );
     }
     if (hard !== null && hard > 0) {
       this.#hardTimer = setTimeout(() => {
@@ -387,19 +403,26 @@ export class Worker {
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
     this.app = app;
-    workerChecks.strict(options, WORKER_SPEC, { renamed: { shutdownTimeoutMs: 'shutdownTimeout' } });
+    workerChecks.strict(options, WORKER_SPEC, {
+      renamed: { shutdownTimeoutMs: 'shutdownTimeout' },
+    });
     const concurrency = options.concurrency ?? 10;
     const prefetch = options.prefetch ?? concurrency * 4;
     if (prefetch < concurrency) {
-      throw workerChecks.invalid('prefetch', `must be at least concurrency (${concurrency}), got ${prefetch}`, {
-        value: prefetch,
-        expected: `an integer >= ${concurrency}`,
-      });
+      throw workerChecks.invalid(
+        'prefetch',
+        `must be at least concurrency (${concurrency}), got ${prefetch}`,
+        {
+          value: prefetch,
+          expected: `an integer >= ${concurrency}`,
+        },
+      );
     }
     this.concurrency = concurrency;
     this.prefetch = prefetch;
     this.queues = Object.freeze([...(options.queues ?? [app.options.defaultQueue])]);
-    if (this.queues.length === 0) throw workerChecks.invalid('queues', 'must name at least one queue', { value: [] });
+    if (this.queues.length === 0)
+      throw workerChecks.invalid('queues', 'must name at least one queue', { value: [] });
     this.hostname = options.hostname ?? `celeriac@${osHostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = (options.logger ?? app.logger).child({ worker: this.hostname });
@@ -427,7 +450,10 @@ export class Worker {
   /** Connects, declares the queues and starts consuming. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') {
-      throw new CeleriacError(ErrorCodes.INVALID_OPTION, `start(): the worker is ${this.#state}; create a new Worker to start again`);
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `start(): the worker is ${this.#state}; create a new Worker to start again`,
+      );
     }
     this.#state = 'starting';
     try {
@@ -463,7 +489,12 @@ export class Worker {
     }
     this.#state = 'running';
     this.logger.info(
-      { queues: this.queues, concurrency: this.concurrency, prefetch: this.prefetch, tasks: [...this.app.tasks.keys()] },
+      {
+        queues: this.queues,
+        concurrency: this.concurrency,
+        prefetch: this.prefetch,
+        tasks: [...this.app.tasks.keys()],
+      },
       `worker ${this.hostname} ready`,
     );
     // Deliveries that arrived while start() was still awaiting wait in #waiting: run them.
@@ -476,7 +507,9 @@ export class Worker {
    * running ones when the timeout passes (their signal aborts). Idempotent.
    */
   shutdown(options: { timeout?: number } = {}): Promise<void> {
-    this.#stopping ??= this.#shutdown(options.timeout === undefined ? this.shutdownTimeoutMs : options.timeout * 1000);
+    this.#stopping ??= this.#shutdown(
+      options.timeout === undefined ? this.shutdownTimeoutMs : options.timeout * 1000,
+    );
     return this.#stopping;
   }
 
@@ -486,8 +519,13 @@ export class Worker {
       return;
     }
     this.#state = 'draining';
-    this.logger.info({ running: this.#running.size, waiting: this.#waiting.length }, 'worker shutting down');
-    await this.#consumer?.cancel().catch((err: unknown) => this.logger.warn({ err }, 'cancelling the consumer failed'));
+    this.logger.info(
+      { running: this.#running.size, waiting: this.#waiting.length },
+      'worker shutting down',
+    );
+    await this.#consumer
+      ?.cancel()
+      .catch((err: unknown) => this.logger.warn({ err }, 'cancelling the consumer failed'));
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     await this.#requeueWaiting();
@@ -496,11 +534,17 @@ export class Worker {
       const timedOut = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs);
       });
-      const outcome = await Promise.race([Promise.all(this.#running.values().map((r) => r.done)), timedOut]);
+      const outcome = await Promise.race([
+        Promise.all(this.#running.values().map((r) => r.done)),
+        timedOut,
+      ]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
         const left = this.#running.values();
-        this.logger.warn({ tasks: left.length }, 'shutdown timeout: requeueing tasks still running');
+        this.logger.warn(
+          { tasks: left.length },
+          'shutdown timeout: requeueing tasks still running',
+        );
         await Promise.all(
           left.map(async (r) => {
             r.abandoned = true;
@@ -567,7 +611,11 @@ export class Worker {
         total: Object.fromEntries(this.#totals),
         pid: process.pid,
         uptime: Math.round((Date.now() - this.#startedAt) / 1000),
-        pool: { 'max-concurrency': this.concurrency, implementation: this.#pool ? this.#pool.kind : 'async', processes: [process.pid] },
+        pool: {
+          'max-concurrency': this.concurrency,
+          implementation: this.#pool ? this.#pool.kind : 'async',
+          processes: [process.pid],
+        },
         prefetch_count: this.prefetch,
         broker: { transport: this.#broker?.kind ?? 'unknown' },
         sw_ident: 'celeriac',
@@ -582,7 +630,11 @@ export class Worker {
   }
 
   async #requeueWaiting(): Promise<void> {
-    const waiting = [...this.#waiting.splice(0), ...this.#ready.splice(0).map((r) => r.delivery), ...this.#parked];
+    const waiting = [
+      ...this.#waiting.splice(0),
+      ...this.#ready.splice(0).map((r) => r.delivery),
+      ...this.#parked,
+    ];
     this.#parked.clear();
     await Promise.all(waiting.map((d) => this.#settle(() => d.requeue(), 'requeue')));
   }
@@ -597,18 +649,34 @@ export class Worker {
   }
 
   #pump(): void {
-    while (this.#running.size < this.concurrency && (this.#ready.length > 0 || this.#waiting.length > 0) && this.#state === 'running') {
+    while (
+      this.#running.size < this.concurrency &&
+      (this.#ready.length > 0 || this.#waiting.length > 0) &&
+      this.#state === 'running'
+    ) {
       const approved = this.#ready.shift();
       const delivery = approved?.delivery ?? this.#waiting.shift();
       if (!delivery) break;
-      const entry: Running = { delivery, slot: -1, controller: undefined, done: Promise.resolve(), abandoned: false, acked: false, msg: undefined, startedAt: 0 };
+      const entry: Running = {
+        delivery,
+        slot: -1,
+        controller: undefined,
+        done: Promise.resolve(),
+        abandoned: false,
+        acked: false,
+        msg: undefined,
+        startedAt: 0,
+      };
       this.#running.add(entry);
       (entry as { done: Promise<void> }).done = this.#drive(entry, approved);
     }
   }
 
   /** One message from a free slot to its end; never rejects. */
-  async #drive(entry: Running, approved?: { msg: TaskMessage; task: RegisteredTask }): Promise<void> {
+  async #drive(
+    entry: Running,
+    approved?: { msg: TaskMessage; task: RegisteredTask },
+  ): Promise<void> {
     try {
       if (approved) await this.#startApproved(entry, approved.task, approved.msg);
       else await this.#process(entry);
@@ -638,7 +706,10 @@ export class Worker {
     } catch (err) {
       const code = isCeleriacError(err) ? err.code : ErrorCodes.MALFORMED_MESSAGE;
       const message = (err as Error).message;
-      this.logger.error({ err, queue: delivery.queue, deliveryTag: delivery.deliveryTag }, 'malformed message sent to dead letters');
+      this.logger.error(
+        { err, queue: delivery.queue, deliveryTag: delivery.deliveryTag },
+        'malformed message sent to dead letters',
+      );
       await this.#settle(() => delivery.deadLetter({ code, message }), 'dead-letter');
       return;
     }
@@ -651,7 +722,10 @@ export class Worker {
       if (!headers.ignore_result) {
         await this.#store(msg, 'FAILURE', notRegisteredDocument(headers.task), null, log);
       }
-      await this.#settle(() => delivery.deadLetter({ code: ErrorCodes.UNKNOWN_TASK, message }), 'dead-letter');
+      await this.#settle(
+        () => delivery.deadLetter({ code: ErrorCodes.UNKNOWN_TASK, message }),
+        'dead-letter',
+      );
       return;
     }
 
@@ -659,7 +733,8 @@ export class Worker {
     const expires = messageExpires(headers);
     if (expires && expires.getTime() <= now) {
       log.warn({ expires: headers.expires }, 'task expired before it could run; marked REVOKED');
-      if (!headers.ignore_result) await this.#store(msg, 'REVOKED', revokedDocument('expired'), null, log, delivery);
+      if (!headers.ignore_result)
+        await this.#store(msg, 'REVOKED', revokedDocument('expired'), null, log, delivery);
       else await this.#settle(() => delivery.ack(), 'ack');
       return;
     }
@@ -669,14 +744,21 @@ export class Worker {
       return;
     }
 
-    log.debug({ args: headers.argsrepr, kwargs: headers.kwargsrepr }, `Task ${headers.task}[${headers.id}] received`);
+    log.debug(
+      { args: headers.argsrepr, kwargs: headers.kwargsrepr },
+      `Task ${headers.task}[${headers.id}] received`,
+    );
     if (await this.#skipRevoked(entry, msg, log)) return;
     const limit = this.#rateLimitOf(task);
     if (limit) {
       const key = `${task.name}${task.options.rateLimitKey ? `:${task.options.rateLimitKey(msg.args, msg.kwargs)}` : ''}`;
       // Slots 5% wider than the limit: a timer that fires late (a busy event loop) would
       // otherwise squeeze one more start into some window than the limit allows.
-      const waitMs = await this.#coordination?.reserveRateSlot(key, limit.count, limit.intervalMs * RATE_GUARD);
+      const waitMs = await this.#coordination?.reserveRateSlot(
+        key,
+        limit.count,
+        limit.intervalMs * RATE_GUARD,
+      );
       if (waitMs !== undefined && waitMs > 0) {
         this.#park(entry, task, msg, waitMs);
         return;
@@ -690,7 +772,8 @@ export class Worker {
     const log = lazyChild(this.logger, { task: msg.headers.task, taskId: msg.headers.id });
     const expires = messageExpires(msg.headers);
     if (expires && expires.getTime() <= this.clock.now()) {
-      if (!msg.headers.ignore_result) await this.#store(msg, 'REVOKED', revokedDocument('expired'), null, log, entry.delivery);
+      if (!msg.headers.ignore_result)
+        await this.#store(msg, 'REVOKED', revokedDocument('expired'), null, log, entry.delivery);
       else await this.#settle(() => entry.delivery.ack(), 'ack');
       return;
     }
@@ -728,7 +811,8 @@ export class Worker {
   async #skipRevoked(entry: Running, msg: TaskMessage, log: Logger): Promise<boolean> {
     if (this.#revoked.size === 0 || !this.#isRevoked(msg.headers.id)) return false;
     log.info(`Task ${msg.headers.task}[${msg.headers.id}] revoked; not run`);
-    if (!msg.headers.ignore_result) await this.#store(msg, 'REVOKED', revokedDocument('revoked'), null, log, entry.delivery);
+    if (!msg.headers.ignore_result)
+      await this.#store(msg, 'REVOKED', revokedDocument('revoked'), null, log, entry.delivery);
     else await this.#settle(() => entry.delivery.ack(), 'ack');
     return true;
   }
@@ -761,7 +845,9 @@ export class Worker {
     const { delivery } = entry;
     if (waitMs > HOLD_ETA_IN_MEMORY_MS) {
       try {
-        await this.#broker?.publish(delivery.queue, delivery.message, { deliverAt: this.clock.now() + waitMs });
+        await this.#broker?.publish(delivery.queue, delivery.message, {
+          deliverAt: this.clock.now() + waitMs,
+        });
         await delivery.ack();
         log.debug({ eta: msg.headers.eta }, 'task moved to the broker delay store until its ETA');
       } catch (err) {
@@ -817,7 +903,10 @@ export class Worker {
         // Bindings inline rather than a child logger per task: this line runs for every task.
         if (this.logger.isLevelEnabled?.('info') !== false) {
           const seconds = ((performance.now() - started) / 1000).toFixed(6);
-          this.logger.info({ task: headers.task, taskId: headers.id }, `Task ${headers.task}[${headers.id}] succeeded in ${seconds}s`);
+          this.logger.info(
+            { task: headers.task, taskId: headers.id },
+            `Task ${headers.task}[${headers.id}] succeeded in ${seconds}s`,
+          );
         }
         // Follow-ups are published before the ack: a crash now means a rerun, never a lost step.
         if (msg.embed.chain || msg.embed.callbacks) await this.#followUps(msg, outcome.value, log);
@@ -826,24 +915,54 @@ export class Worker {
       }
       case 'revoked': {
         log.warn(`Task ${headers.task}[${headers.id}] revoked while running; terminated`);
-        await this.#finish(msg, ignoreResult, 'REVOKED', revokedDocument('terminated'), null, log, ackAfter());
+        await this.#finish(
+          msg,
+          ignoreResult,
+          'REVOKED',
+          revokedDocument('terminated'),
+          null,
+          log,
+          ackAfter(),
+        );
         return;
       }
       case 'timeLimit': {
         const err = new TimeLimitExceeded(outcome.seconds);
-        const fate = this.#pool ? `stopped (its ${this.#pool.kind === 'threads' ? 'thread' : 'child process'} was killed)` : 'abandoned (the async pool cannot stop running JavaScript)';
-        log.error(`Task ${headers.task}[${headers.id}] exceeded its hard time limit of ${outcome.seconds}s; ${fate}`);
-        await this.#finish(msg, ignoreResult, 'FAILURE', exceptionToDocument(err), null, log, ackAfter());
+        const fate = this.#pool
+          ? `stopped (its ${this.#pool.kind === 'threads' ? 'thread' : 'child process'} was killed)`
+          : 'abandoned (the async pool cannot stop running JavaScript)';
+        log.error(
+          `Task ${headers.task}[${headers.id}] exceeded its hard time limit of ${outcome.seconds}s; ${fate}`,
+        );
+        await this.#finish(
+          msg,
+          ignoreResult,
+          'FAILURE',
+          exceptionToDocument(err),
+          null,
+          log,
+          ackAfter(),
+        );
         return;
       }
       case 'workerLost': {
         // The pool logged the death. Celery's reject_on_worker_lost: requeue only what is not acked yet.
         if (opts.rejectOnWorkerLost === true && !entry.acked) {
-          log.warn(`Task ${headers.task}[${headers.id}] lost its worker; requeued (rejectOnWorkerLost)`);
+          log.warn(
+            `Task ${headers.task}[${headers.id}] lost its worker; requeued (rejectOnWorkerLost)`,
+          );
           await this.#settle(() => delivery.requeue(), 'requeue');
           return;
         }
-        await this.#finish(msg, ignoreResult, 'FAILURE', exceptionToDocument(outcome.error), null, log, ackAfter());
+        await this.#finish(
+          msg,
+          ignoreResult,
+          'FAILURE',
+          exceptionToDocument(outcome.error),
+          null,
+          log,
+          ackAfter(),
+        );
         return;
       }
       case 'threw': {
@@ -854,23 +973,48 @@ export class Worker {
           return;
         }
         const seconds = ((performance.now() - started) / 1000).toFixed(6);
-        log.warn({ err: error }, `Task ${headers.task}[${headers.id}] raised an error after ${seconds}s`);
-        await this.#finish(msg, ignoreResult, 'FAILURE', exceptionToDocument(error), tracebackOf(error), log, ackAfter());
+        log.warn(
+          { err: error },
+          `Task ${headers.task}[${headers.id}] raised an error after ${seconds}s`,
+        );
+        await this.#finish(
+          msg,
+          ignoreResult,
+          'FAILURE',
+          exceptionToDocument(error),
+          tracebackOf(error),
+          log,
+          ackAfter(),
+        );
         return;
       }
     }
   }
 
   /** Runs the task function under its time limits. The soft limit aborts the task's signal. */
-  #execute(ctx: TaskContext, task: RegisteredTask, msg: TaskMessage, entry: Running, hard: number | null, soft: number | null): Promise<Outcome> {
+  #execute(
+    ctx: TaskContext,
+    task: RegisteredTask,
+    msg: TaskMessage,
+    entry: Running,
+    hard: number | null,
+    soft: number | null,
+  ): Promise<Outcome> {
     const run = new Execution(entry, this.#pool !== undefined, hard, soft);
     entry.execution = run;
     // In the threads and process pools the task runs there; its limits and signal work alike.
     if (this.#pool) {
-      this.#pool.run({ ctx, options: task.options, hard, ...(run.killer ? { kill: run.killer.signal } : {}) }).then(
-        (outcome) => run.finish(outcome),
-        (error: unknown) => run.finish({ kind: 'threw', error }),
-      );
+      this.#pool
+        .run({
+          ctx,
+          options: task.options,
+          hard,
+          ...(run.killer ? { kill: run.killer.signal } : {}),
+        })
+        .then(
+          (outcome) => run.finish(outcome),
+          (error: unknown) => run.finish({ kind: 'threw', error }),
+        );
       return run.outcome;
     }
     let value: unknown;
@@ -889,7 +1033,15 @@ export class Worker {
   }
 
   /** Stores the final state (acking with it), or only acks when results are ignored. */
-  async #finish(msg: TaskMessage, ignoreResult: boolean, status: TaskState, result: unknown, traceback: string | null, log: Logger, ack: Delivery | undefined): Promise<void> {
+  async #finish(
+    msg: TaskMessage,
+    ignoreResult: boolean,
+    status: TaskState,
+    result: unknown,
+    traceback: string | null,
+    log: Logger,
+    ack: Delivery | undefined,
+  ): Promise<void> {
     if (ignoreResult) {
       if (ack) await this.#settle(() => ack.ack(), 'ack');
       return;
@@ -901,7 +1053,11 @@ export class Worker {
   #retryRequest(task: RegisteredTask, error: unknown): RetryOptions | undefined {
     if (error instanceof Retry) return error.options;
     const o = task.options;
-    if (error instanceof NonRetryableError || !matches(error, o.autoretryFor) || matches(error, o.dontAutoretryFor)) {
+    if (
+      error instanceof NonRetryableError ||
+      !matches(error, o.autoretryFor) ||
+      matches(error, o.dontAutoretryFor)
+    ) {
       return undefined;
     }
     return { exc: error };
@@ -912,17 +1068,42 @@ export class Worker {
    * RETRY is stored with the error, and this delivery is acked, in that order (a crash between
    * the steps means a rerun, never a lost task). Past `maxRetries`, FAILURE is stored instead.
    */
-  async #retry(entry: Running, task: RegisteredTask, msg: TaskMessage, request: RetryOptions, log: Logger, ignoreResult: boolean): Promise<void> {
+  async #retry(
+    entry: Running,
+    task: RegisteredTask,
+    msg: TaskMessage,
+    request: RetryOptions,
+    log: Logger,
+    ignoreResult: boolean,
+  ): Promise<void> {
     const { headers } = msg;
     const o = task.options;
     const ack = entry.acked ? undefined : entry.delivery;
-    const maxRetries = request.maxRetries !== undefined ? request.maxRetries : o.maxRetries === undefined ? 3 : o.maxRetries;
+    const maxRetries =
+      request.maxRetries !== undefined
+        ? request.maxRetries
+        : o.maxRetries === undefined
+          ? 3
+          : o.maxRetries;
     if (maxRetries !== null && headers.retries >= maxRetries) {
       const error =
         request.exc ??
-        new MaxRetriesExceededError(`Can't retry ${headers.task}[${headers.id}] args:${headers.argsrepr ?? ''} kwargs:${headers.kwargsrepr ?? ''}`);
-      log.warn({ err: error, retries: headers.retries }, `Task ${headers.task}[${headers.id}] ran out of retries (${String(maxRetries)})`);
-      await this.#finish(msg, ignoreResult, 'FAILURE', exceptionToDocument(error), tracebackOf(error), log, ack);
+        new MaxRetriesExceededError(
+          `Can't retry ${headers.task}[${headers.id}] args:${headers.argsrepr ?? ''} kwargs:${headers.kwargsrepr ?? ''}`,
+        );
+      log.warn(
+        { err: error, retries: headers.retries },
+        `Task ${headers.task}[${headers.id}] ran out of retries (${String(maxRetries)})`,
+      );
+      await this.#finish(
+        msg,
+        ignoreResult,
+        'FAILURE',
+        exceptionToDocument(error),
+        tracebackOf(error),
+        log,
+        ack,
+      );
       return;
     }
     const now = this.clock.now();
@@ -931,21 +1112,47 @@ export class Worker {
     else if (request.countdown !== undefined) delayMs = request.countdown * 1000;
     else if (request.exc !== undefined && !(request.exc instanceof Retry) && o.retryBackoff) {
       const factor = o.retryBackoff === true ? 1 : o.retryBackoff;
-      delayMs = 1000 * backoffSeconds({ factor, retries: headers.retries, maximum: o.retryBackoffMax ?? 600, fullJitter: o.retryJitter ?? true, random: this.#random });
+      delayMs =
+        1000 *
+        backoffSeconds({
+          factor,
+          retries: headers.retries,
+          maximum: o.retryBackoffMax ?? 600,
+          fullJitter: o.retryJitter ?? true,
+          random: this.#random,
+        });
     } else delayMs = (o.defaultRetryDelay ?? 180) * 1000;
     const eta = new Date(now + Math.max(0, delayMs));
-    const next: TaskMessage = { ...msg, headers: { ...headers, retries: headers.retries + 1, eta: toIsoWithOffset(eta) } };
+    const next: TaskMessage = {
+      ...msg,
+      headers: { ...headers, retries: headers.retries + 1, eta: toIsoWithOffset(eta) },
+    };
     try {
       const wire = encodeTaskMessage(next, serializerForContentType(msg.contentType).name);
-      await this.#broker?.publish(entry.delivery.queue, wire, delayMs > 0 ? { deliverAt: eta.getTime() } : {});
+      await this.#broker?.publish(
+        entry.delivery.queue,
+        wire,
+        delayMs > 0 ? { deliverAt: eta.getTime() } : {},
+      );
     } catch (err) {
       log.error({ err }, 'could not publish the retry; requeueing the message instead');
       if (ack) await this.#settle(() => ack.requeue(), 'requeue');
       return;
     }
     const exc = request.exc ?? new Retry(request);
-    log.info({ retries: headers.retries + 1, eta: toIsoWithOffset(eta) }, `Task ${headers.task}[${headers.id}] retry scheduled`);
-    await this.#finish(msg, ignoreResult, 'RETRY', exceptionToDocument(exc), tracebackOf(exc), log, ack);
+    log.info(
+      { retries: headers.retries + 1, eta: toIsoWithOffset(eta) },
+      `Task ${headers.task}[${headers.id}] retry scheduled`,
+    );
+    await this.#finish(
+      msg,
+      ignoreResult,
+      'RETRY',
+      exceptionToDocument(exc),
+      tracebackOf(exc),
+      log,
+      ack,
+    );
   }
 
   /** Celery's chain and callbacks: the next step gets this result prepended unless immutable. */
@@ -957,16 +1164,27 @@ export class Worker {
       const rest = chain.slice(0, -1);
       const next = chain[chain.length - 1];
       if (next) {
-        sends.push(this.app.sendSignature(next, { parentResult: value, parentId: msg.headers.id, rootId, chain: rest }).published);
+        sends.push(
+          this.app.sendSignature(next, {
+            parentResult: value,
+            parentId: msg.headers.id,
+            rootId,
+            chain: rest,
+          }).published,
+        );
       }
     }
     for (const cb of callbacks ?? []) {
-      sends.push(this.app.sendSignature(cb, { parentResult: value, parentId: msg.headers.id, rootId }).published);
+      sends.push(
+        this.app.sendSignature(cb, { parentResult: value, parentId: msg.headers.id, rootId })
+          .published,
+      );
     }
     if (sends.length === 0) return;
     const results = await Promise.allSettled(sends);
     for (const r of results) {
-      if (r.status === 'rejected') log.error({ err: r.reason as unknown }, 'publishing a chain step or callback failed');
+      if (r.status === 'rejected')
+        log.error({ err: r.reason as unknown }, 'publishing a chain step or callback failed');
     }
   }
 
@@ -975,7 +1193,14 @@ export class Worker {
    * result cannot be encoded, stores Celery's EncodeError instead. If storing fails, the
    * message is requeued: a result is never lost behind an ack.
    */
-  async #store(msg: TaskMessage, status: TaskState, result: unknown, traceback: string | null, log: Logger, ack?: Delivery): Promise<void> {
+  async #store(
+    msg: TaskMessage,
+    status: TaskState,
+    result: unknown,
+    traceback: string | null,
+    log: Logger,
+    ack?: Delivery,
+  ): Promise<void> {
     const backend = this.#backend;
     if (!backend) {
       if (ack) await this.#settle(() => ack.ack(), 'ack');

@@ -23,7 +23,9 @@ export const app = new Celeriac({
   backend: url,
   logger: silent,
   // RedisBroker's options: the memory broker would refuse them (drivers refuse unknown keys).
-  ...(url.startsWith('redis') ? { brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 } } : {}),
+  ...(url.startsWith('redis')
+    ? { brokerOptions: { visibilityTimeout: 1, restoreIntervalMs: 250 } }
+    : {}),
 });
 
 export class ConnectionError extends Error {

@@ -24,9 +24,13 @@ export interface BeatKeys {
 
 export function beatKeys(namespace: string): BeatKeys {
   if (typeof namespace !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(namespace)) {
-    throw new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisScheduleStore namespace must be 1-100 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(namespace)}`, {
-      details: { field: 'namespace', option: 'namespace', value: namespace },
-    });
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `RedisScheduleStore namespace must be 1-100 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(namespace)}`,
+      {
+        details: { field: 'namespace', option: 'namespace', value: namespace },
+      },
+    );
   }
   const p = `_celeriac.beat.{${namespace}}.`;
   return {
@@ -44,7 +48,9 @@ export function pendingMember(name: string, scheduledAt: number): string {
   return `${name}\n${scheduledAt}`;
 }
 
-export function parsePendingMember(member: string): { name: string; scheduledAt: number } | undefined {
+export function parsePendingMember(
+  member: string,
+): { name: string; scheduledAt: number } | undefined {
   const i = member.lastIndexOf('\n');
   if (i < 0) return undefined;
   const scheduledAt = Number(member.slice(i + 1));

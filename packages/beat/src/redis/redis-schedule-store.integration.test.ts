@@ -40,13 +40,40 @@ describe('RedisScheduleStore', () => {
     const store = new RedisScheduleStore({ url, namespace, maxEntries: 2 });
     const k = beatKeys(namespace);
     const w = (name: string) => {
-      const { definition } = compileEntry({ name, task: 't', schedule: interval(60) }, { timezone: 'UTC' });
-      return { definition, hash: definitionHash(definition), enabled: true, source: 'api' as const, nextRunAt: 1000, dueAt: 1000 };
+      const { definition } = compileEntry(
+        { name, task: 't', schedule: interval(60) },
+        { timezone: 'UTC' },
+      );
+      return {
+        definition,
+        hash: definitionHash(definition),
+        enabled: true,
+        source: 'api' as const,
+        nextRunAt: 1000,
+        dueAt: 1000,
+      };
     };
-    expect((await store.upsert([w('a'), w('b'), w('c')], 'sync', 0)).map((r) => r.status)).toEqual(['created', 'created', 'full']);
+    expect((await store.upsert([w('a'), w('b'), w('c')], 'sync', 0)).map((r) => r.status)).toEqual([
+      'created',
+      'created',
+      'full',
+    ]);
     const r = await store.acquireLeadership('me', 5000, 0);
     if (!r.acquired) throw new Error('no lock');
-    await store.claim(r.lease, [{ name: 'a', revision: 1, expectedNextRunAt: 1000, runs: [1000], nextRunAt: 2000, dueAt: 2000 }], 1000);
+    await store.claim(
+      r.lease,
+      [
+        {
+          name: 'a',
+          revision: 1,
+          expectedNextRunAt: 1000,
+          runs: [1000],
+          nextRunAt: 2000,
+          dueAt: 2000,
+        },
+      ],
+      1000,
+    );
     await store.remove('b', 0);
     expect(await admin.pttl(k.lock)).toBeGreaterThan(0);
     expect(await admin.pttl(k.fence)).toBeGreaterThan(0);
@@ -61,8 +88,13 @@ describe('RedisScheduleStore', () => {
   });
 
   it('reports an unreachable Redis as CELERIAC_ERR_BROKER_UNAVAILABLE', async () => {
-    const store = new RedisScheduleStore({ url: 'redis://127.0.0.1:1/0', redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => null } });
-    await expect(store.nextDueAt()).rejects.toMatchObject({ code: 'CELERIAC_ERR_BROKER_UNAVAILABLE' });
+    const store = new RedisScheduleStore({
+      url: 'redis://127.0.0.1:1/0',
+      redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => null },
+    });
+    await expect(store.nextDueAt()).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_BROKER_UNAVAILABLE',
+    });
     await store.close();
   });
 

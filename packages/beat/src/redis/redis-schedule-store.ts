@@ -1,4 +1,10 @@
-import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  optionChecks,
+  optionTypes as t,
+  type OptionType,
+} from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
@@ -50,11 +56,16 @@ const FENCE_TTL_MS = 30 * 86_400_000;
 const PENDING_TTL_MS = 86_400_000;
 
 function safeUrl(url: string): string {
-  return url.replace(/^(\w+:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : ''}:***@`);
+  return url.replace(
+    /^(\w+:\/\/)([^@/]*)@/,
+    (_m, scheme: string, auth: string) =>
+      `${scheme}${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : ''}:***@`,
+  );
 }
 
 const str = (n: number | null): string => (n === null ? '' : String(n));
-const num = (s: string | undefined): number | null => (s === undefined || s === '' ? null : Number(s));
+const num = (s: string | undefined): number | null =>
+  s === undefined || s === '' ? null : Number(s);
 
 /**
  * The schedule store in Redis, shared by every beat process and the CLI: entries live in
@@ -108,9 +119,13 @@ export class RedisScheduleStore implements ScheduleStore {
       this.#url = 'the given client';
     } else {
       if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
-        throw new CeleriacError(ErrorCodes.INVALID_OPTION, `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`, {
-          details: { field: 'url', option: 'url', value: options.url },
-        });
+        throw new CeleriacError(
+          ErrorCodes.INVALID_OPTION,
+          `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`,
+          {
+            details: { field: 'url', option: 'url', value: options.url },
+          },
+        );
       }
       this.#client = new Redis(options.url, {
         ...options.redisOptions,
@@ -135,11 +150,18 @@ export class RedisScheduleStore implements ScheduleStore {
       return await fn();
     } catch (err) {
       if (err instanceof CeleriacError) throw err;
-      const last = this.#lastError && this.#lastError !== err ? ` (last connection error: ${this.#lastError.message})` : '';
-      throw new CeleriacError(ErrorCodes.BROKER_UNAVAILABLE, `beat schedule store at ${this.#url}: ${what} failed: ${(err as Error).message}${last}`, {
-        cause: err,
-        details: { url: this.#url },
-      });
+      const last =
+        this.#lastError && this.#lastError !== err
+          ? ` (last connection error: ${this.#lastError.message})`
+          : '';
+      throw new CeleriacError(
+        ErrorCodes.BROKER_UNAVAILABLE,
+        `beat schedule store at ${this.#url}: ${what} failed: ${(err as Error).message}${last}`,
+        {
+          cause: err,
+          details: { url: this.#url },
+        },
+      );
     }
   }
 
@@ -154,7 +176,18 @@ export class RedisScheduleStore implements ScheduleStore {
             this.#client,
             'celeriacBeatUpsert',
             [k.entry(name), k.names, k.due],
-            [name, JSON.stringify(e.definition), e.hash, e.enabled ? '1' : '0', e.source, str(e.nextRunAt), str(e.dueAt), mode, now, this.#maxEntries],
+            [
+              name,
+              JSON.stringify(e.definition),
+              e.hash,
+              e.enabled ? '1' : '0',
+              e.source,
+              str(e.nextRunAt),
+              str(e.dueAt),
+              mode,
+              now,
+              this.#maxEntries,
+            ],
           )) as UpsertStatus;
           return { name, status };
         }),
@@ -165,14 +198,37 @@ export class RedisScheduleStore implements ScheduleStore {
   remove(name: string, now: number): Promise<boolean> {
     const k = this.#keys;
     this.#cache.delete(name);
-    return this.#run('remove', async () => (await runScript(this.#client, 'celeriacBeatRemove', [k.entry(name), k.names, k.due], [name, TOMBSTONE_TTL_MS, now])) === 1);
+    return this.#run(
+      'remove',
+      async () =>
+        (await runScript(
+          this.#client,
+          'celeriacBeatRemove',
+          [k.entry(name), k.names, k.due],
+          [name, TOMBSTONE_TTL_MS, now],
+        )) === 1,
+    );
   }
 
-  setEnabled(name: string, enabled: boolean, next: NextRun | undefined, _now: number): Promise<boolean> {
+  setEnabled(
+    name: string,
+    enabled: boolean,
+    next: NextRun | undefined,
+    _now: number,
+  ): Promise<boolean> {
     const k = this.#keys;
     const args = next ? [str(next.nextRunAt), str(next.dueAt)] : ['-', ''];
     this.#cache.delete(name);
-    return this.#run('setEnabled', async () => (await runScript(this.#client, 'celeriacBeatSetEnabled', [k.entry(name), k.due], [name, enabled ? '1' : '0', ...args])) === 1);
+    return this.#run(
+      'setEnabled',
+      async () =>
+        (await runScript(
+          this.#client,
+          'celeriacBeatSetEnabled',
+          [k.entry(name), k.due],
+          [name, enabled ? '1' : '0', ...args],
+        )) === 1,
+    );
   }
 
   #parse(name: string, h: Record<string, string>): StoredEntry | undefined {
@@ -219,14 +275,24 @@ export class RedisScheduleStore implements ScheduleStore {
 
   list(): Promise<StoredEntry[]> {
     return this.#run('list', async () => {
-      const names = (await this.#client.smembers(this.#keys.names)).sort((a, b) => a.localeCompare(b));
+      const names = (await this.#client.smembers(this.#keys.names)).sort((a, b) =>
+        a.localeCompare(b),
+      );
       return this.#read(names);
     });
   }
 
   due(now: number, limit: number): Promise<StoredEntry[]> {
     return this.#run('due', async () => {
-      const r = await this.#client.zrangebyscore(this.#keys.due, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit);
+      const r = await this.#client.zrangebyscore(
+        this.#keys.due,
+        '-inf',
+        now,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        limit,
+      );
       const names: string[] = [];
       const misses: string[] = [];
       for (let i = 0; i + 1 < r.length; i += 2) {
@@ -262,7 +328,15 @@ export class RedisScheduleStore implements ScheduleStore {
     const k = this.#keys;
     const keys = [k.lock, k.due, k.pending, ...claims.map((c) => k.entry(c.name))];
     const args: (string | number)[] = [lease.token, now, this.#maxPending, PENDING_TTL_MS];
-    for (const c of claims) args.push(c.name, c.revision, c.expectedNextRunAt, str(c.nextRunAt), str(c.dueAt), c.runs.join(','));
+    for (const c of claims)
+      args.push(
+        c.name,
+        c.revision,
+        c.expectedNextRunAt,
+        str(c.nextRunAt),
+        str(c.dueAt),
+        c.runs.join(','),
+      );
     return this.#run('claim', async () => {
       const out = (await runScript(this.#client, 'celeriacBeatClaim', keys, args)) as string[];
       if (out[0] === 'fenced') {
@@ -298,7 +372,13 @@ export class RedisScheduleStore implements ScheduleStore {
         state: {
           ...state,
           nextRunAt: c.nextRunAt,
-          ...(last === undefined ? {} : { lastRunAt: last, lastDispatchedAt: now, totalRunCount: state.totalRunCount + runs.length }),
+          ...(last === undefined
+            ? {}
+            : {
+                lastRunAt: last,
+                lastDispatchedAt: now,
+                totalRunCount: state.totalRunCount + runs.length,
+              }),
         },
       },
     });
@@ -307,13 +387,24 @@ export class RedisScheduleStore implements ScheduleStore {
   settle(runs: readonly RunRef[]): Promise<void> {
     if (runs.length === 0) return Promise.resolve();
     return this.#run('settle', async () => {
-      await this.#client.zrem(this.#keys.pending, ...runs.map((r) => pendingMember(r.name, r.scheduledAt)));
+      await this.#client.zrem(
+        this.#keys.pending,
+        ...runs.map((r) => pendingMember(r.name, r.scheduledAt)),
+      );
     });
   }
 
   pending(claimedBefore: number, limit: number): Promise<PendingRun[]> {
     return this.#run('pending', async () => {
-      const r = await this.#client.zrangebyscore(this.#keys.pending, '-inf', `(${claimedBefore}`, 'WITHSCORES', 'LIMIT', 0, limit);
+      const r = await this.#client.zrangebyscore(
+        this.#keys.pending,
+        '-inf',
+        `(${claimedBefore}`,
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        limit,
+      );
       const out: PendingRun[] = [];
       for (let i = 0; i + 1 < r.length; i += 2) {
         const m = parsePendingMember(r[i] ?? '');
@@ -326,7 +417,12 @@ export class RedisScheduleStore implements ScheduleStore {
   acquireLeadership(owner: string, ttlMs: number, _now: number): Promise<LeadershipResult> {
     const k = this.#keys;
     return this.#run('acquireLeadership', async () => {
-      const r = (await runScript(this.#client, 'celeriacBeatAcquire', [k.lock, k.fence], [owner, Math.round(ttlMs), FENCE_TTL_MS])) as [number, string, number?];
+      const r = (await runScript(
+        this.#client,
+        'celeriacBeatAcquire',
+        [k.lock, k.fence],
+        [owner, Math.round(ttlMs), FENCE_TTL_MS],
+      )) as [number, string, number?];
       const token = r[1];
       const { fence, owner: holder } = parseToken(token);
       if (r[0] === 1) return { acquired: true, lease: { owner, fence, token } };
@@ -335,7 +431,16 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   renewLeadership(lease: Lease, ttlMs: number, _now: number): Promise<boolean> {
-    return this.#run('renewLeadership', async () => (await runScript(this.#client, 'celeriacBeatRenew', [this.#keys.lock], [lease.token, Math.round(ttlMs)])) === 1);
+    return this.#run(
+      'renewLeadership',
+      async () =>
+        (await runScript(
+          this.#client,
+          'celeriacBeatRenew',
+          [this.#keys.lock],
+          [lease.token, Math.round(ttlMs)],
+        )) === 1,
+    );
   }
 
   releaseLeadership(lease: Lease): Promise<void> {
@@ -346,7 +451,10 @@ export class RedisScheduleStore implements ScheduleStore {
 
   leader(_now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined> {
     return this.#run('leader', async () => {
-      const [token, ttl] = await Promise.all([this.#client.get(this.#keys.lock), this.#client.pttl(this.#keys.lock)]);
+      const [token, ttl] = await Promise.all([
+        this.#client.get(this.#keys.lock),
+        this.#client.pttl(this.#keys.lock),
+      ]);
       if (!token) return undefined;
       const { fence, owner } = parseToken(token);
       return { owner, fence, ttlMs: Math.max(0, ttl) };

@@ -246,7 +246,12 @@ export function defineScripts(client: Redis): void {
 }
 
 /** Runs a registered script with its keys and args. */
-export function runScript(client: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export function runScript(
+  client: Redis,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   const fn = (client as unknown as Record<ScriptName, ScriptFn>)[name];
   return fn.call(client, keys.length, ...keys, ...args);
 }

@@ -12,17 +12,33 @@ export function instantOf(value: DateInput, field: string): number {
   let ms: number | undefined;
   if (value instanceof Date) ms = value.getTime();
   else if (typeof value === 'number') ms = value;
-  else if (typeof value === 'string') ms = /^\d{4}-\d{2}-\d{2}$/.test(value) ? Date.parse(`${value}T00:00:00Z`) : parseIsoDate(value)?.getTime();
+  else if (typeof value === 'string')
+    ms = /^\d{4}-\d{2}-\d{2}$/.test(value)
+      ? Date.parse(`${value}T00:00:00Z`)
+      : parseIsoDate(value)?.getTime();
   if (ms === undefined || !Number.isFinite(ms)) {
-    throw invalidSchedule(`${field} must be a Date, an ISO-8601 string or epoch milliseconds, got ${show(value)}`, field, value);
+    throw invalidSchedule(
+      `${field} must be a Date, an ISO-8601 string or epoch milliseconds, got ${show(value)}`,
+      field,
+      value,
+    );
   }
   return ms;
 }
 
 /** Checks an optional number of seconds >= 0 (`jitter`, durations). */
 export function secondsOf(value: unknown, field: string, { positive = false } = {}): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (positive && value === 0)) {
-    throw invalidSchedule(`${field} must be a number of seconds ${positive ? '> 0' : '>= 0'}, got ${show(value)}`, field, value);
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (positive && value === 0)
+  ) {
+    throw invalidSchedule(
+      `${field} must be a number of seconds ${positive ? '> 0' : '>= 0'}, got ${show(value)}`,
+      field,
+      value,
+    );
   }
   return value;
 }
@@ -56,14 +72,23 @@ export function compileRange(o: RangeOptions, kind: string): ScheduleRange {
   if (o.endDate !== undefined) out.endDate = instantOf(o.endDate, `${kind}.endDate`);
   if (o.jitter !== undefined && o.jitter !== 0) out.jitter = secondsOf(o.jitter, `${kind}.jitter`);
   if (out.startDate !== undefined && out.endDate !== undefined && out.endDate < out.startDate) {
-    throw invalidSchedule(`${kind}.endDate (${new Date(out.endDate).toISOString()}) is before startDate (${new Date(out.startDate).toISOString()})`, `${kind}.endDate`, o.endDate);
+    throw invalidSchedule(
+      `${kind}.endDate (${new Date(out.endDate).toISOString()}) is before startDate (${new Date(out.startDate).toISOString()})`,
+      `${kind}.endDate`,
+      o.endDate,
+    );
   }
   return out;
 }
 
 /** Applies a range to a schedule's raw next function: from `startDate` on, nothing after `endDate`. */
-export function withinRange(range: ScheduleRange, after: number, next: (after: number) => number | undefined): number | undefined {
-  const from = range.startDate !== undefined && range.startDate - 1 > after ? range.startDate - 1 : after;
+export function withinRange(
+  range: ScheduleRange,
+  after: number,
+  next: (after: number) => number | undefined,
+): number | undefined {
+  const from =
+    range.startDate !== undefined && range.startDate - 1 > after ? range.startDate - 1 : after;
   const t = next(from);
   if (t === undefined) return undefined;
   if (range.endDate !== undefined && t > range.endDate) return undefined;

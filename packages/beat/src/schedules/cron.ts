@@ -1,10 +1,33 @@
 import { optionTypes as t, type OptionType } from '@celeriac/core';
 import { invalidSchedule, scheduleChecks, show } from '../errors.js';
-import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
-import { checkTimeZone, daysInMonth, fieldsOf, naiveFrom, nextInstant, nextWholeSecond, type WallMatcher } from './wall-clock.js';
+import {
+  compileRange,
+  defined,
+  withinRange,
+  type RangeOptions,
+  type ScheduleRange,
+} from './common.js';
+import {
+  checkTimeZone,
+  daysInMonth,
+  fieldsOf,
+  naiveFrom,
+  nextInstant,
+  nextWholeSecond,
+  type WallMatcher,
+} from './wall-clock.js';
 
 /** The fields of APScheduler's cron trigger, most significant first. */
-export const CRON_FIELD_NAMES = ['year', 'month', 'day', 'week', 'dayOfWeek', 'hour', 'minute', 'second'] as const;
+export const CRON_FIELD_NAMES = [
+  'year',
+  'month',
+  'day',
+  'week',
+  'dayOfWeek',
+  'hour',
+  'minute',
+  'second',
+] as const;
 export type CronFieldName = (typeof CRON_FIELD_NAMES)[number];
 
 /**
@@ -55,7 +78,16 @@ const BOUNDS: Record<CronFieldName, readonly [number, number]> = {
   minute: [0, 59],
   second: [0, 59],
 };
-const DEFAULTS: Record<CronFieldName, string> = { year: '*', month: '1', day: '1', week: '*', dayOfWeek: '*', hour: '0', minute: '0', second: '0' };
+const DEFAULTS: Record<CronFieldName, string> = {
+  year: '*',
+  month: '1',
+  day: '1',
+  week: '*',
+  dayOfWeek: '*',
+  hour: '0',
+  minute: '0',
+  second: '0',
+};
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const ORDINALS = ['1st', '2nd', '3rd', '4th', '5th'];
@@ -91,16 +123,25 @@ const CRON_SPEC = {
 const cronChecks = scheduleChecks('schedule');
 
 export function cron(options: CronOptions = {}): CronSchedule {
-  if (typeof options !== 'object' || options === null) throw invalidSchedule(`cron() takes an options object, got ${show(options)}`, 'cron', options);
+  if (typeof options !== 'object' || options === null)
+    throw invalidSchedule(`cron() takes an options object, got ${show(options)}`, 'cron', options);
   cronChecks.strict(options, CRON_SPEC, { prefix: 'cron.' });
   const given = CRON_FIELD_NAMES.filter((f) => options[f] !== undefined);
-  const last = given.length === 0 ? -1 : CRON_FIELD_NAMES.indexOf(given[given.length - 1] as CronFieldName);
+  const last =
+    given.length === 0 ? -1 : CRON_FIELD_NAMES.indexOf(given[given.length - 1] as CronFieldName);
   const fields = {} as Record<CronFieldName, string>;
   CRON_FIELD_NAMES.forEach((name, i) => {
     const v = options[name];
     if (v !== undefined) {
-      if ((typeof v !== 'string' || v.trim() === '') && !(typeof v === 'number' && Number.isInteger(v))) {
-        throw invalidSchedule(`cron.${name} must be a cron field string or an integer, got ${show(v)}`, `cron.${name}`, v);
+      if (
+        (typeof v !== 'string' || v.trim() === '') &&
+        !(typeof v === 'number' && Number.isInteger(v))
+      ) {
+        throw invalidSchedule(
+          `cron.${name} must be a cron field string or an integer, got ${show(v)}`,
+          `cron.${name}`,
+          v,
+        );
       }
       fields[name] = String(v).trim().toLowerCase();
     } else {
@@ -110,7 +151,8 @@ export function cron(options: CronOptions = {}): CronSchedule {
   const schedule = defined({
     kind: 'cron' as const,
     fields: Object.freeze(fields),
-    timezone: options.timezone === undefined ? undefined : checkTimeZone(options.timezone, 'cron.timezone'),
+    timezone:
+      options.timezone === undefined ? undefined : checkTimeZone(options.timezone, 'cron.timezone'),
     ...compileRange(options, 'cron'),
   });
   compiled(schedule);
@@ -118,7 +160,10 @@ export function cron(options: CronOptions = {}): CronSchedule {
 }
 
 /** Day expressions that depend on the month: `last`, `last fri`, `3rd fri`. */
-type DayRule = { kind: 'last' } | { kind: 'nth'; n: number; weekday: number } | { kind: 'lastWeekday'; weekday: number };
+type DayRule =
+  | { kind: 'last' }
+  | { kind: 'nth'; n: number; weekday: number }
+  | { kind: 'lastWeekday'; weekday: number };
 
 interface Field {
   readonly values: readonly number[];
@@ -150,7 +195,12 @@ function parseNumber(name: CronFieldName, text: string, token: string): number {
   if (/^\d+$/.test(token)) n = Number(token);
   else if (name === 'month' && MONTHS.includes(token)) n = MONTHS.indexOf(token) + 1;
   else if (name === 'dayOfWeek' && WEEKDAYS.includes(token)) n = WEEKDAYS.indexOf(token);
-  else bad(name, text, `"${token}" is not a number${name === 'month' ? ' or a month name (jan-dec)' : name === 'dayOfWeek' ? ' or a weekday name (mon-sun)' : ''}`);
+  else
+    bad(
+      name,
+      text,
+      `"${token}" is not a number${name === 'month' ? ' or a month name (jan-dec)' : name === 'dayOfWeek' ? ' or a weekday name (mon-sun)' : ''}`,
+    );
   if (n < lo || n > hi) bad(name, text, `${n} is out of range ${lo}-${hi}`);
   return n;
 }
@@ -171,7 +221,11 @@ function parseField(name: CronFieldName, text: string): { field: Field; rules: D
       if (m) {
         const weekday = WEEKDAYS.indexOf(m[2] ?? '');
         if (weekday < 0) bad(name, text, `"${m[2] ?? ''}" is not a weekday name (mon-sun)`);
-        rules.push(m[1] === 'last' ? { kind: 'lastWeekday', weekday } : { kind: 'nth', n: ORDINALS.indexOf(m[1] ?? '') + 1, weekday });
+        rules.push(
+          m[1] === 'last'
+            ? { kind: 'lastWeekday', weekday }
+            : { kind: 'nth', n: ORDINALS.indexOf(m[1] ?? '') + 1, weekday },
+        );
         continue;
       }
     }
@@ -187,7 +241,8 @@ function parseField(name: CronFieldName, text: string): { field: Field; rules: D
       lastValue = hi;
     } else {
       first = parseNumber(name, text, m[1] ?? '');
-      lastValue = m[2] === undefined ? (m[3] === undefined ? first : hi) : parseNumber(name, text, m[2]);
+      lastValue =
+        m[2] === undefined ? (m[3] === undefined ? first : hi) : parseNumber(name, text, m[2]);
       if (lastValue < first) bad(name, text, `the range ${item} ends before it starts`);
     }
     for (let v = first; v <= lastValue; v += step) values.add(v);
@@ -204,7 +259,13 @@ function isoWeek(year: number, month: number, day: number): number {
   return 1 + Math.floor((thursday.getTime() - jan1) / 86_400_000 / 7);
 }
 
-function dayMatches(c: Compiled, year: number, month: number, day: number, weekday: number): boolean {
+function dayMatches(
+  c: Compiled,
+  year: number,
+  month: number,
+  day: number,
+  weekday: number,
+): boolean {
   const mondayBased = (weekday + 6) % 7;
   if (!c.dayOfWeek.set.has(mondayBased)) return false;
   if (c.week.values.length !== 53 && !c.week.set.has(isoWeek(year, month, day))) return false;
@@ -227,7 +288,12 @@ function dayMatches(c: Compiled, year: number, month: number, day: number, weekd
 }
 
 /** The first (h, m, s) at or after the given time of day, or undefined when the day has none. */
-function firstTime(c: Compiled, h0: number, m0: number, s0: number): [number, number, number] | undefined {
+function firstTime(
+  c: Compiled,
+  h0: number,
+  m0: number,
+  s0: number,
+): [number, number, number] | undefined {
   for (const h of c.hour.values) {
     if (h < h0) continue;
     for (const m of c.minute.values) {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { crontab } from './crontab.js';
 import { nextRunAfter, upcomingRuns, type Schedule } from './schedule.js';
 
-const runs = (s: Schedule, from: string, n: number): string[] => upcomingRuns(s, from, n).map((d) => d.toISOString());
+const runs = (s: Schedule, from: string, n: number): string[] =>
+  upcomingRuns(s, from, n).map((d) => d.toISOString());
 
 function rejects(fn: () => unknown, field: string, value: unknown): void {
   try {
@@ -37,18 +38,33 @@ describe('crontab across DST (wall-clock semantics)', () => {
 
   it('New York daily 02:30: 03:30 EDT on the spring-forward day, once on the fall-back day', () => {
     const s = crontab('30 2 * * *', { timezone: 'America/New_York' });
-    expect(runs(s, '2024-03-08T12:00:00Z', 3)).toEqual(['2024-03-09T07:30:00.000Z', '2024-03-10T07:30:00.000Z', '2024-03-11T06:30:00.000Z']);
-    expect(runs(s, '2024-11-01T12:00:00Z', 3)).toEqual(['2024-11-02T06:30:00.000Z', '2024-11-03T07:30:00.000Z', '2024-11-04T07:30:00.000Z']);
+    expect(runs(s, '2024-03-08T12:00:00Z', 3)).toEqual([
+      '2024-03-09T07:30:00.000Z',
+      '2024-03-10T07:30:00.000Z',
+      '2024-03-11T06:30:00.000Z',
+    ]);
+    expect(runs(s, '2024-11-01T12:00:00Z', 3)).toEqual([
+      '2024-11-02T06:30:00.000Z',
+      '2024-11-03T07:30:00.000Z',
+      '2024-11-04T07:30:00.000Z',
+    ]);
   });
 
   it('New York daily 01:30 runs once in the repeated hour', () => {
     const s = crontab('30 1 * * *', { timezone: 'America/New_York' });
-    expect(runs(s, '2024-11-02T12:00:00Z', 2)).toEqual(['2024-11-03T05:30:00.000Z', '2024-11-04T06:30:00.000Z']);
+    expect(runs(s, '2024-11-02T12:00:00Z', 2)).toEqual([
+      '2024-11-03T05:30:00.000Z',
+      '2024-11-04T06:30:00.000Z',
+    ]);
   });
 
   it('two times inside the spring-forward gap both run, shifted by the gap', () => {
     const s = crontab('0,30 1 * * *', { timezone: 'Europe/London' });
-    expect(runs(s, '2024-03-30T12:00:00Z', 3)).toEqual(['2024-03-31T01:00:00.000Z', '2024-03-31T01:30:00.000Z', '2024-04-01T00:00:00.000Z']);
+    expect(runs(s, '2024-03-30T12:00:00Z', 3)).toEqual([
+      '2024-03-31T01:00:00.000Z',
+      '2024-03-31T01:30:00.000Z',
+      '2024-04-01T00:00:00.000Z',
+    ]);
   });
 
   it('an every-hour schedule keeps real time through both changes (both passes of the repeated hour)', () => {
@@ -69,7 +85,11 @@ describe('crontab across DST (wall-clock semantics)', () => {
       '2024-03-31T02:00:00.000Z',
     ]);
     const ny = crontab('0 * * * *', { timezone: 'America/New_York' });
-    expect(runs(ny, '2024-03-10T05:30:00Z', 3)).toEqual(['2024-03-10T06:00:00.000Z', '2024-03-10T07:00:00.000Z', '2024-03-10T08:00:00.000Z']);
+    expect(runs(ny, '2024-03-10T05:30:00Z', 3)).toEqual([
+      '2024-03-10T06:00:00.000Z',
+      '2024-03-10T07:00:00.000Z',
+      '2024-03-10T08:00:00.000Z',
+    ]);
     expect(runs(ny, '2024-11-03T04:30:00Z', 4)).toEqual([
       '2024-11-03T05:00:00.000Z', // 01:00 EDT
       '2024-11-03T06:00:00.000Z', // 01:00 EST
@@ -81,7 +101,9 @@ describe('crontab across DST (wall-clock semantics)', () => {
   it('is read in UTC without a time zone, and `after` is exclusive', () => {
     const s = crontab('0 3 * * 1-5');
     expect(nextRunAfter(s, '2024-01-01T03:00:00Z')?.toISOString()).toBe('2024-01-02T03:00:00.000Z');
-    expect(nextRunAfter(s, '2024-01-01T02:59:59.999Z')?.toISOString()).toBe('2024-01-01T03:00:00.000Z');
+    expect(nextRunAfter(s, '2024-01-01T02:59:59.999Z')?.toISOString()).toBe(
+      '2024-01-01T03:00:00.000Z',
+    );
   });
 });
 
@@ -107,40 +129,84 @@ describe('crontab fields', () => {
 
   it('Sunday is 0 or 7, and names work', () => {
     const sundays = ['2024-01-07T12:00:00.000Z', '2024-01-14T12:00:00.000Z'];
-    for (const dow of ['0', '7', 'sun', 'SUN', '0,7', 'sun,7']) expect(runs(crontab(`0 12 * * ${dow}`), '2024-01-01T00:00:00Z', 2)).toEqual(sundays);
-    expect(runs(crontab('0 12 * * 6,7'), '2024-01-01T00:00:00Z', 2)).toEqual(['2024-01-06T12:00:00.000Z', '2024-01-07T12:00:00.000Z']);
-    expect(runs(crontab('0 12 * * 5-7'), '2024-01-01T00:00:00Z', 3)).toEqual(['2024-01-05T12:00:00.000Z', '2024-01-06T12:00:00.000Z', '2024-01-07T12:00:00.000Z']);
-    expect(runs(crontab('0 0 1 jan-jun/2 *'), '2024-01-01T00:00:00Z', 3)).toEqual(['2024-03-01T00:00:00.000Z', '2024-05-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z']);
+    for (const dow of ['0', '7', 'sun', 'SUN', '0,7', 'sun,7'])
+      expect(runs(crontab(`0 12 * * ${dow}`), '2024-01-01T00:00:00Z', 2)).toEqual(sundays);
+    expect(runs(crontab('0 12 * * 6,7'), '2024-01-01T00:00:00Z', 2)).toEqual([
+      '2024-01-06T12:00:00.000Z',
+      '2024-01-07T12:00:00.000Z',
+    ]);
+    expect(runs(crontab('0 12 * * 5-7'), '2024-01-01T00:00:00Z', 3)).toEqual([
+      '2024-01-05T12:00:00.000Z',
+      '2024-01-06T12:00:00.000Z',
+      '2024-01-07T12:00:00.000Z',
+    ]);
+    expect(runs(crontab('0 0 1 jan-jun/2 *'), '2024-01-01T00:00:00Z', 3)).toEqual([
+      '2024-03-01T00:00:00.000Z',
+      '2024-05-01T00:00:00.000Z',
+      '2025-01-01T00:00:00.000Z',
+    ]);
   });
 
   it('L (last day) and # (nth weekday), via cron-parser', () => {
-    expect(runs(crontab('0 0 L * *'), '2024-01-01T00:00:00Z', 3)).toEqual(['2024-01-31T00:00:00.000Z', '2024-02-29T00:00:00.000Z', '2024-03-31T00:00:00.000Z']);
-    expect(runs(crontab('0 9 * * 5#3'), '2024-01-01T00:00:00Z', 2)).toEqual(['2024-01-19T09:00:00.000Z', '2024-02-16T09:00:00.000Z']);
+    expect(runs(crontab('0 0 L * *'), '2024-01-01T00:00:00Z', 3)).toEqual([
+      '2024-01-31T00:00:00.000Z',
+      '2024-02-29T00:00:00.000Z',
+      '2024-03-31T00:00:00.000Z',
+    ]);
+    expect(runs(crontab('0 9 * * 5#3'), '2024-01-01T00:00:00Z', 2)).toEqual([
+      '2024-01-19T09:00:00.000Z',
+      '2024-02-16T09:00:00.000Z',
+    ]);
   });
 
   it('a sixth leading field is seconds', () => {
-    expect(runs(crontab('*/10 * * * * *'), '2024-01-01T00:00:05Z', 3)).toEqual(['2024-01-01T00:00:10.000Z', '2024-01-01T00:00:20.000Z', '2024-01-01T00:00:30.000Z']);
+    expect(runs(crontab('*/10 * * * * *'), '2024-01-01T00:00:05Z', 3)).toEqual([
+      '2024-01-01T00:00:10.000Z',
+      '2024-01-01T00:00:20.000Z',
+      '2024-01-01T00:00:30.000Z',
+    ]);
   });
 
   it('string form: a restricted day-of-month OR day-of-week (Unix); object form: both (Celery)', () => {
-    expect(runs(crontab('0 0 1-7 * mon'), '2024-01-31T00:00:00Z', 3)).toEqual(['2024-02-01T00:00:00.000Z', '2024-02-02T00:00:00.000Z', '2024-02-03T00:00:00.000Z']);
+    expect(runs(crontab('0 0 1-7 * mon'), '2024-01-31T00:00:00Z', 3)).toEqual([
+      '2024-02-01T00:00:00.000Z',
+      '2024-02-02T00:00:00.000Z',
+      '2024-02-03T00:00:00.000Z',
+    ]);
     const firstMonday = crontab({ minute: 0, hour: 0, dayOfWeek: 'mon', dayOfMonth: '1-7' });
-    expect(runs(firstMonday, '2024-01-31T00:00:00Z', 3)).toEqual(['2024-02-05T00:00:00.000Z', '2024-03-04T00:00:00.000Z', '2024-04-01T00:00:00.000Z']);
+    expect(runs(firstMonday, '2024-01-31T00:00:00Z', 3)).toEqual([
+      '2024-02-05T00:00:00.000Z',
+      '2024-03-04T00:00:00.000Z',
+      '2024-04-01T00:00:00.000Z',
+    ]);
   });
 
   it("Celery's keyword form: numbers, lists, defaults of '*'", () => {
-    expect(runs(crontab({ minute: [0, 30], hour: 7, dayOfWeek: 'sat,sun' }), '2024-01-01T00:00:00Z', 3)).toEqual([
-      '2024-01-06T07:00:00.000Z',
-      '2024-01-06T07:30:00.000Z',
-      '2024-01-07T07:00:00.000Z',
+    expect(
+      runs(crontab({ minute: [0, 30], hour: 7, dayOfWeek: 'sat,sun' }), '2024-01-01T00:00:00Z', 3),
+    ).toEqual(['2024-01-06T07:00:00.000Z', '2024-01-06T07:30:00.000Z', '2024-01-07T07:00:00.000Z']);
+    expect(
+      runs(
+        crontab({ minute: 0, hour: 0, dayOfMonth: 11, monthOfYear: 5 }),
+        '2024-01-01T00:00:00Z',
+        1,
+      ),
+    ).toEqual(['2024-05-11T00:00:00.000Z']);
+    expect(runs(crontab({}), '2024-01-01T00:00:00Z', 2)).toEqual([
+      '2024-01-01T00:01:00.000Z',
+      '2024-01-01T00:02:00.000Z',
     ]);
-    expect(runs(crontab({ minute: 0, hour: 0, dayOfMonth: 11, monthOfYear: 5 }), '2024-01-01T00:00:00Z', 1)).toEqual(['2024-05-11T00:00:00.000Z']);
-    expect(runs(crontab({}), '2024-01-01T00:00:00Z', 2)).toEqual(['2024-01-01T00:01:00.000Z', '2024-01-01T00:02:00.000Z']);
   });
 
   it('startDate, endDate and predefined expressions', () => {
-    const s = crontab('@daily', { startDate: '2024-01-03T00:00:00Z', endDate: '2024-01-04T00:00:00Z' });
-    expect(runs(s, '2024-01-01T00:00:00Z', 5)).toEqual(['2024-01-03T00:00:00.000Z', '2024-01-04T00:00:00.000Z']);
+    const s = crontab('@daily', {
+      startDate: '2024-01-03T00:00:00Z',
+      endDate: '2024-01-04T00:00:00Z',
+    });
+    expect(runs(s, '2024-01-01T00:00:00Z', 5)).toEqual([
+      '2024-01-03T00:00:00.000Z',
+      '2024-01-04T00:00:00.000Z',
+    ]);
   });
 });
 
@@ -159,7 +225,11 @@ describe('crontab validation names the field and the value', () => {
     rejects(() => crontab({ minute: 60 }), 'minute', '60');
     rejects(() => crontab({ monthOfYear: 13 }), 'monthOfYear', '13');
     rejects(() => crontab({ hour: 'a b' }), 'crontab.hour', 'a b');
-    rejects(() => crontab('0 0 * * *', { timezone: 'Europe/Londn' }), 'crontab.timezone', 'Europe/Londn');
+    rejects(
+      () => crontab('0 0 * * *', { timezone: 'Europe/Londn' }),
+      'crontab.timezone',
+      'Europe/Londn',
+    );
     expect(() => crontab('61 * * * *')).toThrow(/minute field "61"/);
   });
 });

@@ -1,7 +1,13 @@
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 import { optionTypes as t, type OptionType } from '@celeriac/core';
 import { invalidSchedule, scheduleChecks, show } from '../errors.js';
-import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
+import {
+  compileRange,
+  defined,
+  withinRange,
+  type RangeOptions,
+  type ScheduleRange,
+} from './common.js';
 import { checkTimeZone, fieldsOf, naiveFrom, nextInstant, type WallMatcher } from './wall-clock.js';
 
 /** Options of {@link crontab}. */
@@ -79,7 +85,10 @@ const NEUTRAL_6 = ['0', '0', '0', '1', '1', '*'] as const;
  * crontab({ minute: 0, hour: '*\/3' });                     // every three hours
  * ```
  */
-export function crontab(spec: string | CrontabFields, options: CrontabOptions = {}): CrontabSchedule {
+export function crontab(
+  spec: string | CrontabFields,
+  options: CrontabOptions = {},
+): CrontabSchedule {
   crontabChecks.strict(options, OPTIONS_SPEC, { prefix: 'crontab.' });
   let expression: string;
   let dayMatch: 'either' | 'both';
@@ -98,13 +107,20 @@ export function crontab(spec: string | CrontabFields, options: CrontabOptions = 
     ].join(' ');
     dayMatch = 'both';
   } else {
-    throw invalidSchedule(`crontab() takes an expression string or Celery's fields object, got ${show(spec)}`, 'crontab', spec);
+    throw invalidSchedule(
+      `crontab() takes an expression string or Celery's fields object, got ${show(spec)}`,
+      'crontab',
+      spec,
+    );
   }
   const schedule = defined({
     kind: 'crontab' as const,
     expression,
     dayMatch,
-    timezone: options.timezone === undefined ? undefined : checkTimeZone(options.timezone, 'crontab.timezone'),
+    timezone:
+      options.timezone === undefined
+        ? undefined
+        : checkTimeZone(options.timezone, 'crontab.timezone'),
     ...compileRange(options, 'crontab'),
   });
   compiled(schedule); // validates now, not at the first dispatch
@@ -114,11 +130,20 @@ export function crontab(spec: string | CrontabFields, options: CrontabOptions = 
 function fieldText(value: CrontabField | undefined, name: string): string {
   if (value === undefined) return '*';
   if (typeof value === 'number' && Number.isInteger(value)) return String(value);
-  if (typeof value === 'string' && value.trim() !== '' && !/\s/.test(value.trim())) return value.trim();
-  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'number' && Number.isInteger(v))) {
+  if (typeof value === 'string' && value.trim() !== '' && !/\s/.test(value.trim()))
+    return value.trim();
+  if (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((v) => typeof v === 'number' && Number.isInteger(v))
+  ) {
     return (value as readonly number[]).join(',');
   }
-  throw invalidSchedule(`crontab.${name} must be a cron field (such as "*/15", "1-5" or "mon-fri"), an integer or a list of integers, got ${show(value)}`, `crontab.${name}`, value);
+  throw invalidSchedule(
+    `crontab.${name} must be a cron field (such as "*/15", "1-5" or "mon-fri"), an integer or a list of integers, got ${show(value)}`,
+    `crontab.${name}`,
+    value,
+  );
 }
 
 interface Compiled {
@@ -132,9 +157,18 @@ const cache = new WeakMap<object, Compiled>();
 
 function parse(expression: string, field: string): CronExpression {
   try {
-    return CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: 0, hashSeed: expression });
+    return CronExpressionParser.parse(expression, {
+      tz: 'UTC',
+      currentDate: 0,
+      hashSeed: expression,
+    });
   } catch (err) {
-    throw invalidSchedule(`crontab "${expression}": ${field}: ${(err as Error).message}`, field, expression, err);
+    throw invalidSchedule(
+      `crontab "${expression}": ${field}: ${(err as Error).message}`,
+      field,
+      expression,
+      err,
+    );
   }
 }
 
@@ -155,11 +189,21 @@ function normalizeDayOfWeek(field: string, fieldLabel: string, expression: strin
   return [...[...numbers].sort((a, b) => a - b).map(String), ...special].join(',');
 }
 
-function parseField(probe: string, label: string, value: string, expression: string): CronExpression {
+function parseField(
+  probe: string,
+  label: string,
+  value: string,
+  expression: string,
+): CronExpression {
   try {
     return CronExpressionParser.parse(probe, { tz: 'UTC', currentDate: 0, hashSeed: expression });
   } catch (err) {
-    throw invalidSchedule(`crontab "${expression}": invalid ${label} field "${value}": ${(err as Error).message}`, label, value, err);
+    throw invalidSchedule(
+      `crontab "${expression}": invalid ${label} field "${value}": ${(err as Error).message}`,
+      label,
+      value,
+      err,
+    );
   }
 }
 
@@ -181,17 +225,23 @@ function compiled(s: CrontabSchedule): Compiled {
       );
     }
   }
-  const label = (i: number): string => (s.dayMatch === 'both' && i === 4 ? 'monthOfYear' : (FIELD_NAMES_6[i] ?? 'expression'));
+  const label = (i: number): string =>
+    s.dayMatch === 'both' && i === 4 ? 'monthOfYear' : (FIELD_NAMES_6[i] ?? 'expression');
   fields[5] = normalizeDayOfWeek(fields[5] ?? '*', label(5), expression);
   // Parse each field alone first, so an error names the field and its value.
   fields.forEach((value, i) => {
     const probe = NEUTRAL_6.map((n, j) => (j === i ? value : n)).join(' ');
     parseField(probe, label(i), value, expression);
   });
-  const restrictedDays = fields[3] !== '*' && fields[3] !== '?' && fields[5] !== '*' && fields[5] !== '?';
+  const restrictedDays =
+    fields[3] !== '*' && fields[3] !== '?' && fields[5] !== '*' && fields[5] !== '?';
   let weekdays: Set<number> | undefined;
   if (s.dayMatch === 'both' && restrictedDays) {
-    weekdays = new Set(parse(`0 0 0 * * ${fields[5]}`, 'dayOfWeek').fields.dayOfWeek.values.map((v) => (v === 7 ? 0 : Number(v))));
+    weekdays = new Set(
+      parse(`0 0 0 * * ${fields[5]}`, 'dayOfWeek').fields.dayOfWeek.values.map((v) =>
+        v === 7 ? 0 : Number(v),
+      ),
+    );
     fields[5] = '*';
   }
   const cron = parse(fields.join(' '), 'expression');
@@ -221,7 +271,11 @@ function compiled(s: CrontabSchedule): Compiled {
   return c;
 }
 
-export function nextCrontabRun(s: CrontabSchedule, after: number, timezone: string): number | undefined {
+export function nextCrontabRun(
+  s: CrontabSchedule,
+  after: number,
+  timezone: string,
+): number | undefined {
   const { matcher } = compiled(s);
   return withinRange(s, after, (from) => nextInstant(matcher, s.timezone ?? timezone, from));
 }

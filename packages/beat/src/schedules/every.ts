@@ -1,10 +1,26 @@
 import { createHash } from 'node:crypto';
 import { invalidSchedule, show } from '../errors.js';
 import { defined, instantOf, type DateInput } from './common.js';
-import { checkTimeZone, fieldsOf, naiveFrom, naiveOf, nextInstant, resolveWall, type WallMatcher } from './wall-clock.js';
+import {
+  checkTimeZone,
+  fieldsOf,
+  naiveFrom,
+  naiveOf,
+  nextInstant,
+  resolveWall,
+  type WallMatcher,
+} from './wall-clock.js';
 
 export type EveryUnit = 'seconds' | 'minutes' | 'hours' | 'days' | 'weeks';
-export const WEEKDAY_NAMES = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
+export const WEEKDAY_NAMES = [
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sunday',
+] as const;
 export type Weekday = (typeof WEEKDAY_NAMES)[number];
 
 /**
@@ -59,7 +75,13 @@ export interface EveryBuilder {
   sunday(): EveryJob;
 }
 
-const UNIT_MS: Record<EveryUnit, number> = { seconds: 1000, minutes: 60_000, hours: 3_600_000, days: 86_400_000, weeks: 604_800_000 };
+const UNIT_MS: Record<EveryUnit, number> = {
+  seconds: 1000,
+  minutes: 60_000,
+  hours: 3_600_000,
+  days: 86_400_000,
+  weeks: 604_800_000,
+};
 
 /**
  * The `schedule` library's fluent form, with its semantics pinned down so that every beat
@@ -95,28 +117,35 @@ function checkCount(n: unknown, field: string): asserts n is number {
 }
 
 function builder(interval: number, maxInterval: number | undefined): EveryBuilder {
-  const unit =
-    (u: EveryUnit, singular: boolean) =>
-    (): EveryJob => {
-      if (singular && (interval !== 1 || maxInterval !== undefined)) {
-        throw invalidSchedule(
-          `every(${interval}).${u.slice(0, -1)}() needs an interval of 1; use every(${interval}).${u}()`,
-          'every.unit',
-          u.slice(0, -1),
-        );
-      }
-      return job(defined({ kind: 'every' as const, interval, maxInterval, unit: u }));
-    };
+  const unit = (u: EveryUnit, singular: boolean) => (): EveryJob => {
+    if (singular && (interval !== 1 || maxInterval !== undefined)) {
+      throw invalidSchedule(
+        `every(${interval}).${u.slice(0, -1)}() needs an interval of 1; use every(${interval}).${u}()`,
+        'every.unit',
+        u.slice(0, -1),
+      );
+    }
+    return job(defined({ kind: 'every' as const, interval, maxInterval, unit: u }));
+  };
   const weekday = (d: Weekday) => (): EveryJob => {
     if (interval !== 1 || maxInterval !== undefined) {
-      throw invalidSchedule(`every(${interval}).${d}() is not supported: a weekday runs every week, so use every().${d}()`, 'every.weekday', d);
+      throw invalidSchedule(
+        `every(${interval}).${d}() is not supported: a weekday runs every week, so use every().${d}()`,
+        'every.weekday',
+        d,
+      );
     }
     return job({ kind: 'every', interval: 1, unit: 'weeks', weekday: d });
   };
   return {
     to: (max: number) => {
       checkCount(max, 'every().to(max)');
-      if (max < interval) throw invalidSchedule(`every(${interval}).to(${max}): max must be >= ${interval}`, 'every.maxInterval', max);
+      if (max < interval)
+        throw invalidSchedule(
+          `every(${interval}).to(${max}): max must be >= ${interval}`,
+          'every.maxInterval',
+          max,
+        );
       return builder(interval, max);
     },
     second: unit('seconds', true),
@@ -143,9 +172,24 @@ function builder(interval: number, maxInterval: number | undefined): EveryBuilde
 function job(data: EverySchedule): EveryJob {
   const o = { ...data } as EveryJob;
   Object.defineProperties(o, {
-    at: { value: (time: string, timezone?: string) => job(defined({ ...data, time: normalizeTime(data, time), timezone: timezone === undefined ? data.timezone : checkTimeZone(timezone, 'every.timezone') })) },
-    until: { value: (date: DateInput) => job({ ...data, endDate: instantOf(date, 'every.until') }) },
-    in: { value: (timezone: string) => job({ ...data, timezone: checkTimeZone(timezone, 'every.timezone') }) },
+    at: {
+      value: (time: string, timezone?: string) =>
+        job(
+          defined({
+            ...data,
+            time: normalizeTime(data, time),
+            timezone:
+              timezone === undefined ? data.timezone : checkTimeZone(timezone, 'every.timezone'),
+          }),
+        ),
+    },
+    until: {
+      value: (date: DateInput) => job({ ...data, endDate: instantOf(date, 'every.until') }),
+    },
+    in: {
+      value: (timezone: string) =>
+        job({ ...data, timezone: checkTimeZone(timezone, 'every.timezone') }),
+    },
   });
   return Object.freeze(o);
 }
@@ -154,7 +198,11 @@ const two = (n: number): string => String(n).padStart(2, '0');
 
 function normalizeTime(s: EverySchedule, time: unknown): string {
   const fail = (why: string): never => {
-    throw invalidSchedule(`every().${s.weekday ?? s.unit}.at(${show(time)}): ${why}`, 'every.at', time);
+    throw invalidSchedule(
+      `every().${s.weekday ?? s.unit}.at(${show(time)}): ${why}`,
+      'every.at',
+      time,
+    );
   };
   if (typeof time !== 'string') return fail('the time must be a string');
   switch (s.unit) {
@@ -187,7 +235,10 @@ function normalizeTime(s: EverySchedule, time: unknown): string {
 
 /** Seconds into the unit period that `time` names. */
 function timeOffsetMs(s: EverySchedule): number {
-  const parts = (s.time ?? '').split(':').filter((p) => p !== '').map(Number);
+  const parts = (s.time ?? '')
+    .split(':')
+    .filter((p) => p !== '')
+    .map(Number);
   switch (s.unit) {
     case 'days':
     case 'weeks': {
@@ -217,7 +268,10 @@ function matcherOf(s: EverySchedule): WallMatcher {
   if (m) return m;
   const period = s.interval * UNIT_MS[s.unit];
   // 1970-01-05 was the first Monday after the epoch.
-  const weekStart = s.unit === 'weeks' ? 4 * UNIT_MS.days + WEEKDAY_NAMES.indexOf(s.weekday ?? 'monday') * UNIT_MS.days : 0;
+  const weekStart =
+    s.unit === 'weeks'
+      ? 4 * UNIT_MS.days + WEEKDAY_NAMES.indexOf(s.weekday ?? 'monday') * UNIT_MS.days
+      : 0;
   const anchor = weekStart + timeOffsetMs(s);
   m = {
     everyHour: s.unit === 'minutes' || (s.unit === 'hours' && s.interval === 1),
@@ -232,11 +286,16 @@ export function hashUnit(text: string): number {
   return createHash('sha256').update(text).digest().readUInt32BE(0) / 2 ** 32;
 }
 
-export function nextEveryRun(s: EverySchedule, after: number, timezone: string): number | undefined {
+export function nextEveryRun(
+  s: EverySchedule,
+  after: number,
+  timezone: string,
+): number | undefined {
   const tz = s.timezone ?? timezone;
   let t: number | undefined;
   if (s.maxInterval !== undefined) {
-    const k = s.interval + Math.floor(hashUnit(`every:${after}`) * (s.maxInterval - s.interval + 1));
+    const k =
+      s.interval + Math.floor(hashUnit(`every:${after}`) * (s.maxInterval - s.interval + 1));
     if (s.time !== undefined && (s.unit === 'days' || s.unit === 'weeks')) {
       const f = fieldsOf(naiveOf(after, tz));
       const days = s.unit === 'days' ? k : 7 * k;

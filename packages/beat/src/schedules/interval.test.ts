@@ -4,25 +4,51 @@ import { interval } from './interval.js';
 import { oneOff } from './one-off.js';
 import { jitterDelayMs, nextRunAfter, upcomingRuns, type Schedule } from './schedule.js';
 
-const runs = (s: Schedule, from: string, n: number): string[] => upcomingRuns(s, from, n).map((d) => d.toISOString());
+const runs = (s: Schedule, from: string, n: number): string[] =>
+  upcomingRuns(s, from, n).map((d) => d.toISOString());
 
 describe('interval()', () => {
   it('runs on a grid anchored at the epoch, so every beat agrees', () => {
-    expect(runs(interval({ seconds: 10 }), '2024-01-01T00:00:03.500Z', 3)).toEqual(['2024-01-01T00:00:10.000Z', '2024-01-01T00:00:20.000Z', '2024-01-01T00:00:30.000Z']);
-    expect(runs(interval(90), '2024-01-01T00:00:00Z', 2)).toEqual(['2024-01-01T00:01:30.000Z', '2024-01-01T00:03:00.000Z']);
-    expect(runs(interval({ weeks: 1, days: 1, hours: 1, minutes: 1, seconds: 1 }), '1970-01-01T00:00:00Z', 1)).toEqual(['1970-01-09T01:01:01.000Z']);
+    expect(runs(interval({ seconds: 10 }), '2024-01-01T00:00:03.500Z', 3)).toEqual([
+      '2024-01-01T00:00:10.000Z',
+      '2024-01-01T00:00:20.000Z',
+      '2024-01-01T00:00:30.000Z',
+    ]);
+    expect(runs(interval(90), '2024-01-01T00:00:00Z', 2)).toEqual([
+      '2024-01-01T00:01:30.000Z',
+      '2024-01-01T00:03:00.000Z',
+    ]);
+    expect(
+      runs(
+        interval({ weeks: 1, days: 1, hours: 1, minutes: 1, seconds: 1 }),
+        '1970-01-01T00:00:00Z',
+        1,
+      ),
+    ).toEqual(['1970-01-09T01:01:01.000Z']);
   });
 
   it('anchors at startDate and stops at endDate', () => {
-    const s = interval({ hours: 1, startDate: '2024-01-01T00:30:00Z', endDate: '2024-01-01T02:30:00Z' });
-    expect(runs(s, '2023-12-31T00:00:00Z', 5)).toEqual(['2024-01-01T00:30:00.000Z', '2024-01-01T01:30:00.000Z', '2024-01-01T02:30:00.000Z']);
+    const s = interval({
+      hours: 1,
+      startDate: '2024-01-01T00:30:00Z',
+      endDate: '2024-01-01T02:30:00Z',
+    });
+    expect(runs(s, '2023-12-31T00:00:00Z', 5)).toEqual([
+      '2024-01-01T00:30:00.000Z',
+      '2024-01-01T01:30:00.000Z',
+      '2024-01-01T02:30:00.000Z',
+    ]);
     expect(nextRunAfter(s, '2024-01-01T00:30:00Z')?.toISOString()).toBe('2024-01-01T01:30:00.000Z');
     expect(nextRunAfter(s, '2024-01-01T02:30:00Z')).toBeUndefined();
   });
 
   it('is elapsed time: a daily interval keeps 24 hours across DST', () => {
     const s = interval({ days: 1, startDate: '2024-03-30T12:00:00Z' });
-    expect(runs(s, '2024-03-30T00:00:00Z', 3)).toEqual(['2024-03-30T12:00:00.000Z', '2024-03-31T12:00:00.000Z', '2024-04-01T12:00:00.000Z']);
+    expect(runs(s, '2024-03-30T00:00:00Z', 3)).toEqual([
+      '2024-03-30T12:00:00.000Z',
+      '2024-03-31T12:00:00.000Z',
+      '2024-04-01T12:00:00.000Z',
+    ]);
   });
 
   it('jitter is a deterministic delay below the bound', () => {

@@ -1,6 +1,12 @@
 import { optionTypes as t, type OptionType } from '@celeriac/core';
 import { invalidSchedule, scheduleChecks, show } from '../errors.js';
-import { compileRange, defined, withinRange, type RangeOptions, type ScheduleRange } from './common.js';
+import {
+  compileRange,
+  defined,
+  withinRange,
+  type RangeOptions,
+  type ScheduleRange,
+} from './common.js';
 
 /** Options of {@link interval}: APScheduler's interval trigger. The units add up. */
 export interface IntervalOptions extends RangeOptions {
@@ -36,7 +42,13 @@ const INTERVAL_SPEC = {
 
 const intervalChecks = scheduleChecks('schedule');
 
-const UNIT_MS = { weeks: 604_800_000, days: 86_400_000, hours: 3_600_000, minutes: 60_000, seconds: 1000 } as const;
+const UNIT_MS = {
+  weeks: 604_800_000,
+  days: 86_400_000,
+  hours: 3_600_000,
+  minutes: 60_000,
+  seconds: 1000,
+} as const;
 
 /**
  * Runs every fixed period of elapsed time (APScheduler's `interval` trigger, Celery's
@@ -57,7 +69,12 @@ const UNIT_MS = { weeks: 604_800_000, days: 86_400_000, hours: 3_600_000, minute
  */
 export function interval(options: IntervalOptions | number): IntervalSchedule {
   const o: IntervalOptions = typeof options === 'number' ? { seconds: options } : options;
-  if (typeof o !== 'object' || o === null) throw invalidSchedule(`interval() takes an options object or seconds, got ${show(options)}`, 'interval', options);
+  if (typeof o !== 'object' || o === null)
+    throw invalidSchedule(
+      `interval() takes an options object or seconds, got ${show(options)}`,
+      'interval',
+      options,
+    );
   // A misspelt unit (`minute` for `minutes`) would otherwise be dropped, silently changing the period.
   intervalChecks.strict(o, INTERVAL_SPEC, { prefix: 'interval.' });
   let everyMs = 0;
@@ -65,15 +82,25 @@ export function interval(options: IntervalOptions | number): IntervalSchedule {
     const v = o[unit];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw invalidSchedule(`interval.${unit} must be a number >= 0, got ${show(v)}`, `interval.${unit}`, v);
+      throw invalidSchedule(
+        `interval.${unit} must be a number >= 0, got ${show(v)}`,
+        `interval.${unit}`,
+        v,
+      );
     }
     everyMs += v * UNIT_MS[unit];
   }
   everyMs = Math.round(everyMs);
   if (everyMs < 1) {
-    throw invalidSchedule(`interval() needs a period of at least 1 ms (weeks, days, hours, minutes or seconds), got ${show(options)}`, 'interval', options);
+    throw invalidSchedule(
+      `interval() needs a period of at least 1 ms (weeks, days, hours, minutes or seconds), got ${show(options)}`,
+      'interval',
+      options,
+    );
   }
-  return Object.freeze(defined({ kind: 'interval' as const, everyMs, ...compileRange(o, 'interval') }));
+  return Object.freeze(
+    defined({ kind: 'interval' as const, everyMs, ...compileRange(o, 'interval') }),
+  );
 }
 
 export function nextIntervalRun(s: IntervalSchedule, after: number): number | undefined {

@@ -1,8 +1,22 @@
 import { invalidSchedule, show } from '../errors.js';
 import { instantOf, type DateInput } from './common.js';
-import { cron, CRON_FIELD_NAMES, nextCronRun, type CronOptions, type CronSchedule } from './cron.js';
+import {
+  cron,
+  CRON_FIELD_NAMES,
+  nextCronRun,
+  type CronOptions,
+  type CronSchedule,
+} from './cron.js';
 import { crontab, nextCrontabRun, type CrontabSchedule } from './crontab.js';
-import { every, hashUnit, nextEveryRun, WEEKDAY_NAMES, type EveryJob, type EverySchedule, type EveryUnit } from './every.js';
+import {
+  every,
+  hashUnit,
+  nextEveryRun,
+  WEEKDAY_NAMES,
+  type EveryJob,
+  type EverySchedule,
+  type EveryUnit,
+} from './every.js';
 import { interval, nextIntervalRun, type IntervalSchedule } from './interval.js';
 import { nextOneOffRun, oneOff, type OneOffSchedule } from './one-off.js';
 import { nextSolarRun, solar, type SolarEvent, type SolarSchedule } from './solar.js';
@@ -14,7 +28,13 @@ import { checkTimeZone } from './wall-clock.js';
  * never reads a clock. Build one with `interval`, `crontab`, `cron`, `oneOff`, `solar` or
  * `every`.
  */
-export type Schedule = IntervalSchedule | CrontabSchedule | CronSchedule | OneOffSchedule | SolarSchedule | EverySchedule;
+export type Schedule =
+  | IntervalSchedule
+  | CrontabSchedule
+  | CronSchedule
+  | OneOffSchedule
+  | SolarSchedule
+  | EverySchedule;
 
 export type ScheduleKind = Schedule['kind'];
 
@@ -29,13 +49,21 @@ export type ScheduleKind = Schedule['kind'];
  * // 2025-03-09T07:30:00.000Z: 02:30 does not exist that day, so the run moves to 03:30 EDT
  * ```
  */
-export function nextRunAfter(schedule: Schedule, after: DateInput, timezone = 'UTC'): Date | undefined {
+export function nextRunAfter(
+  schedule: Schedule,
+  after: DateInput,
+  timezone = 'UTC',
+): Date | undefined {
   const t = nextRunAfterMs(schedule, instantOf(after, 'after'), timezone);
   return t === undefined ? undefined : new Date(t);
 }
 
 /** {@link nextRunAfter} on epoch milliseconds. */
-export function nextRunAfterMs(schedule: Schedule, after: number, timezone = 'UTC'): number | undefined {
+export function nextRunAfterMs(
+  schedule: Schedule,
+  after: number,
+  timezone = 'UTC',
+): number | undefined {
   switch (schedule.kind) {
     case 'interval':
       return nextIntervalRun(schedule, after);
@@ -53,7 +81,12 @@ export function nextRunAfterMs(schedule: Schedule, after: number, timezone = 'UT
 }
 
 /** The next `count` runs after `after` (fewer when the schedule ends). */
-export function upcomingRuns(schedule: Schedule, after: DateInput, count: number, timezone = 'UTC'): Date[] {
+export function upcomingRuns(
+  schedule: Schedule,
+  after: DateInput,
+  count: number,
+  timezone = 'UTC',
+): Date[] {
   const out: Date[] = [];
   let t: number | undefined = instantOf(after, 'after');
   while (out.length < count) {
@@ -65,7 +98,9 @@ export function upcomingRuns(schedule: Schedule, after: DateInput, count: number
 }
 
 /** True for schedules read on a wall clock, which take a time zone. */
-export function takesTimezone(schedule: Schedule): schedule is CrontabSchedule | CronSchedule | EverySchedule {
+export function takesTimezone(
+  schedule: Schedule,
+): schedule is CrontabSchedule | CronSchedule | EverySchedule {
   return schedule.kind === 'crontab' || schedule.kind === 'cron' || schedule.kind === 'every';
 }
 
@@ -76,7 +111,9 @@ export function timezoneOf(schedule: Schedule): string | undefined {
 
 /** Seconds of jitter the schedule asks for (APScheduler's `jitter`). */
 export function jitterOf(schedule: Schedule): number {
-  return schedule.kind === 'interval' || schedule.kind === 'crontab' || schedule.kind === 'cron' ? (schedule.jitter ?? 0) : 0;
+  return schedule.kind === 'interval' || schedule.kind === 'crontab' || schedule.kind === 'cron'
+    ? (schedule.jitter ?? 0)
+    : 0;
 }
 
 /**
@@ -95,10 +132,15 @@ export function scheduleToJSON(schedule: Schedule): ScheduleJSON {
   return JSON.parse(JSON.stringify(schedule)) as ScheduleJSON;
 }
 
-function field<T>(o: Record<string, unknown>, key: string, check: (v: unknown) => v is T): T | undefined {
+function field<T>(
+  o: Record<string, unknown>,
+  key: string,
+  check: (v: unknown) => v is T,
+): T | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (!check(v)) throw invalidSchedule(`schedule.${key} has the wrong type: ${show(v)}`, `schedule.${key}`, v);
+  if (!check(v))
+    throw invalidSchedule(`schedule.${key} has the wrong type: ${show(v)}`, `schedule.${key}`, v);
   return v;
 }
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -110,7 +152,11 @@ const isString = (v: unknown): v is string => typeof v === 'string';
  */
 export function scheduleFromJSON(json: unknown): Schedule {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw invalidSchedule(`a schedule must be an object with a "kind", got ${show(json)}`, 'schedule', json);
+    throw invalidSchedule(
+      `a schedule must be an object with a "kind", got ${show(json)}`,
+      'schedule',
+      json,
+    );
   }
   const o = json as Record<string, unknown>;
   const range = {
@@ -129,7 +175,8 @@ export function scheduleFromJSON(json: unknown): Schedule {
     }
     case 'cron': {
       const fields = o['fields'];
-      if (typeof fields !== 'object' || fields === null) throw invalidSchedule('schedule.fields is missing', 'schedule.fields', fields);
+      if (typeof fields !== 'object' || fields === null)
+        throw invalidSchedule('schedule.fields is missing', 'schedule.fields', fields);
       const f = fields as Record<string, unknown>;
       const given: CronOptions = {};
       for (const name of CRON_FIELD_NAMES) {
@@ -157,14 +204,24 @@ const UNITS: readonly EveryUnit[] = ['seconds', 'minutes', 'hours', 'days', 'wee
 
 function everyFromJSON(o: Record<string, unknown>): EveryJob {
   const unit = o['unit'];
-  if (!UNITS.includes(unit as EveryUnit)) throw invalidSchedule(`schedule.unit must be one of ${UNITS.join(', ')}, got ${show(unit)}`, 'schedule.unit', unit);
+  if (!UNITS.includes(unit as EveryUnit))
+    throw invalidSchedule(
+      `schedule.unit must be one of ${UNITS.join(', ')}, got ${show(unit)}`,
+      'schedule.unit',
+      unit,
+    );
   const n = field(o, 'interval', isNumber) ?? 1;
   const max = field(o, 'maxInterval', isNumber);
   const b = max === undefined ? every(n) : every(n).to(max);
   const weekday = o['weekday'];
   let j: EveryJob;
   if (weekday !== undefined) {
-    if (!(WEEKDAY_NAMES as readonly unknown[]).includes(weekday)) throw invalidSchedule(`schedule.weekday ${show(weekday)} is not a weekday`, 'schedule.weekday', weekday);
+    if (!(WEEKDAY_NAMES as readonly unknown[]).includes(weekday))
+      throw invalidSchedule(
+        `schedule.weekday ${show(weekday)} is not a weekday`,
+        'schedule.weekday',
+        weekday,
+      );
     j = b[weekday as (typeof WEEKDAY_NAMES)[number]]();
   } else {
     j = b[unit as EveryUnit]();
@@ -183,7 +240,9 @@ export function withDefaultTimezone(schedule: Schedule, timezone: string): Sched
   if (!takesTimezone(schedule) || schedule.timezone !== undefined) return schedule;
   const tz = checkTimeZone(timezone);
   if (schedule.kind === 'every') {
-    return (schedule as Partial<EveryJob>).in ? (schedule as EveryJob).in(tz) : Object.freeze({ ...schedule, timezone: tz });
+    return (schedule as Partial<EveryJob>).in
+      ? (schedule as EveryJob).in(tz)
+      : Object.freeze({ ...schedule, timezone: tz });
   }
   return scheduleFromJSON({ ...scheduleToJSON(schedule), timezone: tz });
 }
@@ -198,15 +257,19 @@ export function describeSchedule(s: Schedule): string {
     case 'crontab':
       return `crontab "${s.expression}"${inTz}`;
     case 'cron':
-      return `cron ${CRON_FIELD_NAMES.filter((f) => s.fields[f] !== '*')
-        .map((f) => `${f}=${s.fields[f]}`)
-        .join(' ') || '(every second)'}${inTz}`;
+      return `cron ${
+        CRON_FIELD_NAMES.filter((f) => s.fields[f] !== '*')
+          .map((f) => `${f}=${s.fields[f]}`)
+          .join(' ') || '(every second)'
+      }${inTz}`;
     case 'oneOff':
       return `once at ${new Date(s.at).toISOString()}`;
     case 'solar':
       return `${s.event} at ${s.latitude}, ${s.longitude}`;
     case 'every': {
-      const what = s.weekday ?? `${s.maxInterval === undefined ? s.interval : `${s.interval} to ${s.maxInterval}`} ${s.unit}`;
+      const what =
+        s.weekday ??
+        `${s.maxInterval === undefined ? s.interval : `${s.interval} to ${s.maxInterval}`} ${s.unit}`;
       return `every ${what}${s.time === undefined ? '' : ` at ${s.time}`}${s.endDate === undefined ? '' : ` until ${new Date(s.endDate).toISOString()}`}${inTz}`;
     }
   }

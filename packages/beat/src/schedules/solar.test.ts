@@ -14,7 +14,9 @@ interface Case {
 
 // Reference times computed with PyEphem (the library Celery's solar schedule uses) under the
 // USNO convention, which is NOAA's geometry: test-fixtures/solar-reference.py regenerates them.
-const reference = JSON.parse(readFileSync(new URL('../../test-fixtures/solar-reference.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const reference = JSON.parse(
+  readFileSync(new URL('../../test-fixtures/solar-reference.json', import.meta.url), 'utf8'),
+) as { cases: Case[] };
 
 /** NOAA's algorithm is good to about a minute; against PyEphem it stays within 15 s here. */
 const TOLERANCE_S = 30;
@@ -28,7 +30,10 @@ describe('solar(): NOAA algorithm', () => {
       expect(got, `${c.place} ${c.event} after ${c.after}`).toBeDefined();
       const diff = Math.abs((got?.getTime() ?? 0) - Date.parse(c.expected)) / 1000;
       worst = Math.max(worst, diff);
-      expect(diff, `${c.place} ${c.event} after ${c.after}: got ${got?.toISOString()}, expected ${c.expected}`).toBeLessThanOrEqual(TOLERANCE_S);
+      expect(
+        diff,
+        `${c.place} ${c.event} after ${c.after}: got ${got?.toISOString()}, expected ${c.expected}`,
+      ).toBeLessThanOrEqual(TOLERANCE_S);
     }
     expect(worst).toBeLessThanOrEqual(TOLERANCE_S);
   });
@@ -39,7 +44,10 @@ describe('solar(): NOAA algorithm', () => {
   });
 
   it('skips days without the event (no astronomical dusk in a Reykjavik summer, polar night in Tromsø)', () => {
-    const dusk = nextRunAfter(solar('dusk_astronomical', 64.1466, -21.9426), '2024-06-21T00:00:00Z');
+    const dusk = nextRunAfter(
+      solar('dusk_astronomical', 64.1466, -21.9426),
+      '2024-06-21T00:00:00Z',
+    );
     expect(dusk?.getTime()).toBeGreaterThan(Date.parse('2024-07-20T00:00:00Z'));
     const sunrise = nextRunAfter(solar('sunrise', 69.6492, 18.9553), '2024-12-01T00:00:00Z');
     expect(sunrise?.getTime()).toBeGreaterThan(Date.parse('2025-01-10T00:00:00Z'));
@@ -47,7 +55,9 @@ describe('solar(): NOAA algorithm', () => {
   });
 
   it('events follow each other in order through a day', () => {
-    const order = SOLAR_EVENTS.map((e) => nextRunAfter(solar(e, 40.7128, -74.006), '2024-09-22T04:00:00Z')?.getTime() ?? 0);
+    const order = SOLAR_EVENTS.map(
+      (e) => nextRunAfter(solar(e, 40.7128, -74.006), '2024-09-22T04:00:00Z')?.getTime() ?? 0,
+    );
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 

@@ -45,14 +45,39 @@ export interface SolarSchedule {
 export function solar(event: SolarEvent, latitude: number, longitude: number): SolarSchedule {
   if (!(SOLAR_EVENTS as readonly string[]).includes(event)) {
     const near = typeof event === 'string' ? closestName(event, SOLAR_EVENTS) : undefined;
-    const hint = near === undefined ? `use one of ${SOLAR_EVENTS.join(', ')}` : `did you mean "${near}"?`;
-    throw invalidSchedule(`solar(): unknown event ${show(event)}; ${hint}`, 'solar.event', event, undefined, near === undefined ? {} : { suggestion: near });
+    const hint =
+      near === undefined ? `use one of ${SOLAR_EVENTS.join(', ')}` : `did you mean "${near}"?`;
+    throw invalidSchedule(
+      `solar(): unknown event ${show(event)}; ${hint}`,
+      'solar.event',
+      event,
+      undefined,
+      near === undefined ? {} : { suggestion: near },
+    );
   }
-  if (typeof latitude !== 'number' || !Number.isFinite(latitude) || latitude < -90 || latitude > 90) {
-    throw invalidSchedule(`solar(): latitude must be a number of degrees in -90..90, got ${show(latitude)}`, 'solar.latitude', latitude);
+  if (
+    typeof latitude !== 'number' ||
+    !Number.isFinite(latitude) ||
+    latitude < -90 ||
+    latitude > 90
+  ) {
+    throw invalidSchedule(
+      `solar(): latitude must be a number of degrees in -90..90, got ${show(latitude)}`,
+      'solar.latitude',
+      latitude,
+    );
   }
-  if (typeof longitude !== 'number' || !Number.isFinite(longitude) || longitude < -180 || longitude > 180) {
-    throw invalidSchedule(`solar(): longitude must be a number of degrees in -180..180, got ${show(longitude)}`, 'solar.longitude', longitude);
+  if (
+    typeof longitude !== 'number' ||
+    !Number.isFinite(longitude) ||
+    longitude < -180 ||
+    longitude > 180
+  ) {
+    throw invalidSchedule(
+      `solar(): longitude must be a number of degrees in -180..180, got ${show(longitude)}`,
+      'solar.longitude',
+      longitude,
+    );
   }
   return Object.freeze({ kind: 'solar' as const, event, latitude, longitude });
 }
@@ -83,11 +108,14 @@ function sunAt(t: number): { declination: number; equationOfTime: number } {
   const eccentricity = 0.016708634 - T * (0.000042037 + 0.0000001267 * T);
   const m = meanAnomaly * RAD;
   const center =
-    Math.sin(m) * (1.914602 - T * (0.004817 + 0.000014 * T)) + Math.sin(2 * m) * (0.019993 - 0.000101 * T) + Math.sin(3 * m) * 0.000289;
+    Math.sin(m) * (1.914602 - T * (0.004817 + 0.000014 * T)) +
+    Math.sin(2 * m) * (0.019993 - 0.000101 * T) +
+    Math.sin(3 * m) * 0.000289;
   const trueLong = meanLong + center;
   const omega = (125.04 - 1934.136 * T) * RAD;
   const apparentLong = (trueLong - 0.00569 - 0.00478 * Math.sin(omega)) * RAD;
-  const meanObliquity = 23 + (26 + (21.448 - T * (46.815 + T * (0.00059 - T * 0.001813))) / 60) / 60;
+  const meanObliquity =
+    23 + (26 + (21.448 - T * (46.815 + T * (0.00059 - T * 0.001813))) / 60) / 60;
   const obliquity = (meanObliquity + 0.00256 * Math.cos(omega)) * RAD;
   const declination = Math.asin(Math.sin(obliquity) * Math.sin(apparentLong));
   const y = Math.tan(obliquity / 2) ** 2;
@@ -119,7 +147,9 @@ function eventOnDay(s: SolarSchedule, dayStart: number): number | undefined {
       t = noon;
       continue;
     }
-    const cosHourAngle = Math.cos(zenith * RAD) / (Math.cos(lat) * Math.cos(declination)) - Math.tan(lat) * Math.tan(declination);
+    const cosHourAngle =
+      Math.cos(zenith * RAD) / (Math.cos(lat) * Math.cos(declination)) -
+      Math.tan(lat) * Math.tan(declination);
     if (!(cosHourAngle >= -1 && cosHourAngle <= 1)) return undefined;
     const hourAngle = Math.acos(cosHourAngle) / RAD;
     t = noon + (rising ? -4 : 4) * hourAngle * MINUTE;

@@ -56,12 +56,21 @@ function formatter(tz: string): Intl.DateTimeFormat {
  */
 export function checkTimeZone(tz: unknown, field = 'timezone'): string {
   if (typeof tz !== 'string' || tz === '') {
-    throw invalidSchedule(`${field} must be an IANA time-zone name such as "Europe/London", got ${show(tz)}`, field, tz);
+    throw invalidSchedule(
+      `${field} must be an IANA time-zone name such as "Europe/London", got ${show(tz)}`,
+      field,
+      tz,
+    );
   }
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
   } catch (err) {
-    throw invalidSchedule(`${field} ${show(tz)} is not an IANA time-zone name (such as "Europe/London" or "UTC")`, field, tz, err);
+    throw invalidSchedule(
+      `${field} ${show(tz)} is not an IANA time-zone name (such as "Europe/London" or "UTC")`,
+      field,
+      tz,
+      err,
+    );
   }
 }
 
@@ -242,7 +251,14 @@ export function fieldsOf(naive: number): WallFields {
 }
 
 /** A naive time from calendar fields (month 1-12); out-of-range fields roll over as in `Date.UTC`. */
-export function naiveFrom(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+export function naiveFrom(
+  year: number,
+  month: number,
+  day: number,
+  hour = 0,
+  minute = 0,
+  second = 0,
+): number {
   const d = new Date(0);
   d.setUTCFullYear(year, month - 1, day);
   d.setUTCHours(hour, minute, second, 0);

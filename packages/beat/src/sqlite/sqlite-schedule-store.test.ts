@@ -168,9 +168,7 @@ describe('SqliteScheduleStore', () => {
   it('rejects unknown and wrong options, naming the option', () => {
     const unknown = caught(() => new SqliteScheduleStore({ url, namspace: 'x' } as never));
     expect(isCeleriacError(unknown, ErrorCodes.INVALID_OPTION)).toBe(true);
-    expect((unknown as Error).message).toMatch(
-      /"namspace" is unknown; did you mean "namespace"/,
-    );
+    expect((unknown as Error).message).toMatch(/"namspace" is unknown; did you mean "namespace"/);
     for (const bad of [
       { url: 'redis://x' },
       { namespace: 'a b' },

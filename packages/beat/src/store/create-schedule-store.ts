@@ -16,7 +16,10 @@ export interface CreateScheduleStoreOptions {
  * `@celeriac/beat/sqlite` and better-sqlite3 only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
  * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when the driver is not installed.
  */
-export async function createScheduleStore(url: string, options: CreateScheduleStoreOptions = {}): Promise<ScheduleStore> {
+export async function createScheduleStore(
+  url: string,
+  options: CreateScheduleStoreOptions = {},
+): Promise<ScheduleStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'memory') return new MemoryScheduleStore(options);
   if (scheme === 'redis' || scheme === 'rediss') {
@@ -24,10 +27,14 @@ export async function createScheduleStore(url: string, options: CreateScheduleSt
     try {
       mod = await import('../redis/index.js');
     } catch (err) {
-      throw new CeleriacError(ErrorCodes.MISSING_DRIVER, `the beat store at ${url.replace(/\/\/[^@/]*@/, '//***@')} needs the ioredis package: npm install ioredis`, {
-        cause: err,
-        details: { driver: 'ioredis' },
-      });
+      throw new CeleriacError(
+        ErrorCodes.MISSING_DRIVER,
+        `the beat store at ${url.replace(/\/\/[^@/]*@/, '//***@')} needs the ioredis package: npm install ioredis`,
+        {
+          cause: err,
+          details: { driver: 'ioredis' },
+        },
+      );
     }
     return new mod.RedisScheduleStore({ url, ...options });
   }
@@ -36,7 +43,11 @@ export async function createScheduleStore(url: string, options: CreateScheduleSt
     const mod: typeof SqliteStoreModule = await import('../sqlite/index.js');
     return new mod.SqliteScheduleStore({ url, ...options });
   }
-  throw new CeleriacError(ErrorCodes.UNSUPPORTED_URL, `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory://, redis:// (rediss://) or sqlite://`, {
-    details: { scheme: scheme ?? null },
-  });
+  throw new CeleriacError(
+    ErrorCodes.UNSUPPORTED_URL,
+    `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory://, redis:// (rediss://) or sqlite://`,
+    {
+      details: { scheme: scheme ?? null },
+    },
+  );
 }

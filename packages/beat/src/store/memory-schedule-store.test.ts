@@ -12,8 +12,18 @@ scheduleStoreContract('MemoryScheduleStore', () => {
 it('MemoryScheduleStore caps its entries and refuses use after close', async () => {
   const store = new MemoryScheduleStore({ maxEntries: 1 });
   const w = (name: string) => {
-    const { definition } = compileEntry({ name, task: 't', schedule: interval(60) }, { timezone: 'UTC' });
-    return { definition, hash: definitionHash(definition), enabled: true, source: 'api' as const, nextRunAt: 0, dueAt: 0 };
+    const { definition } = compileEntry(
+      { name, task: 't', schedule: interval(60) },
+      { timezone: 'UTC' },
+    );
+    return {
+      definition,
+      hash: definitionHash(definition),
+      enabled: true,
+      source: 'api' as const,
+      nextRunAt: 0,
+      dueAt: 0,
+    };
   };
   expect(await store.upsert([w('a'), w('b')], 'sync', 0)).toEqual([
     { name: 'a', status: 'created' },

@@ -1,4 +1,10 @@
-import { CeleriacError, ErrorCodes, optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  optionChecks,
+  optionTypes as t,
+  type OptionType,
+} from '@celeriac/core';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
@@ -133,7 +139,12 @@ export class MemoryScheduleStore implements ScheduleStore {
     return Promise.resolve(true);
   }
 
-  setEnabled(name: string, enabled: boolean, next: NextRun | undefined, now: number): Promise<boolean> {
+  setEnabled(
+    name: string,
+    enabled: boolean,
+    next: NextRun | undefined,
+    now: number,
+  ): Promise<boolean> {
     this.#assertOpen();
     const row = this.#live(name, now);
     if (!row) return Promise.resolve(false);
@@ -164,7 +175,8 @@ export class MemoryScheduleStore implements ScheduleStore {
     this.#assertOpen();
     const due: Row[] = [];
     for (const row of this.#rows.values()) {
-      if (row.removedAt === null && row.enabled && row.dueAt !== null && row.dueAt <= now) due.push(row);
+      if (row.removedAt === null && row.enabled && row.dueAt !== null && row.dueAt <= now)
+        due.push(row);
     }
     due.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
     return Promise.resolve(due.slice(0, limit).map(toStored));
@@ -174,7 +186,13 @@ export class MemoryScheduleStore implements ScheduleStore {
     this.#assertOpen();
     let min: number | undefined;
     for (const row of this.#rows.values()) {
-      if (row.removedAt === null && row.enabled && row.dueAt !== null && (min === undefined || row.dueAt < min)) min = row.dueAt;
+      if (
+        row.removedAt === null &&
+        row.enabled &&
+        row.dueAt !== null &&
+        (min === undefined || row.dueAt < min)
+      )
+        min = row.dueAt;
     }
     return Promise.resolve(min);
   }
@@ -182,11 +200,17 @@ export class MemoryScheduleStore implements ScheduleStore {
   claim(lease: Lease, claims: readonly TickClaim[], now: number): Promise<ClaimResult[]> {
     this.#assertOpen();
     const held = this.#lock && this.#lock.expiresAt > now ? this.#lock.token : undefined;
-    if (held !== lease.token) return Promise.resolve(claims.map((c) => ({ name: c.name, status: 'fenced' as const })));
+    if (held !== lease.token)
+      return Promise.resolve(claims.map((c) => ({ name: c.name, status: 'fenced' as const })));
     return Promise.resolve(
       claims.map((c): ClaimResult => {
         const row = this.#live(c.name, now);
-        if (!row || !row.enabled || row.revision !== c.revision || row.nextRunAt !== c.expectedNextRunAt) {
+        if (
+          !row ||
+          !row.enabled ||
+          row.revision !== c.revision ||
+          row.nextRunAt !== c.expectedNextRunAt
+        ) {
           return { name: c.name, status: 'stale' };
         }
         const runs: number[] = [];
@@ -200,7 +224,12 @@ export class MemoryScheduleStore implements ScheduleStore {
           row.lastRunAt = runs[runs.length - 1] ?? null;
           row.lastDispatchedAt = now;
           row.totalRunCount += runs.length;
-          for (const t of runs) this.#pending.set(pendingKey(c.name, t), { name: c.name, scheduledAt: t, claimedAt: now });
+          for (const t of runs)
+            this.#pending.set(pendingKey(c.name, t), {
+              name: c.name,
+              scheduledAt: t,
+              claimedAt: now,
+            });
           this.#capPending();
         }
         row.nextRunAt = c.nextRunAt;
@@ -237,7 +266,10 @@ export class MemoryScheduleStore implements ScheduleStore {
     if (lock && lock.expiresAt > now) {
       if (lock.owner === owner) {
         lock.expiresAt = now + ttlMs;
-        return Promise.resolve({ acquired: true, lease: { owner, fence: lock.fence, token: lock.token } });
+        return Promise.resolve({
+          acquired: true,
+          lease: { owner, fence: lock.fence, token: lock.token },
+        });
       }
       return Promise.resolve({ acquired: false, holder: lock.owner, ttlMs: lock.expiresAt - now });
     }

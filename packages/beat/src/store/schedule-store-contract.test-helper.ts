@@ -12,9 +12,24 @@ export interface StoreFixture {
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 
-function write(entry: Partial<BeatEntry> & { name: string }, next: number | null, source: EntrySource = 'api', enabled = true): EntryWrite {
-  const { definition } = compileEntry({ task: 't.task', schedule: interval(60), ...entry }, { timezone: 'UTC' });
-  return { definition, hash: definitionHash(definition), enabled, source, nextRunAt: next, dueAt: next };
+function write(
+  entry: Partial<BeatEntry> & { name: string },
+  next: number | null,
+  source: EntrySource = 'api',
+  enabled = true,
+): EntryWrite {
+  const { definition } = compileEntry(
+    { task: 't.task', schedule: interval(60), ...entry },
+    { timezone: 'UTC' },
+  );
+  return {
+    definition,
+    hash: definitionHash(definition),
+    enabled,
+    source,
+    nextRunAt: next,
+    dueAt: next,
+  };
 }
 
 /** Leads from T0 for an hour (of the store's clock: the caller's for memory, the server's for Redis). */
@@ -41,32 +56,86 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
     });
 
     it('upsert: create, sync (unchanged keeps state), update, create-only, replace', async () => {
-      expect(await store.upsert([write({ name: 'a' }, T0, 'config')], 'sync', T0)).toEqual([{ name: 'a', status: 'created' }]);
+      expect(await store.upsert([write({ name: 'a' }, T0, 'config')], 'sync', T0)).toEqual([
+        { name: 'a', status: 'created' },
+      ]);
       const lease = await lead(store);
-      await store.claim(lease, [{ name: 'a', revision: 1, expectedNextRunAt: T0, runs: [T0], nextRunAt: T0 + 60_000, dueAt: T0 + 60_000 }], T0);
-      expect(await store.upsert([write({ name: 'a' }, T0 + 999, 'config')], 'sync', T0)).toEqual([{ name: 'a', status: 'unchanged' }]);
+      await store.claim(
+        lease,
+        [
+          {
+            name: 'a',
+            revision: 1,
+            expectedNextRunAt: T0,
+            runs: [T0],
+            nextRunAt: T0 + 60_000,
+            dueAt: T0 + 60_000,
+          },
+        ],
+        T0,
+      );
+      expect(await store.upsert([write({ name: 'a' }, T0 + 999, 'config')], 'sync', T0)).toEqual([
+        { name: 'a', status: 'unchanged' },
+      ]);
       const kept = await store.get('a');
-      expect(kept?.state).toMatchObject({ nextRunAt: T0 + 60_000, lastRunAt: T0, totalRunCount: 1, source: 'config', revision: 1 });
-      expect(await store.upsert([write({ name: 'a', args: [1] }, T0 + 120_000, 'config')], 'sync', T0)).toEqual([{ name: 'a', status: 'updated' }]);
-      expect((await store.get('a'))?.state).toMatchObject({ nextRunAt: T0 + 120_000, totalRunCount: 1, revision: 2 });
+      expect(kept?.state).toMatchObject({
+        nextRunAt: T0 + 60_000,
+        lastRunAt: T0,
+        totalRunCount: 1,
+        source: 'config',
+        revision: 1,
+      });
+      expect(
+        await store.upsert([write({ name: 'a', args: [1] }, T0 + 120_000, 'config')], 'sync', T0),
+      ).toEqual([{ name: 'a', status: 'updated' }]);
+      expect((await store.get('a'))?.state).toMatchObject({
+        nextRunAt: T0 + 120_000,
+        totalRunCount: 1,
+        revision: 2,
+      });
       expect((await store.get('a'))?.definition.args).toEqual([1]);
-      expect(await store.upsert([write({ name: 'a' }, T0)], 'create', T0)).toEqual([{ name: 'a', status: 'exists' }]);
-      expect(await store.upsert([write({ name: 'a', task: 'other' }, T0, 'api', false)], 'replace', T0)).toEqual([{ name: 'a', status: 'updated' }]);
-      expect((await store.get('a'))?.state).toMatchObject({ enabled: false, source: 'api', revision: 3 });
+      expect(await store.upsert([write({ name: 'a' }, T0)], 'create', T0)).toEqual([
+        { name: 'a', status: 'exists' },
+      ]);
+      expect(
+        await store.upsert([write({ name: 'a', task: 'other' }, T0, 'api', false)], 'replace', T0),
+      ).toEqual([{ name: 'a', status: 'updated' }]);
+      expect((await store.get('a'))?.state).toMatchObject({
+        enabled: false,
+        source: 'api',
+        revision: 3,
+      });
       expect(await store.get('missing')).toBeUndefined();
       expect((await store.list()).map((e) => e.definition.name)).toEqual(['a']);
     });
 
     it('due and nextDueAt follow due times and skip disabled entries', async () => {
-      await store.upsert([write({ name: 'late' }, T0 + 2000), write({ name: 'early' }, T0 + 1000), write({ name: 'off' }, T0, 'api', false), write({ name: 'never' }, null)], 'sync', T0);
+      await store.upsert(
+        [
+          write({ name: 'late' }, T0 + 2000),
+          write({ name: 'early' }, T0 + 1000),
+          write({ name: 'off' }, T0, 'api', false),
+          write({ name: 'never' }, null),
+        ],
+        'sync',
+        T0,
+      );
       expect(await store.nextDueAt()).toBe(T0 + 1000);
       expect((await store.due(T0 + 1500, 10)).map((e) => e.definition.name)).toEqual(['early']);
-      expect((await store.due(T0 + 5000, 10)).map((e) => e.definition.name)).toEqual(['early', 'late']);
+      expect((await store.due(T0 + 5000, 10)).map((e) => e.definition.name)).toEqual([
+        'early',
+        'late',
+      ]);
       expect((await store.due(T0 + 5000, 1)).map((e) => e.definition.name)).toEqual(['early']);
-      expect(await store.setEnabled('off', true, { nextRunAt: T0 + 500, dueAt: T0 + 500 }, T0)).toBe(true);
+      expect(
+        await store.setEnabled('off', true, { nextRunAt: T0 + 500, dueAt: T0 + 500 }, T0),
+      ).toBe(true);
       expect(await store.nextDueAt()).toBe(T0 + 500);
       expect(await store.setEnabled('early', false, undefined, T0)).toBe(true);
-      expect((await store.due(T0 + 5000, 10)).map((e) => e.definition.name)).toEqual(['off', 'late']);
+      expect((await store.due(T0 + 5000, 10)).map((e) => e.definition.name)).toEqual([
+        'off',
+        'late',
+      ]);
       expect(await store.setEnabled('nope', true, undefined, T0)).toBe(false);
     });
 
@@ -79,7 +148,10 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
       if (b.acquired || !a.acquired) throw new Error('unreachable');
       expect(b.ttlMs).toBeGreaterThan(0);
       expect(b.ttlMs).toBeLessThanOrEqual(300);
-      expect(await store.acquireLeadership('beat-a', 300, now)).toMatchObject({ acquired: true, lease: a.lease });
+      expect(await store.acquireLeadership('beat-a', 300, now)).toMatchObject({
+        acquired: true,
+        lease: a.lease,
+      });
       expect(await store.renewLeadership(a.lease, 300, now)).toBe(true);
       expect(await store.leader(now)).toMatchObject({ owner: 'beat-a', fence: a.lease.fence });
       await sleep(400);
@@ -96,21 +168,57 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
     it('claim: fenced without the lock, stale when the entry moved, once per run', async () => {
       await store.upsert([write({ name: 'e' }, T0)], 'sync', T0);
       const lease = await lead(store);
-      const claim = { name: 'e', revision: 1, expectedNextRunAt: T0, runs: [T0], nextRunAt: T0 + 60_000, dueAt: T0 + 60_000 };
-      expect(await store.claim({ ...lease, token: `${lease.fence + 1}:intruder` }, [claim], T0)).toEqual([{ name: 'e', status: 'fenced' }]);
-      expect(await store.claim(lease, [{ ...claim, revision: 7 }], T0)).toEqual([{ name: 'e', status: 'stale' }]);
-      expect(await store.claim(lease, [{ ...claim, expectedNextRunAt: T0 - 1 }], T0)).toEqual([{ name: 'e', status: 'stale' }]);
-      expect(await store.claim(lease, [claim], T0 + 5)).toEqual([{ name: 'e', status: 'claimed', runs: [T0] }]);
+      const claim = {
+        name: 'e',
+        revision: 1,
+        expectedNextRunAt: T0,
+        runs: [T0],
+        nextRunAt: T0 + 60_000,
+        dueAt: T0 + 60_000,
+      };
+      expect(
+        await store.claim({ ...lease, token: `${lease.fence + 1}:intruder` }, [claim], T0),
+      ).toEqual([{ name: 'e', status: 'fenced' }]);
+      expect(await store.claim(lease, [{ ...claim, revision: 7 }], T0)).toEqual([
+        { name: 'e', status: 'stale' },
+      ]);
+      expect(await store.claim(lease, [{ ...claim, expectedNextRunAt: T0 - 1 }], T0)).toEqual([
+        { name: 'e', status: 'stale' },
+      ]);
+      expect(await store.claim(lease, [claim], T0 + 5)).toEqual([
+        { name: 'e', status: 'claimed', runs: [T0] },
+      ]);
       // The same read again (a second leader in a split brain) finds the entry moved on.
       expect(await store.claim(lease, [claim], T0 + 6)).toEqual([{ name: 'e', status: 'stale' }]);
-      expect((await store.get('e'))?.state).toMatchObject({ nextRunAt: T0 + 60_000, lastRunAt: T0, lastDispatchedAt: T0 + 5, totalRunCount: 1 });
+      expect((await store.get('e'))?.state).toMatchObject({
+        nextRunAt: T0 + 60_000,
+        lastRunAt: T0,
+        lastDispatchedAt: T0 + 5,
+        totalRunCount: 1,
+      });
       // Runs at or below the high-water mark are never claimed again, whatever the entry says.
-      const again = { ...claim, expectedNextRunAt: T0 + 60_000, runs: [T0 - 60_000, T0, T0 + 60_000], nextRunAt: T0 + 120_000, dueAt: T0 + 120_000 };
-      expect(await store.claim(lease, [again], T0 + 60_000)).toEqual([{ name: 'e', status: 'claimed', runs: [T0 + 60_000] }]);
+      const again = {
+        ...claim,
+        expectedNextRunAt: T0 + 60_000,
+        runs: [T0 - 60_000, T0, T0 + 60_000],
+        nextRunAt: T0 + 120_000,
+        dueAt: T0 + 120_000,
+      };
+      expect(await store.claim(lease, [again], T0 + 60_000)).toEqual([
+        { name: 'e', status: 'claimed', runs: [T0 + 60_000] },
+      ]);
       expect(await store.nextDueAt()).toBe(T0 + 120_000);
       // A claim that ends the schedule takes the entry out of the due index.
-      const last = { ...claim, expectedNextRunAt: T0 + 120_000, runs: [], nextRunAt: null, dueAt: null };
-      expect(await store.claim(lease, [last], T0 + 120_000)).toEqual([{ name: 'e', status: 'claimed', runs: [] }]);
+      const last = {
+        ...claim,
+        expectedNextRunAt: T0 + 120_000,
+        runs: [],
+        nextRunAt: null,
+        dueAt: null,
+      };
+      expect(await store.claim(lease, [last], T0 + 120_000)).toEqual([
+        { name: 'e', status: 'claimed', runs: [] },
+      ]);
       expect(await store.nextDueAt()).toBeUndefined();
       expect((await store.get('e'))?.state.nextRunAt).toBeNull();
     });
@@ -118,28 +226,65 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
     it('claimed runs stay pending until settled', async () => {
       await store.upsert([write({ name: 'p' }, T0), write({ name: 'q' }, T0)], 'sync', T0);
       const lease = await lead(store);
-      const base = { revision: 1, expectedNextRunAt: T0, nextRunAt: T0 + 60_000, dueAt: T0 + 60_000 };
+      const base = {
+        revision: 1,
+        expectedNextRunAt: T0,
+        nextRunAt: T0 + 60_000,
+        dueAt: T0 + 60_000,
+      };
       await store.claim(lease, [{ ...base, name: 'p', runs: [T0] }], T0 + 10);
       await store.claim(lease, [{ ...base, name: 'q', runs: [T0] }], T0 + 20);
-      expect(await store.pending(T0 + 15, 10)).toEqual([{ name: 'p', scheduledAt: T0, claimedAt: T0 + 10 }]);
+      expect(await store.pending(T0 + 15, 10)).toEqual([
+        { name: 'p', scheduledAt: T0, claimedAt: T0 + 10 },
+      ]);
       expect(await store.pending(T0 + 100, 10)).toHaveLength(2);
       await store.settle([{ name: 'p', scheduledAt: T0 }]);
-      expect(await store.pending(T0 + 100, 10)).toEqual([{ name: 'q', scheduledAt: T0, claimedAt: T0 + 20 }]);
+      expect(await store.pending(T0 + 100, 10)).toEqual([
+        { name: 'q', scheduledAt: T0, claimedAt: T0 + 20 },
+      ]);
     });
 
     it('remove, then re-add: the high-water mark survives, so no run repeats', async () => {
       await store.upsert([write({ name: 'r' }, T0)], 'sync', T0);
       const lease = await lead(store);
-      await store.claim(lease, [{ name: 'r', revision: 1, expectedNextRunAt: T0, runs: [T0], nextRunAt: T0 + 60_000, dueAt: T0 + 60_000 }], T0);
+      await store.claim(
+        lease,
+        [
+          {
+            name: 'r',
+            revision: 1,
+            expectedNextRunAt: T0,
+            runs: [T0],
+            nextRunAt: T0 + 60_000,
+            dueAt: T0 + 60_000,
+          },
+        ],
+        T0,
+      );
       expect(await store.remove('r', T0)).toBe(true);
       expect(await store.remove('r', T0)).toBe(false);
       expect(await store.get('r')).toBeUndefined();
       expect(await store.list()).toEqual([]);
       expect(await store.nextDueAt()).toBeUndefined();
-      expect(await store.upsert([write({ name: 'r' }, T0)], 'create', T0)).toEqual([{ name: 'r', status: 'created' }]);
+      expect(await store.upsert([write({ name: 'r' }, T0)], 'create', T0)).toEqual([
+        { name: 'r', status: 'created' },
+      ]);
       const re = await store.get('r');
       expect(re?.state).toMatchObject({ totalRunCount: 0, nextRunAt: T0 });
-      const res = await store.claim(lease, [{ name: 'r', revision: re?.state.revision ?? 0, expectedNextRunAt: T0, runs: [T0], nextRunAt: T0 + 60_000, dueAt: T0 + 60_000 }], T0);
+      const res = await store.claim(
+        lease,
+        [
+          {
+            name: 'r',
+            revision: re?.state.revision ?? 0,
+            expectedNextRunAt: T0,
+            runs: [T0],
+            nextRunAt: T0 + 60_000,
+            dueAt: T0 + 60_000,
+          },
+        ],
+        T0,
+      );
       expect(res).toEqual([{ name: 'r', status: 'claimed', runs: [] }]);
     });
   });

@@ -30,7 +30,12 @@ export interface ScheduleStore {
   /** Removes an entry. Its high-water mark is kept for a day, so re-adding it never repeats a run. */
   remove(name: string, now: number): Promise<boolean>;
   /** Pauses or resumes an entry; resuming sets its next run (runs missed while paused are skipped). */
-  setEnabled(name: string, enabled: boolean, next: NextRun | undefined, now: number): Promise<boolean>;
+  setEnabled(
+    name: string,
+    enabled: boolean,
+    next: NextRun | undefined,
+    now: number,
+  ): Promise<boolean>;
   get(name: string): Promise<StoredEntry | undefined>;
   list(): Promise<StoredEntry[]>;
   /** Enabled entries due at `now`, earliest first, at most `limit`. */

@@ -262,7 +262,11 @@ export class AmqpConsumer implements Consumer {
   }
 
   async #recoverLoop(): Promise<void> {
-    const { reconnectInitialDelayMs: reconnectInitialDelay, reconnectMaxDelayMs: reconnectMaxDelay, logger } = this.#ctx.options;
+    const {
+      reconnectInitialDelayMs: reconnectInitialDelay,
+      reconnectMaxDelayMs: reconnectMaxDelay,
+      logger,
+    } = this.#ctx.options;
     let delay = reconnectInitialDelay;
     while (this.#state === 'recovering') {
       try {
@@ -285,7 +289,11 @@ export class AmqpConsumer implements Consumer {
   }
 
   async #resubscribe(ch: Channel, queue: string): Promise<void> {
-    const { reconnectInitialDelayMs: reconnectInitialDelay, reconnectMaxDelayMs: reconnectMaxDelay, logger } = this.#ctx.options;
+    const {
+      reconnectInitialDelayMs: reconnectInitialDelay,
+      reconnectMaxDelayMs: reconnectMaxDelay,
+      logger,
+    } = this.#ctx.options;
     logger.warn(
       { queue },
       'RabbitMQ cancelled the consumer (was the queue deleted?); consuming it again',

@@ -15,9 +15,9 @@ describe('createBroker with amqp:// and amqps://', () => {
   });
 
   it('validates AmqpBroker options, naming the option', async () => {
-    const err: unknown = await createBroker('amqp://localhost', { queueType: 'stream' as never }).catch(
-      (e: unknown) => e,
-    );
+    const err: unknown = await createBroker('amqp://localhost', {
+      queueType: 'stream' as never,
+    }).catch((e: unknown) => e);
     expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION)).toBe(true);
     expect((err as Error).message).toMatch(/queueType/);
     const prio: unknown = await createBroker('amqp://localhost', {

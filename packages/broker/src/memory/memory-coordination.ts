@@ -127,11 +127,13 @@ export class MemoryCoordination implements Coordination {
   }
 
   #sweep(now: number): void {
-    for (const [id, r] of this.#space.revoked) if (r.expiresAt <= now) this.#space.revoked.delete(id);
+    for (const [id, r] of this.#space.revoked)
+      if (r.expiresAt <= now) this.#space.revoked.delete(id);
     for (const [k, u] of this.#space.unique) if (u.expiresAt <= now) this.#space.unique.delete(k);
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new CeleriacError(ErrorCodes.CLOSED, 'this MemoryCoordination was closed');
+    if (this.#closed)
+      throw new CeleriacError(ErrorCodes.CLOSED, 'this MemoryCoordination was closed');
   }
 }

@@ -729,7 +729,13 @@ describe('RedisBroker: remote-control plumbing (kombu fanout and direct exchange
       'content-encoding': 'utf-8',
       'content-type': 'application/json',
       headers: { clock: 1, expires: 0 },
-      properties: { delivery_mode: 2, delivery_info: { exchange, routing_key: '' }, priority: 0, body_encoding: 'base64', delivery_tag: 't1' },
+      properties: {
+        delivery_mode: 2,
+        delivery_info: { exchange, routing_key: '' },
+        priority: 0,
+        body_encoding: 'base64',
+        delivery_tag: 't1',
+      },
     };
     await raw.publish(`/0.${exchange}`, JSON.stringify(envelope));
     await raw.publish(`/0.${exchange}`, 'not an envelope');
@@ -749,12 +755,19 @@ describe('RedisBroker: remote-control plumbing (kombu fanout and direct exchange
     const broker = open();
     const exchange = uniqueName('direct');
     const [a, b] = [uniqueName('reply-a'), uniqueName('reply-b')];
-    await raw.sadd(`_kombu.binding.${exchange}`, `key-a\x06\x16\x06\x16${a}`, `key-b\x06\x16\x06\x16${b}`);
+    await raw.sadd(
+      `_kombu.binding.${exchange}`,
+      `key-a\x06\x16\x06\x16${a}`,
+      `key-b\x06\x16\x06\x16${b}`,
+    );
     expect(await broker.control.send(exchange, 'key-a', msg('r1'))).toBe(1);
     expect(await broker.control.send(exchange, 'nobody', msg('r2'))).toBe(0);
     expect(await raw.llen(b)).toBe(0);
     const raw1 = await raw.rpop(a);
-    const env = JSON.parse(raw1!) as { headers: Record<string, unknown>; properties: Record<string, unknown> };
+    const env = JSON.parse(raw1!) as {
+      headers: Record<string, unknown>;
+      properties: Record<string, unknown>;
+    };
     expect(env.headers['id']).toBe('r1');
     expect(env.properties['body_encoding']).toBe('base64');
   });

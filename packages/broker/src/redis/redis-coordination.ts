@@ -123,15 +123,24 @@ export class RedisCoordination implements Coordination {
       logger: t.object,
       clock: t.object,
     } satisfies { readonly [K in keyof Required<RedisCoordinationOptions>]: OptionType });
-    if (typeof options.url !== 'string') throw invalid('url', 'is required (e.g. redis://localhost:6379/0)');
+    if (typeof options.url !== 'string')
+      throw invalid('url', 'is required (e.g. redis://localhost:6379/0)');
     this.#url = options.url;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
-    const client = openClient(options.url, { ...options.redisOptions, connectionName: 'celeriac-coordination' });
+    const client = openClient(options.url, {
+      ...options.redisOptions,
+      connectionName: 'celeriac-coordination',
+    });
     client.defineCommand('celeriacRevoke', { lua: REVOKE_LUA, numberOfKeys: 1 });
-    client.defineCommand('celeriacReserveRateSlot', { lua: RESERVE_RATE_SLOT_LUA, numberOfKeys: 1 });
+    client.defineCommand('celeriacReserveRateSlot', {
+      lua: RESERVE_RATE_SLOT_LUA,
+      numberOfKeys: 1,
+    });
     client.defineCommand('celeriacClaimUnique', { lua: CLAIM_UNIQUE_LUA, numberOfKeys: 1 });
-    client.on('error', (err: Error) => this.#logger.debug({ err }, 'coordination connection error'));
+    client.on('error', (err: Error) =>
+      this.#logger.debug({ err }, 'coordination connection error'),
+    );
     this.#client = client as Scripted;
   }
 
@@ -139,13 +148,24 @@ export class RedisCoordination implements Coordination {
     if (ids.length === 0) return;
     const now = this.#clock.now();
     await this.#run(() =>
-      this.#client.celeriacRevoke(coordinationKeys.revoked, now, now + options.ttlMs, options.terminate ? '1' : '0', MAX_REVOKED, ...ids),
+      this.#client.celeriacRevoke(
+        coordinationKeys.revoked,
+        now,
+        now + options.ttlMs,
+        options.terminate ? '1' : '0',
+        MAX_REVOKED,
+        ...ids,
+      ),
     );
   }
 
   async watchRevocations(listener: (revocation: Revocation) => void): Promise<RevocationWatch> {
     this.#assertOpen();
-    const sub = this.#client.duplicate({ lazyConnect: true, connectionName: 'celeriac-coordination-sub', enableAutoPipelining: false });
+    const sub = this.#client.duplicate({
+      lazyConnect: true,
+      connectionName: 'celeriac-coordination-sub',
+      enableAutoPipelining: false,
+    });
     sub.on('error', (err: Error) => this.#logger.debug({ err }, 'revocation subscriber error'));
     this.#subscribers.add(sub);
     const onMessage = (_channel: string, raw: string): void => {
@@ -153,7 +173,8 @@ export class RedisCoordination implements Coordination {
         const m = JSON.parse(raw) as { ids?: unknown; terminate?: unknown; expiresAt?: unknown };
         if (!Array.isArray(m.ids)) return;
         for (const id of m.ids) {
-          if (typeof id === 'string') listener({ id, terminate: m.terminate === true, expiresAt: Number(m.expiresAt) });
+          if (typeof id === 'string')
+            listener({ id, terminate: m.terminate === true, expiresAt: Number(m.expiresAt) });
         }
       } catch (err) {
         this.#logger.warn({ err }, 'ignored a malformed revocation announcement');
@@ -181,25 +202,42 @@ export class RedisCoordination implements Coordination {
 
   async reserveRateSlot(key: string, count: number, intervalMs: number): Promise<number> {
     const spacing = (intervalMs / count).toFixed(3);
-    return this.#run(() => this.#client.celeriacReserveRateSlot(coordinationKeys.rate(key), spacing));
+    return this.#run(() =>
+      this.#client.celeriacReserveRateSlot(coordinationKeys.rate(key), spacing),
+    );
   }
 
   async claimUnique(key: string, taskId: string, ttlMs: number): Promise<string | null> {
-    return this.#run(() => this.#client.celeriacClaimUnique(coordinationKeys.unique(key), taskId, Math.max(1, Math.ceil(ttlMs))));
+    return this.#run(() =>
+      this.#client.celeriacClaimUnique(
+        coordinationKeys.unique(key),
+        taskId,
+        Math.max(1, Math.ceil(ttlMs)),
+      ),
+    );
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const subs = [...this.#subscribers];
       this.#subscribers.clear();
-      await Promise.all([...subs, this.#client].map((c) => c.quit().then(() => undefined, () => c.disconnect())));
+      await Promise.all(
+        [...subs, this.#client].map((c) =>
+          c.quit().then(
+            () => undefined,
+            () => c.disconnect(),
+          ),
+        ),
+      );
     })();
     return this.#closing;
   }
 
   async #readRevoked(): Promise<Revocation[]> {
     const now = this.#clock.now();
-    const flat = await this.#run(() => this.#client.zrangebyscore(coordinationKeys.revoked, now, '+inf', 'WITHSCORES'));
+    const flat = await this.#run(() =>
+      this.#client.zrangebyscore(coordinationKeys.revoked, now, '+inf', 'WITHSCORES'),
+    );
     const out: Revocation[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const r = parseMember(flat[i] ?? '', flat[i + 1] ?? '0');
@@ -220,7 +258,10 @@ export class RedisCoordination implements Coordination {
 
   #assertOpen(): void {
     if (this.#closing) {
-      throw new CeleriacError(ErrorCodes.CLOSED, `the coordination client for ${safeUrl(this.#url)} was closed`);
+      throw new CeleriacError(
+        ErrorCodes.CLOSED,
+        `the coordination client for ${safeUrl(this.#url)} was closed`,
+      );
     }
   }
 }

@@ -300,9 +300,9 @@ describe('SqliteBroker', () => {
     expect(broker.control).toBeUndefined();
     // The app hands the coordination store only the broker options it shares (busyTimeoutMs,
     // pollIntervalMs); any other key is refused, never dropped.
-    expect(
-      await codeOf(() => createCoordination(url, { visibilityTimeout: 10 } as never)),
-    ).toBe(ErrorCodes.INVALID_OPTION);
+    expect(await codeOf(() => createCoordination(url, { visibilityTimeout: 10 } as never))).toBe(
+      ErrorCodes.INVALID_OPTION,
+    );
     const coordination = await createCoordination(url, { busyTimeoutMs: 1000 });
     expect(coordination.kind).toBe('sqlite');
     await coordination.close();

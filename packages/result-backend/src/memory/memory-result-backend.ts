@@ -88,7 +88,9 @@ const SPEC = {
 } as const satisfies { readonly [K in keyof Required<MemoryResultBackendOptions>]: OptionType };
 
 function compileOptions(o: MemoryResultBackendOptions): CompiledOptions {
-  optionChecks('MemoryResultBackend').strict(o, SPEC, { renamed: { resultExpires: 'resultExpiresMs' } });
+  optionChecks('MemoryResultBackend').strict(o, SPEC, {
+    renamed: { resultExpires: 'resultExpiresMs' },
+  });
   return {
     namespace: namespaceOf(o.url ?? 'memory://'),
     clock: o.clock,

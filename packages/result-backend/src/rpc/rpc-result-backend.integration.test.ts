@@ -128,7 +128,10 @@ describe('RpcResultBackend on RabbitMQ', () => {
   }, 60_000);
 
   it('fails with BACKEND_UNAVAILABLE naming the URL, password hidden, when RabbitMQ is unreachable', async () => {
-    const backend = open({ brokerUrl: 'amqp://celery:s3cret@127.0.0.1:1//', connectTimeoutMs: 300 });
+    const backend = open({
+      brokerUrl: 'amqp://celery:s3cret@127.0.0.1:1//',
+      connectTimeoutMs: 300,
+    });
     for (const op of [
       () => backend.get('x'),
       () => backend.store(success('x')),

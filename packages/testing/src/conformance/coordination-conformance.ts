@@ -13,7 +13,10 @@ export interface CoordinationFixture {
  * The contract every `Coordination` passes: revocations reach current and later watchers,
  * rate slots are evenly spaced across clients, and a uniqueness claim is held by one task id.
  */
-export function coordinationConformance(name: string, factory: () => Promise<CoordinationFixture>): void {
+export function coordinationConformance(
+  name: string,
+  factory: () => Promise<CoordinationFixture>,
+): void {
   describe(`${name}: Coordination conformance`, () => {
     it('announces a revocation to a watcher and lists it for a watcher started later', async () => {
       const f = await factory();
@@ -54,7 +57,9 @@ export function coordinationConformance(name: string, factory: () => Promise<Coo
       try {
         const key = uniqueName('rate');
         const waits = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? f.a : f.b).reserveRateSlot(key, 10, 1000)),
+          Array.from({ length: 10 }, (_, i) =>
+            (i % 2 === 0 ? f.a : f.b).reserveRateSlot(key, 10, 1000),
+          ),
         );
         const sorted = [...waits].sort((x, y) => x - y);
         expect(sorted[0]).toBeLessThanOrEqual(5);
@@ -75,7 +80,9 @@ export function coordinationConformance(name: string, factory: () => Promise<Coo
       try {
         const key = uniqueName('unique');
         const claims = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => (i % 2 ? f.a : f.b).claimUnique(key, `id-${i}`, 200)),
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 ? f.a : f.b).claimUnique(key, `id-${i}`, 200),
+          ),
         );
         const winners = claims.filter((c) => c === null);
         expect(winners).toHaveLength(1);

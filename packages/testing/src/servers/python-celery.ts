@@ -42,9 +42,17 @@ function envFor(o: PythonEnv): NodeJS.ProcessEnv {
 }
 
 /** Runs one of the interop scripts and parses the JSON line it prints. */
-export async function runPythonScript<T = Record<string, unknown>>(script: string, args: string[], env: PythonEnv, timeoutMs = 60_000): Promise<T> {
+export async function runPythonScript<T = Record<string, unknown>>(
+  script: string,
+  args: string[],
+  env: PythonEnv,
+  timeoutMs = 60_000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [`${PYTHON_DIR}${script}`, ...args], { env: envFor(env), cwd: PYTHON_DIR });
+    const child = spawn(PYTHON, [`${PYTHON_DIR}${script}`, ...args], {
+      env: envFor(env),
+      cwd: PYTHON_DIR,
+    });
     let out = '';
     let err = '';
     const timer = setTimeout(() => {
@@ -59,7 +67,11 @@ export async function runPythonScript<T = Record<string, unknown>>(script: strin
       try {
         resolve(JSON.parse(line) as T);
       } catch {
-        reject(new Error(`${script} exited ${String(code)} without a JSON line; stdout: ${out} stderr: ${err}`));
+        reject(
+          new Error(
+            `${script} exited ${String(code)} without a JSON line; stdout: ${out} stderr: ${err}`,
+          ),
+        );
       }
     });
   });
@@ -76,12 +88,32 @@ export interface CeleryWorkerHandle {
 }
 
 /** Starts a real Celery worker on the interop app and waits until it is ready. */
-export async function startCeleryWorker(o: PythonEnv & { queues: string[]; concurrency?: number; name?: string }): Promise<CeleryWorkerHandle> {
+export async function startCeleryWorker(
+  o: PythonEnv & { queues: string[]; concurrency?: number; name?: string },
+): Promise<CeleryWorkerHandle> {
   const name = o.name ?? `py-${process.pid}-${Math.random().toString(36).slice(2, 8)}@localhost`;
   const child = spawn(
     PYTHON,
-    ['-m', 'celery', '-A', 'interop_app', 'worker', '-Q', o.queues.join(','), '-P', 'threads', '-c', String(o.concurrency ?? 4),
-      '-n', name, '--without-heartbeat', '--without-gossip', '--without-mingle', '--loglevel', 'INFO'],
+    [
+      '-m',
+      'celery',
+      '-A',
+      'interop_app',
+      'worker',
+      '-Q',
+      o.queues.join(','),
+      '-P',
+      'threads',
+      '-c',
+      String(o.concurrency ?? 4),
+      '-n',
+      name,
+      '--without-heartbeat',
+      '--without-gossip',
+      '--without-mingle',
+      '--loglevel',
+      'INFO',
+    ],
     { env: envFor(o), cwd: PYTHON_DIR },
   );
   let log = '';
@@ -92,7 +124,10 @@ export async function startCeleryWorker(o: PythonEnv & { queues: string[]; concu
   child.stderr.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`celery worker did not become ready:\n${log}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`celery worker did not become ready:\n${log}`)),
+      60_000,
+    );
     const check = (): void => {
       if (/ready\./.test(log)) {
         clearTimeout(timer);
@@ -110,5 +145,10 @@ export async function startCeleryWorker(o: PythonEnv & { queues: string[]; concu
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
   };
-  return { process: child, output: () => log, stop: () => stopWith('SIGTERM'), kill: () => stopWith('SIGKILL') };
+  return {
+    process: child,
+    output: () => log,
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
+  };
 }

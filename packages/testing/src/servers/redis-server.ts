@@ -32,7 +32,9 @@ export interface RedisServerHandle {
 function requireBinary(bin: string, pkg: string): void {
   const r = spawnSync(bin, ['--version'], { stdio: 'ignore' });
   if (r.error) {
-    throw new Error(`${bin} not found: install it with "apt-get install -y ${pkg}" or set REDIS_URL`);
+    throw new Error(
+      `${bin} not found: install it with "apt-get install -y ${pkg}" or set REDIS_URL`,
+    );
   }
 }
 
@@ -56,20 +58,30 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+export async function startRedisServer(
+  options: RedisServerOptions = {},
+): Promise<RedisServerHandle> {
   requireBinary('redis-server', 'redis-server');
   const port = options.port ?? (await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
   let child: ChildProcess | undefined;
 
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dataDir,
-    '--save', '',
-    '--daemonize', 'no',
-    '--logfile', join(dataDir, 'redis.log'),
-    ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dataDir,
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--logfile',
+    join(dataDir, 'redis.log'),
+    ...(options.appendOnly
+      ? ['--appendonly', 'yes', '--appendfsync', 'always']
+      : ['--appendonly', 'no']),
   ];
 
   const start = async (): Promise<void> => {

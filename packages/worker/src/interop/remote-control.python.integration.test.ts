@@ -167,7 +167,11 @@ describe.each(['redis', 'amqp'] as const)(
      * the next turn of its loop), and a broadcast sent in between is lost. So the Python worker
      * counts as ready once it answers a ping, retried until a deadline.
      */
-    async function untilAnswersPing(py: CeleryWorkerHandle, name: string, deadlineMs = 30_000): Promise<void> {
+    async function untilAnswersPing(
+      py: CeleryWorkerHandle,
+      name: string,
+      deadlineMs = 30_000,
+    ): Promise<void> {
       const deadline = Date.now() + deadlineMs;
       for (;;) {
         // With a destination the reply ends the wait; the timeout only bounds a lost broadcast.

@@ -131,7 +131,11 @@ export class ChildPool {
       const onAbort = (): void => this.#onAbort(job);
       const onKill = (): void => {
         const reason: unknown = run.kill?.reason;
-        this.#stop(job, { kind: 'threw', error: reason }, reason instanceof Error ? reason.message : 'killed');
+        this.#stop(
+          job,
+          { kind: 'threw', error: reason },
+          reason instanceof Error ? reason.message : 'killed',
+        );
       };
       signal.addEventListener('abort', onAbort, { once: true });
       run.kill?.addEventListener('abort', onKill, { once: true });
