@@ -4,10 +4,12 @@
  * left in the queue; the test reports how many ran twice (the killed worker's unfinished tasks
  * rerun once their lease runs out: at-least-once).
  *
- * And without a crash, two worker processes on one file run every task exactly once.
+ * And without a crash, two worker processes on one file run every task exactly once, and so
+ * do two workers and a `celeriac beat` on one file: each run beat claims executes once.
  *
  * Each run appends its task id to a file, so the count does not depend on a result backend.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +17,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Celeriac } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
-import { SQLITE_FIXTURE_APP, startWorkerProcess } from './spawn-cli.test-helper.js';
+import { SqliteScheduleStore } from '@celeriac/beat/sqlite';
+import { BIN, SQLITE_FIXTURE_APP, startWorkerProcess } from './spawn-cli.test-helper.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-crash-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -126,6 +129,60 @@ describe('crash safety on SQLite', () => {
       // Both took part.
       expect(workers.every((w) => /succeeded/.test(w.log()))).toBe(true);
     } finally {
+      await app.close();
+    }
+  });
+
+  it('two workers and a beat on one file: every beat run and every published task runs once', async () => {
+    const url = `sqlite://${join(dir, 'beat.db')}`;
+    const runsFile = join(dir, 'runs-beat.txt');
+    const env = { CELERIAC_BROKER_URL: url, FX_RUNS_FILE: runsFile };
+    const app = new Celeriac({ broker: url, backend: false, logger: silentLogger });
+    const record = app.task('fx.record', (n: number, _ms: number) => n);
+    const store = new SqliteScheduleStore({ url });
+    const beatRuns = 4;
+    let beatLog = '';
+    const beat = spawn(process.execPath, [BIN, 'beat', '--app', SQLITE_FIXTURE_APP], {
+      env: { ...process.env, ...env },
+    });
+    beat.stdout.on('data', (d: Buffer) => (beatLog += d.toString()));
+    beat.stderr.on('data', (d: Buffer) => (beatLog += d.toString()));
+    const beatExited = new Promise<number | null>((resolve) => beat.once('exit', resolve));
+    try {
+      const workers = [
+        await startWorkerProcess(['-c', '10'], env, SQLITE_FIXTURE_APP),
+        await startWorkerProcess(['-c', '10'], env, SQLITE_FIXTURE_APP),
+      ];
+      const published = Array.from({ length: 500 }, (_, i) => record.delay(i, 2));
+      await Promise.all(published.map((r) => r.published));
+      const claimed = async (): Promise<number> =>
+        (await store.get('record-every-second'))?.state.totalRunCount ?? 0;
+      await expect
+        .poll(claimed, { timeout: 60_000, interval: 100, message: beatLog })
+        .toBeGreaterThanOrEqual(beatRuns);
+      beat.kill('SIGTERM');
+      expect(await beatExited, beatLog).toBe(0);
+      const total = published.length + (await claimed());
+
+      const broker = await app.broker();
+      const held = broker as unknown as HeldCount;
+      await expect
+        .poll(
+          async () => ({
+            ran: new Set(runs(runsFile)).size,
+            ready: await broker.count('celery'),
+            reserved: await held.countReserved('celery'),
+          }),
+          { timeout: 60_000, interval: 100 },
+        )
+        .toEqual({ ran: total, ready: 0, reserved: 0 });
+      for (const w of workers) w.child.kill('SIGTERM');
+      expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+      expect(runs(runsFile)).toHaveLength(total); // none ran twice
+      expect(workers.every((w) => /succeeded/.test(w.log()))).toBe(true);
+    } finally {
+      if (beat.exitCode === null) beat.kill('SIGKILL');
+      await store.close();
       await app.close();
     }
   });
