@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, isCeleriacError, type CeleriacError } from '@celeriac/core';
+import { rejectionOf as errorOf, expectOptionError as expectOption } from '@celeriac/testing';
+import { ErrorCodes } from '@celeriac/core';
 import {
   Beat,
   beatConfigFrom,
@@ -20,32 +21,6 @@ import {
   type SolarEvent,
 } from './index.js';
 import { RedisScheduleStore } from './redis/index.js';
-
-async function errorOf(fn: () => unknown): Promise<CeleriacError> {
-  try {
-    await fn();
-  } catch (err) {
-    if (isCeleriacError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectOption(
-  err: CeleriacError,
-  code: string,
-  where: string,
-  option: string,
-  suggestion?: string,
-): void {
-  expect(err.code).toBe(code);
-  expect(err.message).toContain(`${where} option "${option}"`);
-  expect(err.details['option']).toBe(option);
-  if (suggestion !== undefined) {
-    expect(err.details['suggestion']).toBe(suggestion);
-    expect(err.message).toContain(`did you mean "${suggestion}"?`);
-  }
-}
 
 const SCHEDULE = ErrorCodes.INVALID_SCHEDULE;
 const OPTION = ErrorCodes.INVALID_OPTION;

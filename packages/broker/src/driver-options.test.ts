@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ErrorCodes, isCeleriacError, type CeleriacError } from '@celeriac/core';
+import { rejectionOf as errorOf, expectInvalidOption as expectInvalid } from '@celeriac/testing';
 import {
   createBroker,
   createCoordination,
@@ -12,33 +12,6 @@ import { compileAmqpBrokerOptions } from './amqp/options.js';
 import { RedisCoordination, type RedisBrokerOptions } from './redis/index.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-/** The error `fn` throws (or its promise rejects with). */
-async function errorOf(fn: () => unknown): Promise<CeleriacError> {
-  try {
-    await fn();
-  } catch (err) {
-    if (isCeleriacError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
-
-/** Asserts an invalid-option error naming `option` (and suggesting `suggestion`). */
-function expectInvalid(
-  err: CeleriacError,
-  owner: string,
-  option: string,
-  suggestion?: string,
-): void {
-  expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
-  expect(err.message).toContain(`${owner} option "${option}"`);
-  expect(err.details['option']).toBe(option);
-  if (suggestion !== undefined) {
-    expect(err.details['suggestion']).toBe(suggestion);
-    expect(err.message).toContain(`did you mean "${suggestion}"?`);
-  }
-}
 
 describe('RedisBroker options', () => {
   const url = 'redis://127.0.0.1:1/0';

@@ -1,33 +1,9 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { thrownBy as errorOf, expectInvalidOption as expectInvalid } from '@celeriac/testing';
 import { ErrorCodes, isCeleriacError, silentLogger, type CeleriacError } from '@celeriac/core';
 import { Celeriac, type CeleriacOptions } from './app.js';
 import type { ApplyOptions, TaskOptions } from './task.js';
 import { Retry } from './task-errors.js';
-
-function errorOf(fn: () => unknown): CeleriacError {
-  try {
-    fn();
-  } catch (err) {
-    if (isCeleriacError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectInvalid(
-  err: CeleriacError,
-  where: string,
-  option: string,
-  suggestion?: string,
-): void {
-  expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
-  expect(err.message).toContain(`${where} option "${option}"`);
-  expect(err.details['option']).toBe(option);
-  if (suggestion !== undefined) {
-    expect(err.details['suggestion']).toBe(suggestion);
-    expect(err.message).toContain(`did you mean "${suggestion}"?`);
-  }
-}
 
 const app = (options: CeleriacOptions = {}): Celeriac =>
   new Celeriac({ broker: `memory://strict-${Math.random()}`, logger: silentLogger, ...options });

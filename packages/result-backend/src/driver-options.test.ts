@@ -1,33 +1,8 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ErrorCodes, isCeleriacError, type CeleriacError } from '@celeriac/core';
+import { rejectionOf as errorOf, expectInvalidOption as expectInvalid } from '@celeriac/testing';
 import { createResultBackend, MemoryResultBackend, type ResultBackendOptionsFor } from './index.js';
 import { RedisResultBackend } from './redis/index.js';
 import { compileRpcResultBackendOptions } from './rpc/options.js';
-
-async function errorOf(fn: () => unknown): Promise<CeleriacError> {
-  try {
-    await fn();
-  } catch (err) {
-    if (isCeleriacError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectInvalid(
-  err: CeleriacError,
-  owner: string,
-  option: string,
-  suggestion?: string,
-): void {
-  expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
-  expect(err.message).toContain(`${owner} option "${option}"`);
-  expect(err.details['option']).toBe(option);
-  if (suggestion !== undefined) {
-    expect(err.details['suggestion']).toBe(suggestion);
-    expect(err.message).toContain(`did you mean "${suggestion}"?`);
-  }
-}
 
 describe('result backend options', () => {
   it('memory:// refuses an unknown key, also through createResultBackend', async () => {

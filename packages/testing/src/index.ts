@@ -38,3 +38,4 @@ export {
 export type { PythonEnv, CeleryWorkerHandle } from './servers/python-celery.js';
 export { coordinationConformance } from './conformance/coordination-conformance.js';
 export type { CoordinationFixture } from './conformance/coordination-conformance.js';
+export { expectInvalidOption, expectOptionError, rejectionOf, thrownBy } from './option-errors.js';

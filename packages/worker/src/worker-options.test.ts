@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { expectInvalidOption, thrownBy as errorOf } from '@celeriac/testing';
 import { Celeriac } from '@celeriac/client';
-import { ErrorCodes, isCeleriacError, silentLogger, type CeleriacError } from '@celeriac/core';
+import { silentLogger, type CeleriacError } from '@celeriac/core';
 import { Worker, type WorkerOptions } from './index.js';
 
-function errorOf(fn: () => unknown): CeleriacError {
-  try {
-    fn();
-  } catch (err) {
-    if (isCeleriacError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
-
-function expectInvalid(err: CeleriacError, option: string, suggestion?: string): void {
-  expect(err.code).toBe(ErrorCodes.INVALID_OPTION);
-  expect(err.message).toContain(`Worker option "${option}"`);
-  expect(err.details['option']).toBe(option);
-  if (suggestion !== undefined) {
-    expect(err.details['suggestion']).toBe(suggestion);
-    expect(err.message).toContain(`did you mean "${suggestion}"?`);
-  }
-}
+const expectInvalid = (err: CeleriacError, option: string, suggestion?: string): void =>
+  expectInvalidOption(err, 'Worker', option, suggestion);
 
 describe('Worker options', () => {
   const app = new Celeriac({ broker: 'memory://worker-options', logger: silentLogger });
