@@ -76,7 +76,7 @@ export type {
   DeadLetter,
   DeadLetterStore,
 } from './broker.js';
-export { DEFAULT_RESULT_EXPIRES_MS } from './result-backend.js';
+export { DEFAULT_RESULT_EXPIRES_MS, waitTimeoutError } from './result-backend.js';
 export { PIDBOX_EXCHANGE, PIDBOX_REPLY_EXCHANGE } from './broker.js';
 export type {
   ResultBackend,

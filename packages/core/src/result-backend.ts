@@ -1,3 +1,4 @@
+import { CeleriacError, ErrorCodes } from './errors.js';
 import type { Delivery } from './broker.js';
 import type { ResultDocument } from './result.js';
 
@@ -55,3 +56,19 @@ export interface WaitOptions {
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The `CELERIAC_ERR_TIMEOUT` every backend's `waitFor` rejects with: which task, how long, the
+ * last state seen, and what usually causes it.
+ */
+export function waitTimeoutError(
+  taskId: string,
+  timeoutMs: number,
+  lastStatus = 'PENDING',
+): CeleriacError {
+  return new CeleriacError(
+    ErrorCodes.TIMEOUT,
+    `task ${taskId} was not ready after ${timeoutMs} ms (last state: ${lastStatus}); check that a worker consumes the task's queue and stores results in this backend, or wait longer`,
+    { details: { taskId, timeoutMs, lastStatus } },
+  );
+}

@@ -13,6 +13,7 @@ import {
   optionChecks,
   optionTypes as t,
   type OptionType,
+  waitTimeoutError,
 } from '@celeriac/core';
 
 /**
@@ -347,15 +348,7 @@ export class MemoryResultBackend implements ResultBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          waiter.reject(
-            new CeleriacError(
-              ErrorCodes.TIMEOUT,
-              `task ${taskId} was not ready after ${timeoutMs} ms`,
-              {
-                details: { taskId, timeoutMs },
-              },
-            ),
-          );
+          waiter.reject(waitTimeoutError(taskId, timeoutMs));
         }, timeoutMs);
       }
     });

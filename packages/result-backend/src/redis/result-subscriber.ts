@@ -6,6 +6,7 @@ import {
   type ResultDocument,
   type TaskState,
   type WaitOptions,
+  waitTimeoutError,
 } from '@celeriac/core';
 import type { Redis } from 'ioredis';
 
@@ -243,12 +244,7 @@ export class ResultSubscriber {
 }
 
 function timeoutError(waiter: Waiter, timeoutMs: number): CeleriacError {
-  const seen = waiter.lastStatus ?? 'PENDING';
-  return new CeleriacError(
-    ErrorCodes.TIMEOUT,
-    `task ${waiter.taskId} was not ready after ${timeoutMs} ms (last state: ${seen}); check that a worker consumes the task's queue and stores results in this backend, or wait longer`,
-    { details: { taskId: waiter.taskId, timeoutMs, lastStatus: seen } },
-  );
+  return waitTimeoutError(waiter.taskId, timeoutMs, waiter.lastStatus ?? 'PENDING');
 }
 
 function closedError(taskId: string): CeleriacError {

@@ -12,6 +12,7 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
+  waitTimeoutError,
 } from '@celeriac/core';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { backendUnavailable, RpcConnection } from './connection.js';
@@ -208,13 +209,7 @@ export class RpcResultBackend implements ResultBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          waiter.reject(
-            new CeleriacError(
-              ErrorCodes.TIMEOUT,
-              `no result for task ${taskId} within ${timeoutMs} ms`,
-              { details: { taskId, timeoutMs } },
-            ),
-          );
+          waiter.reject(waitTimeoutError(taskId, timeoutMs));
         }, timeoutMs);
       }
       const ready = this.#readyDoc(taskId);

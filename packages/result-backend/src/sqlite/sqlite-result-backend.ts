@@ -11,6 +11,7 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
+  waitTimeoutError,
 } from '@celeriac/core';
 import {
   openSqlite,
@@ -354,15 +355,7 @@ export class SqliteResultBackend implements ResultBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          waiter.reject(
-            new CeleriacError(
-              ErrorCodes.TIMEOUT,
-              `task ${taskId} was not ready after ${timeoutMs} ms`,
-              {
-                details: { taskId, timeoutMs },
-              },
-            ),
-          );
+          waiter.reject(waitTimeoutError(taskId, timeoutMs));
         }, timeoutMs);
       }
     });
