@@ -202,6 +202,30 @@ describe('SqliteBroker', () => {
     await (received[0] as { d: Delivery }).d.ack();
   });
 
+  it('a delayed message published on the same broker wakes its idle consumer when due', async () => {
+    // The demo's countdown: a consumer that already found its queue empty, then a publish with
+    // a deliverAt from this process. No other process commits, and the poll is far away: only
+    // this broker's own timer can deliver it.
+    const queue = uniqueName('same-broker-delayed');
+    const broker = open({ pollIntervalMs: 60_000 });
+    const received: { d: Delivery; at: number }[] = [];
+    await broker.consume({
+      queues: [queue],
+      prefetch: 4,
+      onMessage: (d) => received.push({ d, at: Date.now() }),
+    });
+    await broker.publish(queue, msg('now'));
+    await eventually('the ready message', () => received.length === 1, 5000);
+    await (received[0] as { d: Delivery }).d.ack();
+    const deliverAt = Date.now() + 300;
+    await broker.publish(queue, msg('later'), { deliverAt });
+    await eventually('the delayed message', () => received.length === 2, 5000);
+    const later = received[1] as { d: Delivery; at: number };
+    expect(idOf(later.d)).toBe('later');
+    expect(later.at).toBeGreaterThanOrEqual(deliverAt - 5);
+    await later.d.ack();
+  });
+
   it('keeps dead letters across a reopen of the file', async () => {
     const queue = uniqueName('dlq-reopen');
     const first = new SqliteBroker({ url });

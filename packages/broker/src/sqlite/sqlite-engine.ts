@@ -208,6 +208,8 @@ export class SqliteEngine {
   #batches = 0;
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt = Infinity;
+  /** The earliest `deliverAt` inserted by the current transaction: a sleeping consumer's next wake. */
+  #delayedUntil = Infinity;
   #renewTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   readonly #tickTx: BetterSqlite3.Transaction<
@@ -297,6 +299,7 @@ export class SqliteEngine {
   /** Inserts one message; returns true when it is ready now (not delayed). */
   insert(row: NewRow, now: number, redelivered: 0 | 1 = 0): boolean {
     const delayed = row.at !== undefined && row.at > now;
+    if (delayed) this.#delayedUntil = Math.min(this.#delayedUntil, Math.ceil(row.at));
     this.s.insert.run(
       row.queue,
       row.priority,
@@ -408,6 +411,7 @@ export class SqliteEngine {
         this.#armWake();
         return;
       }
+      this.#delayedUntil = Infinity;
       result = this.#tickTx.immediate(writes, hungry);
     } catch (err) {
       const e = isCeleriacError(err)
@@ -427,8 +431,13 @@ export class SqliteEngine {
     for (const w of writes) w.resolve();
     for (const c of result.starved) c.starved = true;
     for (const batch of result.batches) this.#dispatch(batch);
+    // A delayed message published here: consumers asleep on this broker wake when it is due
+    // (another process's publish reaches them through the change feed instead).
+    const delayedUntil = this.#delayedUntil;
+    this.#delayedUntil = Infinity;
     if (result.madeReady) this.wakeAll();
     else if (result.starved.length > 0) this.#armWake();
+    else if (delayedUntil !== Infinity) this.#armWake(delayedUntil);
   }
 
   #claimable(hungry: readonly SqliteConsumer[]): boolean {
