@@ -1,13 +1,21 @@
 // `npm run demo`: an app, a worker and a client in one process. With no broker configured it
-// runs on the in-memory transport; set CELERIAC_BROKER_URL=redis://localhost:6379 to run the
-// same code on Redis (then start more workers with `celeriac worker --app ...`).
+// runs on the embedded default, a SQLite file (here a throwaway one in the temp folder); set
+// CELERIAC_BROKER_URL=redis://localhost:6379 (or memory://) to run the same code elsewhere, and
+// start more workers with `celeriac worker --app ...`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Celeriac, TaskError } from '@celeriac/client';
 import { Worker } from '@celeriac/worker';
 import { Beat, every } from '@celeriac/beat';
 import { pino } from 'pino';
 
 const logger = pino({ level: process.env.CELERIAC_LOG_LEVEL ?? 'error' });
-const app = new Celeriac({ logger });
+const dir = mkdtempSync(join(tmpdir(), 'celeriac-demo-'));
+const app = new Celeriac({
+  broker: process.env.CELERIAC_BROKER_URL ?? `sqlite://${join(dir, 'celeriac.db')}`,
+  logger,
+});
 
 const add = app.task('demo.add', (a, b) => a + b);
 const slowSquare = app.task('demo.slow_square', async (n) => {
@@ -26,7 +34,7 @@ const divide = app.task('demo.divide', (a, b) => {
 const worker = new Worker(app, { concurrency: 8 });
 await worker.start();
 
-const broker = app.options.brokerUrl ?? 'memory://';
+const broker = app.options.brokerUrl;
 console.log(`Celeriac demo on ${broker}`);
 
 console.log('add(2, 3)            =', await add.delay(2, 3).get({ timeout: 10 }));
@@ -55,7 +63,7 @@ try {
 }
 
 // A periodic task: beat enqueues demo.tick every second (exactly once per tick, even with
-// several beats on Redis); the worker runs it.
+// several beats on one SQLite file or one Redis); the worker runs it.
 const ticks = [];
 app.task('demo.tick', (label) => {
   ticks.push(new Date().toISOString().slice(11, 19));
@@ -87,4 +95,5 @@ console.log(
 
 await worker.shutdown();
 await app.close();
+rmSync(dir, { recursive: true, force: true });
 if (!ok) process.exit(1);
