@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Celeriac } from '@celeriac/client';
 import { pino } from 'pino';
+import { celeriacClientWorkloads } from '../lib/celeriac-client.js';
 
 export const celeriacSqlite = {
   id: 'celeriac-sqlite',
@@ -40,25 +41,7 @@ export const celeriacSqlite = {
         ...(ctx.prefetch ? { prefetch: ctx.prefetch } : {}),
       },
 
-      async publishConcurrent(n, batch) {
-        for (let sent = 0; sent < n; sent += batch) {
-          const size = Math.min(batch, n - sent);
-          const results = Array.from({ length: size }, () => noop.delay());
-          for (const r of results) ids.push(r.id);
-          await Promise.all(results.map((r) => r.published));
-        }
-      },
-
-      async publishSequential(n) {
-        for (let i = 0; i < n; i++) await noop.delay().published;
-      },
-
-      async prepareRoundTrip() {},
-
-      /** Publish, then wait for the result (AsyncResult.get, woken by the file's change feed). */
-      async roundTrip(timeoutMs) {
-        return noop.delay().get({ timeout: timeoutMs / 1000 });
-      },
+      ...celeriacClientWorkloads(noop, ids),
 
       /**
        * Nothing is left in the queue, ready or held, and every published task has a SUCCESS

@@ -3,6 +3,7 @@
 import { Celeriac } from '@celeriac/client';
 import { pino } from 'pino';
 import { deleteMatching } from '../lib/redis-stats.js';
+import { celeriacClientWorkloads } from '../lib/celeriac-client.js';
 
 const DEFAULT_RESULT_PREFIX = 'celery-task-meta-';
 
@@ -43,26 +44,7 @@ export const celeriac = {
         ...(resultKeyPrefix ? { resultKeyPrefix } : {}),
       },
 
-      /** `n` tasks, `batch` at a time with Promise.all over delay() (what a user would write). */
-      async publishConcurrent(n, batch) {
-        for (let sent = 0; sent < n; sent += batch) {
-          const size = Math.min(batch, n - sent);
-          const results = Array.from({ length: size }, () => noop.delay());
-          for (const r of results) ids.push(r.id);
-          await Promise.all(results.map((r) => r.published));
-        }
-      },
-
-      async publishSequential(n) {
-        for (let i = 0; i < n; i++) await noop.delay().published;
-      },
-
-      async prepareRoundTrip() {},
-
-      /** Publish, then wait for the result (AsyncResult.get, by notification). */
-      async roundTrip(timeoutMs) {
-        return noop.delay().get({ timeout: timeoutMs / 1000 });
-      },
+      ...celeriacClientWorkloads(noop, ids),
 
       /** Every published task has a SUCCESS document with result null in the backend. */
       async verify(n, admin) {
