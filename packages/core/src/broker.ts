@@ -130,6 +130,18 @@ export interface Delivery {
   /** Moves the message to its queue's dead letters with a reason an operator can read. */
   deadLetter(reason: DeadLetterReason): Promise<void>;
   /**
+   * Fused store-and-ack, as a capability: the transport's own handle for settling this
+   * delivery together with a result write on the same server, in one step (one Redis round
+   * trip, one SQLite transaction, one AMQP channel in frame order). A result backend of the
+   * same transport family (`transport`) on the same server (`target`) uses it; every other
+   * caller stores, then calls `ack()`. The handle's operations are the transport's business
+   * and are typed in its internal subpath (`@celeriac/broker/<transport>/internal`), so this
+   * contract never carries Redis commands or AMQP channel details.
+   *
+   * Undefined when the transport has no such step or the delivery is already settled.
+   */
+  fusedAck?(): FusedAck | undefined;
+  /**
    * The commands that ack this delivery, for a result backend on the same Redis server to send
    * in its own round trip (store + ack fused). Undefined when the transport cannot do that.
    * Whoever runs the commands must call `settled()` afterwards.
@@ -157,6 +169,18 @@ export interface Delivery {
    * (an absolute path) or it is already settled; the caller then stores and acks on its own.
    */
   ackWithin?(file: string, write: (db: unknown) => void): Promise<void> | undefined;
+}
+
+/** See `Delivery.fusedAck`. */
+export interface FusedAck {
+  /** The transport family that made it; a result backend uses only its own family's. */
+  readonly transport: Exclude<BrokerKind, 'memory'>;
+  /**
+   * The server the ack lives on, normalised by the transport (`redis://host:port/db`, the
+   * `amqpTarget()` form, a SQLite file's absolute path), so a backend can tell whether its
+   * writes land there too.
+   */
+  readonly target: string;
 }
 
 /** See `Delivery.replyThenAck`. */

@@ -27,6 +27,12 @@ export const ErrorCodes = {
   TIMEOUT: 'CELERIAC_ERR_TIMEOUT',
   /** An operation on a broker, backend, app or worker that was already closed. */
   CLOSED: 'CELERIAC_ERR_CLOSED',
+  /**
+   * A lifecycle call that the object's state does not allow: `start()` on a worker or beat
+   * that is already running or shutting down, a second `start()` under way. `details.state`
+   * names the state it was in.
+   */
+  INVALID_STATE: 'CELERIAC_ERR_INVALID_STATE',
   /** The task ran and failed; see `TaskError` for the remote type and message. */
   TASK_FAILED: 'CELERIAC_ERR_TASK_FAILED',
   /** A result was requested but the app has no result backend (or the task ignores results). */

@@ -69,6 +69,7 @@ export type {
   Consumer,
   Delivery,
   FusableAck,
+  FusedAck,
   ControlChannel,
   ControlListener,
   DeliveryReply,
