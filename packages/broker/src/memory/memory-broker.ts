@@ -19,8 +19,6 @@ import { cloneMessage } from './memory-message.js';
 import { openServer, releaseServer } from './memory-server.js';
 import { ConsumerState, Session } from './memory-session.js';
 
-export type { MemoryBrokerOptions } from './memory-broker-options.js';
-
 /**
  * An in-process broker: real queue semantics (prefetch-bounded fair delivery, ack, requeue,
  * dead letters, priorities, delayed delivery) without a server, for tests and single-process
