@@ -12,13 +12,7 @@ export {
   compileAmqpConnectOptions,
 } from './connect-options.js';
 export type { AmqpConnectOptions, CompiledAmqpConnectOptions } from './connect-options.js';
-export {
-  amqpUnavailable,
-  backendUnavailable,
-  brokerUnavailable,
-  channelErrorCode,
-  safeUrl,
-} from './errors.js';
+export { backendUnavailable, safeUrl } from './errors.js';
 export type { AmqpRole } from './errors.js';
 export { isAmqpFusedAck } from './fused-ack.js';
 export type { AmqpFusedAck, AmqpReply } from './fused-ack.js';
