@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isCeleriacError } from '@celeriac/core';
 import type { Channel } from 'amqplib';
-import { brokerUnavailable, channelErrorCode, type AmqpConnection } from './connection.js';
+import type { AmqpConnection } from './connection.js';
+import { brokerUnavailable, channelErrorCode } from './errors.js';
 
 /**
  * A channel for declarations and queries (declare, purge, count), one operation at a time. A

@@ -14,6 +14,7 @@ import {
 } from '@celeriac/core';
 import { startRabbitMqServer, uniqueName, type RabbitMqServerHandle } from '@celeriac/testing';
 import { AmqpBroker, type AmqpBrokerOptions } from './index.js';
+import { isAmqpFusedAck, type AmqpFusedAck } from './internal.js';
 import { deadLetterQueue, delayExit, delayLevel } from './topology.js';
 
 // These tests raise alarms and inspect the node with rabbitmqctl: always a node of their own.
@@ -323,7 +324,7 @@ describe('AmqpBroker on RabbitMQ', () => {
     expect(m.fields.exchange).toBe('celeriac.dead');
   });
 
-  it('replyThenAck sends a transient reply and acks on the delivery channel; another server is refused', async () => {
+  it('fusedAck: replyThenAck sends a transient reply and acks on the delivery channel; the handle names its server', async () => {
     const broker = open();
     const { q, replyQueue, received, consumer } = await replySetup(broker, 'reply', ['r-1']);
     const d = received[0]!;
@@ -335,13 +336,15 @@ describe('AmqpBroker on RabbitMQ', () => {
       correlationId: 'r-1',
       expiration: '60000',
     };
-    // Another server, vhost or user: nothing sent, still held.
-    expect(d.replyThenAck?.('amqp://guest@127.0.0.1:1/%2F', reply)).toBeUndefined();
+    const fused = fusedAckOf(d);
+    // The server the ack lives on: a backend on another server, vhost or user does not use it.
+    expect(fused.target).toBe(amqpTarget(server.url));
+    expect(fused.target).not.toBe(amqpTarget('amqp://guest@127.0.0.1:1/%2F'));
     expect(await rawGet(replyQueue)).toBe(false);
-    const target = amqpTarget(server.url)!;
-    await d.replyThenAck?.(target, reply);
-    // Settled: a second reply or ack does nothing.
-    expect(d.replyThenAck?.(target, reply)).toBeUndefined();
+    await fused.replyThenAck(reply);
+    // Settled: no handle any more, and a second reply or ack does nothing.
+    expect(d.fusedAck?.()).toBeUndefined();
+    expect(fused.replyThenAck(reply)).toBeUndefined();
     await d.ack();
     await eventually('the reply', async () => (await broker.count(replyQueue)) === 1);
     const m = (await rawGet(replyQueue)) as GetMessage;
@@ -475,7 +478,6 @@ describe('AmqpBroker on RabbitMQ', () => {
       'a1',
       'a2',
     ]);
-    const target = amqpTarget(server.url)!;
     const reply = (id: string) => ({
       queue: replyQueue,
       body: Buffer.from(id),
@@ -486,7 +488,7 @@ describe('AmqpBroker on RabbitMQ', () => {
     await server.ctl(['set_vm_memory_high_watermark', '0']);
     try {
       // Publishing on the consuming connection during the alarm gets it blocked...
-      await received[0]!.replyThenAck?.(target, reply('a1'));
+      await fusedAckOf(received[0]!).replyThenAck(reply('a1'));
       await eventually('the consuming connection blocked', () =>
         logger.lines.some((l) => /blocked the .* consume connection/.test(l)),
       );
@@ -494,7 +496,7 @@ describe('AmqpBroker on RabbitMQ', () => {
       expect(await broker.count(uniqueName('other'))).toBe(0);
       await broker.declareQueue(uniqueName('declared-during-alarm'));
       // A blocked connection is not given more to publish.
-      expect(received[1]!.replyThenAck?.(target, reply('a2'))).toBeUndefined();
+      expect(fusedAckOf(received[1]!).replyThenAck(reply('a2'))).toBeUndefined();
     } finally {
       await server.ctl(['set_vm_memory_high_watermark', '0.4']);
     }
@@ -598,3 +600,10 @@ describe('AmqpBroker on RabbitMQ', () => {
     expect(errors.some((e) => isCeleriacError(e, ErrorCodes.BROKER_UNAVAILABLE))).toBe(true);
   });
 });
+
+/** The delivery's AMQP fused ack, which an unsettled AMQP delivery always has. */
+function fusedAckOf(d: Delivery): AmqpFusedAck {
+  const fused = d.fusedAck?.();
+  if (fused === undefined || !isAmqpFusedAck(fused)) throw new Error('no AMQP fused ack');
+  return fused;
+}

@@ -14,7 +14,8 @@ import {
 import type { Channel } from 'amqplib';
 import { AdminChannel } from './admin-channel.js';
 import { DELIVER_AT_HEADER, toPublishOptions } from './codec.js';
-import { AmqpConnection, brokerRefused, channelErrorCode } from './connection.js';
+import { AmqpConnection } from './connection.js';
+import { brokerRefused, channelErrorCode } from './errors.js';
 import { AmqpConsumer } from './consumer.js';
 import type { AmqpContext } from './context.js';
 import { AmqpControlChannel } from './control.js';
@@ -88,10 +89,11 @@ export class AmqpBroker implements Broker {
   constructor(options: AmqpBrokerOptions) {
     this.#o = compileAmqpBrokerOptions(options);
     const o = this.#o;
-    const connection = (role: string): AmqpConnection =>
+    const connection = (use: string): AmqpConnection =>
       new AmqpConnection({
         url: o.url,
-        name: `${o.connectionName} ${role}`,
+        role: 'broker',
+        name: `${o.connectionName} ${use}`,
         heartbeat: o.heartbeat,
         connectTimeoutMs: o.connectTimeoutMs,
         reconnectInitialDelayMs: o.reconnectInitialDelayMs,
@@ -103,7 +105,7 @@ export class AmqpBroker implements Broker {
     this.#consumeConnection = connection('consume');
     // Declarations and queries go on a connection that never publishes: RabbitMQ stops reading
     // a publishing connection altogether during a memory or disk alarm, and a count() must not
-    // hang on one. The consuming connection publishes rpc:// results (Delivery.replyThenAck).
+    // hang on one. The consuming connection publishes rpc:// results (AmqpFusedAck.replyThenAck).
     this.#adminConnection = connection('admin');
     this.#admin = new AdminChannel(this.#adminConnection, o.connectTimeoutMs);
     this.#topology = new Topology(this.#admin, o);

@@ -1,57 +1,20 @@
 import { Writable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CeleriacError, coalesceWrites, ErrorCodes, redactUrl, type Logger } from '@celeriac/core';
+import { coalesceWrites, type CeleriacError, type Logger } from '@celeriac/core';
 import { connect, type ChannelModel } from 'amqplib';
-
-/** The URL with its password hidden, for messages and logs. */
-export const safeUrl = redactUrl;
-
-/** `CELERIAC_ERR_BROKER_UNAVAILABLE` naming the URL that failed and what to check. */
-export function brokerUnavailable(url: string, cause: unknown, what?: string): CeleriacError {
-  const reason =
-    cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : 'no connection';
-  return new CeleriacError(
-    ErrorCodes.BROKER_UNAVAILABLE,
-    `cannot reach the RabbitMQ broker at ${safeUrl(url)}${what ? ` for ${what}` : ''} (${reason}). ` +
-      'Check that RabbitMQ is running and reachable from here, and that the broker URL ' +
-      '(host, port, user, password, virtual host) is right.',
-    { cause, details: { url: safeUrl(url) } },
-  );
-}
-
-/**
- * RabbitMQ answered an operation with a channel error (403 access refused, 406 precondition
- * failed…): it is reachable, but will not do this. Reported as `CELERIAC_ERR_BROKER_UNAVAILABLE`
- * with RabbitMQ's own words and the AMQP code in `details.amqpCode`.
- */
-export function brokerRefused(url: string, cause: unknown, what: string): CeleriacError {
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new CeleriacError(
-    ErrorCodes.BROKER_UNAVAILABLE,
-    `the RabbitMQ broker at ${safeUrl(url)} refused ${what}: ${reason}. ` +
-      "Check the user's permissions on the virtual host, and that every client declares the " +
-      'queue with the same arguments.',
-    { cause, details: { url: safeUrl(url), amqpCode: channelErrorCode(cause) ?? null } },
-  );
-}
-
-/**
- * The AMQP reply code of a channel-level error RabbitMQ raised for one operation (403 access
- * refused, 404 not found, 405 resource locked, 406 precondition failed), or undefined for
- * anything else, which means the connection or the channel went away.
- */
-export function channelErrorCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 403 || code === 404 || code === 405 || code === 406 ? code : undefined;
-}
+import { amqpClosed, amqpUnavailable, safeUrl, type AmqpRole } from './errors.js';
 
 export type AmqpConnectionState = 'idle' | 'connecting' | 'open' | 'closed';
 
+/** What an {@link AmqpConnection} connects to and how it comes back. */
 export interface AmqpConnectionOptions {
   readonly url: string;
+  /** Whom it works for: the code and wording of its errors (see `AmqpRole`). */
+  readonly role: AmqpRole;
   /** Shown by RabbitMQ as the connection's name. */
   readonly name: string;
+  /** Seconds, unless the URL sets `heartbeat`; 0 takes the server's. */
   readonly heartbeat: number;
   readonly connectTimeoutMs: number;
   readonly reconnectInitialDelayMs: number;
@@ -72,7 +35,9 @@ interface Waiter {
  * drops (network, RabbitMQ restart, a forced close) it reconnects with exponential backoff and
  * jitter, for as long as it is not closed. Whoever needs it calls `acquire()`, which waits for
  * a live connection up to `connectTimeoutMs`; channels are opened by their owners, who listen for
- * `open` (a new connection, with its generation) and for their channels' `close`.
+ * `open` (a new connection, with its generation) and for their channels' `close`. The broker's
+ * connections and the rpc:// result backend's are all of this one kind; `role` only changes
+ * the errors they raise.
  *
  * Events: `open` (model, generation), `lost` (error), `blocked` (reason), `unblocked`.
  */
@@ -113,11 +78,7 @@ export class AmqpConnection extends EventEmitter {
 
   /** A live connection, connecting first when needed. */
   acquire(what: string): Promise<ChannelModel> {
-    if (this.#state === 'closed') {
-      return Promise.reject(
-        new CeleriacError(ErrorCodes.CLOSED, `AmqpBroker: ${what} after close()`),
-      );
-    }
+    if (this.#state === 'closed') return Promise.reject(amqpClosed(this.#o.role, what, false));
     if (this.#state === 'open' && this.#model) return Promise.resolve(this.#model);
     return new Promise<ChannelModel>((resolve, reject) => {
       const waiter: Waiter = {
@@ -126,12 +87,17 @@ export class AmqpConnection extends EventEmitter {
         what,
         timer: setTimeout(() => {
           this.#waiters.delete(waiter);
-          reject(brokerUnavailable(this.#o.url, this.#lastError ?? 'timed out connecting', what));
+          reject(this.unavailable(this.#lastError ?? 'timed out connecting', what));
         }, this.#o.connectTimeoutMs),
       };
       this.#waiters.add(waiter);
       this.#ensureLoop();
     });
+  }
+
+  /** The error of this connection's role for `cause` (RabbitMQ unreachable, or gone). */
+  unavailable(cause: unknown, what?: string): CeleriacError {
+    return amqpUnavailable(this.#o.role, this.#o.url, cause, what);
   }
 
   /** Closes the connection for good. Idempotent. */
@@ -141,7 +107,7 @@ export class AmqpConnection extends EventEmitter {
     this.#abort.abort();
     for (const w of this.#waiters) {
       clearTimeout(w.timer);
-      w.reject(new CeleriacError(ErrorCodes.CLOSED, `AmqpBroker: ${w.what} after close()`));
+      w.reject(amqpClosed(this.#o.role, w.what, true));
     }
     this.#waiters.clear();
     const model = this.#model;
@@ -240,7 +206,7 @@ export class AmqpConnection extends EventEmitter {
         { err: cause },
         `lost the RabbitMQ connection ${this.#o.name} to ${safeUrl(this.#o.url)}; reconnecting`,
       );
-      this.emit('lost', brokerUnavailable(this.#o.url, cause));
+      this.emit('lost', this.unavailable(cause));
       this.#ensureLoop();
     });
     if (this.#everOpen) {

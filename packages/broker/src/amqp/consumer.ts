@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { amqpTarget, isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
-import { brokerRefused, brokerUnavailable, channelErrorCode } from './connection.js';
+import { brokerRefused, brokerUnavailable, channelErrorCode } from './errors.js';
 import type { AmqpContext } from './context.js';
 import { AmqpDelivery } from './delivery.js';
 

@@ -13,7 +13,7 @@ export interface AmqpContext {
   readonly options: CompiledAmqpBrokerOptions;
   /**
    * The connection consumers use, kept apart from publishing, which RabbitMQ blocks during an
-   * alarm (see `AmqpBroker`); it publishes only rpc:// results (`Delivery.replyThenAck`).
+   * alarm (see `AmqpBroker`); it publishes only rpc:// results (`AmqpFusedAck.replyThenAck`).
    */
   readonly consumeConnection: AmqpConnection;
   /** Declarations, queries and dead-letter listings: a connection that never publishes. */

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { BrokerMessage, DeadLetter, DeadLetterReason, DeadLetterStore } from '@celeriac/core';
 import type { Channel, GetMessage } from 'amqplib';
 import { fromAmqpMessage, toPublishOptions } from './codec.js';
-import { channelErrorCode } from './connection.js';
+import { channelErrorCode } from './errors.js';
 import type { AmqpContext } from './context.js';
 import type { PublishJob } from './publisher.js';
 import { DEAD_LETTER_EXCHANGE, deadLetterQueue } from './topology.js';

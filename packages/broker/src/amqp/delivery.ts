@@ -1,7 +1,28 @@
-import type { BrokerMessage, DeadLetterReason, Delivery, DeliveryReply } from '@celeriac/core';
-import type { Channel, Message } from 'amqplib';
+import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
+import type { Channel, Message, Options } from 'amqplib';
+import type { AmqpFusedAck, AmqpReply } from './fused-ack.js';
 
 export type AmqpDeliveryState = 'held' | 'settled';
+
+/** Set by `AmqpDelivery`'s static block: the handle below reaches its private reply-then-ack. */
+let replyThenAckOf: (d: AmqpDelivery, reply: AmqpReply) => Promise<void> | undefined;
+
+/** `AmqpDelivery.fusedAck()`: one small object, its method on the prototype. */
+class DeliveryFusedAck implements AmqpFusedAck {
+  readonly transport = 'amqp' as const;
+  readonly #delivery: AmqpDelivery;
+
+  constructor(
+    readonly target: string,
+    delivery: AmqpDelivery,
+  ) {
+    this.#delivery = delivery;
+  }
+
+  replyThenAck(reply: AmqpReply): Promise<void> | undefined {
+    return replyThenAckOf(this.#delivery, reply);
+  }
+}
 
 /** What a delivery needs from the consumer that received it. */
 export interface DeliveryLink {
@@ -69,26 +90,31 @@ export class AmqpDelivery implements Delivery {
   }
 
   /**
-   * Publishes `reply` (transient) to the default exchange on this delivery's channel, then acks
-   * it there: RabbitMQ processes both in that order, so no confirm round trip is needed for the
-   * ack to follow the reply. On a channel that is gone, sends neither: the message is back in
-   * its queue. Undefined (nothing done) for another server, when already settled, or while
-   * RabbitMQ blocks the connection: publishing on it then would stop RabbitMQ reading its
-   * acks too, so the caller publishes on its own connection instead.
+   * The handle that sends an rpc:// reply and acks this delivery on its channel (see
+   * `AmqpFusedAck`); undefined once settled, or when the server is not one `amqpTarget()` reads.
    */
-  replyThenAck(target: string, reply: DeliveryReply): Promise<void> | undefined {
-    if (this.#state === 'settled' || target !== this.#link.target || this.#link.blocked()) {
-      return undefined;
-    }
+  fusedAck(): AmqpFusedAck | undefined {
+    const target = this.#link.target;
+    if (this.#state === 'settled' || target === undefined) return undefined;
+    return new DeliveryFusedAck(target, this);
+  }
+
+  static {
+    replyThenAckOf = (d, reply) => d.#replyThenAck(reply);
+  }
+
+  #replyThenAck(reply: AmqpReply): Promise<void> | undefined {
+    if (this.#state === 'settled' || this.#link.blocked()) return undefined;
     this.#settle();
     this.#write((ch) => {
-      ch.publish('', reply.queue, reply.body, {
+      const properties: Options.Publish = {
         contentType: reply.contentType,
         contentEncoding: reply.contentEncoding,
         correlationId: reply.correlationId,
         deliveryMode: 1,
-        ...(reply.expiration === undefined ? {} : { expiration: reply.expiration }),
-      });
+      };
+      if (reply.expiration !== undefined) properties.expiration = reply.expiration;
+      ch.publish('', reply.queue, reply.body, properties);
       ch.ack(this.#raw);
     });
     this.#link.settled();

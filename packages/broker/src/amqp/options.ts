@@ -1,15 +1,19 @@
 import {
   CeleriacError,
   ErrorCodes,
-  silentLogger,
-  systemClock,
   type Clock,
   type Logger,
   type OptionType,
   optionChecks,
   optionTypes as t,
 } from '@celeriac/core';
-import { safeUrl } from './connection.js';
+import {
+  AMQP_CONNECT_RENAMED,
+  AMQP_CONNECT_SPEC,
+  compileAmqpConnectOptions,
+  type CompiledAmqpConnectOptions,
+} from './connect-options.js';
+import { safeUrl } from './errors.js';
 import { MAX_DELAY_LEVELS } from './delay.js';
 
 /** RabbitMQ's queue types Celeriac declares. */
@@ -143,7 +147,7 @@ export interface AmqpBrokerOptions {
 }
 
 /** `AmqpBrokerOptions` with defaults applied and validated. */
-export interface CompiledAmqpBrokerOptions {
+export interface CompiledAmqpBrokerOptions extends CompiledAmqpConnectOptions {
   readonly url: string;
   readonly exchange: string | undefined;
   readonly queueType: AmqpQueueType;
@@ -154,14 +158,6 @@ export interface CompiledAmqpBrokerOptions {
   readonly delaySpeedup: number;
   readonly deadLetterLimit: number;
   readonly deadLetterTtlMs: number;
-  readonly heartbeat: number;
-  readonly connectTimeoutMs: number;
-  readonly reconnectInitialDelayMs: number;
-  readonly reconnectMaxDelayMs: number;
-  readonly socketOptions: Readonly<Record<string, unknown>>;
-  readonly connectionName: string;
-  readonly logger: Logger;
-  readonly clock: Clock;
 }
 
 const { invalid, strict, wrongType } = optionChecks('AmqpBroker');
@@ -179,23 +175,11 @@ const SPEC = {
   delaySpeedup: t.range(1, Number.MAX_SAFE_INTEGER),
   deadLetterLimit: t.positiveInteger,
   deadLetterTtlMs: t.range(1, 2 ** 32 - 1, true, 'milliseconds'),
-  heartbeat: t.nonNegativeInteger,
-  connectTimeoutMs: t.positive,
-  reconnectInitialDelayMs: t.positive,
-  reconnectMaxDelayMs: t.positive,
-  socketOptions: t.object,
-  connectionName: t.string,
-  logger: t.object,
-  clock: t.object,
+  ...AMQP_CONNECT_SPEC,
 } as const satisfies { readonly [K in keyof Required<AmqpBrokerOptions>]: OptionType };
 
 /** Keys renamed by the unit rule (milliseconds end in `Ms`). */
-const RENAMED = {
-  deadLetterTtl: 'deadLetterTtlMs',
-  connectTimeout: 'connectTimeoutMs',
-  reconnectInitialDelay: 'reconnectInitialDelayMs',
-  reconnectMaxDelay: 'reconnectMaxDelayMs',
-} as const;
+const RENAMED = { deadLetterTtl: 'deadLetterTtlMs', ...AMQP_CONNECT_RENAMED } as const;
 
 function number(
   name: string,
@@ -282,13 +266,6 @@ export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrok
       min: 1,
       max: 2 ** 32 - 1,
     }),
-    heartbeat: number('heartbeat', o.heartbeat, 60, { integer: true, min: 0 }),
-    connectTimeoutMs: number('connectTimeoutMs', o.connectTimeoutMs, 30_000),
-    reconnectInitialDelayMs: number('reconnectInitialDelayMs', o.reconnectInitialDelayMs, 100),
-    reconnectMaxDelayMs: number('reconnectMaxDelayMs', o.reconnectMaxDelayMs, 5_000),
-    socketOptions: { ...o.socketOptions },
-    connectionName: o.connectionName ?? 'celeriac',
-    logger: o.logger ?? silentLogger,
-    clock: o.clock ?? systemClock,
+    ...compileAmqpConnectOptions(o, 'celeriac'),
   };
 }

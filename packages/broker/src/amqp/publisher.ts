@@ -1,6 +1,7 @@
 import { CeleriacError, ErrorCodes, isCeleriacError, type Logger } from '@celeriac/core';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { channelErrorCode, type AmqpConnection } from './connection.js';
+import type { AmqpConnection } from './connection.js';
+import { channelErrorCode } from './errors.js';
 
 /** One message on its way to RabbitMQ, until RabbitMQ confirms it. */
 export interface PublishJob {

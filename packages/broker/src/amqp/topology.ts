@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
 import type { AdminChannel } from './admin-channel.js';
-import { channelErrorCode } from './connection.js';
+import { channelErrorCode } from './errors.js';
 import { levelPatterns, levelTtl } from './delay.js';
 import type { AmqpQueueType, CompiledAmqpBrokerOptions } from './options.js';
 

@@ -12,6 +12,7 @@ import {
   optionChecks,
   optionTypes as t,
 } from '@celeriac/core';
+import { parseMemoryUrl } from '../memory/memory-url.js';
 
 export interface MemoryCoordinationOptions {
   /** `memory://` (the process-wide default) or `memory://name` for a separate namespace. @default 'memory://' */
@@ -36,7 +37,7 @@ interface Space {
 const spaces = new Map<string, Space>();
 
 function spaceFor(url: string): Space {
-  const name = url.replace(/^memory:\/\//i, '');
+  const name = parseMemoryUrl(url, 'MemoryCoordination');
   let space = spaces.get(name);
   if (!space) {
     space = { revoked: new Map(), listeners: new Set(), rates: new Map(), unique: new Map() };

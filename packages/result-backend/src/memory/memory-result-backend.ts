@@ -15,6 +15,7 @@ import {
   type OptionType,
   waitTimeoutError,
 } from '@celeriac/core';
+import { parseMemoryUrl } from '@celeriac/broker/memory/internal';
 
 /**
  * Options of a {@link MemoryResultBackend}. Backends that name the same namespace share its
@@ -48,7 +49,6 @@ interface CompiledOptions {
   readonly resultExpiresMs: number;
 }
 
-const DEFAULT_NAMESPACE = 'default';
 /** Expired documents are swept at most this often, during a store (no timers to leak). */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -61,19 +61,6 @@ function invalid(option: string, problem: string): CeleriacError {
 /** Rejections carry Errors; an AbortSignal's reason (or a thrown value) may be anything. */
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value), { cause: value });
-}
-
-function namespaceOf(url: string): string {
-  const match = /^memory:\/\/([^?#]*)/i.exec(url);
-  if (!match) {
-    throw new CeleriacError(
-      ErrorCodes.UNSUPPORTED_URL,
-      `MemoryResultBackend: "${url}" is not a memory:// URL (use memory:// or memory://<name>)`,
-      { details: { url } },
-    );
-  }
-  const name = decodeURIComponent((match[1] ?? '').replace(/\/+$/, ''));
-  return name === '' ? DEFAULT_NAMESPACE : name;
 }
 
 function checkDuration(value: number, option: string): number {
@@ -93,7 +80,7 @@ function compileOptions(o: MemoryResultBackendOptions): CompiledOptions {
     renamed: { resultExpires: 'resultExpiresMs' },
   });
   return {
-    namespace: namespaceOf(o.url ?? 'memory://'),
+    namespace: parseMemoryUrl(o.url ?? 'memory://', 'MemoryResultBackend'),
     clock: o.clock,
     resultExpiresMs: checkDuration(
       o.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS,

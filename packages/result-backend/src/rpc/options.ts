@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import {
+  AMQP_CONNECT_RENAMED,
+  AMQP_CONNECT_SPEC,
+  compileAmqpConnectOptions,
+  safeUrl,
+  type CompiledAmqpConnectOptions,
+} from '@celeriac/broker/amqp/internal';
+import {
   CeleriacError,
   DEFAULT_RESULT_EXPIRES_MS,
   ErrorCodes,
-  silentLogger,
-  systemClock,
   type Clock,
   type Logger,
   type SerializerName,
@@ -12,7 +17,6 @@ import {
   optionTypes as t,
   type OptionType,
 } from '@celeriac/core';
-import { safeUrl } from './connection.js';
 
 /**
  * Options of `RpcResultBackend`. Durations in milliseconds end in `Ms`; `heartbeat` is in
@@ -96,7 +100,8 @@ export interface RpcResultBackendOptions {
   clock?: Clock;
 }
 
-export interface CompiledRpcResultBackendOptions {
+/** `RpcResultBackendOptions` with defaults applied and validated. */
+export interface CompiledRpcResultBackendOptions extends CompiledAmqpConnectOptions {
   /** The AMQP URL to connect to. */
   readonly amqpUrl: string;
   readonly replyQueue: string;
@@ -106,14 +111,6 @@ export interface CompiledRpcResultBackendOptions {
   readonly persistent: boolean;
   readonly serializer: SerializerName;
   readonly cacheLimit: number;
-  readonly connectTimeoutMs: number;
-  readonly reconnectInitialDelayMs: number;
-  readonly reconnectMaxDelayMs: number;
-  readonly heartbeat: number;
-  readonly socketOptions: Readonly<Record<string, unknown>>;
-  readonly connectionName: string;
-  readonly logger: Logger;
-  readonly clock: Clock;
 }
 
 const { invalid, positive, strict } = optionChecks('RpcResultBackend');
@@ -127,23 +124,11 @@ const SPEC = {
   persistent: t.boolean,
   serializer: t.oneOf('json', 'msgpack'),
   cacheLimit: t.positiveInteger,
-  connectTimeoutMs: t.positive,
-  reconnectInitialDelayMs: t.positive,
-  reconnectMaxDelayMs: t.positive,
-  heartbeat: t.nonNegativeInteger,
-  socketOptions: t.object,
-  connectionName: t.string,
-  logger: t.object,
-  clock: t.object,
+  ...AMQP_CONNECT_SPEC,
 } as const satisfies { readonly [K in keyof Required<RpcResultBackendOptions>]: OptionType };
 
 /** Keys renamed by the unit rule (milliseconds end in `Ms`). */
-const RENAMED = {
-  connectTimeout: 'connectTimeoutMs',
-  reconnectInitialDelay: 'reconnectInitialDelayMs',
-  reconnectMaxDelay: 'reconnectMaxDelayMs',
-  resultExpires: 'resultExpiresMs',
-} as const;
+const RENAMED = { ...AMQP_CONNECT_RENAMED, resultExpires: 'resultExpiresMs' } as const;
 
 /**
  * The AMQP URL an `rpc://` URL means: the broker's for a bare `rpc://` (as Celery), the same
@@ -207,24 +192,6 @@ export function compileRpcResultBackendOptions(
     persistent: o.persistent ?? false,
     serializer: o.serializer ?? 'json',
     cacheLimit: positive('cacheLimit', o.cacheLimit, 10_000, true),
-    connectTimeoutMs: positive('connectTimeoutMs', o.connectTimeoutMs, 30_000),
-    reconnectInitialDelayMs: positive('reconnectInitialDelayMs', o.reconnectInitialDelayMs, 100),
-    reconnectMaxDelayMs: positive('reconnectMaxDelayMs', o.reconnectMaxDelayMs, 5_000),
-    heartbeat: heartbeatOption(o.heartbeat),
-    socketOptions: { ...o.socketOptions },
-    connectionName: o.connectionName ?? 'celeriac rpc',
-    logger: o.logger ?? silentLogger,
-    clock: o.clock ?? systemClock,
+    ...compileAmqpConnectOptions(o, 'celeriac rpc'),
   };
-}
-
-function heartbeatOption(value: number | undefined): number {
-  if (value === undefined) return 60;
-  if (!Number.isInteger(value) || value < 0) {
-    throw invalid(
-      'heartbeat',
-      `must be a whole number of seconds, 0 or more (0: the server's value), got ${String(value)}`,
-    );
-  }
-  return value;
 }

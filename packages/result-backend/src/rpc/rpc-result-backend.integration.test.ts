@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'amqplib';
-import { ErrorCodes, buildResultDocument, isCeleriacError, type Delivery } from '@celeriac/core';
+import type { AmqpFusedAck, AmqpReply } from '@celeriac/broker/amqp/internal';
+import {
+  ErrorCodes,
+  amqpTarget,
+  buildResultDocument,
+  isCeleriacError,
+  type Delivery,
+} from '@celeriac/core';
 import { startRabbitMqServer, uniqueName, type RabbitMqServerHandle } from '@celeriac/testing';
 import { RpcResultBackend, type RpcResultBackendOptions } from './index.js';
 
@@ -103,6 +110,48 @@ describe('RpcResultBackend on RabbitMQ', () => {
     await worker.store(success(id, 42), { ack: fakeDelivery(client.replyTo, () => acked++) });
     expect((await client.waitFor(id, { timeoutMs: 5000 })).result).toBe(42);
     expect(acked).toBe(2);
+  });
+
+  it("replies through the delivery's AMQP fused ack on its own RabbitMQ; else publishes, then acks", async () => {
+    const client = open();
+    const worker = open();
+    const persistentWorker = open({ persistent: true });
+    await client.declareReplyQueue();
+    const replies: AmqpReply[] = [];
+    let acked = 0;
+    const fusedDelivery = (target: string): Delivery => {
+      const fused: AmqpFusedAck = {
+        transport: 'amqp',
+        target,
+        replyThenAck: (reply) => {
+          replies.push(reply);
+          return Promise.resolve();
+        },
+      };
+      return { ...fakeDelivery(client.replyTo, () => acked++), fusedAck: () => fused };
+    };
+    const same = amqpTarget(server.url)!;
+    const id = uniqueName('task');
+    await worker.store(success(id), { ack: fusedDelivery(same) });
+    // Sent and acked by the delivery, on its channel: the backend neither publishes nor acks.
+    expect(acked).toBe(0);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({
+      queue: client.replyTo,
+      correlationId: 'c',
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      expiration: '86400000',
+    });
+    expect(JSON.parse(replies[0]!.body.toString())).toMatchObject({ task_id: id });
+    // Another server, or persistent results: published on the backend's connection, then acked.
+    const other = amqpTarget('amqp://guest@127.0.0.1:1/%2F')!;
+    await worker.store(success(`${id}-other`, 1), { ack: fusedDelivery(other) });
+    await persistentWorker.store(success(`${id}-persistent`, 2), { ack: fusedDelivery(same) });
+    expect(replies).toHaveLength(1);
+    expect(acked).toBe(2);
+    expect((await client.waitFor(`${id}-other`, { timeoutMs: 5000 })).result).toBe(1);
+    expect((await client.waitFor(`${id}-persistent`, { timeoutMs: 5000 })).result).toBe(2);
   });
 
   it('keeps waiting across dropped connections and a node restart', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AmqpConnection, backendUnavailable, isAmqpFusedAck } from '@celeriac/broker/amqp/internal';
 import {
   amqpTarget,
   CeleriacError,
@@ -14,13 +14,14 @@ import {
   type WaitOptions,
   waitTimeoutError,
 } from '@celeriac/core';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { backendUnavailable, RpcConnection } from './connection.js';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import {
   compileRpcResultBackendOptions,
   type CompiledRpcResultBackendOptions,
   type RpcResultBackendOptions,
 } from './options.js';
+import { asError, openRpcChannel, ReplyPublisher } from './reply-publisher.js';
+import { ResultCache, resultOfReply } from './result-cache.js';
 
 /**
  * Where a result goes, beyond the core `StoreOptions`: the task message's `reply_to` and
@@ -37,11 +38,6 @@ export type RpcResultBackendState = 'open' | 'closed';
 
 /** Marks the messages `get()` sends itself to know it has read everything sent before. */
 const SYNC_HEADER = 'x-celeriac-sync';
-
-interface Entry {
-  readonly doc: ResultDocument;
-  readonly expiresAt: number;
-}
 
 interface Waiter {
   resolve(doc: ResultDocument): void;
@@ -80,15 +76,15 @@ export class RpcResultBackend implements ResultBackend {
   /** The queue this backend's results come back on: set it as `reply_to` on published tasks. */
   readonly replyTo: string;
   readonly #o: CompiledRpcResultBackendOptions;
-  readonly #conn: RpcConnection;
+  readonly #conn: AmqpConnection;
+  readonly #publisher: ReplyPublisher;
   readonly #target: string | undefined;
   #state: RpcResultBackendState = 'open';
   #closing: Promise<void> | undefined;
   /** Set once anything needed the reply queue: from then on it is kept up across reconnections. */
   #consumeWanted = false;
   #consuming: Promise<Consuming> | undefined;
-  #publishing: Promise<ConfirmChannel> | undefined;
-  readonly #cache = new Map<string, Entry>();
+  readonly #cache: ResultCache;
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #syncs = new Map<string, { resolve(): void; reject(err: Error): void }>();
   #consumeChannel: Channel | undefined;
@@ -97,19 +93,20 @@ export class RpcResultBackend implements ResultBackend {
     this.#o = compileRpcResultBackendOptions(options);
     this.replyTo = this.#o.replyQueue;
     this.#target = amqpTarget(this.#o.amqpUrl);
-    this.#conn = new RpcConnection(
-      {
-        url: this.#o.amqpUrl,
-        name: this.#o.connectionName,
-        heartbeat: this.#o.heartbeat,
-        connectTimeoutMs: this.#o.connectTimeoutMs,
-        reconnectInitialDelayMs: this.#o.reconnectInitialDelayMs,
-        reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs,
-        socketOptions: this.#o.socketOptions,
-        logger: this.#o.logger,
-      },
-      (_model, generation) => this.#reconnected(generation),
-    );
+    this.#cache = new ResultCache(this.#o.cacheLimit, this.#o.resultExpiresMs, this.#o.clock);
+    this.#conn = new AmqpConnection({
+      url: this.#o.amqpUrl,
+      role: 'rpc-backend',
+      name: this.#o.connectionName,
+      heartbeat: this.#o.heartbeat,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      reconnectInitialDelayMs: this.#o.reconnectInitialDelayMs,
+      reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs,
+      socketOptions: this.#o.socketOptions,
+      logger: this.#o.logger,
+    });
+    this.#conn.on('open', (_model: unknown, generation: number) => this.#reconnected(generation));
+    this.#publisher = new ReplyPublisher(this.#conn, this.#o);
   }
 
   get state(): RpcResultBackendState {
@@ -144,10 +141,11 @@ export class RpcResultBackend implements ResultBackend {
         doc.task_id;
       const expiration = String(Math.ceil(options.expiresMs ?? this.#o.resultExpiresMs));
       // Transient results for a task from the same RabbitMQ: reply and ack on the task's own
-      // channel, in that order, with no confirm round trip (see Delivery.replyThenAck).
-      if (!this.#o.persistent && this.#target !== undefined) {
+      // channel, in that order, with no confirm round trip (see AmqpFusedAck).
+      const fused = this.#o.persistent ? undefined : options.ack?.fusedAck?.();
+      if (fused !== undefined && isAmqpFusedAck(fused) && fused.target === this.#target) {
         const serializer = serializerByName(this.#o.serializer);
-        const sent = options.ack?.replyThenAck?.(this.#target, {
+        const sent = fused.replyThenAck({
           queue: target,
           body,
           contentType: serializer.contentType,
@@ -157,7 +155,7 @@ export class RpcResultBackend implements ResultBackend {
         });
         if (sent) return sent;
       }
-      await this.#publish('store', target, body, {
+      await this.#publisher.publish('store', target, body, {
         correlationId,
         expiration,
       });
@@ -174,14 +172,14 @@ export class RpcResultBackend implements ResultBackend {
   async get(taskId: string): Promise<ResultDocument | null> {
     this.#assertOpen('get');
     await this.#sync('get');
-    return this.#cached(taskId);
+    return this.#cache.get(taskId);
   }
 
   async getMany(taskIds: readonly string[]): Promise<(ResultDocument | null)[]> {
     this.#assertOpen('getMany');
     if (taskIds.length === 0) return [];
     await this.#sync('getMany');
-    return taskIds.map((id) => this.#cached(id));
+    return taskIds.map((id) => this.#cache.get(id));
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultDocument> {
@@ -212,14 +210,14 @@ export class RpcResultBackend implements ResultBackend {
           waiter.reject(waitTimeoutError(taskId, timeoutMs));
         }, timeoutMs);
       }
-      const ready = this.#readyDoc(taskId);
+      const ready = this.#cache.ready(taskId);
       if (ready) {
         waiter.resolve(ready);
         return;
       }
       this.#ensureConsuming('waitFor').then(
         () => {
-          const doc = this.#readyDoc(taskId);
+          const doc = this.#cache.ready(taskId);
           if (doc) waiter.resolve(doc);
         },
         (err: unknown) => waiter.reject(err),
@@ -278,21 +276,6 @@ export class RpcResultBackend implements ResultBackend {
     return this.replyTo;
   }
 
-  #cached(taskId: string): ResultDocument | null {
-    const e = this.#cache.get(taskId);
-    if (!e) return null;
-    if (e.expiresAt <= this.#o.clock.now()) {
-      this.#cache.delete(taskId);
-      return null;
-    }
-    return structuredClone(e.doc);
-  }
-
-  #readyDoc(taskId: string): ResultDocument | undefined {
-    const doc = this.#cached(taskId);
-    return doc && isReadyState(doc.status) ? doc : undefined;
-  }
-
   /** After a reconnection, the reply queue is declared and read again if anyone needs it. */
   #reconnected(generation: number): void {
     if (!this.#consumeWanted || this.#state !== 'open' || generation <= 1) return;
@@ -320,7 +303,7 @@ export class RpcResultBackend implements ResultBackend {
   async #startConsuming(what: string): Promise<Consuming> {
     const model = await this.#conn.acquire(what);
     const generation = this.#conn.generation;
-    const channel = await this.#channel(model, false);
+    const channel = await openRpcChannel(model, false, this.#o.logger);
     let closed = false;
     channel.on('close', () => {
       closed = true;
@@ -363,19 +346,14 @@ export class RpcResultBackend implements ResultBackend {
       if (typeof correlationId === 'string') this.#syncs.get(correlationId)?.resolve();
       return;
     }
-    let doc: ResultDocument;
+    let reply: ReturnType<typeof resultOfReply>;
     try {
-      const decoded = serializerForContentType(
-        String(m.properties.contentType ?? 'application/json'),
-      ).decode(m.content);
-      if (
-        typeof decoded !== 'object' ||
-        decoded === null ||
-        typeof (decoded as { status?: unknown }).status !== 'string'
-      ) {
-        throw new Error('not a result document');
-      }
-      doc = decoded as ResultDocument;
+      reply = resultOfReply(
+        serializerForContentType(String(m.properties.contentType ?? 'application/json')).decode(
+          m.content,
+        ),
+        correlationId,
+      );
     } catch (err) {
       this.#o.logger.warn(
         { err, correlationId },
@@ -383,36 +361,9 @@ export class RpcResultBackend implements ResultBackend {
       );
       return;
     }
-    // The body's task_id, as Celery's result consumer reads it; the correlation id otherwise.
-    const bodyId: unknown = doc.task_id;
-    const taskId =
-      typeof bodyId === 'string' && bodyId !== ''
-        ? bodyId
-        : typeof correlationId === 'string' && correlationId !== ''
-          ? correlationId
-          : undefined;
-    if (taskId === undefined) return;
-    const normalized: ResultDocument = {
-      ...doc,
-      result: doc.result ?? null,
-      traceback: doc.traceback ?? null,
-      children: doc.children ?? [],
-      date_done: doc.date_done ?? null,
-      task_id: doc.task_id ?? taskId,
-    };
-    const now = this.#o.clock.now();
-    const prev = this.#cache.get(taskId);
-    if (prev && prev.doc.status === 'SUCCESS' && prev.expiresAt > now) return; // final
-    const ttl = Number(m.properties.expiration);
-    this.#cache.delete(taskId); // re-inserted last: the map's order is the eviction order
-    this.#cache.set(taskId, {
-      doc: normalized,
-      expiresAt: now + (ttl > 0 ? ttl : this.#o.resultExpiresMs),
-    });
-    while (this.#cache.size > this.#o.cacheLimit) {
-      const oldest = this.#cache.keys().next().value as string;
-      this.#cache.delete(oldest);
-    }
+    if (reply === undefined) return;
+    const { taskId, doc: normalized } = reply;
+    if (!this.#cache.put(taskId, normalized, Number(m.properties.expiration))) return;
     if (isReadyState(normalized.status)) {
       for (const w of [...(this.#waiters.get(taskId) ?? [])])
         w.resolve(structuredClone(normalized));
@@ -447,7 +398,7 @@ export class RpcResultBackend implements ResultBackend {
       });
     });
     try {
-      await this.#publish(what, this.replyTo, Buffer.alloc(0), {
+      await this.#publisher.publish(what, this.replyTo, Buffer.alloc(0), {
         correlationId: id,
         expiration: String(this.#o.connectTimeoutMs),
         headers: { [SYNC_HEADER]: 1 },
@@ -459,77 +410,6 @@ export class RpcResultBackend implements ResultBackend {
     await arrived;
   }
 
-  async #publish(
-    what: string,
-    queue: string,
-    body: Buffer,
-    props: { correlationId: string; expiration: string; headers?: Record<string, unknown> },
-  ): Promise<void> {
-    const deadline = Date.now() + this.#o.connectTimeoutMs;
-    const serializer = serializerByName(this.#o.serializer);
-    for (;;) {
-      const ch = await this.#publishChannel(what);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          ch.publish(
-            '',
-            queue,
-            body,
-            {
-              contentType: serializer.contentType,
-              contentEncoding: serializer.contentEncoding,
-              correlationId: props.correlationId,
-              deliveryMode: this.#o.persistent ? 2 : 1,
-              expiration: props.expiration,
-              ...(props.headers ? { headers: props.headers } : {}),
-            },
-            (err: unknown) => (err ? reject(asError(err)) : resolve()),
-          );
-        });
-        return;
-      } catch (err) {
-        if (err instanceof Error && err.message === 'message nacked') {
-          throw new CeleriacError(
-            ErrorCodes.BACKEND_UNAVAILABLE,
-            `RabbitMQ refused the result for reply queue "${queue}" (basic.nack)`,
-            { cause: err, details: { queue } },
-          );
-        }
-        // The channel or the connection went away before the confirm: send it again.
-        if (Date.now() > deadline) throw backendUnavailable(this.#o.amqpUrl, err, what);
-        await sleep(50);
-      }
-    }
-  }
-
-  #publishChannel(what: string): Promise<ConfirmChannel> {
-    if (!this.#publishing) {
-      const opening = (async () => {
-        const model = await this.#conn.acquire(what);
-        return (await this.#channel(model, true)) as ConfirmChannel;
-      })();
-      this.#publishing = opening;
-      opening.then(
-        (ch) =>
-          ch.on('close', () => {
-            if (this.#publishing === opening) this.#publishing = undefined;
-          }),
-        () => {
-          if (this.#publishing === opening) this.#publishing = undefined;
-        },
-      );
-    }
-    return this.#publishing;
-  }
-
-  async #channel(model: ChannelModel, confirm: boolean): Promise<Channel> {
-    const ch = confirm ? await model.createConfirmChannel() : await model.createChannel();
-    ch.on('error', (err: unknown) => {
-      this.#o.logger.debug({ err }, 'an rpc:// result backend channel failed');
-    });
-    return ch;
-  }
-
   #translate(err: unknown, what: string): Error {
     if (isCeleriacError(err)) return err;
     return backendUnavailable(this.#o.amqpUrl, err, what);
@@ -538,8 +418,4 @@ export class RpcResultBackend implements ResultBackend {
 
 function stringOr(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value), { cause: value });
 }
