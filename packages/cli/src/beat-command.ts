@@ -15,14 +15,7 @@ import {
   BEAT_ADMIN_COMMANDS,
   type BeatAdminCommand,
 } from './beat-admin-command.js';
-import {
-  appFrom,
-  createLogger,
-  logLevelOf,
-  onInProcessBroker,
-  serveUntilSignal,
-  type CliIo,
-} from './cli-context.js';
+import { serveUntilSignal, serviceApp, type CliIo } from './cli-context.js';
 import { loadBeatConfig } from './load-app.js';
 import {
   COMMON_HELP,
@@ -113,14 +106,10 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     io.stdout.write(BEAT_HELP);
     return 0;
   }
-  const logger = createLogger(logLevelOf(p));
-  const { app, loaded } = await appFrom(p, logger);
-  if (onInProcessBroker(app)) {
-    logger.warn(
-      { broker: app.options.brokerUrl },
-      'beat is on memory://, which lives inside its process: no worker elsewhere sees what it enqueues. Pass --broker redis://… or name a broker in the app module',
-    );
-  }
+  const { app, loaded, logger } = await serviceApp(
+    p,
+    'beat is on memory://, which lives inside its process: no worker elsewhere sees what it enqueues. Pass --broker redis://… or name a broker in the app module',
+  );
   const appSpec = str(p, 'app');
   const config = loaded && appSpec ? await loadBeatConfig(appSpec) : {};
   const {

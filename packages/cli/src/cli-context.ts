@@ -112,6 +112,20 @@ export function onInProcessBroker(app: Celeriac): boolean {
 }
 
 /**
+ * The logger and app of a long-running command (`worker`, `beat`), with `inProcess` logged
+ * as a warning when the broker is memory://, which nothing outside this process reaches.
+ */
+export async function serviceApp(
+  p: Parsed,
+  inProcess: string,
+): Promise<{ app: Celeriac; loaded: boolean; logger: ReturnType<typeof createLogger> }> {
+  const logger = createLogger(logLevelOf(p));
+  const { app, loaded } = await appFrom(p, logger);
+  if (onInProcessBroker(app)) logger.warn({ broker: app.options.brokerUrl }, inProcess);
+  return { app, loaded, logger };
+}
+
+/**
  * Runs a one-shot command (`call`, `result`, `purge`, `dlq`, `inspect`) on the app the flags
  * name, then closes it. Such a command prints its own one-line errors, so it logs only when
  * asked with `--loglevel`.

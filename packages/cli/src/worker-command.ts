@@ -1,13 +1,6 @@
 import { Worker } from '@celeriac/worker';
 import { startWorkerBeat } from './beat-command.js';
-import {
-  appFrom,
-  createLogger,
-  logLevelOf,
-  onInProcessBroker,
-  serveUntilSignal,
-  type CliIo,
-} from './cli-context.js';
+import { serveUntilSignal, serviceApp, type CliIo } from './cli-context.js';
 import {
   COMMON_HELP,
   commonOptions,
@@ -62,14 +55,10 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   }
   if (!str(p, 'app'))
     throw new UsageError('worker needs --app <module>: the module that defines your tasks');
-  const logger = createLogger(logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  if (onInProcessBroker(app)) {
-    logger.warn(
-      { broker: app.options.brokerUrl },
-      'this worker is on memory://, which lives inside its process: nothing outside it (celeriac call, your app, other workers) can reach it. Pass --broker redis://… or name a broker in the app module',
-    );
-  }
+  const { app, logger } = await serviceApp(
+    p,
+    'this worker is on memory://, which lives inside its process: nothing outside it (celeriac call, your app, other workers) can reach it. Pass --broker redis://… or name a broker in the app module',
+  );
   const concurrency = intOption(str(p, 'concurrency'), '--concurrency');
   const prefetch = intOption(str(p, 'prefetch'), '--prefetch');
   const shutdownTimeout = numberOption(str(p, 'shutdown-timeout'), '--shutdown-timeout');

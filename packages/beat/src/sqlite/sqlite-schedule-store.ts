@@ -213,30 +213,23 @@ export class SqliteScheduleStore implements ScheduleStore {
         results.push({ name, status: 'full' });
         continue;
       }
-      const definition = JSON.stringify(e.definition);
+      const columns = [
+        JSON.stringify(e.definition),
+        e.hash,
+        e.enabled ? 1 : 0,
+        e.source,
+        e.nextRunAt,
+        e.dueAt,
+      ];
       if (isLive) {
-        sql.update.run(
-          definition,
-          e.hash,
-          e.enabled ? 1 : 0,
-          e.source,
-          e.nextRunAt,
-          e.dueAt,
-          ns,
-          name,
-        );
+        sql.update.run(...columns, ns, name);
       } else {
         // New, or re-added within a day of its removal: only the revision and the high-water
         // mark carry over, so a run claimed before the removal is never claimed again.
         sql.insert.run(
           ns,
           name,
-          definition,
-          e.hash,
-          e.enabled ? 1 : 0,
-          e.source,
-          e.nextRunAt,
-          e.dueAt,
+          ...columns,
           (tomb?.revision ?? 0) + 1,
           tomb?.claimed_until ?? null,
         );
