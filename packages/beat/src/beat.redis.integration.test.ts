@@ -69,7 +69,7 @@ describe('restart of all beats, on Redis (store and broker)', () => {
           clock.set(tick);
         }
         await beat.tick();
-        await beat.stop();
+        await beat.close();
         await store.close();
       }
       return await scheduledTimes(queue);
@@ -100,7 +100,7 @@ describe('restart of all beats, on Redis (store and broker)', () => {
 });
 
 describe('embedding', () => {
-  it('startEmbeddedBeat on a memory:// app enqueues every second; stop() is idempotent', async () => {
+  it('startEmbeddedBeat on a memory:// app enqueues every second; close() is idempotent, stop() its deprecated alias', async () => {
     const app = new Celeriac({ broker: 'memory://', backend: false, logger: silentLogger });
     const embedded = await startEmbeddedBeat(app, silentLogger, {
       entries: [
@@ -114,8 +114,8 @@ describe('embedding', () => {
     });
     expect(embedded.beat.state).toBe('running');
     await sleep(2300);
-    await Promise.all([embedded.stop(), embedded.stop()]);
-    expect(embedded.beat.state).toBe('stopped');
+    await Promise.all([embedded.close(), embedded.stop()]);
+    expect(embedded.beat.state).toBe('closed');
     const count = await (await app.broker()).count('embedded');
     expect(count).toBeGreaterThanOrEqual(2);
     expect(count).toBeLessThanOrEqual(3);
@@ -133,7 +133,7 @@ describe('embedding', () => {
     expect(embedded.beat.store).toBeInstanceOf(RedisScheduleStore); // the app's broker URL
     expect(embedded.beat.store.namespace).toBe(namespace);
     await sleep(1200);
-    await embedded.stop();
+    await embedded.close();
     expect(await redis.llen(queue)).toBeGreaterThanOrEqual(1);
     expect(await redis.exists(`_celeriac.beat.{${namespace}}.lock`)).toBe(0); // released on stop
     await app.close();

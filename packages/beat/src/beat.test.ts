@@ -135,10 +135,10 @@ describe('Beat on an injected clock', () => {
   it('a beat that stops releases the lock, so another leads at once', async () => {
     const { clock, store, beat } = setup({ id: 'a' });
     await beat.start();
-    await beat.stop();
+    await beat.close();
     const other = new Beat(new FakeApp(), { store, clock, id: 'b' });
     expect((await other.tick()).role).toBe('leader');
-    await other.stop();
+    await other.close();
   });
 
   it('a publish that fails stays pending and is republished with the same task id', async () => {
@@ -241,15 +241,60 @@ describe('Beat on an injected clock', () => {
     expect(() => new Beat(new FakeApp(), { timezone: 'Somewhere/Else' })).toThrow(/IANA/);
   });
 
-  it('start/stop: a lifecycle with idempotent stop', async () => {
+  it('start/close: a lifecycle with idempotent close; start() in another state is INVALID_STATE', async () => {
     const { beat } = setup();
     expect(beat.state).toBe('idle');
     await beat.start();
     expect(beat.state).toBe('running');
-    await expect(beat.start()).rejects.toMatchObject({ code: 'CELERIAC_ERR_CLOSED' });
-    await Promise.all([beat.stop(), beat.stop()]);
-    expect(beat.state).toBe('stopped');
-    await beat.close();
+    await expect(beat.start()).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_STATE',
+      details: { state: 'running' },
+    });
+    await Promise.all([beat.close(), beat.close()]);
+    expect(beat.state).toBe('closed');
+    await expect(beat.start()).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_STATE',
+      details: { state: 'closed' },
+    });
+  });
+
+  it('start() while starting is INVALID_STATE, and close() during start() never leaves it running', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let acquired = 0;
+    class SlowStore extends MemoryScheduleStore {
+      override async upsert(...args: Parameters<MemoryScheduleStore['upsert']>) {
+        await gate;
+        return super.upsert(...args);
+      }
+      override acquireLeadership(...args: Parameters<MemoryScheduleStore['acquireLeadership']>) {
+        acquired++;
+        return super.acquireLeadership(...args);
+      }
+    }
+    const { beat } = setup({ store: new SlowStore(), entries: [everyMinute] });
+    const starting = beat.start();
+    expect(beat.state).toBe('starting');
+    await expect(beat.start()).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_STATE',
+      details: { state: 'starting' },
+    });
+    const closing = beat.close();
+    expect(beat.state).toBe('closing');
+    release();
+    await starting;
+    await closing;
+    expect(beat.state).toBe('closed');
+    expect(acquired).toBe(0); // the loop never ran a tick
+    await expect(beat.start()).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_STATE' });
+  });
+
+  it('stop() is a deprecated alias of close()', async () => {
+    const { beat } = setup();
+    await beat.start();
+    await beat.stop();
+    expect(beat.state).toBe('closed');
+    expect(beat.close()).toBe(beat.close());
   });
 });
 
@@ -261,14 +306,14 @@ describe('restart of all beats: the misfire policy', () => {
     await first.beat.syncEntries();
     first.clock.set(T0 + 60_000);
     await first.beat.tick();
-    await first.beat.stop();
+    await first.beat.close();
     // Every beat is down; a new one starts `minutes` later on the same store and config.
     const clock = new ManualClock(T0 + 60_000 + minutes * 60_000 + 500);
     const app = new FakeApp();
     const again = new Beat(app, { store, entries: [entry], clock });
     await again.syncEntries(); // unchanged config: the stored state, and its next run, are kept
     await again.tick();
-    await again.stop();
+    await again.close();
     return app.runs();
   }
 

@@ -1,37 +1,33 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import {
   CeleriacError,
   ErrorCodes,
-  optionChecks,
-  optionTypes as t,
   silentLogger,
   systemClock,
   type Clock,
   type Logger,
-  type OptionType,
 } from '@celeriac/core';
 import type { ApplyOptions } from '@celeriac/client';
 import { BeatEntries } from './beat-entries.js';
 import {
-  compileEntry,
-  runTaskId,
-  type BeatEntry,
-  type EntryDefinition,
-  type MisfireOptions,
-  type StoredEntry,
-} from './entry.js';
-import { planTicks } from './misfire.js';
+  checkConfigEntries,
+  compileBeatOptions,
+  type BeatOptions,
+  type CompiledBeatOptions,
+} from './beat-options.js';
+import { runTaskId, type BeatEntry, type EntryDefinition, type StoredEntry } from './entry.js';
+import { LeaderLock } from './leader-lock.js';
+import { logPlan, planTicks } from './misfire.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import type {
-  Lease,
   PendingRun,
   RunRef,
   ScheduleStore,
   TickClaim,
   UpsertResult,
 } from './store/schedule-store.js';
-import { checkTimeZone } from './schedules/wall-clock.js';
+
+export { BEAT_SPEC, compileBeatOptions } from './beat-options.js';
+export type { BeatOptions, CompiledBeatOptions } from './beat-options.js';
 
 /** What beat needs of the app: `sendTask` (and, when present, its logger and clock). */
 export interface BeatApp {
@@ -46,93 +42,10 @@ export interface BeatApp {
 }
 
 /**
- * Options of `new Beat()`. Misfire options given here are the defaults of every entry.
- * Durations are in seconds. An unknown key or a wrong type is refused with
- * `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
+ * Lifecycle of a beat: `start()` moves it from `idle` through `starting` to `running`;
+ * `close()`, from any state, through `closing` to `closed`, for good.
  */
-export interface BeatOptions extends MisfireOptions {
-  /** Entries from configuration, written to the store by `start()` (see `BeatEntries.sync`). @default [] */
-  entries?: readonly BeatEntry[];
-  /**
-   * Where entries, state and the leader lock live. Share one `RedisScheduleStore` (or, on one
-   * host, `SqliteScheduleStore`) between all beat processes. @default a new
-   * `MemoryScheduleStore` (one process only)
-   */
-  store?: ScheduleStore;
-  /** Time zone of wall-clock schedules that name none. @default 'UTC' */
-  timezone?: string;
-  /**
-   * Seconds the leader lock lives without renewal: a leader that dies is replaced within this
-   * time. The leader renews it every third of it. @default 10
-   */
-  lockTtl?: number;
-  /** Longest sleep between two looks at the store, so edits apply promptly. @default 1 */
-  maxLoopInterval?: number;
-  /** Entries handled per store round trip. @default 500 */
-  batchSize?: number;
-  /** This process's name in the lock and logs. @default `<hostname>:<pid>:<random>` */
-  id?: string;
-  /** @default the app's logger, else silent */
-  logger?: Logger;
-  /** @default the app's clock, else the system clock */
-  clock?: Clock;
-}
-
-/** Options as compiled: defaults applied, validated, read-only. */
-export interface CompiledBeatOptions {
-  readonly timezone: string;
-  readonly lockTtlMs: number;
-  readonly maxLoopIntervalMs: number;
-  readonly batchSize: number;
-  readonly id: string;
-  readonly misfire: Readonly<MisfireOptions>;
-}
-
-/** What each `BeatOptions` key takes (also the base of the embedded beat's and the beat config's). */
-export const BEAT_SPEC = {
-  entries: t.array,
-  store: { expected: 'a ScheduleStore', test: (v) => typeof v === 'object' && v !== null },
-  timezone: t.nonEmptyString,
-  lockTtl: t.range(0.5, 3600, false, 'seconds'),
-  maxLoopInterval: t.range(0.01, 300, false, 'seconds'),
-  batchSize: t.range(1, 10_000, true),
-  id: t.nonEmptyString,
-  logger: t.object,
-  clock: t.object,
-  misfireGraceTime: t.anyOf(t.seconds, {
-    expected: 'null (any lateness)',
-    test: (v) => v === null,
-  }),
-  coalesce: t.boolean,
-  catchUp: t.boolean,
-  catchUpLimit: t.range(1, 10_000, true),
-} as const satisfies { readonly [K in keyof Required<BeatOptions>]: OptionType };
-
-export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeatOptions {
-  optionChecks(owner).strict(o, BEAT_SPEC, {
-    renamed: { lockTtlMs: 'lockTtl', maxLoopIntervalMs: 'maxLoopInterval' },
-  });
-  const lockTtl = o.lockTtl ?? 10;
-  const maxLoop = o.maxLoopInterval ?? 1;
-  const batchSize = o.batchSize ?? 500;
-  const id = o.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const misfire: MisfireOptions = {};
-  if (o.misfireGraceTime !== undefined) misfire.misfireGraceTime = o.misfireGraceTime;
-  if (o.coalesce !== undefined) misfire.coalesce = o.coalesce;
-  if (o.catchUp !== undefined) misfire.catchUp = o.catchUp;
-  if (o.catchUpLimit !== undefined) misfire.catchUpLimit = o.catchUpLimit;
-  return Object.freeze({
-    timezone: checkTimeZone(o.timezone ?? 'UTC'),
-    lockTtlMs: Math.round(lockTtl * 1000),
-    maxLoopIntervalMs: Math.round(maxLoop * 1000),
-    batchSize,
-    id,
-    misfire: Object.freeze(misfire),
-  });
-}
-
-/** Lifecycle of a beat. */
-export type BeatState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+export type BeatState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
 /** Whether this beat dispatches (`leader`) or waits for the lock (`follower`). */
 export type BeatRole = 'leader' | 'follower';
 
@@ -170,7 +83,7 @@ export interface TickReport {
  *   ],
  * });
  * await beat.start();
- * process.once('SIGTERM', () => void beat.stop());
+ * process.once('SIGTERM', () => void beat.close());
  * ```
  */
 export class Beat {
@@ -182,12 +95,11 @@ export class Beat {
   readonly #clock: Clock;
   readonly #config: readonly BeatEntry[];
   readonly #ownsStore: boolean;
+  readonly #lock: LeaderLock;
   #state: BeatState = 'idle';
-  #lease: Lease | undefined;
-  #validUntil = 0;
-  #renewAt = 0;
-  #followerSleepMs = 0;
   #nextRecoveryAt = 0;
+  #starting: Promise<unknown> | undefined;
+  #closing: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -209,25 +121,17 @@ export class Beat {
       timezone: this.options.timezone,
       ...this.options.misfire,
     });
+    this.#lock = new LeaderLock({
+      store: this.store,
+      id: this.options.id,
+      lockTtlMs: this.options.lockTtlMs,
+      logger: this.#logger,
+      onElected: () => {
+        this.#nextRecoveryAt = 0;
+      },
+    });
     this.#config = [...(options.entries ?? [])];
-    // Refuse a bad entry now, at registration, not at its first run.
-    const names = new Set<string>();
-    for (const e of this.#config) {
-      const { definition } = compileEntry(e, {
-        timezone: this.options.timezone,
-        ...this.options.misfire,
-      });
-      if (names.has(definition.name)) {
-        throw new CeleriacError(
-          ErrorCodes.INVALID_SCHEDULE,
-          `two beat entries are named "${definition.name}": entry names must be unique`,
-          {
-            details: { field: 'name', option: 'name', value: definition.name },
-          },
-        );
-      }
-      names.add(definition.name);
-    }
+    checkConfigEntries(this.#config, this.options);
   }
 
   get state(): BeatState {
@@ -235,7 +139,7 @@ export class Beat {
   }
 
   get role(): BeatRole {
-    return this.#lease && this.#clock.now() < this.#validUntil ? 'leader' : 'follower';
+    return this.#lock.leads(this.#clock.now()) ? 'leader' : 'follower';
   }
 
   /** Runs published by this process since it started. */
@@ -248,26 +152,38 @@ export class Beat {
     return this.entries.sync(this.#config);
   }
 
-  /** Syncs the configured entries and starts the loop in the background. */
+  /**
+   * Syncs the configured entries and starts the loop in the background. Only an `idle` beat
+   * starts: in any other state this throws `CELERIAC_ERR_INVALID_STATE` (`details.state`). A
+   * `close()` while it syncs wins: `start()` then resolves without starting the loop.
+   */
   async start(): Promise<void> {
-    if (this.#state !== 'idle')
-      throw new CeleriacError(ErrorCodes.CLOSED, `this beat cannot start: it is ${this.#state}`);
+    const state = this.#state;
+    if (state !== 'idle') {
+      throw new CeleriacError(ErrorCodes.INVALID_STATE, `this beat cannot start: it is ${state}`, {
+        details: { state },
+      });
+    }
     this.#state = 'starting';
+    const syncing = this.syncEntries();
+    this.#starting = syncing;
+    let results: UpsertResult[];
     try {
-      const results = await this.syncEntries();
-      const changed = results.filter((r) => r.status !== 'unchanged');
-      this.#logger.info(
-        {
-          entries: this.#config.length,
-          changed: changed.map((r) => `${r.name}:${r.status}`),
-          lockTtlMs: this.options.lockTtlMs,
-        },
-        'beat: starting',
-      );
+      results = await syncing;
     } catch (err) {
-      this.#state = 'stopped';
+      if (this.#state === 'starting') this.#state = 'closed';
       throw err;
     }
+    if (this.#state !== 'starting') return;
+    const changed = results.filter((r) => r.status !== 'unchanged');
+    this.#logger.info(
+      {
+        entries: this.#config.length,
+        changed: changed.map((r) => `${r.name}:${r.status}`),
+        lockTtlMs: this.options.lockTtlMs,
+      },
+      'beat: starting',
+    );
     this.#state = 'running';
     this.#loop = this.#run();
   }
@@ -296,72 +212,23 @@ export class Beat {
    */
   async tick(): Promise<TickReport> {
     const now = this.#clock.now();
-    if (!(await this.#lead(now))) {
-      return { role: 'follower', published: 0, sleepMs: this.#followerSleepMs };
+    if (!(await this.#lock.lead(now))) {
+      return { role: 'follower', published: 0, sleepMs: this.#lock.followerSleepMs };
     }
     let published = await this.#recover(now);
     published += await this.#dispatchDue(now);
     const after = this.#clock.now();
-    let wakeAt = Math.min(after + this.options.maxLoopIntervalMs, this.#renewAt);
+    let wakeAt = Math.min(after + this.options.maxLoopIntervalMs, this.#lock.renewAt);
     const nextDue = await this.store.nextDueAt();
     if (nextDue !== undefined) wakeAt = Math.min(wakeAt, nextDue);
     return { role: this.role, published, sleepMs: Math.max(0, wakeAt - after) };
-  }
-
-  async #lead(now: number): Promise<boolean> {
-    const ttl = this.options.lockTtlMs;
-    if (this.#lease && now < this.#renewAt && now < this.#validUntil) return true;
-    if (this.#lease) {
-      let renewed: boolean;
-      try {
-        renewed = await this.store.renewLeadership(this.#lease, ttl, now);
-      } catch (err) {
-        this.#logger.error({ err }, 'beat: cannot renew the leader lock');
-        this.#followerSleepMs = Math.min(1000, ttl / 4);
-        return now < this.#validUntil;
-      }
-      if (renewed) {
-        this.#leaseFrom(now);
-        return true;
-      }
-      this.#logger.warn({ fence: this.#lease.fence }, 'beat: lost the leader lock; following');
-      this.#lease = undefined;
-    }
-    let result;
-    try {
-      result = await this.store.acquireLeadership(this.options.id, ttl, now);
-    } catch (err) {
-      this.#logger.error({ err }, 'beat: cannot reach the schedule store for the leader lock');
-      this.#followerSleepMs = Math.min(1000, ttl / 4);
-      return false;
-    }
-    if (result.acquired) {
-      const wasLeader = this.#lease !== undefined;
-      this.#lease = result.lease;
-      this.#leaseFrom(now);
-      if (!wasLeader) {
-        this.#logger.info({ fence: result.lease.fence }, 'beat: leader');
-        this.#nextRecoveryAt = 0;
-      }
-      return true;
-    }
-    // Wake when the holder's lock would expire, so a dead leader is replaced within its TTL.
-    this.#followerSleepMs = Math.max(5, Math.min(result.ttlMs + 5, ttl));
-    return false;
-  }
-
-  #leaseFrom(sentAt: number): void {
-    const ttl = this.options.lockTtlMs;
-    // The lock was set no earlier than `sentAt`; stop trusting it a little before it expires.
-    this.#validUntil = sentAt + ttl * 0.9;
-    this.#renewAt = sentAt + ttl / 3;
   }
 
   async #dispatchDue(now: number): Promise<number> {
     // Claims go batch by batch; publishes of a claimed batch run while the next is claimed.
     const sends: Promise<RunRef | undefined>[] = [];
     for (let round = 0; round < 20; round++) {
-      const lease = this.#lease;
+      const lease = this.#lock.lease;
       if (!lease) break;
       const due = await this.store.due(now, this.options.batchSize);
       if (due.length === 0) break;
@@ -381,7 +248,7 @@ export class Beat {
             { fence: lease.fence },
             'beat: the leader lock moved to another beat; following',
           );
-          this.#lease = undefined;
+          this.#lock.drop();
           break;
         }
         if (r.status === 'stale') {
@@ -417,25 +284,7 @@ export class Beat {
       return undefined;
     }
     const plan = planTicks({ definition: d, schedule, nextRunAt: state.nextRunAt, now });
-    const log = this.#logger;
-    if (plan.coalesced > 0)
-      log.info(
-        { entry: d.name, coalesced: plan.coalesced, kept: plan.dispatch.map(iso) },
-        'beat: coalesced missed runs into one',
-      );
-    if (plan.dropped > 0)
-      log.warn(
-        { entry: d.name, dropped: plan.dropped, limit: d.catchUpLimit },
-        'beat: catch-up limit reached; skipped the oldest missed runs',
-      );
-    if (plan.misfired.length > 0) {
-      log.warn(
-        { entry: d.name, skipped: plan.misfired.map(iso), misfireGraceTime: d.misfireGraceTime },
-        'beat: skipped runs later than misfireGraceTime',
-      );
-    }
-    if (plan.truncated)
-      log.warn({ entry: d.name }, 'beat: more missed runs than can be walked; skipped to now');
+    logPlan(this.#logger, d, plan);
     return {
       name: d.name,
       revision: state.revision,
@@ -458,7 +307,7 @@ export class Beat {
     const taskId = runTaskId(this.store.namespace, d.name, scheduledAt);
     const log = { entry: d.name, task: d.task, taskId, scheduledAt: iso(scheduledAt) };
     try {
-      if (this.#clock.now() >= this.#validUntil) {
+      if (this.#clock.now() >= this.#lock.validUntil) {
         this.#logger.warn(
           log,
           'beat: leader lock about to expire; leaving the run to the next leader',
@@ -558,35 +407,33 @@ export class Beat {
   }
 
   /**
-   * Stops the loop, waits for runs being published, and gives up the lock so another beat
-   * takes over at once. Idempotent; closes the store only if the beat created it.
+   * Stops the loop, waits for runs being published (and for a `start()` under way), and gives
+   * up the lock so another beat takes over at once. Closes the store only if the beat created
+   * it. Idempotent; a closed beat never starts again.
    */
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') {
-      await this.#loop;
-      return;
-    }
-    this.#state = 'stopping';
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#wake?.();
-    await this.#loop;
-    if (this.#lease) {
-      const lease = this.#lease;
-      this.#lease = undefined;
-      await this.store
-        .releaseLeadership(lease)
-        .catch((err: unknown) =>
-          this.#logger.warn({ err }, 'beat: releasing the leader lock failed'),
-        );
-    }
-    if (this.#ownsStore) await this.store.close();
-    this.#state = 'stopped';
-    this.#logger.info({ published: this.#published }, 'beat: stopped');
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
 
-  /** Same as `stop()`. */
-  close(): Promise<void> {
-    return this.stop();
+  /**
+   * @deprecated Use `close()`, which this calls; `stop()` goes in the next release.
+   */
+  stop(): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#state = 'closing';
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#wake?.();
+    // A start() syncing entries still uses the store: let it finish (it then does not run).
+    await this.#starting?.catch(() => undefined);
+    await this.#loop;
+    await this.#lock.release();
+    if (this.#ownsStore) await this.store.close();
+    this.#state = 'closed';
+    this.#logger.info({ published: this.#published }, 'beat: closed');
   }
 }
 

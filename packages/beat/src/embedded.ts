@@ -24,7 +24,9 @@ const EMBEDDED_SPEC = {
 /** A running embedded beat. */
 export interface EmbeddedBeat {
   readonly beat: Beat;
-  /** Stops the beat and closes the store it opened. Idempotent. */
+  /** Closes the beat and the store it opened. Idempotent. */
+  close(): Promise<void>;
+  /** @deprecated Use `close()`, which this calls; `stop()` goes in the next release. */
   stop(): Promise<void>;
 }
 
@@ -47,7 +49,7 @@ export function defaultStoreUrl(app: {
  * @example
  * ```ts
  * const embedded = await startEmbeddedBeat(app, logger, { entries });
- * process.once('SIGTERM', () => void embedded.stop());
+ * process.once('SIGTERM', () => void embedded.close());
  * ```
  */
 export async function startEmbeddedBeat(
@@ -71,13 +73,11 @@ export async function startEmbeddedBeat(
     await opened?.close();
     throw err;
   }
-  let stopping: Promise<void> | undefined;
-  return {
-    beat,
-    stop: () =>
-      (stopping ??= (async () => {
-        await beat.stop();
-        await opened?.close();
-      })()),
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await beat.close();
+      await opened?.close();
+    })());
+  return { beat, close, stop: close };
 }

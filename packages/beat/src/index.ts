@@ -23,7 +23,7 @@
  * });
  * await beat.start();
  * // …
- * await beat.stop();
+ * await beat.close();
  * ```
  */
 export { Beat, compileBeatOptions } from './beat.js';

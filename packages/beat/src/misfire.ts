@@ -1,3 +1,4 @@
+import type { Logger } from '@celeriac/core';
 import type { EntryDefinition } from './entry.js';
 import { jitterDelayMs, nextRunAfterMs, type Schedule } from './schedules/schedule.js';
 
@@ -74,4 +75,32 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     dueAt: t === undefined ? null : dueAt(t),
     truncated,
   };
+}
+
+const iso = (t: number): string => new Date(t).toISOString();
+
+/** Logs what a plan merged or skipped, so a missed run is never dropped silently. */
+export function logPlan(
+  log: Logger,
+  d: Pick<EntryDefinition, 'name' | 'misfireGraceTime' | 'catchUpLimit'>,
+  plan: TickPlan,
+): void {
+  if (plan.coalesced > 0)
+    log.info(
+      { entry: d.name, coalesced: plan.coalesced, kept: plan.dispatch.map(iso) },
+      'beat: coalesced missed runs into one',
+    );
+  if (plan.dropped > 0)
+    log.warn(
+      { entry: d.name, dropped: plan.dropped, limit: d.catchUpLimit },
+      'beat: catch-up limit reached; skipped the oldest missed runs',
+    );
+  if (plan.misfired.length > 0) {
+    log.warn(
+      { entry: d.name, skipped: plan.misfired.map(iso), misfireGraceTime: d.misfireGraceTime },
+      'beat: skipped runs later than misfireGraceTime',
+    );
+  }
+  if (plan.truncated)
+    log.warn({ entry: d.name }, 'beat: more missed runs than can be walked; skipped to now');
 }

@@ -241,8 +241,8 @@ describe('celeriac beat', () => {
     const app = new Celeriac({ broker: 'memory://', backend: false, logger: silentLogger });
     const embedded = await startWorkerBeat(app, silentLogger, { appSpec: FIXTURE });
     expect((await embedded.beat.list()).map((e) => e.definition.name)).toEqual(['fixture-ping']);
-    await embedded.stop();
-    await embedded.stop();
+    await embedded.close();
+    await embedded.close();
     await app.close();
   });
 

@@ -1,12 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import {
-  appFrom,
-  createLogger,
-  keepingAlive,
-  logLevelOf,
-  requireSharedTransport,
-  type CliIo,
-} from './cli-context.js';
+import { keepingAlive, requireSharedTransport, withOneShotApp, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, jsonOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -72,10 +65,7 @@ export async function callCommand(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--serializer must be json or msgpack, got "${serializer}"`);
   }
   const queue = str(p, 'queue');
-  // One-shot commands print their own one-line errors; logs only when asked for with --loglevel.
-  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  try {
+  return withOneShotApp(p, async (app) => {
     requireSharedTransport(app, { broker: true, results: flag(p, 'wait') });
     const result = app.sendTask(name, args, kwargs, {
       ...(countdown === undefined ? {} : { countdown }),
@@ -100,7 +90,5 @@ export async function callCommand(argv: string[], io: CliIo): Promise<number> {
       }
       throw err;
     }
-  } finally {
-    await app.close();
-  }
+  });
 }

@@ -2,7 +2,7 @@ import { Celeriac } from '@celeriac/client';
 import type { Logger } from '@celeriac/core';
 import { createLogger, LOG_LEVELS, type LogLevel } from './create-logger.js';
 import { loadApp } from './load-app.js';
-import { str, type Parsed } from './parse.js';
+import { listOption, str, type Parsed } from './parse.js';
 import { UsageError } from './usage-error.js';
 
 /** Where a command writes; tests pass their own streams. */
@@ -109,6 +109,83 @@ export async function keepingAlive<T>(work: () => Promise<T>): Promise<T> {
 /** True when the app's broker is memory://, which nothing outside this process reaches. */
 export function onInProcessBroker(app: Celeriac): boolean {
   return isInProcess(app.options.brokerUrl);
+}
+
+/**
+ * The logger and app of a long-running command (`worker`, `beat`), with `inProcess` logged
+ * as a warning when the broker is memory://, which nothing outside this process reaches.
+ */
+export async function serviceApp(
+  p: Parsed,
+  inProcess: string,
+): Promise<{ app: Celeriac; loaded: boolean; logger: ReturnType<typeof createLogger> }> {
+  const logger = createLogger(logLevelOf(p));
+  const { app, loaded } = await appFrom(p, logger);
+  if (onInProcessBroker(app)) logger.warn({ broker: app.options.brokerUrl }, inProcess);
+  return { app, loaded, logger };
+}
+
+/**
+ * Runs a one-shot command (`call`, `result`, `purge`, `dlq`, `inspect`) on the app the flags
+ * name, then closes it. Such a command prints its own one-line errors, so it logs only when
+ * asked with `--loglevel`.
+ */
+export async function withOneShotApp<T>(
+  p: Parsed,
+  work: (app: Celeriac) => Promise<T>,
+): Promise<T> {
+  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
+  const { app } = await appFrom(p, logger);
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** The queues `-Q a,b` names, else the app's default queue. */
+export function queuesOf(p: Parsed, app: Celeriac): string[] {
+  return listOption(str(p, 'queues')) ?? [app.options.defaultQueue];
+}
+
+/** How a long-running command (`worker`, `beat`) starts, stops and cleans up. */
+export interface ServeOptions {
+  /** The command's logger, flushed at the end. */
+  readonly logger: ReturnType<typeof createLogger>;
+  /** Starts the service; the command then waits for a signal. */
+  readonly start: () => Promise<void>;
+  /** Called on each SIGTERM or SIGINT; calls `stop` when the command may end. */
+  readonly onSignal: (signal: NodeJS.Signals, stop: () => void) => void;
+  /** Ends the command as a signal would, without one (tests). */
+  readonly abort?: AbortSignal | undefined;
+  /** Closes what `start` started; runs however the command ends. */
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * Runs a long-running command until a signal stops it: starts it, holds the process open (a
+ * worker or beat on memory:// waits on nothing else, and Node would end it with code 13 right
+ * after "ready"), then closes it and flushes the logs.
+ */
+export async function serveUntilSignal(o: ServeOptions): Promise<void> {
+  let stop!: () => void;
+  const done = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => o.onSignal(signal, stop);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  if (o.abort?.aborted) stop();
+  o.abort?.addEventListener('abort', () => stop(), { once: true });
+  try {
+    await keepingAlive(async () => {
+      await o.start();
+      await done;
+    });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await o.close();
+    await new Promise<void>((resolve) => o.logger.flush(() => resolve()));
+  }
 }
 
 export { createLogger };

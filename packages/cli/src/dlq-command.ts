@@ -1,6 +1,6 @@
 import type { decodeTaskMessage } from '@celeriac/core';
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
-import { COMMON_HELP, commonOptions, flag, intOption, listOption, parse, str } from './parse.js';
+import { queuesOf, withOneShotApp, type CliIo } from './cli-context.js';
+import { COMMON_HELP, commonOptions, flag, intOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
 export const DLQ_HELP = `Usage: celeriac dlq <list|replay|purge> [options]
@@ -52,11 +52,9 @@ export async function dlqCommand(argv: string[], io: CliIo): Promise<number> {
   }
   const limit = intOption(str(p, 'limit'), '--limit') ?? 100;
   const ids = (p.values['id'] as unknown as string[] | undefined) ?? undefined;
-  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  try {
+  return withOneShotApp(p, async (app) => {
     const broker = await app.broker();
-    const queues = listOption(str(p, 'queues')) ?? [app.options.defaultQueue];
+    const queues = queuesOf(p, app);
     let total = 0;
     for (const queue of queues) {
       switch (sub) {
@@ -100,7 +98,5 @@ export async function dlqCommand(argv: string[], io: CliIo): Promise<number> {
     }
     if (sub === 'list' && total === 0) io.stderr.write(`no dead letters in ${queues.join(', ')}\n`);
     return 0;
-  } finally {
-    await app.close();
-  }
+  });
 }

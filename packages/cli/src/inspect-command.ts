@@ -1,4 +1,4 @@
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
+import { withOneShotApp, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, listOption, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -47,9 +47,7 @@ export async function inspectCommand(argv: string[], io: CliIo): Promise<number>
   const timeout = numberOption(str(p, 'timeout'), '--timeout') ?? 1;
   if (!(timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds');
   const destination = listOption(str(p, 'destination'));
-  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  try {
+  return withOneShotApp(p, async (app) => {
     const inspect = app.control.inspect({ timeout, ...(destination ? { destination } : {}) });
     const replies: Record<string, unknown> = await inspect[action as Action]();
     const names = Object.keys(replies).sort();
@@ -67,9 +65,7 @@ export async function inspectCommand(argv: string[], io: CliIo): Promise<number>
       return 69;
     }
     return 0;
-  } finally {
-    await app.close();
-  }
+  });
 }
 
 /** One worker's reply, as `celery inspect` prints it: OK and the value, indented. */

@@ -1,5 +1,5 @@
-import { appFrom, createLogger, logLevelOf, type CliIo } from './cli-context.js';
-import { COMMON_HELP, commonOptions, listOption, parse, str } from './parse.js';
+import { queuesOf, withOneShotApp, type CliIo } from './cli-context.js';
+import { COMMON_HELP, commonOptions, parse } from './parse.js';
 
 export const PURGE_HELP = `Usage: celeriac purge [options]
 
@@ -17,12 +17,9 @@ export async function purgeCommand(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(PURGE_HELP);
     return 0;
   }
-  // One-shot commands print their own one-line errors; logs only when asked for with --loglevel.
-  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  try {
+  return withOneShotApp(p, async (app) => {
     const broker = await app.broker();
-    const queues = listOption(str(p, 'queues')) ?? [app.options.defaultQueue];
+    const queues = queuesOf(p, app);
     let total = 0;
     for (const q of queues) {
       const n = await broker.purge(q);
@@ -31,7 +28,5 @@ export async function purgeCommand(argv: string[], io: CliIo): Promise<number> {
     }
     if (queues.length > 1) io.stdout.write(`total: ${total}\n`);
     return 0;
-  } finally {
-    await app.close();
-  }
+  });
 }

@@ -1,12 +1,5 @@
 import { TaskError } from '@celeriac/client';
-import {
-  appFrom,
-  createLogger,
-  keepingAlive,
-  logLevelOf,
-  requireSharedTransport,
-  type CliIo,
-} from './cli-context.js';
+import { keepingAlive, requireSharedTransport, withOneShotApp, type CliIo } from './cli-context.js';
 import { COMMON_HELP, commonOptions, flag, numberOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
@@ -34,10 +27,7 @@ export async function resultCommand(argv: string[], io: CliIo): Promise<number> 
   if (!id) throw new UsageError('result needs a task id: celeriac result <task-id>');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const timeout = numberOption(str(p, 'timeout'), '--timeout');
-  // One-shot commands print their own one-line errors; logs only when asked for with --loglevel.
-  const logger = createLogger(str(p, 'loglevel') === undefined ? 'fatal' : logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  try {
+  return withOneShotApp(p, async (app) => {
     requireSharedTransport(app, { broker: false, results: true });
     const r = app.asyncResult(id);
     if (flag(p, 'wait')) {
@@ -59,7 +49,5 @@ export async function resultCommand(argv: string[], io: CliIo): Promise<number> 
     };
     io.stdout.write(`${JSON.stringify(out)}\n`);
     return state === 'FAILURE' || state === 'REVOKED' ? 1 : 0;
-  } finally {
-    await app.close();
-  }
+  });
 }

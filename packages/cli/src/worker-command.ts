@@ -1,13 +1,6 @@
 import { Worker } from '@celeriac/worker';
 import { startWorkerBeat } from './beat-command.js';
-import {
-  appFrom,
-  createLogger,
-  keepingAlive,
-  logLevelOf,
-  onInProcessBroker,
-  type CliIo,
-} from './cli-context.js';
+import { serveUntilSignal, serviceApp, type CliIo } from './cli-context.js';
 import {
   COMMON_HELP,
   commonOptions,
@@ -62,14 +55,10 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   }
   if (!str(p, 'app'))
     throw new UsageError('worker needs --app <module>: the module that defines your tasks');
-  const logger = createLogger(logLevelOf(p));
-  const { app } = await appFrom(p, logger);
-  if (onInProcessBroker(app)) {
-    logger.warn(
-      { broker: app.options.brokerUrl },
-      'this worker is on memory://, which lives inside its process: nothing outside it (celeriac call, your app, other workers) can reach it. Pass --broker redis://… or name a broker in the app module',
-    );
-  }
+  const { app, logger } = await serviceApp(
+    p,
+    'this worker is on memory://, which lives inside its process: nothing outside it (celeriac call, your app, other workers) can reach it. Pass --broker redis://… or name a broker in the app module',
+  );
   const concurrency = intOption(str(p, 'concurrency'), '--concurrency');
   const prefetch = intOption(str(p, 'prefetch'), '--prefetch');
   const shutdownTimeout = numberOption(str(p, 'shutdown-timeout'), '--shutdown-timeout');
@@ -95,39 +84,31 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   });
 
   let signals = 0;
-  let stopped!: () => void;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      logger.info(
-        { signal },
-        'warm shutdown: finishing running tasks (send again to requeue them at once)',
-      );
-      void worker.shutdown().finally(stopped);
-    } else {
-      logger.warn({ signal }, 'cold shutdown: requeueing running tasks');
-      void worker.abort().finally(stopped);
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   let beat: Awaited<ReturnType<typeof startWorkerBeat>> | undefined;
-  try {
-    // A worker waits for a signal, and on memory:// nothing else holds the process open:
-    // Node would end it with code 13 (an unsettled top-level await) right after "ready".
-    await keepingAlive(async () => {
+  await serveUntilSignal({
+    logger,
+    start: async () => {
       await worker.start();
       if (p.values['beat'] === true)
         beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
-      await done;
-    });
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    await beat?.stop();
-    await app.close();
-    await new Promise<void>((resolve) => logger.flush(() => resolve()));
-  }
+    },
+    onSignal: (signal, stop) => {
+      signals++;
+      if (signals === 1) {
+        logger.info(
+          { signal },
+          'warm shutdown: finishing running tasks (send again to requeue them at once)',
+        );
+        void worker.shutdown().finally(stop);
+      } else {
+        logger.warn({ signal }, 'cold shutdown: requeueing running tasks');
+        void worker.abort().finally(stop);
+      }
+    },
+    close: async () => {
+      await beat?.close();
+      await app.close();
+    },
+  });
   return 0;
 }

@@ -55,10 +55,16 @@ describe('overrideUrls()', () => {
     expect(app.options).toMatchObject({ brokerUrl: 'memory://b', backendUrl: 'memory://c' });
   });
 
-  it('is refused once the app has connected', async () => {
+  it('is refused once the app has connected, with CELERIAC_ERR_INVALID_STATE', async () => {
     const app = memoryApp();
     await app.broker();
     expect(() => app.overrideUrls({ broker: 'memory://other' })).toThrow(/before the app connects/);
+    expect(() => app.overrideUrls({ broker: 'memory://other' })).toThrow(
+      expect.objectContaining({
+        code: 'CELERIAC_ERR_INVALID_STATE',
+        details: { state: 'connected' },
+      }),
+    );
     await app.close();
   });
 });

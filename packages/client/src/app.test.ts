@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { compileCeleriacOptions } from './app.js';
+import { compileCeleriacOptions } from './celeriac-options.js';
 
 describe('compileCeleriacOptions', () => {
   afterEach(() => {

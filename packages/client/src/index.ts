@@ -12,8 +12,11 @@
  * console.log(await result.get({ timeout: 5 }));
  * ```
  */
-export { Celeriac, compileCeleriacOptions, compileTaskOptions } from './app.js';
-export type { CeleriacOptions, CompiledCeleriacOptions, RegisteredTask } from './app.js';
+export { Celeriac } from './app.js';
+export type { RegisteredTask } from './app.js';
+export { compileCeleriacOptions } from './celeriac-options.js';
+export type { CeleriacOptions, CompiledCeleriacOptions } from './celeriac-options.js';
+export { compileTaskOptions } from './task-options.js';
 export { AsyncResult } from './async-result.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';

@@ -1,7 +1,8 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { thrownBy as errorOf, expectInvalidOption as expectInvalid } from '@celeriac/testing';
 import { ErrorCodes, isCeleriacError, silentLogger, type CeleriacError } from '@celeriac/core';
-import { Celeriac, type CeleriacOptions } from './app.js';
+import { Celeriac } from './app.js';
+import type { CeleriacOptions } from './celeriac-options.js';
 import type { ApplyOptions, TaskOptions } from './task.js';
 import { Retry } from './task-errors.js';
 

@@ -1,12 +1,14 @@
 import { CeleriacError, ErrorCodes, optionChecks } from '@celeriac/core';
 import {
-  openSqlite,
+  createTablesOnce,
+  openSqliteWith,
+  prepareStatements,
   sqliteError,
   type SqliteDatabase,
   type SqliteLocation,
-} from '@celeriac/broker/sqlite';
+} from '@celeriac/broker/sqlite/internal';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { EntryDefinition, StoredEntry } from '../entry.js';
+import type { StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
@@ -25,6 +27,7 @@ import {
   type UpsertMode,
   type UpsertResult,
 } from '../store/schedule-store.js';
+import { EntryRows, type EntryRow, type LockRow, type WriteRow } from './entry-rows.js';
 import { SCHEMA, SQL, TABLES } from './schema.js';
 
 /** Options of {@link SqliteScheduleStore}. */
@@ -67,36 +70,6 @@ const PENDING_TTL_MS = 86_400_000;
 /** Tombstones deleted per write, at most. */
 const PURGE_LIMIT = 100;
 
-/** An entry row as `SQL.get` / `list` / `due` read it. */
-type EntryRow = [
-  name: string,
-  definition: string,
-  enabled: number,
-  source: string,
-  nextRunAt: number | null,
-  lastRunAt: number | null,
-  lastDispatchedAt: number | null,
-  totalRunCount: number,
-  revision: number,
-  dueAt: number | null,
-];
-
-interface WriteRow {
-  revision: number;
-  claimed_until: number | null;
-  removed_at: number | null;
-  hash: string;
-  enabled: number;
-  next_run_at: number | null;
-}
-
-interface LockRow {
-  fence: number;
-  token: string | null;
-  owner: string | null;
-  expires_at: number | null;
-}
-
 /** Statements read as one value, and as arrays in column order (no object per row). */
 const PLUCKED: ReadonlySet<string> = new Set(['liveCount', 'nextDueAt', 'pendingCount']);
 const RAW: ReadonlySet<string> = new Set(['get', 'list', 'due', 'pending']);
@@ -130,7 +103,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   readonly #sql: Statements;
   readonly #maxEntries: number;
   readonly #maxPending: number;
-  readonly #definitions = new Map<string, { raw: string; definition: EntryDefinition }>();
+  readonly #rows = new EntryRows();
   readonly #upsert: BetterSqlite3.Transaction<
     (entries: readonly EntryWrite[], mode: UpsertMode, now: number) => UpsertResult[]
   >;
@@ -165,31 +138,23 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.#maxEntries = positive('maxEntries', options.maxEntries, DEFAULT_MAX_ENTRIES, true);
     this.#maxPending = positive('maxPending', options.maxPending, DEFAULT_MAX_PENDING, true);
     const busyTimeoutMs = positive('busyTimeoutMs', options.busyTimeoutMs, 5000, true);
-    const { db, location } = openSqlite(options.url, { busyTimeoutMs });
+    const { db, location, prepared } = openSqliteWith(
+      options.url,
+      { busyTimeoutMs, what: 'creating the beat tables' },
+      (db) => {
+        createTablesOnce(db, TABLES, SCHEMA);
+        const statements = prepareStatements(db, SQL);
+        for (const [key, statement] of Object.entries(statements)) {
+          if (PLUCKED.has(key)) statement.pluck();
+          else if (RAW.has(key)) statement.raw();
+        }
+        return statements;
+      },
+    );
     this.#db = db;
     this.#location = location;
     this.file = location.file;
-    try {
-      const present = db
-        .prepare(
-          `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (${TABLES.map(() => '?').join(', ')})`,
-        )
-        .pluck()
-        .get(...TABLES) as number;
-      // Only the first process takes the write lock to create the tables.
-      if (present < TABLES.length) db.transaction(() => db.exec(SCHEMA)).immediate();
-      const prepared: Record<string, BetterSqlite3.Statement<unknown[]>> = {};
-      for (const [key, text] of Object.entries(SQL)) {
-        const statement = db.prepare(text);
-        if (PLUCKED.has(key)) statement.pluck();
-        else if (RAW.has(key)) statement.raw();
-        prepared[key] = statement;
-      }
-      this.#sql = prepared as Statements;
-    } catch (err) {
-      db.close();
-      throw sqliteError(location, 'creating the beat tables', err);
-    }
+    this.#sql = prepared;
     this.#upsert = db.transaction(this.#upsertTx);
     this.#remove = db.transaction(this.#removeTx);
     this.#claim = db.transaction(this.#claimTx);
@@ -248,30 +213,23 @@ export class SqliteScheduleStore implements ScheduleStore {
         results.push({ name, status: 'full' });
         continue;
       }
-      const definition = JSON.stringify(e.definition);
+      const columns = [
+        JSON.stringify(e.definition),
+        e.hash,
+        e.enabled ? 1 : 0,
+        e.source,
+        e.nextRunAt,
+        e.dueAt,
+      ];
       if (isLive) {
-        sql.update.run(
-          definition,
-          e.hash,
-          e.enabled ? 1 : 0,
-          e.source,
-          e.nextRunAt,
-          e.dueAt,
-          ns,
-          name,
-        );
+        sql.update.run(...columns, ns, name);
       } else {
         // New, or re-added within a day of its removal: only the revision and the high-water
         // mark carry over, so a run claimed before the removal is never claimed again.
         sql.insert.run(
           ns,
           name,
-          definition,
-          e.hash,
-          e.enabled ? 1 : 0,
-          e.source,
-          e.nextRunAt,
-          e.dueAt,
+          ...columns,
           (tomb?.revision ?? 0) + 1,
           tomb?.claimed_until ?? null,
         );
@@ -297,7 +255,7 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   readonly #removeTx = (name: string, now: number): boolean => {
     this.#purgeTombstones(now);
-    this.#definitions.delete(name);
+    this.#rows.forget(name);
     return this.#sql.remove.run(now, this.namespace, name).changes === 1;
   };
 
@@ -317,34 +275,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   }
 
   #entry(row: EntryRow): StoredEntry {
-    const [
-      name,
-      raw,
-      enabled,
-      source,
-      nextRunAt,
-      lastRunAt,
-      lastDispatchedAt,
-      totalRunCount,
-      revision,
-    ] = row;
-    let cached = this.#definitions.get(name);
-    if (!cached || cached.raw !== raw) {
-      cached = { raw, definition: JSON.parse(raw) as EntryDefinition };
-      this.#definitions.set(name, cached);
-    }
-    return {
-      definition: cached.definition,
-      state: {
-        enabled: enabled === 1,
-        source: source === 'config' ? 'config' : 'api',
-        nextRunAt,
-        lastRunAt,
-        lastDispatchedAt,
-        totalRunCount,
-        revision,
-      },
-    };
+    return this.#rows.entry(row);
   }
 
   get(name: string): Promise<StoredEntry | undefined> {

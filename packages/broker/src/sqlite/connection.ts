@@ -44,6 +44,12 @@ export interface OpenSqliteOptions {
    * @default 5000
    */
   busyTimeoutMs?: number;
+  /**
+   * The code of the error thrown when the file cannot be opened: a result backend reports
+   * `CELERIAC_ERR_BACKEND_UNAVAILABLE`, not the broker's code.
+   * @default 'CELERIAC_ERR_BROKER_UNAVAILABLE'
+   */
+  errorCode?: ErrorCode;
 }
 
 /** better-sqlite3's own error, translated for the caller: which file, and how to fix it. */
@@ -98,9 +104,64 @@ export function openSqlite(
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   } catch (err) {
-    throw sqliteError(location, 'opening', err);
+    throw sqliteError(location, 'opening', err, options.errorCode);
   }
   return { db, location };
+}
+
+/** What {@link openSqliteWith} opens: the connection, and what `setUp` made on it. */
+export interface OpenedSqlite<T> {
+  readonly db: SqliteDatabase;
+  readonly location: SqliteLocation;
+  readonly prepared: T;
+}
+
+/**
+ * Opens the database a URL names and sets up one component's tables and statements on it
+ * (`setUp`, which runs once on the new connection). When that fails the connection is closed
+ * again, and the error names the file and `what` was being done. Every Celeriac component on
+ * SQLite (broker, result backend, coordination, beat's schedule store) opens this way.
+ */
+export function openSqliteWith<T>(
+  url: string,
+  options: OpenSqliteOptions & { readonly what: string },
+  setUp: (db: SqliteDatabase) => T,
+): OpenedSqlite<T> {
+  const { db, location } = openSqlite(url, options);
+  try {
+    return { db, location, prepared: setUp(db) };
+  } catch (err) {
+    db.close();
+    throw sqliteError(location, options.what, err, options.errorCode);
+  }
+}
+
+/**
+ * Runs `schema` in a write transaction unless every one of `tables` already exists: only the
+ * first process to open the file takes the write lock to create them, the others only read.
+ */
+export function createTablesOnce(
+  db: SqliteDatabase,
+  tables: readonly string[],
+  schema: string,
+): void {
+  const present = db
+    .prepare(
+      `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (${tables.map(() => '?').join(', ')})`,
+    )
+    .pluck()
+    .get(...tables) as number;
+  if (present < tables.length) db.transaction(() => db.exec(schema)).immediate();
+}
+
+/** Prepares each statement of `sql` under its own key. */
+export function prepareStatements<K extends string>(
+  db: SqliteDatabase,
+  sql: Readonly<Record<K, string>>,
+): { readonly [P in K]: BetterSqlite3.Statement<unknown[]> } {
+  const prepared = {} as Record<K, BetterSqlite3.Statement<unknown[]>>;
+  for (const key of Object.keys(sql) as K[]) prepared[key] = db.prepare(sql[key]);
+  return prepared;
 }
 
 const FOLLOW_UP_FIRST_MS = 5;

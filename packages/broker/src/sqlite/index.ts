@@ -17,16 +17,8 @@
  * await broker.publish('celery', encodeTaskMessage(createTaskMessage({ name: 'tasks.add', args: [2, 3] })));
  * ```
  */
-export { openSqlite, parseSqliteUrl, sqliteError, SqliteChangeFeed } from './connection.js';
-export type {
-  OpenSqliteOptions,
-  SqliteChangeFeedOptions,
-  SqliteDatabase,
-  SqliteLocation,
-} from './connection.js';
 export { SqliteBroker } from './sqlite-broker.js';
 export type { SqliteBrokerState } from './sqlite-broker.js';
-export type { SqliteBrokerOptions, CompiledSqliteBrokerOptions } from './options.js';
-export { compileSqliteBrokerOptions } from './options.js';
+export type { SqliteBrokerOptions } from './options.js';
 export { SqliteCoordination } from './sqlite-coordination.js';
 export type { SqliteCoordinationOptions } from './sqlite-coordination.js';

@@ -14,14 +14,12 @@ import {
   checkMessage,
   checkQueue,
   encodeMeta,
-  SqliteEngine,
   invalid,
   priorityOf,
-  SqliteConsumer,
   type NewRow,
-  type PendingWrite,
-  type SqliteBrokerState,
-} from './sqlite-engine.js';
+} from './message-row.js';
+import { SqliteConsumer } from './sqlite-consumer.js';
+import { SqliteEngine, type PendingWrite, type SqliteBrokerState } from './sqlite-engine.js';
 
 export type { SqliteBrokerState } from './sqlite-engine.js';
 

@@ -1,13 +1,7 @@
 import type { DeadLetter, DeadLetterStore } from '@celeriac/core';
 import type BetterSqlite3 from 'better-sqlite3';
-import {
-  asError,
-  checkQueue,
-  decodeMessage,
-  priorityOf,
-  type SqliteEngine,
-  type Meta,
-} from './sqlite-engine.js';
+import { asError, checkQueue, decodeMessage, priorityOf, type Meta } from './message-row.js';
+import type { SqliteEngine } from './sqlite-engine.js';
 
 /** A queue's dead letters, in their own table of the broker's file: capped and kept for a bounded time. */
 export class SqliteDeadLetterStore implements DeadLetterStore {

@@ -2,56 +2,35 @@
 // turn of the event loop, the consumers and what they hold.
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import {
-  CeleriacError,
-  ErrorCodes,
-  isCeleriacError,
-  type BrokerMessage,
-  type Consumer,
-  type DeadLetterReason,
-  type Delivery,
-  type MessageProperties,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, isCeleriacError } from '@celeriac/core';
 import { BROKER_SCHEMA, BROKER_SQL, STATE_DELAYED, STATE_READY } from './broker-schema.js';
 import {
-  openSqlite,
+  openSqliteWith,
+  prepareStatements,
   SqliteChangeFeed,
   sqliteError,
   type SqliteDatabase,
   type SqliteLocation,
 } from './connection.js';
+import { decodeMessage, type MessageRow, type NewRow } from './message-row.js';
 import {
   compileSqliteBrokerOptions,
   type CompiledSqliteBrokerOptions,
   type SqliteBrokerOptions,
 } from './options.js';
+import type { ConsumerHost, SqliteConsumer } from './sqlite-consumer.js';
+import { SqliteDelivery, type DeliveryHost } from './sqlite-delivery.js';
+import { LeaseRenewer, type RenewerHost } from './lease-renewer.js';
 
+/** Lifecycle of a SQLite broker. */
 export type SqliteBrokerState = 'open' | 'closing' | 'closed';
 
-/** Priorities run 0..9 and a lower number is served first, as on memory and Redis. */
-const MIN_PRIORITY = 0;
-const MAX_PRIORITY = 9;
-/** kombu's default priority: a message without one is served as priority 0. */
-const DEFAULT_PRIORITY = 0;
 /** How long a consumer waits before retrying after a failed fetch. */
 const RETRY_AFTER_ERROR_MS = 1000;
 /** setTimeout's largest delay; a longer wait is re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-type Statement = BetterSqlite3.Statement;
-type Statements = { readonly [K in keyof typeof BROKER_SQL]: Statement };
-
-interface MessageRow {
-  id: number;
-  priority: number;
-  ready_at: number;
-  redelivered: number;
-  meta: string;
-  body: Buffer;
-}
-
-/** What is stored beside the body: `[contentType, contentEncoding, headers, properties]`. */
-export type Meta = [string, string, Record<string, unknown>, MessageProperties];
+type Statements = { readonly [K in keyof typeof BROKER_SQL]: BetterSqlite3.Statement<unknown[]> };
 
 /** A write queued for the next transaction; `run` returns true when it made messages ready. */
 export interface PendingWrite {
@@ -60,140 +39,13 @@ export interface PendingWrite {
   readonly reject: (err: Error) => void;
 }
 
-export function invalid(option: string, problem: string): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, `SqliteBroker: ${option} ${problem}`, {
-    details: { option },
-  });
-}
-
-export function checkQueue(queue: unknown): asserts queue is string {
-  if (typeof queue !== 'string' || queue === '')
-    throw invalid('queue', `must be a non-empty string, got ${JSON.stringify(queue)}`);
-}
-
-export function checkMessage(m: BrokerMessage): void {
-  if (typeof m !== 'object' || m === null) throw invalid('message', 'must be a BrokerMessage');
-  if (!Buffer.isBuffer(m.body)) throw invalid('message.body', 'must be a Buffer');
-  if (typeof m.contentType !== 'string') throw invalid('message.contentType', 'must be a string');
-}
-
-/** kombu's rule: an integer clamped to 0..9, or the default when there is none. */
-export function priorityOf(properties: MessageProperties): number {
-  const raw = properties.priority as unknown;
-  const n =
-    typeof raw === 'number'
-      ? raw
-      : typeof raw === 'string' && raw.trim() !== ''
-        ? Number(raw)
-        : NaN;
-  if (!Number.isFinite(n)) return DEFAULT_PRIORITY;
-  return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.trunc(n)));
-}
-
-export function encodeMeta(m: BrokerMessage): string {
-  return JSON.stringify([m.contentType, m.contentEncoding, m.headers ?? {}, m.properties ?? {}]);
-}
-
-export function decodeMessage(meta: string, body: Buffer): BrokerMessage {
-  const [contentType, contentEncoding, headers, properties] = JSON.parse(meta) as Meta;
-  return { body, contentType, contentEncoding, headers, properties };
-}
-
-export function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
-
-export class SqliteConsumer implements Consumer {
-  active = true;
-  /** True when the last look found nothing to claim: waits for a change, a due time or an expiry. */
-  starved = false;
-  unsettled = 0;
-  /** Round-robin start over `queues`, so several queues are served fairly. */
-  next = 0;
-
-  constructor(
-    readonly engine: SqliteEngine,
-    readonly queues: readonly string[],
-    readonly prefetch: number,
-    readonly onMessage: (delivery: Delivery) => void,
-    readonly onError: ((error: Error) => void) | undefined,
-  ) {}
-
-  get free(): number {
-    return this.prefetch - this.unsettled;
-  }
-
-  cancel(): Promise<void> {
-    this.engine.removeConsumer(this);
-    return Promise.resolve();
-  }
-}
-
-type SettleState = 'unsettled' | 'acked' | 'requeued' | 'dead-lettered' | 'returned';
-
-class SqliteDelivery implements Delivery {
-  readonly deliveryTag: string;
-  #state: SettleState = 'unsettled';
-
-  constructor(
-    readonly engine: SqliteEngine,
-    readonly consumer: SqliteConsumer,
-    readonly id: number,
-    readonly owner: string,
-    readonly queue: string,
-    readonly message: BrokerMessage,
-    readonly redelivered: boolean,
-  ) {
-    this.deliveryTag = `${owner}.${id}`;
-  }
-
-  ack(): Promise<void> {
-    if (!this.#settle('acked')) return Promise.resolve();
-    return this.engine.write(() => this.engine.ackRow(this));
-  }
-
-  /** See `Delivery.ackWithin`: `write` runs in the transaction of this batch's acks. */
-  ackWithin(file: string, write: (db: unknown) => void): Promise<void> | undefined {
-    if (file !== this.engine.location.file || this.#state !== 'unsettled') return undefined;
-    this.#settle('acked');
-    return this.engine.write(() => {
-      write(this.engine.db);
-      return this.engine.ackRow(this);
-    });
-  }
-
-  requeue(): Promise<void> {
-    if (!this.#settle('requeued')) return Promise.resolve();
-    return this.engine.write(() => this.engine.requeueRow(this));
-  }
-
-  deadLetter(reason: DeadLetterReason): Promise<void> {
-    if (!this.#settle('dead-lettered')) return Promise.resolve();
-    const code = String(reason.code);
-    const text = String(reason.message);
-    return this.engine.write(() => this.engine.deadLetterRow(this, code, text));
-  }
-
-  /** Marks the delivery settled by close(), which gives it back itself. */
-  markReturned(): boolean {
-    return this.#settle('returned');
-  }
-
-  #settle(to: Exclude<SettleState, 'unsettled'>): boolean {
-    if (this.#state !== 'unsettled') return false;
-    this.#state = to;
-    this.engine.released(this);
-    return true;
-  }
-}
-
 /**
  * One connection's worth of broker: the statements, the write batch, the consumers and what
  * they hold. Every write made in one turn of the event loop (publishes, acks, requeues, dead
  * letters) and the fetches of every consumer with free prefetch slots share one
  * `BEGIN IMMEDIATE` transaction.
  */
-export class SqliteEngine {
+export class SqliteEngine implements DeliveryHost, ConsumerHost, RenewerHost {
   readonly db: SqliteDatabase;
   readonly location: SqliteLocation;
   readonly o: CompiledSqliteBrokerOptions;
@@ -210,34 +62,31 @@ export class SqliteEngine {
   #wakeAt = Infinity;
   /** The earliest `deliverAt` inserted by the current transaction: a sleeping consumer's next wake. */
   #delayedUntil = Infinity;
-  #renewTimer: NodeJS.Timeout | undefined;
+  readonly #renewer: LeaseRenewer;
   #unsubscribe: (() => void) | undefined;
   readonly #tickTx: BetterSqlite3.Transaction<
     (writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]) => TickResult
-  >;
-  readonly #renewTx: BetterSqlite3.Transaction<
-    (deliveries: readonly SqliteDelivery[], until: number) => number
   >;
   readonly #returnTx: BetterSqlite3.Transaction<(deliveries: readonly SqliteDelivery[]) => void>;
 
   constructor(options: SqliteBrokerOptions) {
     this.o = compileSqliteBrokerOptions(options);
-    const { db, location } = openSqlite(this.o.url, { busyTimeoutMs: this.o.busyTimeoutMs });
+    const opened = openSqliteWith(
+      this.o.url,
+      { busyTimeoutMs: this.o.busyTimeoutMs, what: 'creating the broker tables' },
+      (db): Statements => {
+        db.exec(BROKER_SCHEMA);
+        return prepareStatements(db, BROKER_SQL);
+      },
+    );
+    const db = opened.db;
     this.db = db;
-    this.location = location;
-    try {
-      db.exec(BROKER_SCHEMA);
-      const s: Record<string, Statement> = {};
-      for (const [name, sql] of Object.entries(BROKER_SQL)) s[name] = db.prepare(sql);
-      this.s = s as Statements;
-    } catch (err) {
-      db.close();
-      throw sqliteError(location, 'creating the broker tables', err);
-    }
+    this.location = opened.location;
+    this.s = opened.prepared;
     for (const name of ['count', 'countDue', 'countDelayed', 'countReserved', 'dlCount'] as const)
       this.s[name].pluck();
     for (const name of ['nextDue', 'nextExpiry'] as const) this.s[name].pluck();
-    this.feed = new SqliteChangeFeed(db, location, { pollIntervalMs: this.o.pollIntervalMs });
+    this.feed = new SqliteChangeFeed(db, this.location, { pollIntervalMs: this.o.pollIntervalMs });
     this.#tickTx = db.transaction(
       (writes: readonly PendingWrite[], hungry: readonly SqliteConsumer[]): TickResult => {
         let madeReady = false;
@@ -246,11 +95,7 @@ export class SqliteEngine {
         return { madeReady, ...claimed };
       },
     );
-    this.#renewTx = db.transaction((deliveries: readonly SqliteDelivery[], until: number) => {
-      let lost = 0;
-      for (const d of deliveries) if (this.s.renew.run(until, d.id, d.owner).changes === 0) lost++;
-      return lost;
-    });
+    this.#renewer = new LeaseRenewer(this);
     this.#returnTx = db.transaction((deliveries: readonly SqliteDelivery[]) => {
       for (const d of deliveries) this.s.requeue.run(d.id, d.owner);
     });
@@ -353,7 +198,7 @@ export class SqliteEngine {
   addConsumer(c: SqliteConsumer): void {
     this.consumers.add(c);
     this.#unsubscribe ??= this.feed.subscribe(this.#onChange);
-    this.#startRenewing();
+    this.#renewer.start();
     this.schedule();
   }
 
@@ -364,7 +209,7 @@ export class SqliteEngine {
       this.#unsubscribe?.();
       this.#unsubscribe = undefined;
       this.#clearWake();
-      this.#refreshRenewRef();
+      this.#renewer.holdProcess(false);
     }
   }
 
@@ -549,42 +394,6 @@ export class SqliteEngine {
     this.#wakeAt = Infinity;
   }
 
-  /**
-   * Renews the leases of what this broker holds every third of the lease. The timer keeps the
-   * process alive while consumers are active (nothing else does: there is no socket), and lets
-   * it exit once they are cancelled.
-   */
-  #startRenewing(): void {
-    if (this.#renewTimer === undefined) {
-      this.#renewTimer = setInterval(this.#renew, Math.max(1, Math.floor(this.o.leaseMs / 3)));
-    }
-    this.#refreshRenewRef();
-  }
-
-  #refreshRenewRef(): void {
-    if (this.#renewTimer === undefined) return;
-    if (this.consumers.size > 0) this.#renewTimer.ref();
-    else this.#renewTimer.unref();
-  }
-
-  readonly #renew = (): void => {
-    if (this.state === 'closed' || this.held.size === 0) return;
-    try {
-      const lost = this.#renewTx.immediate([...this.held.values()], this.now + this.o.leaseMs);
-      if (lost > 0) {
-        this.o.logger.warn(
-          { lost },
-          `${lost} held message(s) lost their lease before it was renewed (the event loop was blocked longer than the visibilityTimeout?); they are delivered again`,
-        );
-      }
-    } catch (err) {
-      this.o.logger.warn(
-        { err: sqliteError(this.location, 'renewing leases', err) },
-        'SQLite broker lease renewal failed; retrying',
-      );
-    }
-  };
-
   close(): void {
     this.state = 'closing';
     for (const c of [...this.consumers]) this.removeConsumer(c);
@@ -610,8 +419,7 @@ export class SqliteEngine {
     );
     for (const w of late) w.reject(closed);
     this.#clearWake();
-    if (this.#renewTimer !== undefined) clearInterval(this.#renewTimer);
-    this.#renewTimer = undefined;
+    this.#renewer.close();
     this.feed.close();
     this.db.close();
   }
@@ -623,16 +431,6 @@ interface TickResult {
   readonly batches: readonly ClaimBatch[];
   /** Consumers that claimed fewer than they had room for. */
   readonly starved: readonly SqliteConsumer[];
-}
-
-/** A message checked and encoded for insertion. */
-export interface NewRow {
-  readonly queue: string;
-  readonly priority: number;
-  /** `deliverAt`, when given. */
-  readonly at: number | undefined;
-  readonly meta: string;
-  readonly body: Buffer;
 }
 
 interface ClaimBatch {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteBroker } from '@celeriac/broker/sqlite';
+import { isSqliteFusedAck, type SqliteFusedAck } from '@celeriac/broker/sqlite/internal';
 import {
   buildResultDocument,
   ErrorCodes,
@@ -129,19 +130,38 @@ describe('SqliteResultBackend', () => {
         broker.consume({ queues: ['q'], prefetch: 1, onMessage: resolve }).catch(reject);
       });
     };
+    /** The results of `ackWithin` on the delivery's fused acks: taken when a promise. */
+    const watchFused = (delivery: Delivery): (Promise<void> | undefined)[] => {
+      const calls: (Promise<void> | undefined)[] = [];
+      const original = delivery.fusedAck?.bind(delivery);
+      vi.spyOn(delivery, 'fusedAck').mockImplementation(() => {
+        const fused = original?.();
+        if (fused === undefined || !isSqliteFusedAck(fused)) return fused;
+        const watched: SqliteFusedAck = {
+          ...fused,
+          ackWithin: (write) => {
+            const taken = fused.ackWithin(write);
+            calls.push(taken);
+            return taken;
+          },
+        };
+        return watched;
+      });
+      return calls;
+    };
     const backend = open();
     const waiter = open();
 
     const same = new SqliteBroker({ url });
     try {
       const delivery = await take(same);
-      const within = vi.spyOn(delivery, 'ackWithin');
+      const within = watchFused(delivery);
       const waiting = waiter.waitFor('fused', { timeoutMs: 10_000 });
       await backend.store(buildResultDocument({ taskId: 'fused', status: 'SUCCESS', result: 7 }), {
         ack: delivery,
       });
-      expect(within).toHaveBeenCalledTimes(1);
-      expect(within.mock.results[0]?.value).toBeInstanceOf(Promise); // taken: same file
+      expect(within).toHaveLength(1);
+      expect(within[0]).toBeInstanceOf(Promise); // taken: same file
       expect((await waiting).result).toBe(7);
       expect([await same.count('q'), await same.countReserved('q')]).toEqual([0, 0]);
     } finally {
@@ -152,11 +172,15 @@ describe('SqliteResultBackend', () => {
     const other = new SqliteBroker({ url: `sqlite://${join(dir, 'other.db')}` });
     try {
       const delivery = await take(other);
-      const within = vi.spyOn(delivery, 'ackWithin');
+      const within = watchFused(delivery);
+      const fusedAck = vi.mocked(delivery.fusedAck!);
       await backend.store(buildResultDocument({ taskId: 'apart', status: 'SUCCESS', result: 8 }), {
         ack: delivery,
       });
-      expect(within.mock.results[0]?.value).toBeUndefined();
+      // Offered, but for another file: not taken.
+      expect(fusedAck).toHaveBeenCalledTimes(1);
+      expect(fusedAck.mock.results[0]?.value).toMatchObject({ transport: 'sqlite' });
+      expect(within).toEqual([]);
       expect((await backend.get('apart'))?.result).toBe(8);
       expect([await other.count('q'), await other.countReserved('q')]).toEqual([0, 0]);
     } finally {

@@ -1,9 +1,6 @@
 import {
   CeleriacError,
   ErrorCodes,
-  isCeleriacError,
-  isReadyState,
-  jsonSerializer,
   type Clock,
   type Delivery,
   type Logger,
@@ -11,24 +8,23 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
-  waitTimeoutError,
 } from '@celeriac/core';
 import {
-  openSqlite,
-  parseSqliteUrl,
-  SqliteChangeFeed,
+  createTablesOnce,
+  isSqliteFusedAck,
+  openSqliteWith,
   sqliteError,
   type SqliteDatabase,
   type SqliteLocation,
-} from '@celeriac/broker/sqlite';
+} from '@celeriac/broker/sqlite/internal';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compileSqliteResultBackendOptions, type SqliteResultBackendOptions } from './options.js';
+import { decodeResult, encodeResult } from './result-json.js';
+import { ResultWaiters, type WaiterStatements } from './result-waiters.js';
 import { SCHEMA, SQL } from './schema.js';
 
 /** Expired documents are swept at most this often, with a store (no timer of its own). */
 const SWEEP_INTERVAL_MS = 60_000;
-/** Rows read per query when catching up with other processes' commits. */
-const CHANGES_PAGE = 1000;
 
 type LifecycleState = 'open' | 'closed';
 
@@ -44,18 +40,10 @@ interface PendingStore {
   reject: (this: void, err: unknown) => void;
 }
 
-interface Waiter {
-  resolve(doc: ResultDocument): void;
-  reject(err: unknown): void;
-}
-
-interface Statements {
+interface Statements extends WaiterStatements {
   readonly takeSeq: BetterSqlite3.Statement<[number], number>;
-  readonly currentSeq: BetterSqlite3.Statement<[], number>;
   readonly store: BetterSqlite3.Statement<[string, string, string, number, number, number]>;
   readonly get: BetterSqlite3.Statement<[string, number], string>;
-  readonly getMany: BetterSqlite3.Statement<[string, number], [string, string]>;
-  readonly changes: BetterSqlite3.Statement<[number, number, number], [number, string, number]>;
   readonly forget: BetterSqlite3.Statement<[string]>;
   readonly sweep: BetterSqlite3.Statement<[number, number]>;
 }
@@ -65,24 +53,6 @@ const noop = (): void => undefined;
 /** Rejections carry Errors; an AbortSignal's reason may be anything. */
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value), { cause: value });
-}
-
-function isResultDocument(value: unknown): value is ResultDocument {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    typeof (value as { status?: unknown }).status === 'string'
-  );
-}
-
-/** The result backend's failures carry its code, not the broker's the opener uses. */
-function asBackendError(err: unknown): unknown {
-  if (!isCeleriacError(err, ErrorCodes.BROKER_UNAVAILABLE)) return err;
-  return new CeleriacError(ErrorCodes.BACKEND_UNAVAILABLE, err.message, {
-    cause: err.cause,
-    details: err.details,
-  });
 }
 
 /**
@@ -119,22 +89,11 @@ export class SqliteResultBackend implements ResultBackend {
   readonly #writeBatch: BetterSqlite3.Transaction<(batch: PendingStore[], now: number) => number>;
   readonly #expiresMs: number;
   readonly #sweepLimit: number;
-  readonly #pollIntervalMs: number;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #waiters: ResultWaiters;
   /** The store statements prepared on other connections to this file (see `#storeOn`). */
   readonly #foreign = new WeakMap<SqliteDatabase, Pick<Statements, 'takeSeq' | 'store'>>();
-  #feed: SqliteChangeFeed | undefined;
-  #unsubscribe: (() => void) | undefined;
-  /**
-   * Holds the event loop open while anything waits: the change feed's watcher and poll do not
-   * (they are unref'd), and a script awaiting `AsyncResult.get()` must not exit before its
-   * result arrives, as it does not on Redis, whose subscriber socket holds it open.
-   */
-  #keepAlive: NodeJS.Timeout | undefined;
-  /** The last `seq` this backend's waiters have been matched against. */
-  #cursor = 0;
   #pending: PendingStore[] = [];
   #flushScheduled = false;
   #lastSweep = Number.NEGATIVE_INFINITY;
@@ -145,47 +104,46 @@ export class SqliteResultBackend implements ResultBackend {
     this.url = o.url;
     this.#expiresMs = o.resultExpiresMs;
     this.#sweepLimit = o.sweepLimit;
-    this.#pollIntervalMs = o.pollIntervalMs;
     this.#logger = o.logger;
     this.#clock = o.clock;
-    const location = parseSqliteUrl(o.url);
-    this.#location = location;
-    this.file = location.file;
-    let db: SqliteDatabase;
-    try {
-      db = openSqlite(o.url, { busyTimeoutMs: o.busyTimeoutMs }).db;
-    } catch (err) {
-      throw asBackendError(err);
-    }
+    const opened = openSqliteWith(
+      o.url,
+      {
+        busyTimeoutMs: o.busyTimeoutMs,
+        what: 'creating the result tables',
+        errorCode: ErrorCodes.BACKEND_UNAVAILABLE,
+      },
+      (db): Statements => {
+        createTablesOnce(db, ['celeriac_results', 'celeriac_result_seq'], SCHEMA);
+        return {
+          takeSeq: db.prepare<[number], number>(SQL.takeSeq).pluck(),
+          currentSeq: db.prepare<[], number>(SQL.currentSeq).pluck(),
+          store: db.prepare(SQL.store),
+          get: db.prepare<[string, number], string>(SQL.get).pluck(),
+          getMany: db.prepare<[string, number], [string, string]>(SQL.getMany).raw(),
+          changes: db
+            .prepare<[number, number, number], [number, string, number]>(SQL.changes)
+            .raw(),
+          forget: db.prepare(SQL.forget),
+          sweep: db.prepare(SQL.sweep),
+        };
+      },
+    );
+    const db = opened.db;
     this.#db = db;
-    try {
-      const present = db
-        .prepare(
-          `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('celeriac_results', 'celeriac_result_seq')`,
-        )
-        .pluck()
-        .get() as number;
-      // Only the first process takes the write lock to create the tables.
-      if (present < 2) db.transaction(() => db.exec(SCHEMA)).immediate();
-      this.#sql = {
-        takeSeq: db.prepare<[number], number>(SQL.takeSeq).pluck(),
-        currentSeq: db.prepare<[], number>(SQL.currentSeq).pluck(),
-        store: db.prepare(SQL.store),
-        get: db.prepare<[string, number], string>(SQL.get).pluck(),
-        getMany: db.prepare<[string, number], [string, string]>(SQL.getMany).raw(),
-        changes: db.prepare<[number, number, number], [number, string, number]>(SQL.changes).raw(),
-        forget: db.prepare(SQL.forget),
-        sweep: db.prepare(SQL.sweep),
-      };
-    } catch (err) {
-      db.close();
-      throw sqliteError(
-        location,
-        'creating the result tables',
-        err,
-        ErrorCodes.BACKEND_UNAVAILABLE,
-      );
-    }
+    this.#location = opened.location;
+    this.file = opened.location.file;
+    this.#sql = opened.prepared;
+    this.#waiters = new ResultWaiters({
+      db,
+      location: opened.location,
+      sql: this.#sql,
+      pollIntervalMs: o.pollIntervalMs,
+      logger: o.logger,
+      now: () => this.#clock.now(),
+      decode: (text, taskId) => this.#decode(text, taskId),
+      toError: (err, operation) => this.#toError(err, operation),
+    });
     const sql = this.#sql;
     this.#writeBatch = db.transaction((batch: PendingStore[], now: number): number => {
       let seq = (sql.takeSeq.get(batch.length) ?? batch.length) - batch.length;
@@ -207,7 +165,7 @@ export class SqliteResultBackend implements ResultBackend {
   /**
    * Stores a task's document unless a live SUCCESS is stored for it, then acks `ack`.
    *
-   * When the delivery is the SQLite broker's on this same file (`Delivery.ackWithin`), the
+   * When the delivery is the SQLite broker's on this same file (`Delivery.fusedAck`), the
    * store runs in the broker's own write transaction, with the ack and every other write of
    * the broker's turn: one commit for both, and both or neither. Otherwise, store, then ack:
    * a crash between the two redelivers the task, whose second result cannot replace a
@@ -248,7 +206,7 @@ export class SqliteResultBackend implements ResultBackend {
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    const fused = pending.ack?.ackWithin?.(this.file, (db) => this.#storeOn(db, pending));
+    const fused = this.#storeWithAck(pending);
     if (fused !== undefined) {
       return fused.then(
         () => this.#stored(pending),
@@ -297,67 +255,22 @@ export class SqliteResultBackend implements ResultBackend {
    * else when a commit (by any process) stores a ready state for it. Never a poll of the row.
    */
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultDocument> {
-    const { timeoutMs, signal } = options;
-    return new Promise<ResultDocument>((resolve, reject) => {
-      try {
-        this.#assertOpen('waitFor', taskId);
-        this.#checkTaskId(taskId);
-        if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
-          throw this.#invalid(
-            'timeoutMs',
-            `must be a non-negative number of milliseconds, got ${timeoutMs}`,
-          );
-        }
-      } catch (err) {
-        reject(asError(err));
-        return;
+    const { timeoutMs } = options;
+    try {
+      this.#assertOpen('waitFor', taskId);
+      this.#checkTaskId(taskId);
+      if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+        throw this.#invalid(
+          'timeoutMs',
+          `must be a non-negative number of milliseconds, got ${timeoutMs}`,
+        );
       }
-      if (signal?.aborted === true) {
-        reject(asError(signal.reason));
-        return;
-      }
-      let timer: NodeJS.Timeout | undefined;
-      let done = false;
-      const onAbort = (): void => waiter.reject(signal?.reason);
-      // eslint-disable-next-line prefer-const -- finish() and onAbort() refer to it
-      let waiter: Waiter;
-      const finish = (): boolean => {
-        if (done) return false;
-        done = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#removeWaiter(taskId, waiter);
-        return true;
-      };
-      waiter = {
-        resolve: (doc) => {
-          if (finish()) resolve(doc);
-        },
-        reject: (err) => {
-          if (finish()) reject(asError(err));
-        },
-      };
-      // Listen first, then read: a commit after the read wakes the waiter, and one before it
-      // is in what the read sees.
-      let current: ResultDocument | null;
-      try {
-        this.#addWaiter(taskId, waiter);
-        const text = this.#sql.get.get(taskId, this.#clock.now());
-        current = text === undefined ? null : this.#decode(text, taskId);
-      } catch (err) {
-        waiter.reject(this.#toError(err, 'waitFor'));
-        return;
-      }
-      if (current !== null && isReadyState(current.status)) {
-        waiter.resolve(current);
-        return;
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          waiter.reject(waitTimeoutError(taskId, timeoutMs));
-        }, timeoutMs);
-      }
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return this.#waiters.wait(taskId, options, () => {
+      const text = this.#sql.get.get(taskId, this.#clock.now());
+      return text === undefined ? null : this.#decode(text, taskId);
     });
   }
 
@@ -376,20 +289,13 @@ export class SqliteResultBackend implements ResultBackend {
     if (this.#state === 'closed') return Promise.resolve();
     if (this.#pending.length > 0) this.#flush();
     this.#state = 'closed';
-    for (const set of [...this.#waiters.values()]) {
-      for (const w of [...set]) {
-        w.reject(
-          new CeleriacError(
-            ErrorCodes.CLOSED,
-            `the SQLite result backend (${this.file}) was closed while waiting`,
-          ),
-        );
-      }
-    }
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    clearInterval(this.#keepAlive);
-    this.#feed?.close();
+    this.#waiters.close(
+      () =>
+        new CeleriacError(
+          ErrorCodes.CLOSED,
+          `the SQLite result backend (${this.file}) was closed while waiting`,
+        ),
+    );
     this.#db.close();
     return Promise.resolve();
   }
@@ -422,7 +328,7 @@ export class SqliteResultBackend implements ResultBackend {
       if (swept > 0) this.#logger.debug({ swept }, 'deleted expired results');
     }
     // This connection's own commits do not move its data_version: wake its waiters directly.
-    if (this.#waiters.size > 0) this.#feed?.notify();
+    this.#waiters.notify();
     for (const p of batch) {
       this.#stored(p);
       if (p.ack === undefined) p.resolve();
@@ -438,13 +344,19 @@ export class SqliteResultBackend implements ResultBackend {
     );
   }
 
+  /** The store fused with the ack, when `p.ack` is the SQLite broker's on this file. */
+  #storeWithAck(p: PendingStore): Promise<void> | undefined {
+    const fused = p.ack?.fusedAck?.();
+    if (fused === undefined || !isSqliteFusedAck(fused) || fused.target !== this.file) return;
+    return fused.ackWithin((db) => this.#storeOn(db, p));
+  }
+
   /**
    * The store of one document on another connection to this file (the broker's, inside its
    * transaction). Its statements are prepared once per connection. Commits there reach this
    * backend's waiters through the change feed, as another process's would.
    */
-  #storeOn(connection: unknown, p: PendingStore): void {
-    const db = connection as SqliteDatabase;
+  #storeOn(db: SqliteDatabase, p: PendingStore): void {
     let st = this.#foreign.get(db);
     if (st === undefined) {
       st = {
@@ -458,126 +370,12 @@ export class SqliteResultBackend implements ResultBackend {
     p.changes = st.store.run(p.taskId, p.status, p.payload, now + p.expiresMs, seq, now).changes;
   }
 
-  #addWaiter(taskId: string, waiter: Waiter): void {
-    let set = this.#waiters.get(taskId);
-    if (set === undefined) {
-      set = new Set();
-      this.#waiters.set(taskId, set);
-    }
-    set.add(waiter);
-    if (this.#unsubscribe !== undefined) return;
-    this.#feed ??= new SqliteChangeFeed(this.#db, this.#location, {
-      pollIntervalMs: this.#pollIntervalMs,
-    });
-    this.#unsubscribe = this.#feed.subscribe(this.#onChange);
-    this.#keepAlive = setInterval(noop, 2 ** 31 - 1);
-    this.#cursor = this.#sql.currentSeq.get() ?? 0;
-  }
-
-  #removeWaiter(taskId: string, waiter: Waiter): void {
-    const set = this.#waiters.get(taskId);
-    if (set === undefined) return;
-    set.delete(waiter);
-    if (set.size > 0) return;
-    this.#waiters.delete(taskId);
-    if (this.#waiters.size === 0 && this.#unsubscribe !== undefined) {
-      this.#unsubscribe();
-      this.#unsubscribe = undefined;
-      clearInterval(this.#keepAlive);
-      this.#keepAlive = undefined;
-    }
-  }
-
-  /**
-   * Something was committed: find the waited-for tasks among what changed since the cursor,
-   * then read just their documents, in one query.
-   */
-  readonly #onChange = (): void => {
-    if (this.#state !== 'open' || this.#waiters.size === 0) return;
-    const now = this.#clock.now();
-    const ready = new Set<string>();
-    let cursor = this.#cursor;
-    try {
-      for (;;) {
-        const rows = this.#sql.changes.all(now, cursor, CHANGES_PAGE);
-        for (const [seq, taskId, isReady] of rows) {
-          cursor = seq;
-          if (isReady === 1 && this.#waiters.has(taskId)) ready.add(taskId);
-        }
-        if (rows.length < CHANGES_PAGE) break;
-      }
-      if (ready.size > 0) {
-        for (const [taskId, text] of this.#sql.getMany.all(JSON.stringify([...ready]), now)) {
-          this.#wake(taskId, text);
-        }
-      }
-      this.#cursor = cursor;
-    } catch (err) {
-      // The cursor stays: the next commit (or the feed's poll) reads the same changes again.
-      this.#logger.warn(
-        { err: this.#toError(err, 'reading changes') },
-        'could not read new results; will retry',
-      );
-    }
-  };
-
-  /** Resolves the waiters of a task whose document is ready (a later store may have replaced it). */
-  #wake(taskId: string, text: string): void {
-    const set = this.#waiters.get(taskId);
-    if (set === undefined) return;
-    let doc: ResultDocument;
-    try {
-      doc = this.#decode(text, taskId);
-    } catch (err) {
-      for (const w of [...set]) w.reject(err);
-      return;
-    }
-    if (!isReadyState(doc.status)) return;
-    let first = true;
-    for (const w of [...set]) {
-      // Each waiter gets its own copy, as from get().
-      w.resolve(first ? doc : structuredClone(doc));
-      first = false;
-    }
-  }
-
   #encode(doc: ResultDocument): string {
-    try {
-      return jsonSerializer.encodeText(doc);
-    } catch (err) {
-      throw new CeleriacError(
-        ErrorCodes.SERIALIZATION,
-        `the result of task ${doc.task_id} cannot be stored as JSON: ${(err as Error).message}`,
-        { cause: err, details: { taskId: doc.task_id } },
-      );
-    }
+    return encodeResult(doc);
   }
 
   #decode(text: string, taskId: string): ResultDocument {
-    let value: unknown;
-    try {
-      value = jsonSerializer.decode(Buffer.from(text, 'utf8'));
-    } catch (err) {
-      throw new CeleriacError(
-        ErrorCodes.SERIALIZATION,
-        `the stored result of task ${taskId} in ${this.file} is not JSON`,
-        {
-          cause: err,
-          details: { taskId },
-        },
-      );
-    }
-    if (!isResultDocument(value)) {
-      throw new CeleriacError(
-        ErrorCodes.SERIALIZATION,
-        `the stored result of task ${taskId} in ${this.file} is not a Celery result document (no "status")`,
-        {
-          details: { taskId },
-        },
-      );
-    }
-    if (!Array.isArray(value.children)) value.children = [];
-    return value;
+    return decodeResult(text, taskId, this.file);
   }
 
   #run<T>(operation: string, fn: () => T): Promise<T> {

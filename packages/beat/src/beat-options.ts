@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  CeleriacError,
+  ErrorCodes,
+  optionChecks,
+  optionTypes as t,
+  type Clock,
+  type Logger,
+  type OptionType,
+} from '@celeriac/core';
+import { compileEntry, type BeatEntry, type MisfireOptions } from './entry.js';
+import { checkTimeZone } from './schedules/wall-clock.js';
+import type { ScheduleStore } from './store/schedule-store.js';
+
+/**
+ * Options of `new Beat()`. Misfire options given here are the defaults of every entry.
+ * Durations are in seconds. An unknown key or a wrong type is refused with
+ * `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
+ */
+export interface BeatOptions extends MisfireOptions {
+  /** Entries from configuration, written to the store by `start()` (see `BeatEntries.sync`). @default [] */
+  entries?: readonly BeatEntry[];
+  /**
+   * Where entries, state and the leader lock live. Share one `RedisScheduleStore` (or, on one
+   * host, `SqliteScheduleStore`) between all beat processes. @default a new
+   * `MemoryScheduleStore` (one process only)
+   */
+  store?: ScheduleStore;
+  /** Time zone of wall-clock schedules that name none. @default 'UTC' */
+  timezone?: string;
+  /**
+   * Seconds the leader lock lives without renewal: a leader that dies is replaced within this
+   * time. The leader renews it every third of it. @default 10
+   */
+  lockTtl?: number;
+  /** Longest sleep between two looks at the store, so edits apply promptly. @default 1 */
+  maxLoopInterval?: number;
+  /** Entries handled per store round trip. @default 500 */
+  batchSize?: number;
+  /** This process's name in the lock and logs. @default `<hostname>:<pid>:<random>` */
+  id?: string;
+  /** @default the app's logger, else silent */
+  logger?: Logger;
+  /** @default the app's clock, else the system clock */
+  clock?: Clock;
+}
+
+/** Options as compiled: defaults applied, validated, read-only. */
+export interface CompiledBeatOptions {
+  readonly timezone: string;
+  readonly lockTtlMs: number;
+  readonly maxLoopIntervalMs: number;
+  readonly batchSize: number;
+  readonly id: string;
+  readonly misfire: Readonly<MisfireOptions>;
+}
+
+/** What each `BeatOptions` key takes (also the base of the embedded beat's and the beat config's). */
+export const BEAT_SPEC = {
+  entries: t.array,
+  store: { expected: 'a ScheduleStore', test: (v) => typeof v === 'object' && v !== null },
+  timezone: t.nonEmptyString,
+  lockTtl: t.range(0.5, 3600, false, 'seconds'),
+  maxLoopInterval: t.range(0.01, 300, false, 'seconds'),
+  batchSize: t.range(1, 10_000, true),
+  id: t.nonEmptyString,
+  logger: t.object,
+  clock: t.object,
+  misfireGraceTime: t.anyOf(t.seconds, {
+    expected: 'null (any lateness)',
+    test: (v) => v === null,
+  }),
+  coalesce: t.boolean,
+  catchUp: t.boolean,
+  catchUpLimit: t.range(1, 10_000, true),
+} as const satisfies { readonly [K in keyof Required<BeatOptions>]: OptionType };
+
+/** `BeatOptions` checked, with defaults applied; `owner` names the caller in errors. */
+export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeatOptions {
+  optionChecks(owner).strict(o, BEAT_SPEC, {
+    renamed: { lockTtlMs: 'lockTtl', maxLoopIntervalMs: 'maxLoopInterval' },
+  });
+  const lockTtl = o.lockTtl ?? 10;
+  const maxLoop = o.maxLoopInterval ?? 1;
+  const batchSize = o.batchSize ?? 500;
+  const id = o.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const misfire: MisfireOptions = {};
+  if (o.misfireGraceTime !== undefined) misfire.misfireGraceTime = o.misfireGraceTime;
+  if (o.coalesce !== undefined) misfire.coalesce = o.coalesce;
+  if (o.catchUp !== undefined) misfire.catchUp = o.catchUp;
+  if (o.catchUpLimit !== undefined) misfire.catchUpLimit = o.catchUpLimit;
+  return Object.freeze({
+    timezone: checkTimeZone(o.timezone ?? 'UTC'),
+    lockTtlMs: Math.round(lockTtl * 1000),
+    maxLoopIntervalMs: Math.round(maxLoop * 1000),
+    batchSize,
+    id,
+    misfire: Object.freeze(misfire),
+  });
+}
+
+/**
+ * Refuses a bad configured entry, or two with one name, now, at registration, not at its
+ * first run (`CELERIAC_ERR_INVALID_SCHEDULE`).
+ */
+export function checkConfigEntries(
+  entries: readonly BeatEntry[],
+  options: Pick<CompiledBeatOptions, 'timezone' | 'misfire'>,
+): void {
+  const names = new Set<string>();
+  for (const e of entries) {
+    const { definition } = compileEntry(e, { timezone: options.timezone, ...options.misfire });
+    if (names.has(definition.name)) {
+      throw new CeleriacError(
+        ErrorCodes.INVALID_SCHEDULE,
+        `two beat entries are named "${definition.name}": entry names must be unique`,
+        { details: { field: 'name', option: 'name', value: definition.name } },
+      );
+    }
+    names.add(definition.name);
+  }
+}

@@ -1,0 +1,77 @@
+import type { EntryDefinition, StoredEntry } from '../entry.js';
+
+/** An entry row as `SQL.get` / `list` / `due` read it. */
+export type EntryRow = [
+  name: string,
+  definition: string,
+  enabled: number,
+  source: string,
+  nextRunAt: number | null,
+  lastRunAt: number | null,
+  lastDispatchedAt: number | null,
+  totalRunCount: number,
+  revision: number,
+  dueAt: number | null,
+];
+
+/** What a write reads of an entry first (`SQL.entryForWrite`). */
+export interface WriteRow {
+  revision: number;
+  claimed_until: number | null;
+  removed_at: number | null;
+  hash: string;
+  enabled: number;
+  next_run_at: number | null;
+}
+
+/** The leader lock's row of a namespace. */
+export interface LockRow {
+  fence: number;
+  token: string | null;
+  owner: string | null;
+  expires_at: number | null;
+}
+
+/**
+ * Entry rows read back as `StoredEntry`s. A definition is parsed once per text it has: a beat
+ * reads the same due entries at every tick, and their JSON rarely changes.
+ */
+export class EntryRows {
+  readonly #definitions = new Map<string, { raw: string; definition: EntryDefinition }>();
+
+  entry(row: EntryRow): StoredEntry {
+    const [
+      name,
+      raw,
+      enabled,
+      source,
+      nextRunAt,
+      lastRunAt,
+      lastDispatchedAt,
+      totalRunCount,
+      revision,
+    ] = row;
+    let cached = this.#definitions.get(name);
+    if (!cached || cached.raw !== raw) {
+      cached = { raw, definition: JSON.parse(raw) as EntryDefinition };
+      this.#definitions.set(name, cached);
+    }
+    return {
+      definition: cached.definition,
+      state: {
+        enabled: enabled === 1,
+        source: source === 'config' ? 'config' : 'api',
+        nextRunAt,
+        lastRunAt,
+        lastDispatchedAt,
+        totalRunCount,
+        revision,
+      },
+    };
+  }
+
+  /** Drops the parsed definition of a removed entry. */
+  forget(name: string): void {
+    this.#definitions.delete(name);
+  }
+}
