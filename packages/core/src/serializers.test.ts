@@ -105,12 +105,42 @@ describe('jsonSerializer', () => {
     expect((err as Error).message).toContain('"blob"');
   });
 
-  it('sends a safe bigint as a number and refuses one beyond 2^53', () => {
+  it('sends a safe bigint as a number and one beyond 2^53 as its digits, as Python does', () => {
     expect(jsonSerializer.encode({ n: 42n }).toString('utf8')).toBe('{"n":42}');
-    const err = thrown(() => jsonSerializer.encode({ big: 2n ** 60n }));
-    expect(isCeleriacError(err, 'CELERIAC_ERR_SERIALIZATION')).toBe(true);
-    expect((err as Error).message).toContain('"big"');
-    expect((err as Error).message).toContain('msgpack');
+    expect(jsonSerializer.encodeText({ big: 2n ** 64n, neg: -(2n ** 60n) })).toBe(
+      '{"big":18446744073709551616,"neg":-1152921504606846976}',
+    );
+    // A string that merely looks like the marker stays a string.
+    expect(jsonSerializer.encodeText(['celeriac:raw:1', 2n ** 64n])).toBe(
+      '["celeriac:raw:1",18446744073709551616]',
+    );
+  });
+
+  it("writes NaN and ±Infinity as Python's json.dumps does, and reads them back", () => {
+    const text = jsonSerializer.encodeText([Number.NaN, Infinity, -Infinity, { x: Number.NaN }]);
+    expect(text).toBe('[NaN,Infinity,-Infinity,{"x":NaN}]');
+    expect(jsonSerializer.decode(Buffer.from(text))).toEqual([
+      Number.NaN,
+      Infinity,
+      -Infinity,
+      { x: Number.NaN },
+    ]);
+  });
+
+  it('reads integers beyond 2^53 losslessly as BigInt, smaller ones as numbers', () => {
+    const body = '[[18446744073709551616, 9007199254740993, -9007199254740993, 12, 1e20], {}, {}]';
+    expect(jsonSerializer.decode(Buffer.from(body))).toEqual([
+      [2n ** 64n, 2n ** 53n + 1n, -(2n ** 53n + 1n), 12, 1e20],
+      {},
+      {},
+    ]);
+    // kombu's markers are still revived on the lossless path.
+    const marked =
+      '{"n": 12345678901234567890, "at": {"__type__": "datetime", "__value__": "2026-01-02T03:04:05+00:00"}}';
+    expect(jsonSerializer.decode(Buffer.from(marked))).toEqual({
+      n: 12345678901234567890n,
+      at: new Date('2026-01-02T03:04:05Z'),
+    });
   });
 
   it('wraps other encoding failures in a serialization error', () => {
@@ -179,7 +209,7 @@ describe('jsonSerializer', () => {
   it('writes plain values exactly as JSON.stringify, and special ones through the replacer', () => {
     const plain = [
       null,
-      [1, 'two', { three: [true, false, null] }, -0, Number.NaN, Number.POSITIVE_INFINITY],
+      [1, 'two', { three: [true, false, null] }, -0, 1.5e300],
       { a: undefined, b: [undefined], c: 'é"\\\n', d: Object.create(null) as object },
       { status: 'SUCCESS', result: null, traceback: null, children: [], task_id: 'x' },
     ];

@@ -1,5 +1,12 @@
 import { Packr } from 'msgpackr';
 import { CeleriacError, ErrorCodes } from './errors.js';
+import {
+  mayNeedLosslessParse,
+  needsRawNumber,
+  parseJsonLossless,
+  rawNumberMark,
+  restoreRawTokens,
+} from './json-text.js';
 
 /**
  * A serializer turns task bodies and results into bytes and back. Celery names them by a
@@ -67,14 +74,9 @@ function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
   // JSON.stringify calls Date#toJSON before the replacer; read the raw value instead.
   const raw = (this as Record<string, unknown>)[key];
   if (raw instanceof Date) return toIsoWithOffset(raw);
-  if (typeof value === 'bigint') {
-    if (value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)) {
-      return Number(value);
-    }
-    throw serializationError(
-      `bigint ${String(value)} at "${key}" is beyond 2^53 and cannot travel as JSON; use the msgpack serializer`,
-    );
-  }
+  // Python's json writes integers of any size and NaN / Infinity as bare tokens; so do we.
+  if (typeof value === 'bigint') return rawNumberMark(value);
+  if (typeof value === 'number' && needsRawNumber(value)) return rawNumberMark(value);
   // Read the raw value here too: Buffer#toJSON has already turned a Buffer into
   // {type: 'Buffer', data: [...]} by the time the replacer sees `value`.
   if (raw instanceof Uint8Array) {
@@ -121,6 +123,10 @@ function uuidFromMarker(inner: unknown): string | null {
  */
 function kombuReviver(_key: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return reviveKombuMarker(value);
+}
+
+function reviveKombuMarker(value: object): unknown {
   const v = value as Record<string, unknown>;
   const type = v['__type__'];
   if (typeof type !== 'string' || !('__value__' in v) || Object.keys(v).length !== 2) return value;
@@ -144,14 +150,15 @@ function kombuReviver(_key: string, value: unknown): unknown {
 }
 
 /**
- * True when `JSON.stringify` alone writes what `jsonReplacer` would: only strings, finite or
- * not numbers, booleans, null and undefined, in arrays and plain objects without `toJSON`.
+ * True when `JSON.stringify` alone writes what `jsonReplacer` would: only strings, finite
+ * numbers, booleans, null and undefined, in arrays and plain objects without `toJSON`.
  * The replacer takes V8 off its fast path for every value; task arguments and results are
  * nearly always plain, and checking is cheaper than the slow path.
  */
 function isPlainJson(value: unknown, depth: number): boolean {
   if (value === null || typeof value !== 'object') {
     const t = typeof value;
+    if (t === 'number') return !needsRawNumber(value as number);
     return t !== 'bigint' && t !== 'function' && t !== 'symbol';
   }
   if (depth > 32) return false; // deep, or a cycle: the replacer path reports it
@@ -170,7 +177,7 @@ function isPlainJson(value: unknown, depth: number): boolean {
 function encodeJsonText(value: unknown): string {
   try {
     if (isPlainJson(value, 0)) return JSON.stringify(value);
-    return JSON.stringify(value, jsonReplacer);
+    return restoreRawTokens(JSON.stringify(value, jsonReplacer));
   } catch (err) {
     if (err instanceof CeleriacError) throw err;
     throw serializationError(`cannot encode value as JSON: ${(err as Error).message}`, err);
@@ -197,10 +204,13 @@ export const jsonSerializer: JsonSerializer = {
   encodeText: encodeJsonText,
   decode(data) {
     const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
+    const markers = text.includes('"__type__"');
+    // Integers beyond 2^53 and Python's NaN / Infinity need the lossless reader.
+    if (mayNeedLosslessParse(text)) {
+      return parseJsonLossless(text, markers ? reviveKombuMarker : undefined);
+    }
     // A reviver slows JSON.parse severalfold; only pay for it when a marker is present.
-    return (
-      text.includes('"__type__"') ? JSON.parse(text, kombuReviver) : JSON.parse(text)
-    ) as unknown;
+    return (markers ? JSON.parse(text, kombuReviver) : JSON.parse(text)) as unknown;
   },
 };
 

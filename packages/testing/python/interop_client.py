@@ -2,8 +2,10 @@
 
 usage: interop_client.py <task-name> <json-args> [--kwargs JSON] [--queue Q] [--priority N]
                          [--countdown S] [--expires S] [--serializer json|msgpack]
-                         [--timeout S] [--no-wait] [--task-id ID]
+                         [--timeout S] [--no-wait] [--task-id ID] [--repr]
 Prints {"id", "state", "result"} or {"id", "state", "error_type", "error_module", "error_message"}.
+With --repr, "result" is Python's repr() of the value (for values strict JSON cannot hold:
+NaN, Infinity, integers beyond 2^53), so the test reads exactly what Python got.
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ def main():
     p.add_argument("--timeout", type=float, default=20)
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("--task-id")
+    p.add_argument("--repr", action="store_true")
     o = p.parse_args()
     options = {"queue": o.queue, "serializer": o.serializer}
     if o.priority is not None:
@@ -41,7 +44,8 @@ def main():
         return 0
     try:
         value = r.get(timeout=o.timeout)
-        print(json.dumps({"id": r.id, "state": r.state, "result": value}))
+        shown = repr(value) if o.repr else value
+        print(json.dumps({"id": r.id, "state": r.state, "result": shown}))
     except Exception as exc:  # noqa: BLE001 - the test wants whatever was raised
         print(json.dumps({
             "id": r.id,
