@@ -147,7 +147,9 @@ try {
       if (mode === 'update' && result.apiReportChanged)
         console.log(`wrote ${relative(ROOT, reportFile)}`);
       if (!result.succeeded && mode === 'update') {
-        failures.push(`${label}: api-extractor failed (${result.errorCount} errors)`);
+        failures.push(
+          `${label}: api-extractor failed (${result.errorCount} errors, ${result.warningCount} warnings, printed above)`,
+        );
       } else if (mode === 'check' && (result.apiReportChanged || !hadReport)) {
         const fresh = join(reportTempFolder, `${entry.name}.api.md`);
         const diff = hadReport
@@ -174,7 +176,9 @@ try {
             : `${label}: no report ${relative(ROOT, reportFile)} yet`,
         );
       } else if (!result.succeeded) {
-        failures.push(`${label}: api-extractor failed (${result.errorCount} errors)`);
+        failures.push(
+          `${label}: api-extractor failed (${result.errorCount} errors, ${result.warningCount} warnings, printed above)`,
+        );
       }
     }
     // A report whose entry point is gone (a subpath removed or renamed) is stale.
