@@ -1,0 +1,16 @@
+/**
+ * `@celeriac/client/internal`: the plumbing `@celeriac/worker` and the CLI share with the
+ * client (running a task function in its context, compiling task options, the pidbox
+ * broadcast).
+ *
+ * Not public API: anything here may change or disappear in any release, patch releases
+ * included. Applications should import from `@celeriac/client`.
+ *
+ * @packageDocumentation
+ */
+export {
+  callTaskFunction,
+  runWithTaskContext,
+  compileTaskOptions,
+  broadcastCommand,
+} from './index.js';
