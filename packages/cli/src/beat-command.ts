@@ -26,7 +26,7 @@ import {
   type StoredEntry,
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
-import type { Logger } from '@celeriac/core';
+import { redactUrl, type Logger } from '@celeriac/core';
 import {
   appFrom,
   createLogger,
@@ -201,10 +201,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     // Held open until a signal, whatever the store's own timers do.
     await keepingAlive(async () => {
       await beat.start();
-      logger.info(
-        { entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') },
-        'beat: ready',
-      );
+      logger.info({ entries: entries.length, store: redactUrl(storeUrl) }, 'beat: ready');
       await done;
     });
   } finally {

@@ -3,6 +3,7 @@ import {
   ErrorCodes,
   optionChecks,
   optionTypes as t,
+  redactUrl,
   type OptionType,
 } from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -54,14 +55,6 @@ export interface RedisScheduleStoreOptions {
 const FENCE_TTL_MS = 30 * 86_400_000;
 /** A day after the last claim the pending set expires (every run in it is long stale). */
 const PENDING_TTL_MS = 86_400_000;
-
-function safeUrl(url: string): string {
-  return url.replace(
-    /^(\w+:\/\/)([^@/]*)@/,
-    (_m, scheme: string, auth: string) =>
-      `${scheme}${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : ''}:***@`,
-  );
-}
 
 const str = (n: number | null): string => (n === null ? '' : String(n));
 const num = (s: string | undefined): number | null =>
@@ -134,7 +127,7 @@ export class RedisScheduleStore implements ScheduleStore {
         connectionName: options.redisOptions?.connectionName ?? 'celeriac-beat',
       });
       this.#ownsClient = true;
-      this.#url = safeUrl(options.url);
+      this.#url = redactUrl(options.url);
       // ioredis reconnects by itself; keep the last connection error for messages instead of
       // letting it surface as an unhandled 'error' event.
       this.#client.on('error', (err: Error) => {

@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -11,14 +11,6 @@ export function redisTarget(client: Redis): string {
   const host = o.host ?? 'localhost';
   const where = o.path ? o.path : `${host.includes(':') ? `[${host}]` : host}:${o.port ?? 6379}`;
   return `redis://${where}/${o.db ?? 0}`;
-}
-
-/** The URL with its password hidden, for messages. */
-export function safeUrl(url: string): string {
-  return url.replace(/^(\w+:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => {
-    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
-    return `${scheme}${user}:***@`;
-  });
 }
 
 /** Opens a client from a URL. Lazy: nothing connects until the first command. */
@@ -75,9 +67,9 @@ export function brokerUnavailable(url: string, cause: unknown, lastError?: Error
       : ((cause as Error | undefined)?.message ?? String(cause));
   return new CeleriacError(
     ErrorCodes.BROKER_UNAVAILABLE,
-    `cannot reach the Redis broker at ${safeUrl(url)} (${reason}). ` +
+    `cannot reach the Redis broker at ${redactUrl(url)} (${reason}). ` +
       'Check that Redis is running and reachable from here, and that the broker URL ' +
       '(host, port, password, database number) is right.',
-    { cause, details: { url: safeUrl(url) } },
+    { cause, details: { url: redactUrl(url) } },
   );
 }

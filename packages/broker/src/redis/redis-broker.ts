@@ -2,6 +2,7 @@ import {
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
+  redactUrl,
   type Broker,
   type BrokerMessage,
   type ConsumeOptions,
@@ -17,7 +18,6 @@ import {
   openBlockingClient,
   openClient,
   redisTarget,
-  safeUrl,
 } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { RedisConsumer } from './consumer.js';
@@ -401,14 +401,14 @@ export class RedisBroker implements Broker {
     if (this.#down) return;
     this.#down = true;
     const e = brokerUnavailable(this.#url, err);
-    this.#o.logger.warn({ err }, `lost the Redis broker at ${safeUrl(this.#url)}; reconnecting`);
+    this.#o.logger.warn({ err }, `lost the Redis broker at ${redactUrl(this.#url)}; reconnecting`);
     for (const c of this.#consumers) c.report(e);
   }
 
   #clientReady(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.#o.logger.info(`reconnected to the Redis broker at ${safeUrl(this.#url)}`);
+    this.#o.logger.info(`reconnected to the Redis broker at ${redactUrl(this.#url)}`);
   }
 
   #reportToConsumers(err: Error): void {

@@ -13,9 +13,10 @@ import {
   type OptionType,
   optionChecks,
   optionTypes as t,
+  redactUrl,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
-import { brokerUnavailable, isConnectionError, openClient, safeUrl } from './connection.js';
+import { brokerUnavailable, isConnectionError, openClient } from './connection.js';
 
 /** Keys of the coordination state, all under `celeriac.` and each with a TTL. */
 export const coordinationKeys = {
@@ -260,7 +261,7 @@ export class RedisCoordination implements Coordination {
     if (this.#closing) {
       throw new CeleriacError(
         ErrorCodes.CLOSED,
-        `the coordination client for ${safeUrl(this.#url)} was closed`,
+        `the coordination client for ${redactUrl(this.#url)} was closed`,
       );
     }
   }

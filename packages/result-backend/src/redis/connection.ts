@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
 
 /**
  * Connection helpers: which server a URL or client points at, how to show a URL without its
@@ -66,17 +66,6 @@ export function normalizeTarget(target: string): string | undefined {
     return endpointTarget(parseRedisUrl(target));
   } catch {
     return undefined;
-  }
-}
-
-/** The URL with its password replaced, fit for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
   }
 }
 

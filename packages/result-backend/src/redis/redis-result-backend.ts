@@ -13,16 +13,11 @@ import {
   type WaitOptions,
   optionChecks,
   optionTypes as t,
+  redactUrl,
   type OptionType,
 } from '@celeriac/core';
 import { Redis, type RedisOptions } from 'ioredis';
-import {
-  endpointTarget,
-  normalizeTarget,
-  parseRedisUrl,
-  redactUrl,
-  toBackendError,
-} from './connection.js';
+import { endpointTarget, normalizeTarget, parseRedisUrl, toBackendError } from './connection.js';
 import { CELERY_TASK_KEY_PREFIX, ResultKeys } from './keys.js';
 import { ResultSubscriber, quit } from './result-subscriber.js';
 import { runStoreMany } from './scripts.js';
