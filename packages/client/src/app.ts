@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createBroker, createCoordination, type CreateBrokerOptions } from '@celeriac/broker';
+import { createBroker, type CreateBrokerOptions } from '@celeriac/broker';
+import { createCoordination } from '@celeriac/broker/coordination';
 import {
   CeleriacError,
   DEFAULT_REVOKE_TTL_MS,

@@ -27,5 +27,3 @@ export { RedisBroker } from './redis-broker.js';
 export type { RedisBrokerState } from './redis-broker.js';
 export type { RedisBrokerOptions } from './options.js';
 export { redisTarget } from './connection.js';
-export { RedisCoordination, coordinationKeys } from './redis-coordination.js';
-export type { RedisCoordinationOptions } from './redis-coordination.js';

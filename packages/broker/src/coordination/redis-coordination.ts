@@ -16,7 +16,7 @@ import {
   redactUrl,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
-import { brokerUnavailable, isConnectionError, openClient } from './connection.js';
+import { brokerUnavailable, isConnectionError, openClient } from '../redis/connection.js';
 
 /** Keys of the coordination state, all under `celeriac.` and each with a TTL. */
 export const coordinationKeys = {

@@ -1,0 +1,78 @@
+import {
+  CeleriacError,
+  ErrorCodes,
+  loadDriver,
+  redactUrl,
+  urlScheme,
+  type Clock,
+  type Coordination,
+  type Logger,
+} from '@celeriac/core';
+import { MemoryCoordination } from './memory-coordination.js';
+import type { RedisCoordinationOptions } from './redis-coordination.js';
+import type { SqliteCoordinationOptions } from './sqlite-coordination.js';
+
+/**
+ * Options for {@link createCoordination}: `clock` and `logger` for any URL, `redisOptions` for
+ * `redis://` and `busyTimeoutMs` / `pollIntervalMs` for `sqlite://`. The driver the URL selects
+ * refuses a key it does not know.
+ */
+export interface CreateCoordinationOptions
+  extends Omit<RedisCoordinationOptions, 'url'>, Omit<SqliteCoordinationOptions, 'url'> {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+type CoordinationConstructor = new (o: { url: string } & Record<string, unknown>) => Coordination;
+
+/**
+ * Loads `@celeriac/broker/coordination/<driver>` only for its scheme, so this module never
+ * loads ioredis or better-sqlite3. The specifier is a variable so neither TypeScript nor a
+ * bundler pulls a driver in unasked.
+ */
+function driver(
+  specifier: string,
+  exportName: string,
+  url: string,
+): Promise<CoordinationConstructor> {
+  return loadDriver<CoordinationConstructor>(() => import(specifier), {
+    specifier,
+    exportName,
+    url,
+    role: 'coordination',
+  });
+}
+
+/**
+ * Creates the coordination store (revocations, rate limits, uniqueness) a URL names:
+ * `memory://[name]` (one process), `sqlite://./file.db` (shared by every process on the host)
+ * or `redis://` / `rediss://` (shared by every worker).
+ */
+export async function createCoordination(
+  url: string,
+  options: CreateCoordinationOptions = {},
+): Promise<Coordination> {
+  const scheme = urlScheme(url);
+  switch (scheme) {
+    case 'memory': {
+      // Nothing to log in one process; `logger` is the one option every driver takes.
+      const { logger: _logger, ...memory } = options;
+      return new MemoryCoordination({ ...memory, url });
+    }
+    case 'redis':
+    case 'rediss': {
+      const Ctor = await driver('@celeriac/broker/coordination/redis', 'RedisCoordination', url);
+      return new Ctor({ ...options, url });
+    }
+    case 'sqlite': {
+      const Ctor = await driver('@celeriac/broker/coordination/sqlite', 'SqliteCoordination', url);
+      return new Ctor({ ...options, url });
+    }
+    default:
+      throw new CeleriacError(
+        ErrorCodes.UNSUPPORTED_URL,
+        `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory://, sqlite:// or redis://; pass the app option \`coordination\` a SQLite or Redis URL`,
+        { details: { scheme: scheme ?? null } },
+      );
+  }
+}
