@@ -1,13 +1,5 @@
-import {
-  CeleriacError,
-  ErrorCodes,
-  loadDriver,
-  redactUrl,
-  urlScheme,
-  type Clock,
-  type Coordination,
-  type Logger,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, loadDriver, redactUrl, urlScheme } from '@celeriac/core';
+import type { Clock, Coordination, Logger } from '@celeriac/core';
 import { MemoryCoordination } from './memory-coordination.js';
 import type { RedisCoordinationOptions } from './redis-coordination.js';
 import type { SqliteCoordinationOptions } from './sqlite-coordination.js';
@@ -25,23 +17,21 @@ export interface CreateCoordinationOptions
 
 type CoordinationConstructor = new (o: { url: string } & Record<string, unknown>) => Coordination;
 
+const REDIS = { specifier: '@celeriac/broker/coordination/redis', exportName: 'RedisCoordination' };
+const SQLITE = {
+  specifier: '@celeriac/broker/coordination/sqlite',
+  exportName: 'SqliteCoordination',
+};
+
 /**
- * Loads `@celeriac/broker/coordination/<driver>` only for its scheme, so this module never
- * loads ioredis or better-sqlite3. The specifier is a variable so neither TypeScript nor a
- * bundler pulls a driver in unasked.
+ * The driver subpath of each shared scheme, loaded only for its scheme so that this module
+ * never loads ioredis or better-sqlite3.
  */
-function driver(
-  specifier: string,
-  exportName: string,
-  url: string,
-): Promise<CoordinationConstructor> {
-  return loadDriver<CoordinationConstructor>(() => import(specifier), {
-    specifier,
-    exportName,
-    url,
-    role: 'coordination',
-  });
-}
+const DRIVERS: Readonly<Record<string, { specifier: string; exportName: string }>> = {
+  redis: REDIS,
+  rediss: REDIS,
+  sqlite: SQLITE,
+};
 
 /**
  * Creates the coordination store (revocations, rate limits, uniqueness) a URL names:
@@ -53,26 +43,26 @@ export async function createCoordination(
   options: CreateCoordinationOptions = {},
 ): Promise<Coordination> {
   const scheme = urlScheme(url);
-  switch (scheme) {
-    case 'memory': {
-      // Nothing to log in one process; `logger` is the one option every driver takes.
-      const { logger: _logger, ...memory } = options;
-      return new MemoryCoordination({ ...memory, url });
-    }
-    case 'redis':
-    case 'rediss': {
-      const Ctor = await driver('@celeriac/broker/coordination/redis', 'RedisCoordination', url);
-      return new Ctor({ ...options, url });
-    }
-    case 'sqlite': {
-      const Ctor = await driver('@celeriac/broker/coordination/sqlite', 'SqliteCoordination', url);
-      return new Ctor({ ...options, url });
-    }
-    default:
-      throw new CeleriacError(
-        ErrorCodes.UNSUPPORTED_URL,
-        `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory://, sqlite:// or redis://; pass the app option \`coordination\` a SQLite or Redis URL`,
-        { details: { scheme: scheme ?? null } },
-      );
+  if (scheme === 'memory') {
+    // Nothing to log in one process; `logger` is the one option every driver takes.
+    const { logger: _logger, ...memory } = options;
+    return new MemoryCoordination({ ...memory, url });
   }
+  const driver = scheme === undefined ? undefined : DRIVERS[scheme];
+  if (driver === undefined) {
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory://, sqlite:// or redis://; pass the app option \`coordination\` a SQLite or Redis URL`,
+      { details: { scheme: scheme ?? null } },
+    );
+  }
+  // The specifier is a variable so neither TypeScript nor a bundler pulls a driver in unasked.
+  const { specifier, exportName } = driver;
+  const Ctor = await loadDriver<CoordinationConstructor>(() => import(specifier), {
+    specifier,
+    exportName,
+    url,
+    role: 'coordination',
+  });
+  return new Ctor({ ...options, url });
 }

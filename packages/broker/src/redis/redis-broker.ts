@@ -35,7 +35,14 @@ import {
   type CompiledRedisBrokerOptions,
   type RedisBrokerOptions,
 } from './options.js';
-import { openRedisClient, redisUnavailable, runScript, toRedisError } from './internal/index.js';
+import {
+  openRedisClient,
+  redisUnavailable,
+  runScript,
+  slices,
+  toRedisError,
+  TurnBatch,
+} from './internal/index.js';
 import { DELAY_SCRIPT, PUBLISH_SCRIPT, PURGE_LISTS_SCRIPT } from './scripts/index.js';
 
 export type RedisBrokerState = 'open' | 'closing' | 'closed';
@@ -96,8 +103,7 @@ export class RedisBroker implements Broker {
   readonly #consumers = new Set<RedisConsumer>();
   #state: RedisBrokerState = 'open';
   #closing: Promise<void> | undefined;
-  #pendingPublishes: PendingPublish[] = [];
-  #publishFlushScheduled = false;
+  readonly #publishes = new TurnBatch<PendingPublish>((pending) => this.#flushPublishes(pending));
   #down = false;
   #lastError: Error | undefined;
   readonly #onClientError = (err: Error): void => this.#clientError(err);
@@ -204,13 +210,7 @@ export class RedisBroker implements Broker {
         runScript(this.#client, DELAY_SCRIPT, call.keys, call.args),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#pendingPublishes.push({ call, resolve, reject });
-      if (!this.#publishFlushScheduled) {
-        this.#publishFlushScheduled = true;
-        process.nextTick(this.#flushPublishes);
-      }
-    });
+    return new Promise<void>((resolve, reject) => this.#publishes.add({ call, resolve, reject }));
   }
 
   /**
@@ -218,21 +218,14 @@ export class RedisBroker implements Broker {
    * `publish()` calls costs one script call, one command for Redis to dispatch per queue
    * rather than one script run per message, and far fewer client-side command objects.
    */
-  readonly #flushPublishes = (): void => {
-    this.#publishFlushScheduled = false;
-    const pending = this.#pendingPublishes;
-    this.#pendingPublishes = [];
+  #flushPublishes(pending: readonly PendingPublish[]): void {
     if (this.#state === 'closed') {
       const err = new CeleriacError(ErrorCodes.CLOSED, 'RedisBroker: publish after close()');
       for (const p of pending) p.reject(err);
       return;
     }
-    for (let i = 0; i < pending.length; i += MAX_PUBLISH_BATCH) {
-      this.#sendPublishes(
-        pending.length <= MAX_PUBLISH_BATCH ? pending : pending.slice(i, i + MAX_PUBLISH_BATCH),
-      );
-    }
-  };
+    for (const batch of slices(pending, MAX_PUBLISH_BATCH)) this.#sendPublishes(batch);
+  }
 
   #sendPublishes(batch: readonly PendingPublish[]): void {
     const keys: string[] = [];

@@ -1,5 +1,5 @@
 import type { Delivery, ResultDocument } from '@celeriac/core';
-import { runScript, type RedisFusedAck } from '@celeriac/broker/redis/internal';
+import { runScript, slices, TurnBatch, type RedisFusedAck } from '@celeriac/broker/redis/internal';
 import type { Redis } from 'ioredis';
 import { STORE_MANY_SCRIPT } from './scripts.js';
 
@@ -62,8 +62,7 @@ function templateId(command: readonly (string | number | Buffer)[]): string | un
 export class StoreBatcher {
   readonly #client: Redis;
   readonly #answered: (store: PendingStore, reply: StoreReply | Error) => void;
-  #pending: PendingStore[] = [];
-  #flushScheduled = false;
+  readonly #turn = new TurnBatch<PendingStore>((pending) => this.#flush(pending));
 
   /** `answered` receives each store's slot of the reply (or the call's failure). */
   constructor(client: Redis, answered: (store: PendingStore, reply: StoreReply | Error) => void) {
@@ -73,17 +72,10 @@ export class StoreBatcher {
 
   /** Queues a store for the next call; `answered` overrides the usual completion for it. */
   enqueue(store: PendingStore, answered?: (reply: StoreReply | Error) => void): void {
-    this.#pending.push(answered ? { ...store, answered } : store);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      process.nextTick(this.#flush);
-    }
+    this.#turn.add(answered ? { ...store, answered } : store);
   }
 
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    const pending = this.#pending;
-    this.#pending = [];
+  #flush(pending: PendingStore[]): void {
     // One call per TTL (the script takes one): a single one unless stores pass expiresMs.
     const ttl = pending[0]!.ttlMs;
     let groups: PendingStore[][] = [pending];
@@ -97,13 +89,9 @@ export class StoreBatcher {
       groups = [...byTtl.values()];
     }
     for (const group of groups) {
-      for (let i = 0; i < group.length; i += MAX_STORES_PER_CALL) {
-        this.#send(
-          group.length <= MAX_STORES_PER_CALL ? group : group.slice(i, i + MAX_STORES_PER_CALL),
-        );
-      }
+      for (const batch of slices(group, MAX_STORES_PER_CALL)) this.#send(batch);
     }
-  };
+  }
 
   #send(batch: readonly PendingStore[]): void {
     const keys: string[] = [];

@@ -11,5 +11,6 @@ export { isConnectionError, redisUnavailable, toRedisError } from './redis-error
 export type { RedisFailure, RedisRole } from './redis-errors.js';
 export { redisScript, runScript } from './run-script.js';
 export type { RedisScript } from './run-script.js';
+export { TurnBatch, slices } from './turn-batch.js';
 export { isRedisFusedAck } from './redis-fused-ack.js';
 export type { RedisFusedAck } from './redis-fused-ack.js';
