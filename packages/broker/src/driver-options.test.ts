@@ -1,15 +1,11 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { rejectionOf as errorOf, expectInvalidOption as expectInvalid } from '@celeriac/testing';
-import {
-  createBroker,
-  createCoordination,
-  MemoryBroker,
-  MemoryCoordination,
-  type BrokerOptionsFor,
-} from './index.js';
+import { createBroker, MemoryBroker, type BrokerOptionsFor } from './index.js';
+import { createCoordination, MemoryCoordination } from './coordination/index.js';
+import { RedisCoordination } from './coordination/redis-coordination.js';
 import { compileRedisBrokerOptions } from './redis/options.js';
 import { compileAmqpBrokerOptions } from './amqp/options.js';
-import { RedisCoordination, type RedisBrokerOptions } from './redis/index.js';
+import type { RedisBrokerOptions } from './redis/index.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

@@ -3,6 +3,8 @@
  * `memory://` is built in; `redis://` loads `@celeriac/broker/redis` (and ioredis), `amqp://`
  * loads `@celeriac/broker/amqp` (and amqplib) and `sqlite://` loads `@celeriac/broker/sqlite`
  * (and better-sqlite3) only when asked for, so an app never loads a driver it does not use.
+ * Coordination (revocations, rate limits, uniqueness) has its own door,
+ * `@celeriac/broker/coordination`.
  *
  * @example
  * ```ts
@@ -28,16 +30,12 @@ import {
   redactUrl,
   urlScheme,
   type Broker,
-  type Clock,
-  type Coordination,
   type Logger,
 } from '@celeriac/core';
-import { MemoryBroker, MemoryCoordination, type MemoryBrokerOptions } from './memory/index.js';
+import { MemoryBroker, type MemoryBrokerOptions } from './memory/index.js';
 import type { AmqpBrokerOptions } from './amqp/options.js';
 import type { RedisBrokerOptions } from './redis/options.js';
-import type { RedisCoordinationOptions } from './redis/redis-coordination.js';
 import type { SqliteBrokerOptions } from './sqlite/options.js';
-import type { SqliteCoordinationOptions } from './sqlite/sqlite-coordination.js';
 
 export { MemoryBroker } from './memory/index.js';
 export type { MemoryBrokerOptions } from './memory/index.js';
@@ -135,62 +133,4 @@ function driver<T = BrokerConstructor>(
   role = 'broker',
 ): Promise<T> {
   return loadDriver<T>(() => import(specifier), { specifier, exportName, url, role });
-}
-
-export { MemoryCoordination } from './memory/index.js';
-export type { MemoryCoordinationOptions } from './memory/index.js';
-
-/**
- * Options for {@link createCoordination}: `clock` and `logger` for any URL, `redisOptions` for
- * `redis://` and `busyTimeoutMs` / `pollIntervalMs` for `sqlite://`. The driver the URL selects
- * refuses a key it does not know.
- */
-export interface CreateCoordinationOptions
-  extends Omit<RedisCoordinationOptions, 'url'>, Omit<SqliteCoordinationOptions, 'url'> {
-  clock?: Clock;
-  logger?: Logger;
-}
-
-/**
- * Creates the coordination store (revocations, rate limits, uniqueness) a URL names:
- * `memory://[name]` (one process), `sqlite://./file.db` (shared by every process on the host)
- * or `redis://` / `rediss://` (shared by every worker).
- */
-export async function createCoordination(
-  url: string,
-  options: CreateCoordinationOptions = {},
-): Promise<Coordination> {
-  const scheme = urlScheme(url);
-  switch (scheme) {
-    case 'memory': {
-      // Nothing to log in one process; `logger` is the one option every driver takes.
-      const { logger: _logger, ...memory } = options;
-      return new MemoryCoordination({ ...memory, url });
-    }
-    case 'redis':
-    case 'rediss': {
-      const Ctor = await driver<new (o: { url: string } & Record<string, unknown>) => Coordination>(
-        '@celeriac/broker/redis',
-        'RedisCoordination',
-        url,
-        'coordination',
-      );
-      return new Ctor({ ...options, url });
-    }
-    case 'sqlite': {
-      const Ctor = await driver<new (o: { url: string } & Record<string, unknown>) => Coordination>(
-        '@celeriac/broker/sqlite',
-        'SqliteCoordination',
-        url,
-        'coordination',
-      );
-      return new Ctor({ ...options, url });
-    }
-    default:
-      throw new CeleriacError(
-        ErrorCodes.UNSUPPORTED_URL,
-        `coordination URL "${redactUrl(url)}": revocation, rate limits and uniqueness need memory://, sqlite:// or redis://; pass the app option \`coordination\` a SQLite or Redis URL`,
-        { details: { scheme: scheme ?? null } },
-      );
-  }
 }

@@ -9,7 +9,7 @@ import {
   type EmbeddedBeat,
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
-import type { Logger } from '@celeriac/core';
+import { redactUrl, type Logger } from '@celeriac/core';
 import {
   beatAdminCommand,
   BEAT_ADMIN_COMMANDS,
@@ -151,10 +151,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     abort: control.signal,
     start: async () => {
       await beat.start();
-      logger.info(
-        { entries: entries.length, store: storeUrl.replace(/\/\/[^@/]*@/, '//***@') },
-        'beat: ready',
-      );
+      logger.info({ entries: entries.length, store: redactUrl(storeUrl) }, 'beat: ready');
     },
     onSignal: (signal, stop) => {
       logger.info({ signal }, 'beat: stopping');

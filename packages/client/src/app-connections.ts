@@ -1,4 +1,5 @@
-import { createBroker, createCoordination } from '@celeriac/broker';
+import { createBroker } from '@celeriac/broker';
+import { createCoordination } from '@celeriac/broker/coordination';
 import {
   CeleriacError,
   ErrorCodes,

@@ -35,8 +35,38 @@ describe('amqpTarget', () => {
     expect(amqpTarget('not a url')).toBeUndefined();
     expect(amqpTarget('rpc://')).toBeUndefined();
   });
+});
 
-  it('redactUrl still hides passwords', () => {
-    expect(redactUrl('amqp://u:p@h/')).toBe('amqp://u:***@h/');
+describe('redactUrl', () => {
+  // One rule: a password becomes ***, a user (no secret) is kept, nothing else changes.
+  it.each([
+    ['redis://bob:pw@h/0', 'redis://bob:***@h/0'],
+    ['redis://:pw@h/0', 'redis://:***@h/0'],
+    ['redis://bob@h/0', 'redis://bob@h/0'],
+    ['redis://h:6379/0', 'redis://h:6379/0'],
+    [
+      'rediss://default:s3cret@cache.example:6380/2?tls=1',
+      'rediss://default:***@cache.example:6380/2?tls=1',
+    ],
+    ['amqp://u:p@h/', 'amqp://u:***@h/'],
+    ['amqp://celery:secret@127.0.0.1:1//', 'amqp://celery:***@127.0.0.1:1//'],
+    ['amqps://guest:guest@[::1]:5671/vhost', 'amqps://guest:***@[::1]:5671/vhost'],
+    ['rpc://', 'rpc://'],
+    ['memory://', 'memory://'],
+    ['sqlite://./celeriac.db', 'sqlite://./celeriac.db'],
+    ['redis://bob:p@ss@h/0', 'redis://bob:***@h/0'],
+    ['redis://bob:pw@h', 'redis://bob:***@h'],
+    ['redis://h/0?password=x@y', 'redis://h/0?password=x@y'],
+    ['REDIS://Bob:PW@H/0', 'REDIS://Bob:***@H/0'],
+    ['not a url bob:pw@h', 'not a url bob:pw@h'],
+    ['', ''],
+  ])('%s → %s', (url, redacted) => {
+    expect(redactUrl(url)).toBe(redacted);
+  });
+
+  it('is idempotent', () => {
+    for (const url of ['redis://bob:pw@h/0', 'redis://:pw@h/0', 'redis://bob@h/0']) {
+      expect(redactUrl(redactUrl(url))).toBe(redactUrl(url));
+    }
   });
 });

@@ -1,11 +1,24 @@
 import { CeleriacError, ErrorCodes } from './errors.js';
 
-/** The URL with its password hidden (`redis://user:***@host`), for messages and logs. */
+/**
+ * The URL with its password hidden, for messages and logs: the one redactor every package
+ * uses, so a URL reads the same in every error. A password becomes `***`; a user is kept, being
+ * no secret (`redis://bob:pw@h/0` → `redis://bob:***@h/0`, `redis://:pw@h/0` →
+ * `redis://:***@h/0`, `redis://bob@h/0` unchanged). The credentials end at the authority's last
+ * `@`, so a password holding an unescaped `@` is hidden whole. Text without `scheme://` is
+ * returned as it is. Idempotent: a redacted URL redacts to itself.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
-    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : auth;
-    return `${scheme}${user}:***@`;
-  });
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return url;
+  const rest = url.slice(scheme.length);
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return url;
+  const colon = authority.indexOf(':');
+  if (colon < 0 || colon > at) return url;
+  return `${scheme}${authority.slice(0, colon)}:***${rest.slice(at)}`;
 }
 
 /** The lower-cased scheme of a URL (`redis` for `redis://…`), or undefined. */

@@ -3,14 +3,15 @@ import {
   ErrorCodes,
   optionChecks,
   optionTypes as t,
+  redactUrl,
   type OptionType,
 } from '@celeriac/core';
-import { Redis, type RedisOptions } from 'ioredis';
+import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
-  parseToken,
   TOMBSTONE_TTL_MS,
   type ClaimResult,
   type EntryWrite,
@@ -23,10 +24,10 @@ import {
   type TickClaim,
   type UpsertMode,
   type UpsertResult,
-  type UpsertStatus,
 } from '../store/schedule-store.js';
 import { beatKeys, parsePendingMember, pendingMember, type BeatKeys } from './keys.js';
-import { defineScripts, runScript } from './scripts.js';
+import { RedisLeaderLock } from './redis-leader-lock.js';
+import { CLAIM_SCRIPT, REMOVE_SCRIPT, SET_ENABLED_SCRIPT, UPSERT_SCRIPT } from './scripts.js';
 
 /** Options of {@link RedisScheduleStore}. */
 export interface RedisScheduleStoreOptions {
@@ -50,18 +51,8 @@ export interface RedisScheduleStoreOptions {
   maxPending?: number;
 }
 
-/** Days the fencing counter outlives the last acquisition. */
-const FENCE_TTL_MS = 30 * 86_400_000;
 /** A day after the last claim the pending set expires (every run in it is long stale). */
 const PENDING_TTL_MS = 86_400_000;
-
-function safeUrl(url: string): string {
-  return url.replace(
-    /^(\w+:\/\/)([^@/]*)@/,
-    (_m, scheme: string, auth: string) =>
-      `${scheme}${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : ''}:***@`,
-  );
-}
 
 const str = (n: number | null): string => (n === null ? '' : String(n));
 const num = (s: string | undefined): number | null =>
@@ -86,6 +77,7 @@ export class RedisScheduleStore implements ScheduleStore {
   readonly #client: Redis;
   readonly #ownsClient: boolean;
   readonly #keys: BeatKeys;
+  readonly #lock: RedisLeaderLock;
   readonly #url: string;
   readonly #maxEntries: number;
   readonly #maxPending: number;
@@ -127,21 +119,19 @@ export class RedisScheduleStore implements ScheduleStore {
           },
         );
       }
-      this.#client = new Redis(options.url, {
-        ...options.redisOptions,
-        lazyConnect: true,
-        enableAutoPipelining: options.redisOptions?.enableAutoPipelining ?? true,
-        connectionName: options.redisOptions?.connectionName ?? 'celeriac-beat',
+      this.#client = openRedisClient(options.url, {
+        redisOptions: options.redisOptions,
+        connectionName: 'celeriac-beat',
       });
       this.#ownsClient = true;
-      this.#url = safeUrl(options.url);
+      this.#url = redactUrl(options.url);
       // ioredis reconnects by itself; keep the last connection error for messages instead of
       // letting it surface as an unhandled 'error' event.
       this.#client.on('error', (err: Error) => {
         this.#lastError = err;
       });
     }
-    defineScripts(this.#client);
+    this.#lock = new RedisLeaderLock(this.#client, this.#keys);
   }
 
   async #run<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -172,9 +162,9 @@ export class RedisScheduleStore implements ScheduleStore {
         entries.map(async (e) => {
           const name = e.definition.name;
           this.#cache.delete(name);
-          const status = (await runScript(
+          const status = await runScript(
             this.#client,
-            'celeriacBeatUpsert',
+            UPSERT_SCRIPT,
             [k.entry(name), k.names, k.due],
             [
               name,
@@ -188,7 +178,7 @@ export class RedisScheduleStore implements ScheduleStore {
               now,
               this.#maxEntries,
             ],
-          )) as UpsertStatus;
+          );
           return { name, status };
         }),
       ),
@@ -203,7 +193,7 @@ export class RedisScheduleStore implements ScheduleStore {
       async () =>
         (await runScript(
           this.#client,
-          'celeriacBeatRemove',
+          REMOVE_SCRIPT,
           [k.entry(name), k.names, k.due],
           [name, TOMBSTONE_TTL_MS, now],
         )) === 1,
@@ -224,7 +214,7 @@ export class RedisScheduleStore implements ScheduleStore {
       async () =>
         (await runScript(
           this.#client,
-          'celeriacBeatSetEnabled',
+          SET_ENABLED_SCRIPT,
           [k.entry(name), k.due],
           [name, enabled ? '1' : '0', ...args],
         )) === 1,
@@ -338,7 +328,7 @@ export class RedisScheduleStore implements ScheduleStore {
         c.runs.join(','),
       );
     return this.#run('claim', async () => {
-      const out = (await runScript(this.#client, 'celeriacBeatClaim', keys, args)) as string[];
+      const out = await runScript(this.#client, CLAIM_SCRIPT, keys, args);
       if (out[0] === 'fenced') {
         for (const c of claims) this.#cache.delete(c.name);
         return claims.map((c) => ({ name: c.name, status: 'fenced' as const }));
@@ -415,50 +405,19 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   acquireLeadership(owner: string, ttlMs: number, _now: number): Promise<LeadershipResult> {
-    const k = this.#keys;
-    return this.#run('acquireLeadership', async () => {
-      const r = (await runScript(
-        this.#client,
-        'celeriacBeatAcquire',
-        [k.lock, k.fence],
-        [owner, Math.round(ttlMs), FENCE_TTL_MS],
-      )) as [number, string, number?];
-      const token = r[1];
-      const { fence, owner: holder } = parseToken(token);
-      if (r[0] === 1) return { acquired: true, lease: { owner, fence, token } };
-      return { acquired: false, holder, ttlMs: Math.max(0, Number(r[2] ?? 0)) };
-    });
+    return this.#run('acquireLeadership', () => this.#lock.acquire(owner, ttlMs));
   }
 
   renewLeadership(lease: Lease, ttlMs: number, _now: number): Promise<boolean> {
-    return this.#run(
-      'renewLeadership',
-      async () =>
-        (await runScript(
-          this.#client,
-          'celeriacBeatRenew',
-          [this.#keys.lock],
-          [lease.token, Math.round(ttlMs)],
-        )) === 1,
-    );
+    return this.#run('renewLeadership', () => this.#lock.renew(lease, ttlMs));
   }
 
   releaseLeadership(lease: Lease): Promise<void> {
-    return this.#run('releaseLeadership', async () => {
-      await runScript(this.#client, 'celeriacBeatRelease', [this.#keys.lock], [lease.token]);
-    });
+    return this.#run('releaseLeadership', () => this.#lock.release(lease));
   }
 
   leader(_now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined> {
-    return this.#run('leader', async () => {
-      const [token, ttl] = await Promise.all([
-        this.#client.get(this.#keys.lock),
-        this.#client.pttl(this.#keys.lock),
-      ]);
-      if (!token) return undefined;
-      const { fence, owner } = parseToken(token);
-      return { owner, fence, ttlMs: Math.max(0, ttl) };
-    });
+    return this.#run('leader', () => this.#lock.holder());
   }
 
   /** Closes the connection the store opened (not a given client). Idempotent. */

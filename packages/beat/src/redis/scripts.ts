@@ -1,10 +1,11 @@
-import type { Redis } from 'ioredis';
+import { redisScript } from '@celeriac/broker/redis/internal';
+import type { UpsertStatus } from '../store/schedule-store.js';
 
 /**
  * The beat store's atomic operations, one Lua script each, with their KEYS and ARGV named in
- * the header. Registered with ioredis `defineCommand` (EVALSHA, falling back to EVAL after a
- * Redis restart). All keys come from `keys.ts`. Times are epoch milliseconds as decimal
- * strings; Lua's doubles hold them exactly.
+ * the header. Run with the broker's `runScript` (`@celeriac/broker/redis/internal`: EVALSHA,
+ * falling back to EVAL after a Redis restart). All keys come from `keys.ts`. Times are epoch
+ * milliseconds as decimal strings; Lua's doubles hold them exactly.
  */
 
 export const UPSERT_LUA = `--[[
@@ -226,32 +227,12 @@ end
 return 0
 `;
 
-const SCRIPTS = {
-  celeriacBeatUpsert: UPSERT_LUA,
-  celeriacBeatRemove: REMOVE_LUA,
-  celeriacBeatSetEnabled: SET_ENABLED_LUA,
-  celeriacBeatClaim: CLAIM_LUA,
-  celeriacBeatAcquire: ACQUIRE_LUA,
-  celeriacBeatRenew: RENEW_LUA,
-  celeriacBeatRelease: RELEASE_LUA,
-} as const;
-
-export type ScriptName = keyof typeof SCRIPTS;
-
-type ScriptFn = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
-
-/** Registers the scripts on a client. Safe to call twice. */
-export function defineScripts(client: Redis): void {
-  for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
-}
-
-/** Runs a registered script with its keys and args. */
-export function runScript(
-  client: Redis,
-  name: ScriptName,
-  keys: readonly string[],
-  args: readonly (string | number)[],
-): Promise<unknown> {
-  const fn = (client as unknown as Record<ScriptName, ScriptFn>)[name];
-  return fn.call(client, keys.length, ...keys, ...args);
-}
+export const UPSERT_SCRIPT = redisScript<UpsertStatus>(UPSERT_LUA);
+export const REMOVE_SCRIPT = redisScript<number>(REMOVE_LUA);
+export const SET_ENABLED_SCRIPT = redisScript<number>(SET_ENABLED_LUA);
+/** `['fenced']`, or per claim `'stale'` or its claimed runs comma-separated. */
+export const CLAIM_SCRIPT = redisScript<string[]>(CLAIM_LUA);
+/** `[1, token]` when the caller holds the lock, else `[0, holder's token, its PTTL]`. */
+export const ACQUIRE_SCRIPT = redisScript<[number, string, number?]>(ACQUIRE_LUA);
+export const RENEW_SCRIPT = redisScript<number>(RENEW_LUA);
+export const RELEASE_SCRIPT = redisScript<number>(RELEASE_LUA);

@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as RedisStoreModule from '../redis/index.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';
@@ -29,7 +29,7 @@ export async function createScheduleStore(
     } catch (err) {
       throw new CeleriacError(
         ErrorCodes.MISSING_DRIVER,
-        `the beat store at ${url.replace(/\/\/[^@/]*@/, '//***@')} needs the ioredis package: npm install ioredis`,
+        `the beat store at ${redactUrl(url)} needs the ioredis package: npm install ioredis`,
         {
           cause: err,
           details: { driver: 'ioredis' },
@@ -45,7 +45,7 @@ export async function createScheduleStore(
   }
   throw new CeleriacError(
     ErrorCodes.UNSUPPORTED_URL,
-    `beat store URL "${url.replace(/\/\/[^@/]*@/, '//***@')}": use memory://, redis:// (rediss://) or sqlite://`,
+    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://) or sqlite://`,
     {
       details: { scheme: scheme ?? null },
     },

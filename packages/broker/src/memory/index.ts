@@ -3,5 +3,3 @@
  */
 export { MemoryBroker } from './memory-broker.js';
 export type { MemoryBrokerOptions } from './memory-broker-options.js';
-export { MemoryCoordination } from './memory-coordination.js';
-export type { MemoryCoordinationOptions } from './memory-coordination.js';

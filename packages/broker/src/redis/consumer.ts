@@ -13,7 +13,8 @@ import {
   UNACKED_KEY,
   wakeKey,
 } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript } from './internal/index.js';
+import { FETCH_SCRIPT } from './scripts/index.js';
 
 export type ConsumerState = 'running' | 'cancelled';
 
@@ -186,7 +187,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     for (const q of order) keys.push(...readyListKeys(q), delayedKey(q), wakeKey(q));
     const now = this.#ctx.options.clock.now();
     const reply = await this.#ctx.run('fetch', () =>
-      runScript(this.#ctx.client, 'celeriacBrokerFetch', keys, [
+      runScript(this.#ctx.client, FETCH_SCRIPT, keys, [
         max,
         now,
         String(now / 1000),

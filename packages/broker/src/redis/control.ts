@@ -1,6 +1,7 @@
 import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/core';
 import type { Redis } from 'ioredis';
 import type { BrokerContext } from './context.js';
+import { openRedisClient } from './internal/index.js';
 import { buildEnvelope, parseEnvelope } from './envelope.js';
 import { bindingMember, bindingSetKey, parseBindingMember } from './keys.js';
 
@@ -27,12 +28,10 @@ export class RedisControlChannel implements ControlChannel {
     const channel = `/${db}.${exchange}`;
     // A connection of its own: a subscribed connection takes no other commands. ioredis
     // subscribes it again by itself after a reconnection.
-    const sub = this.#ctx.client.duplicate({
-      lazyConnect: true,
-      enableAutoPipelining: false,
-      maxRetriesPerRequest: null,
-      enableOfflineQueue: true,
+    const sub = openRedisClient(this.#ctx.client, {
       connectionName: 'celeriac-control',
+      autoPipelining: false,
+      overrides: { maxRetriesPerRequest: null, enableOfflineQueue: true },
     });
     sub.on('error', (err: Error) =>
       this.#ctx.options.logger.debug(

@@ -2,7 +2,8 @@ import type { BrokerMessage, DeadLetter, DeadLetterReason, DeadLetterStore } fro
 import type { BrokerContext } from './context.js';
 import { envelopePriority, parseEnvelope } from './envelope.js';
 import { deadLetterKey, priorityStep, readyListKey, wakeKey } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript } from './internal/index.js';
+import { PURGE_LISTS_SCRIPT, REPLAY_SCRIPT } from './scripts/index.js';
 
 /** Entries per replay script call: keeps each call short, since Redis runs scripts alone. */
 const REPLAY_CHUNK = 200;
@@ -131,7 +132,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
         args.push(p.raw, p.envelope, indexOf(list), indexOf(wakeKey(queue)));
       }
       replayed += await this.#ctx.run('deadLetters.replay', () =>
-        runScript(this.#ctx.client, 'celeriacBrokerReplay', keys, args),
+        runScript(this.#ctx.client, REPLAY_SCRIPT, keys, args),
       );
     }
     return replayed;
@@ -139,7 +140,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
 
   async purge(queue: string): Promise<number> {
     return this.#ctx.run('deadLetters.purge', () =>
-      runScript(this.#ctx.client, 'celeriacBrokerPurgeLists', [deadLetterKey(queue)], []),
+      runScript(this.#ctx.client, PURGE_LISTS_SCRIPT, [deadLetterKey(queue)], []),
     );
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BrokerMessage, DeadLetterReason, Delivery, FusableAck } from '@celeriac/core';
+import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
 import type { BrokerContext } from './context.js';
 import { envelopePriority, markRedelivered } from './envelope.js';
 import {
@@ -10,7 +10,8 @@ import {
   UNACKED_KEY,
   wakeKey,
 } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, type RedisFusedAck } from './internal/index.js';
+import { DEAD_LETTER_SCRIPT, SETTLE_BACK_SCRIPT } from './scripts/index.js';
 
 export type DeliveryState = 'held' | 'settled';
 
@@ -92,7 +93,7 @@ export class RedisDelivery implements Delivery {
     const moved = await this.#ctx.run('deadLetter', () =>
       runScript(
         this.#ctx.client,
-        'celeriacBrokerDeadLetter',
+        DEAD_LETTER_SCRIPT,
         [UNACKED_KEY, UNACKED_INDEX_KEY, deadLetterKey(this.queue)],
         [this.deliveryTag, entry, deadLetterLimit, deadLetterTtlMs],
       ),
@@ -100,9 +101,13 @@ export class RedisDelivery implements Delivery {
     if (moved === 0) this.#notInFlight('dead-letter');
   }
 
-  fusableAck(): FusableAck | undefined {
+  /**
+   * kombu's ack as commands, for a result backend on this Redis server and database to run in
+   * its own round trip after its write; the delivery stays held until `settled()`.
+   */
+  fusedAck(): RedisFusedAck | undefined {
     if (this.#state === 'settled') return undefined;
-    return new KombuFusableAck(this.#ctx.target, this.deliveryTag, () => {
+    return new KombuFusedAck(this.#ctx.target, this.deliveryTag, () => {
       this.#settle();
     });
   }
@@ -129,7 +134,7 @@ export class RedisDelivery implements Delivery {
     const n = await this.#ctx.run('requeue', () =>
       runScript(
         this.#ctx.client,
-        'celeriacBrokerSettleBack',
+        SETTLE_BACK_SCRIPT,
         [UNACKED_KEY, UNACKED_INDEX_KEY, list, wakeKey(this.queue)],
         [this.deliveryTag, payload, end, this.#ctx.wakeTtl],
       ),
@@ -148,7 +153,8 @@ export class RedisDelivery implements Delivery {
 }
 
 /** kombu's ack (HDEL + ZREM of the tag), for a result backend to run in its own round trip. */
-class KombuFusableAck implements FusableAck {
+class KombuFusedAck implements RedisFusedAck {
+  readonly transport = 'redis' as const;
   readonly target: string;
   readonly commands: readonly (readonly string[])[];
   readonly settled: () => void;

@@ -13,7 +13,8 @@ import {
   UNACKED_MUTEX_KEY,
   wakeKey,
 } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript } from './internal/index.js';
+import { RELEASE_LOCK_SCRIPT, RESTORE_SCRIPT } from './scripts/index.js';
 
 /**
  * How long a restorer may hold kombu's `unacked_mutex` (SET NX PX). A restore pass takes a few
@@ -162,9 +163,7 @@ export class InFlight {
       return await this.#restoreLocked(candidates, ceiling);
     } finally {
       await this.#ctx
-        .run('restore', () =>
-          runScript(client, 'celeriacBrokerReleaseLock', [UNACKED_MUTEX_KEY], [token]),
-        )
+        .run('restore', () => runScript(client, RELEASE_LOCK_SCRIPT, [UNACKED_MUTEX_KEY], [token]))
         .catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
     }
   }
@@ -241,7 +240,7 @@ export class InFlight {
       }
     }
     const restored = await this.#ctx.run('restore', () =>
-      runScript(client, 'celeriacBrokerRestore', keys, args),
+      runScript(client, RESTORE_SCRIPT, keys, args),
     );
     if (restored > 0) {
       options.logger.warn(

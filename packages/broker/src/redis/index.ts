@@ -1,7 +1,8 @@
 /**
  * `@celeriac/broker/redis`: the `Broker` contract on Redis, in kombu's layout, so Python Celery
- * clients and workers share the queues. Importing this subpath loads ioredis; nothing else in
- * `@celeriac/broker` does.
+ * clients and workers share the queues. Importing this subpath loads ioredis; of the rest of
+ * `@celeriac/broker` only the Redis coordination store (`./coordination/redis`) and the
+ * internal plumbing it shares with the result backend and beat (`./redis/internal`) do.
  *
  * @example
  * ```ts
@@ -27,5 +28,3 @@ export { RedisBroker } from './redis-broker.js';
 export type { RedisBrokerState } from './redis-broker.js';
 export type { RedisBrokerOptions } from './options.js';
 export { redisTarget } from './connection.js';
-export { RedisCoordination, coordinationKeys } from './redis-coordination.js';
-export type { RedisCoordinationOptions } from './redis-coordination.js';

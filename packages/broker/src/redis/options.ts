@@ -7,6 +7,7 @@ import {
   type Logger,
   optionChecks,
   optionTypes as t,
+  redactUrl,
   type OptionType,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -165,7 +166,7 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
   if (o.url !== undefined && !/^rediss?:\/\//i.test(o.url)) {
     throw new CeleriacError(
       ErrorCodes.UNSUPPORTED_URL,
-      `RedisBroker needs a redis:// or rediss:// URL, got "${o.url.replace(/\/\/[^@/]*@/, '//***@')}"`,
+      `RedisBroker needs a redis:// or rediss:// URL, got "${redactUrl(o.url)}"`,
       { details: { option: 'url' } },
     );
   }

@@ -18,7 +18,8 @@ import {
   UNACKED_KEY,
   wakeKey,
 } from './keys.js';
-import { runScript } from './scripts.js';
+import { isRedisFusedAck, runScript, type RedisFusedAck } from './internal/index.js';
+import { FETCH_SCRIPT } from './scripts/index.js';
 
 // These tests read server-wide state (INFO commandstats, every stale `unacked` entry a short
 // visibility timeout restores, CLIENT LIST), so they run on a redis-server of their own rather
@@ -301,14 +302,17 @@ describe('RedisBroker: settling', () => {
     expect(received.map((d) => d.redelivered)).toEqual([false, false, false, true]);
   });
 
-  it('fusableAck gives kombu ack commands that another client runs, then frees the slot', async () => {
+  it('fusedAck gives kombu ack commands that another client runs, then frees the slot', async () => {
     const b = open();
     const q = uniqueName('fusable');
     await b.publishMany(['f1', 'f2'].map((id) => ({ queue: q, message: msg(id) })));
     const { received } = await collect(b, [q], 1);
     await eventually('one delivery', () => received.length === 1);
     const d = received[0]!;
-    const fa = d.fusableAck!()!;
+    const offered = d.fusedAck!()!;
+    expect(isRedisFusedAck(offered)).toBe(true);
+    const fa = offered as RedisFusedAck;
+    expect(fa.transport).toBe('redis');
     expect(fa.target).toBe(`redis://127.0.0.1:${server.port}/0`);
     expect(fa.commands).toEqual([
       ['HDEL', 'unacked', d.deliveryTag],
@@ -325,7 +329,7 @@ describe('RedisBroker: settling', () => {
     expect(received).toHaveLength(1); // the slot is not free until settled() says so
     fa.settled();
     await eventually('the second delivery', () => received.length === 2);
-    expect(d.fusableAck!()).toBeUndefined();
+    expect(d.fusedAck!()).toBeUndefined();
     await d.ack(); // ignored
     await received[1]!.ack();
     expect(await raw.hlen('unacked')).toBe(0);
@@ -455,7 +459,7 @@ describe('RedisBroker: crash safety and visibility', () => {
       const now = Date.now();
       return runScript(
         raw,
-        'celeriacBrokerFetch',
+        FETCH_SCRIPT,
         [
           UNACKED_KEY,
           UNACKED_INDEX_KEY,

@@ -2,6 +2,7 @@ import {
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
+  redactUrl,
   type Broker,
   type BrokerMessage,
   type ConsumeOptions,
@@ -11,14 +12,7 @@ import {
   type PublishOptions,
 } from '@celeriac/core';
 import type { Redis } from 'ioredis';
-import {
-  brokerUnavailable,
-  isConnectionError,
-  openBlockingClient,
-  openClient,
-  redisTarget,
-  safeUrl,
-} from './connection.js';
+import { openBlockingClient, redisTarget } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisControlChannel } from './control.js';
@@ -41,7 +35,15 @@ import {
   type CompiledRedisBrokerOptions,
   type RedisBrokerOptions,
 } from './options.js';
-import { runScript } from './scripts.js';
+import {
+  openRedisClient,
+  redisUnavailable,
+  runScript,
+  slices,
+  toRedisError,
+  TurnBatch,
+} from './internal/index.js';
+import { DELAY_SCRIPT, PUBLISH_SCRIPT, PURGE_LISTS_SCRIPT } from './scripts/index.js';
 
 export type RedisBrokerState = 'open' | 'closing' | 'closed';
 
@@ -75,7 +77,7 @@ interface PendingPublish {
  * Round trips: the publishes made in one turn of the event loop (a `publishMany`, or many
  * concurrent `publish()` calls) go in one script call, one LPUSH per queue; a fetch takes up
  * to the free prefetch slots in one script call; an ack is one round trip (HDEL + ZREM), or
- * none of its own via `fusableAck()`.
+ * none of its own via `fusedAck()`.
  *
  * @example
  * ```ts
@@ -101,8 +103,7 @@ export class RedisBroker implements Broker {
   readonly #consumers = new Set<RedisConsumer>();
   #state: RedisBrokerState = 'open';
   #closing: Promise<void> | undefined;
-  #pendingPublishes: PendingPublish[] = [];
-  #publishFlushScheduled = false;
+  readonly #publishes = new TurnBatch<PendingPublish>((pending) => this.#flushPublishes(pending));
   #down = false;
   #lastError: Error | undefined;
   readonly #onClientError = (err: Error): void => this.#clientError(err);
@@ -110,7 +111,8 @@ export class RedisBroker implements Broker {
 
   constructor(options: RedisBrokerOptions) {
     this.#o = compileRedisBrokerOptions(options);
-    const client = this.#o.client ?? openClient(this.#o.url!, this.#o.redisOptions);
+    const client =
+      this.#o.client ?? openRedisClient(this.#o.url!, { redisOptions: this.#o.redisOptions });
     this.#ownsClient = this.#o.client === undefined;
     this.#client = client;
     this.#url = this.#o.url ?? redisTarget(client);
@@ -205,16 +207,10 @@ export class RedisBroker implements Broker {
   #send(call: PublishCall): Promise<unknown> {
     if (call.kind === 'delayed') {
       return this.#run('publish', () =>
-        runScript(this.#client, 'celeriacBrokerDelay', call.keys, call.args),
+        runScript(this.#client, DELAY_SCRIPT, call.keys, call.args),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#pendingPublishes.push({ call, resolve, reject });
-      if (!this.#publishFlushScheduled) {
-        this.#publishFlushScheduled = true;
-        process.nextTick(this.#flushPublishes);
-      }
-    });
+    return new Promise<void>((resolve, reject) => this.#publishes.add({ call, resolve, reject }));
   }
 
   /**
@@ -222,21 +218,14 @@ export class RedisBroker implements Broker {
    * `publish()` calls costs one script call, one command for Redis to dispatch per queue
    * rather than one script run per message, and far fewer client-side command objects.
    */
-  readonly #flushPublishes = (): void => {
-    this.#publishFlushScheduled = false;
-    const pending = this.#pendingPublishes;
-    this.#pendingPublishes = [];
+  #flushPublishes(pending: readonly PendingPublish[]): void {
     if (this.#state === 'closed') {
       const err = new CeleriacError(ErrorCodes.CLOSED, 'RedisBroker: publish after close()');
       for (const p of pending) p.reject(err);
       return;
     }
-    for (let i = 0; i < pending.length; i += MAX_PUBLISH_BATCH) {
-      this.#sendPublishes(
-        pending.length <= MAX_PUBLISH_BATCH ? pending : pending.slice(i, i + MAX_PUBLISH_BATCH),
-      );
-    }
-  };
+    for (const batch of slices(pending, MAX_PUBLISH_BATCH)) this.#sendPublishes(batch);
+  }
 
   #sendPublishes(batch: readonly PendingPublish[]): void {
     const keys: string[] = [];
@@ -266,7 +255,7 @@ export class RedisBroker implements Broker {
       args.push(call.json);
       args[runs[runs.length - 1]!.countAt] = ++count;
     }
-    this.#run('publish', () => runScript(this.#client, 'celeriacBrokerPublish', keys, args)).then(
+    this.#run('publish', () => runScript(this.#client, PUBLISH_SCRIPT, keys, args)).then(
       (replies) => {
         for (let r = 0; r < runs.length; r++) {
           const end = r + 1 < runs.length ? runs[r + 1]!.first : batch.length;
@@ -315,7 +304,7 @@ export class RedisBroker implements Broker {
     this.#assertOpen('purge');
     assertQueue(queue);
     return this.#run('purge', () =>
-      runScript(this.#client, 'celeriacBrokerPurgeLists', readyListKeys(queue), []),
+      runScript(this.#client, PURGE_LISTS_SCRIPT, readyListKeys(queue), []),
     );
   }
 
@@ -391,24 +380,22 @@ export class RedisBroker implements Broker {
   }
 
   #translate(err: unknown): Error {
-    if (isCeleriacError(err)) return err;
-    if (isConnectionError(err)) return brokerUnavailable(this.#url, err, this.#lastError);
-    return err instanceof Error ? err : new Error(String(err));
+    return toRedisError('broker', err, { url: this.#url, lastError: this.#lastError });
   }
 
   #clientError(err: Error): void {
     this.#lastError = err;
     if (this.#down) return;
     this.#down = true;
-    const e = brokerUnavailable(this.#url, err);
-    this.#o.logger.warn({ err }, `lost the Redis broker at ${safeUrl(this.#url)}; reconnecting`);
+    const e = redisUnavailable('broker', err, { url: this.#url });
+    this.#o.logger.warn({ err }, `lost the Redis broker at ${redactUrl(this.#url)}; reconnecting`);
     for (const c of this.#consumers) c.report(e);
   }
 
   #clientReady(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.#o.logger.info(`reconnected to the Redis broker at ${safeUrl(this.#url)}`);
+    this.#o.logger.info(`reconnected to the Redis broker at ${redactUrl(this.#url)}`);
   }
 
   #reportToConsumers(err: Error): void {

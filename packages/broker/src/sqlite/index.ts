@@ -1,7 +1,7 @@
 /**
- * `@celeriac/broker/sqlite`: the embedded, durable broker and coordination store for several
- * processes on one host, on one file. Opening one loads better-sqlite3; nothing else in
- * `@celeriac/broker` does. See docs/sqlite.md.
+ * `@celeriac/broker/sqlite`: the embedded, durable broker for several processes on one host,
+ * on one file (its coordination store is `@celeriac/broker/coordination/sqlite`). Opening one
+ * loads better-sqlite3; nothing else in `@celeriac/broker` does. See docs/sqlite.md.
  *
  * @example
  * ```ts
@@ -20,5 +20,3 @@
 export { SqliteBroker } from './sqlite-broker.js';
 export type { SqliteBrokerState } from './sqlite-broker.js';
 export type { SqliteBrokerOptions } from './options.js';
-export { SqliteCoordination } from './sqlite-coordination.js';
-export type { SqliteCoordinationOptions } from './sqlite-coordination.js';

@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, isCeleriacError, type BrokerMessage, type Delivery } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
-import { createBroker, createCoordination } from '../index.js';
+import { createBroker } from '../index.js';
+import { createCoordination } from '../coordination/index.js';
 import { SqliteBroker, type SqliteBrokerOptions } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-broker-'));

@@ -1,8 +1,9 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
 
 /**
- * Connection helpers: which server a URL or client points at, how to show a URL without its
- * password, and how ioredis failures become Celeriac errors at the edge.
+ * Which server a URL or client points at, to tell whether a delivery's fused ack lives on the
+ * backend's own server and database. (Clients, redaction and error translation are shared with
+ * the broker: `@celeriac/broker/redis/internal`, `redactUrl` in core.)
  */
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
@@ -16,7 +17,7 @@ export interface RedisEndpoint {
 
 /**
  * The identity of a Redis server and database, `redis://<host>:<port>/<db>`, in the form
- * `FusableAck.target` uses. Loopback names collapse into one (`localhost`, `127.0.0.1`,
+ * `RedisFusedAck.target` uses. Loopback names collapse into one (`localhost`, `127.0.0.1`,
  * `::1` reach the same local server); the scheme, credentials and options do not count.
  */
 export function endpointTarget(e: RedisEndpoint): string {
@@ -60,64 +61,11 @@ export function parseRedisUrl(url: string): RedisEndpoint {
   };
 }
 
-/** `FusableAck.target` normalized for comparison; undefined when it is not a Redis URL. */
+/** `RedisFusedAck.target` normalized for comparison; undefined when it is not a Redis URL. */
 export function normalizeTarget(target: string): string | undefined {
   try {
     return endpointTarget(parseRedisUrl(target));
   } catch {
     return undefined;
   }
-}
-
-/** The URL with its password replaced, fit for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
-
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-
-function isConnectionError(err: Error): boolean {
-  const code = (err as { code?: unknown }).code;
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) ||
-    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/i.test(err.message)
-  );
-}
-
-/**
- * Translates an ioredis failure into `CELERIAC_ERR_BACKEND_UNAVAILABLE` naming the server and
- * what to check. Celeriac errors pass through unchanged.
- */
-export function toBackendError(err: unknown, url: string, operation: string): Error {
-  if (err instanceof CeleriacError) return err;
-  const e = err instanceof Error ? err : new Error(String(err));
-  const details = { url, operation };
-  if (isConnectionError(e)) {
-    return new CeleriacError(
-      ErrorCodes.BACKEND_UNAVAILABLE,
-      `cannot reach the Redis result backend at ${url} (${operation}: ${e.message}); check that redis-server is running there and that the URL's host, port, database and password are right`,
-      { cause: err, details },
-    );
-  }
-  return new CeleriacError(
-    ErrorCodes.BACKEND_UNAVAILABLE,
-    `the Redis result backend at ${url} refused ${operation}: ${e.message}`,
-    { cause: err, details },
-  );
 }

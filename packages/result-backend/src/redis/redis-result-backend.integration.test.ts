@@ -7,6 +7,7 @@ import {
   type TaskState,
 } from '@celeriac/core';
 import { freePort, startRedisServer, uniqueName, type RedisServerHandle } from '@celeriac/testing';
+import type { RedisFusedAck } from '@celeriac/broker/redis/internal';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -438,7 +439,8 @@ describe('RedisResultBackend: store + ack', () => {
       },
       requeue: () => Promise.resolve(),
       deadLetter: () => Promise.resolve(),
-      fusableAck: () => ({
+      fusedAck: (): RedisFusedAck => ({
+        transport: 'redis',
         target,
         commands: [
           ['HDEL', hash, tag],
@@ -568,13 +570,23 @@ describe('RedisResultBackend: store + ack', () => {
     expect(await b.get(id)).toMatchObject({ status: 'SUCCESS' });
   });
 
-  it('without fusableAck: stores, then calls ack()', async () => {
+  it('without fusedAck: stores, then calls ack()', async () => {
     const b = backend();
     const hash = uniqueName('unacked');
     const delivery = fakeDelivery(sameServerTarget(), hash, uniqueName('z'), uniqueName('tag'));
-    delete delivery.fusableAck;
+    delete delivery.fusedAck;
     await b.store(doc(uniqueName('task'), 'SUCCESS'), { ack: delivery });
     expect(delivery.acks).toBe(1);
+  });
+
+  it("with another transport's fused ack on the same target: stores, then calls ack()", async () => {
+    const b = backend();
+    const hash = uniqueName('unacked');
+    const delivery = fakeDelivery(sameServerTarget(), hash, uniqueName('z'), uniqueName('tag'));
+    delivery.fusedAck = () => ({ transport: 'amqp', target: sameServerTarget() });
+    await b.store(doc(uniqueName('task'), 'SUCCESS'), { ack: delivery });
+    expect(delivery.acks).toBe(1);
+    expect(delivery.settles).toBe(0);
   });
 
   it('a refused write (stored SUCCESS) still acks the message in the same round trip', async () => {

@@ -1,203 +1,34 @@
 import {
   CeleriacError,
-  DEFAULT_RESULT_EXPIRES_MS,
   ErrorCodes,
   jsonSerializer,
-  silentLogger,
-  type Delivery,
-  type FusableAck,
+  redactUrl,
   type Logger,
   type ResultBackend,
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
-  optionChecks,
-  optionTypes as t,
-  type OptionType,
 } from '@celeriac/core';
-import { Redis, type RedisOptions } from 'ioredis';
+import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker/redis/internal';
+import type { Redis, RedisOptions } from 'ioredis';
+import { endpointTarget, normalizeTarget, parseRedisUrl } from './connection.js';
+import { ResultKeys } from './keys.js';
 import {
-  endpointTarget,
-  normalizeTarget,
-  parseRedisUrl,
-  redactUrl,
-  toBackendError,
-} from './connection.js';
-import { CELERY_TASK_KEY_PREFIX, ResultKeys } from './keys.js';
+  checkExpires,
+  compileRedisResultBackendOptions,
+  invalid,
+  type RedisResultBackendOptions,
+} from './options.js';
 import { ResultSubscriber, quit } from './result-subscriber.js';
-import { runStoreMany } from './scripts.js';
+import { StoreBatcher, type PendingStore, type StoreReply } from './store-batcher.js';
 
-/** Options of `RedisResultBackend`. Pass `url`, or `client` to share a connection. */
-export interface RedisResultBackendOptions {
-  /**
-   * `redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS), as Celery's
-   * `result_backend` setting. Required unless `client` is given.
-   */
-  url?: string;
-  /**
-   * An ioredis client to run commands on, instead of opening one from `url`. The backend
-   * never closes it. Waiting for results needs a connection in subscriber mode, which the
-   * backend opens itself with `client.duplicate()` (and closes). The client must not have a
-   * `keyPrefix`: use this backend's `keyPrefix` option.
-   * @default a client opened from `url`
-   */
-  client?: Redis;
-  /**
-   * How long a stored document lives, in milliseconds, unless `store()` says otherwise
-   * (Celery's `result_expires`).
-   * @default DEFAULT_RESULT_EXPIRES_MS (one day)
-   */
-  resultExpiresMs?: number;
-  /**
-   * Prefix of the result keys and channels. Python clients read Celery's.
-   * @default 'celery-task-meta-'
-   */
-  keyPrefix?: string;
-  /**
-   * A pino-shaped logger; the backend logs through a child bound to `{ component: 'result-backend', backend: 'redis' }`.
-   * @default silentLogger
-   */
-  logger?: Logger;
-  /**
-   * ioredis options for the connections the backend opens from `url` (its command
-   * connection and its subscriber). Values in the URL win over these, as ioredis does.
-   * @default {}
-   */
-  redisOptions?: RedisOptions;
-}
-
-interface CompiledOptions {
-  readonly url: string;
-  readonly resultExpiresMs: number;
-  readonly keyPrefix: string;
-  readonly logger: Logger;
-  readonly redisOptions: RedisOptions;
-}
+export type { RedisResultBackendOptions } from './options.js';
 
 const STORE_OPERATION = 'store (EVALSHA store-many)';
-
-/** The most documents one store-many script call carries; a longer queue is split. */
-const MAX_STORES_PER_CALL = 500;
-
-/** A document's slot in the store-many reply: 1 stored, 0 a SUCCESS kept, or what failed. */
-type StoreReply = number | string;
-
-/**
- * Redis commands whose last word may be repeated, `HDEL h a` + `HDEL h b` doing what
- * `HDEL h a b` does, with the fewest words they take.
- */
-const MERGEABLE: ReadonlyMap<string, number> = new Map([
-  ['HDEL', 3],
-  ['ZREM', 3],
-  ['SREM', 3],
-  ['DEL', 2],
-  ['UNLINK', 2],
-]);
-
-function mergeable(command: readonly (string | number | Buffer)[]): boolean {
-  const name = command[0];
-  const least = typeof name === 'string' ? MERGEABLE.get(name.toUpperCase()) : undefined;
-  return least !== undefined && command.length >= least;
-}
-
-/** Identity of a command's template (all but its last word), or undefined to keep it apart. */
-function templateId(command: readonly (string | number | Buffer)[]): string | undefined {
-  let id = '';
-  for (let w = 0; w < command.length - 1; w++) {
-    const word = command[w];
-    if (typeof word !== 'string') return undefined; // Buffers and numbers: not worth comparing
-    id += `${word.length}:${word}`;
-  }
-  return id;
-}
-
-/** A store waiting for the next store-many call. */
-interface PendingStore {
-  readonly key: string;
-  readonly payload: string;
-  readonly ttlMs: number;
-  readonly doc: ResultDocument;
-  /** The delivery to ack once the document is written. */
-  readonly delivery: Delivery | undefined;
-  /** Its ack commands, when they run in the store's own script call. */
-  readonly ack: FusableAck | undefined;
-  /** Called instead of the usual completion (the plain store of a fused one's fallback). */
-  readonly answered?: (reply: StoreReply | Error) => void;
-  resolve: (this: void) => void;
-  reject: (this: void, err: unknown) => void;
-}
 
 const noop = (): void => undefined;
 
 type LifecycleState = 'open' | 'closing' | 'closed';
-
-function invalid(option: string, message: string, value: unknown): CeleriacError {
-  return new CeleriacError(ErrorCodes.INVALID_OPTION, message, { details: { option, value } });
-}
-
-function checkExpires(option: string, value: number): number {
-  if (!(Number.isFinite(value) && value > 0)) {
-    throw invalid(
-      option,
-      `${option} must be a positive number of milliseconds, got ${String(value)}: every result document expires`,
-      value,
-    );
-  }
-  return Math.ceil(value);
-}
-
-const SPEC = {
-  url: t.nonEmptyString,
-  client: t.object,
-  resultExpiresMs: t.positive,
-  keyPrefix: t.nonEmptyString,
-  logger: t.object,
-  redisOptions: t.object,
-} as const satisfies { readonly [K in keyof Required<RedisResultBackendOptions>]: OptionType };
-
-function compileOptions(options: RedisResultBackendOptions): CompiledOptions {
-  optionChecks('RedisResultBackend').strict(options, SPEC, {
-    renamed: { resultExpires: 'resultExpiresMs' },
-  });
-  const { client } = options;
-  let url: string;
-  if (client) {
-    if (client.options.keyPrefix) {
-      throw invalid(
-        'client',
-        `the ioredis client passed to RedisResultBackend has keyPrefix "${client.options.keyPrefix}"; pass a client without one and set the backend's keyPrefix option`,
-        client.options.keyPrefix,
-      );
-    }
-    const { host = 'localhost', port = 6379, db = 0 } = client.options;
-    url = endpointTarget({ host, port, db });
-  } else if (options.url) {
-    url = options.url;
-  } else {
-    throw invalid(
-      'url',
-      'RedisResultBackend needs a url (such as "redis://localhost:6379/0") or an ioredis client',
-      undefined,
-    );
-  }
-  const keyPrefix = options.keyPrefix ?? CELERY_TASK_KEY_PREFIX;
-  if (typeof keyPrefix !== 'string' || keyPrefix === '') {
-    throw invalid('keyPrefix', 'keyPrefix must be a non-empty string', keyPrefix);
-  }
-  return {
-    url,
-    resultExpiresMs: checkExpires(
-      'resultExpiresMs',
-      options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS,
-    ),
-    keyPrefix,
-    logger: (options.logger ?? silentLogger).child({
-      component: 'result-backend',
-      backend: 'redis',
-    }),
-    redisOptions: options.redisOptions ?? {},
-  };
-}
 
 function isResultDocument(value: unknown): value is ResultDocument {
   return (
@@ -225,7 +56,7 @@ export class RedisResultBackend implements ResultBackend {
 
   private readonly client: Redis;
   private readonly ownsClient: boolean;
-  /** `FusableAck.target` of this backend's server and database. */
+  /** `RedisFusedAck.target` of this backend's server and database. */
   private readonly target: string;
   private readonly keys: ResultKeys;
   private readonly expiresMs: number;
@@ -233,13 +64,12 @@ export class RedisResultBackend implements ResultBackend {
   private readonly subscriber: ResultSubscriber;
   private state: LifecycleState = 'open';
   private closing: Promise<void> | undefined;
-  private pendingStores: PendingStore[] = [];
-  private storeFlushScheduled = false;
-  /** The last `FusableAck.target` seen and whether it is this backend's; deliveries repeat it. */
+  private readonly stores: StoreBatcher;
+  /** The last `RedisFusedAck.target` seen and whether it is this backend's; deliveries repeat it. */
   private lastTarget: { readonly target: string; readonly own: boolean } | undefined;
 
   constructor(options: RedisResultBackendOptions) {
-    const o = compileOptions(options);
+    const o = compileRedisResultBackendOptions(options);
     this.url = redactUrl(o.url);
     this.keys = new ResultKeys(o.keyPrefix);
     this.expiresMs = o.resultExpiresMs;
@@ -250,29 +80,43 @@ export class RedisResultBackend implements ResultBackend {
     // CLIENT LIST names the connections: `<name>` runs commands, `<name>-sub` waits for results.
     const name =
       options.client?.options.connectionName ?? o.redisOptions.connectionName ?? 'celeriac-results';
-    const subscriberOverrides: Partial<RedisOptions> = {
+    const subscriberOverrides: RedisOptions = {
       // Renewed by ResultSubscriber, which also re-reads the keys after subscribing.
       autoResubscribe: false,
-      lazyConnect: false,
       connectionName: `${name}-sub`,
     };
     if (options.client) {
       client = options.client;
       this.ownsClient = false;
       this.target = normalizeTarget(o.url) ?? o.url;
-      openSubscriber = () => this.watch(client.duplicate(subscriberOverrides), 'subscriber');
+      openSubscriber = () =>
+        this.watch(
+          openRedisClient(client, { lazyConnect: false, overrides: subscriberOverrides }),
+          'subscriber',
+        );
     } else {
       const endpoint = parseRedisUrl(o.url);
       this.target = endpointTarget(endpoint);
+      // No auto-pipelining unless asked for: store-many calls go straight to the connection
+      // anyway, and a lone GET gains nothing from waiting for the next turn.
+      const fromUrl = { redisOptions: o.redisOptions, autoPipelining: false };
       client = this.watch(
-        new Redis(o.url, { ...o.redisOptions, connectionName: name, lazyConnect: true }),
+        openRedisClient(o.url, { ...fromUrl, connectionName: 'celeriac-results' }),
         'commands',
       );
       this.ownsClient = true;
       openSubscriber = () =>
-        this.watch(new Redis(o.url, { ...o.redisOptions, ...subscriberOverrides }), 'subscriber');
+        this.watch(
+          openRedisClient(o.url, {
+            ...fromUrl,
+            lazyConnect: false,
+            overrides: subscriberOverrides,
+          }),
+          'subscriber',
+        );
     }
     this.client = client;
+    this.stores = new StoreBatcher(client, (store, reply) => this.storeAnswered(store, reply));
 
     this.subscriber = new ResultSubscriber({
       connect: openSubscriber,
@@ -286,7 +130,8 @@ export class RedisResultBackend implements ResultBackend {
   /**
    * Stores a task's document, unless a SUCCESS is already stored for it, and publishes it.
    * With `ack`, acks the delivery afterwards: in the same round trip when the broker is on
-   * this Redis server and database (`Delivery.fusableAck`), otherwise with `ack.ack()`.
+   * this Redis server and database (`Delivery.fusedAck`, a `RedisFusedAck`), otherwise with
+   * `ack.ack()`.
    */
   store(doc: ResultDocument, options: StoreOptions = {}): Promise<void> {
     let store: PendingStore;
@@ -300,14 +145,17 @@ export class RedisResultBackend implements ResultBackend {
           ? this.expiresMs
           : checkExpires('expiresMs', options.expiresMs);
       const { ack } = options;
-      const offered = ack?.fusableAck?.();
+      const offered = ack?.fusedAck?.();
       store = {
         key: this.keys.task(doc.task_id),
         payload: jsonSerializer.encodeText(doc),
         ttlMs,
         doc,
         delivery: ack,
-        ack: offered && this.isOwnTarget(offered.target) ? offered : undefined,
+        ack:
+          offered && isRedisFusedAck(offered) && this.isOwnTarget(offered.target)
+            ? offered
+            : undefined,
         resolve: noop,
         reject: noop,
       };
@@ -318,7 +166,7 @@ export class RedisResultBackend implements ResultBackend {
     return new Promise<void>((resolve, reject) => {
       store.resolve = resolve;
       store.reject = reject;
-      this.enqueueStore(store);
+      this.stores.enqueue(store);
     });
   }
 
@@ -349,7 +197,7 @@ export class RedisResultBackend implements ResultBackend {
   private async storeAlone(store: PendingStore): Promise<void> {
     this.assertOpen(STORE_OPERATION);
     const again = await new Promise<StoreReply | Error>((resolve) => {
-      this.enqueueStore(
+      this.stores.enqueue(
         { ...store, ack: undefined, delivery: undefined, resolve: noop, reject: noop },
         resolve,
       );
@@ -400,99 +248,6 @@ export class RedisResultBackend implements ResultBackend {
       }
     })();
     return this.closing;
-  }
-
-  /**
-   * Queues a store for the store-many call sent once the current turn of the event loop is
-   * over (`process.nextTick`): every task that finished in that turn shares one round trip.
-   */
-  private enqueueStore(store: PendingStore, answered?: (reply: StoreReply | Error) => void): void {
-    this.pendingStores.push(answered ? { ...store, answered } : store);
-    if (!this.storeFlushScheduled) {
-      this.storeFlushScheduled = true;
-      process.nextTick(this.flushStores);
-    }
-  }
-
-  private readonly flushStores = (): void => {
-    this.storeFlushScheduled = false;
-    const pending = this.pendingStores;
-    this.pendingStores = [];
-    // One call per TTL (the script takes one): a single one unless stores pass expiresMs.
-    const ttl = pending[0]!.ttlMs;
-    let groups: PendingStore[][] = [pending];
-    if (pending.some((p) => p.ttlMs !== ttl)) {
-      const byTtl = new Map<number, PendingStore[]>();
-      for (const p of pending) {
-        const group = byTtl.get(p.ttlMs);
-        if (group) group.push(p);
-        else byTtl.set(p.ttlMs, [p]);
-      }
-      groups = [...byTtl.values()];
-    }
-    for (const group of groups) {
-      for (let i = 0; i < group.length; i += MAX_STORES_PER_CALL) {
-        this.sendStores(
-          group.length <= MAX_STORES_PER_CALL ? group : group.slice(i, i + MAX_STORES_PER_CALL),
-        );
-      }
-    }
-  };
-
-  private sendStores(batch: readonly PendingStore[]): void {
-    const keys: string[] = [];
-    const templateArgs: (string | number | Buffer)[] = [];
-    const docArgs: (string | number | Buffer)[] = [];
-    const templates = new Map<string, number>();
-    let templateCount = 0;
-    for (const p of batch) {
-      keys.push(p.key);
-      docArgs.push(p.payload);
-      const commands = p.ack?.commands;
-      if (!commands) {
-        docArgs.push(0);
-        continue;
-      }
-      docArgs.push(commands.length);
-      for (const command of commands) {
-        // A command's template is every word but its last; documents acking the same way
-        // (HDEL unacked <tag>) share one.
-        const id = templateId(command);
-        let index = id === undefined ? undefined : templates.get(id);
-        if (index === undefined) {
-          index = ++templateCount;
-          if (id !== undefined) templates.set(id, index);
-          templateArgs.push(mergeable(command) ? 1 : 0, Math.max(0, command.length - 1));
-          for (let w = 0; w < command.length - 1; w++) templateArgs.push(command[w]!);
-        }
-        docArgs.push(index, command[command.length - 1] ?? '');
-      }
-    }
-    runStoreMany(this.client, keys, [
-      batch[0]!.ttlMs,
-      templateCount,
-      ...templateArgs,
-      ...docArgs,
-    ]).then(
-      (replies) => {
-        for (let i = 0; i < batch.length; i++)
-          this.answer(batch[i]!, replies[i] ?? 'store: no reply');
-      },
-      (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
-        for (const p of batch) this.answer(p, e);
-      },
-    );
-  }
-
-  private answer(store: PendingStore, reply: StoreReply | Error): void {
-    try {
-      if (store.answered) store.answered(reply);
-      else this.storeAnswered(store, reply);
-    } catch (err) {
-      // One store's completion (its settled(), say) failing must not leave the others waiting.
-      store.reject(err);
-    }
   }
 
   /** True when `target` names this backend's server and database. */
@@ -570,7 +325,7 @@ export class RedisResultBackend implements ResultBackend {
         { cause: err },
       );
     }
-    return toBackendError(err, this.url, operation);
+    return toRedisError('result backend', err, { url: this.url, operation });
   }
 
   private assertOpen(operation: string, taskId?: string): void {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { Command, type Redis } from 'ioredis';
+import { redisScript } from '@celeriac/broker/redis/internal';
 
 /**
  * Lua scripts, one per atomic Redis operation, each run with EVALSHA (EVAL when the server
@@ -14,7 +13,7 @@ import { Command, type Redis } from 'ioredis';
  * another serializer) does not count as a SUCCESS and is overwritten.
  *
  * Many stores go in one call, with the commands that ack their tasks' messages (from the
- * broker's `Delivery.fusableAck`), so the results a worker finishes in one turn of its event
+ * broker's `Delivery.fusedAck`, a `RedisFusedAck`), so the results a worker finishes in one turn of its event
  * loop cost one round trip and one script run, not one each. A document's ack runs only
  * after its write succeeded: a SET refused (say, by maxmemory, which still allows the HDEL of
  * an ack) skips that document's ack, so a message is never acked without its result. A kept
@@ -114,31 +113,8 @@ end
 return out
 `;
 
-/** SHA1 of the store-many script, for EVALSHA. */
-export const STORE_MANY_SHA = createHash('sha1').update(STORE_MANY_LUA).digest('hex');
-
 /**
- * Runs store-many: EVALSHA, and EVAL with the body when the server lacks it (first use, or a
- * restart flushed its script cache). Sent as a plain command, straight to the connection
- * (never auto-pipelined: a call is a batch already), not through ioredis `defineCommand`,
- * whose script commands keep their arguments and replies reachable long after they
- * resolved, so that they survive scavenges and are promoted (measured in a loop of script
- * calls: 11 MB of 13.5 MB allocated survived each scavenge, 2 KB as plain commands).
+ * Sent straight to the connection (never auto-pipelined: a call is a batch already) by the
+ * broker's one EVALSHA runner, `runScript` (`@celeriac/broker/redis/internal`).
  */
-export function runStoreMany(
-  client: Redis,
-  keys: readonly string[],
-  args: readonly (string | number | Buffer)[],
-): Promise<(number | string)[]> {
-  const send = (verb: 'evalsha' | 'eval', script: string): Promise<(number | string)[]> => {
-    const command = new Command(verb, [script, keys.length, ...keys, ...args], {
-      replyEncoding: 'utf8',
-    });
-    client.sendCommand(command);
-    return command.promise as Promise<(number | string)[]>;
-  };
-  return send('evalsha', STORE_MANY_SHA).catch((err: unknown) => {
-    if (!(err instanceof Error && err.message.includes('NOSCRIPT'))) throw err;
-    return send('eval', STORE_MANY_LUA);
-  });
-}
+export const STORE_MANY_SCRIPT = redisScript<(number | string)[]>(STORE_MANY_LUA, { direct: true });

@@ -293,7 +293,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 /**
  * A stand-in delivery that counts acks: enough to probe the store-then-ack contract without a
- * broker. It offers no `fusableAck`, so every backend takes its plain path.
+ * broker. It offers no `fusedAck`, so every backend takes its plain path.
  */
 function fakeDelivery(onAck: () => Promise<void>): Delivery {
   const message: BrokerMessage = {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, isCeleriacError } from '@celeriac/core';
 import { coordinationConformance } from '@celeriac/testing';
-import { SqliteCoordination } from './index.js';
+import { SqliteCoordination } from './sqlite-coordination.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-coordination-'));
 const url = `sqlite://${join(dir, 'coordination.db')}`;

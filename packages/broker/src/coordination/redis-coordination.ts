@@ -13,9 +13,10 @@ import {
   type OptionType,
   optionChecks,
   optionTypes as t,
+  redactUrl,
 } from '@celeriac/core';
 import type { Redis, RedisOptions } from 'ioredis';
-import { brokerUnavailable, isConnectionError, openClient, safeUrl } from './connection.js';
+import { openRedisClient, redisScript, runScript, toRedisError } from '../redis/internal/index.js';
 
 /** Keys of the coordination state, all under `celeriac.` and each with a TTL. */
 export const coordinationKeys = {
@@ -27,7 +28,7 @@ export const coordinationKeys = {
   unique: (key: string): string => `celeriac.unique.${key}`,
 } as const;
 
-const REVOKE_LUA = `
+const REVOKE_SCRIPT = redisScript<number>(`
 -- revoke
 -- KEYS[1]  the revoked sorted set
 -- ARGV[1]  now, epoch ms
@@ -49,9 +50,9 @@ local ids = {}
 for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
 redis.call('PUBLISH', KEYS[1], cjson.encode({ ids = ids, terminate = ARGV[3] == '1', expiresAt = tonumber(ARGV[2]) }))
 return #ids
-`;
+`);
 
-const RESERVE_RATE_SLOT_LUA = `
+const RESERVE_RATE_SLOT_SCRIPT = redisScript<number>(`
 -- reserve-rate-slot: evenly spaced start slots (GCRA with a burst of one), timed by Redis's clock
 -- KEYS[1]  the rate key, holding the epoch ms of the next free slot
 -- ARGV[1]  spacing between slots in ms (interval / count)
@@ -64,9 +65,9 @@ if nextSlot < now then nextSlot = now end
 local after = nextSlot + spacing
 redis.call('SET', KEYS[1], string.format('%.3f', after), 'PX', math.ceil(after - now) + 1000)
 return math.ceil(nextSlot - now)
-`;
+`);
 
-const CLAIM_UNIQUE_LUA = `
+const CLAIM_UNIQUE_SCRIPT = redisScript<string | null>(`
 -- claim-unique
 -- KEYS[1]  the uniqueness key
 -- ARGV[1]  the task id claiming it
@@ -76,13 +77,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return nil
 end
 return redis.call('GET', KEYS[1])
-`;
-
-type Scripted = Redis & {
-  celeriacRevoke(key: string, ...args: (string | number)[]): Promise<number>;
-  celeriacReserveRateSlot(key: string, spacing: string): Promise<number>;
-  celeriacClaimUnique(key: string, taskId: string, ttlMs: number): Promise<string | null>;
-};
+`);
 
 export interface RedisCoordinationOptions {
   /** `redis://` or `rediss://` URL. */
@@ -109,7 +104,7 @@ function parseMember(member: string, score: string): Revocation | undefined {
 export class RedisCoordination implements Coordination {
   readonly kind = 'redis' as const;
   readonly #url: string;
-  readonly #client: Scripted;
+  readonly #client: Redis;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #subscribers = new Set<Redis>();
@@ -128,43 +123,35 @@ export class RedisCoordination implements Coordination {
     this.#url = options.url;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
-    const client = openClient(options.url, {
-      ...options.redisOptions,
-      connectionName: 'celeriac-coordination',
+    const client = openRedisClient(options.url, {
+      redisOptions: options.redisOptions,
+      // Named so even when the user's options name their connections: CLIENT LIST tells it apart.
+      overrides: { connectionName: 'celeriac-coordination' },
     });
-    client.defineCommand('celeriacRevoke', { lua: REVOKE_LUA, numberOfKeys: 1 });
-    client.defineCommand('celeriacReserveRateSlot', {
-      lua: RESERVE_RATE_SLOT_LUA,
-      numberOfKeys: 1,
-    });
-    client.defineCommand('celeriacClaimUnique', { lua: CLAIM_UNIQUE_LUA, numberOfKeys: 1 });
     client.on('error', (err: Error) =>
       this.#logger.debug({ err }, 'coordination connection error'),
     );
-    this.#client = client as Scripted;
+    this.#client = client;
   }
 
   async revoke(ids: readonly string[], options: RevokeOptions): Promise<void> {
     if (ids.length === 0) return;
     const now = this.#clock.now();
     await this.#run(() =>
-      this.#client.celeriacRevoke(
-        coordinationKeys.revoked,
-        now,
-        now + options.ttlMs,
-        options.terminate ? '1' : '0',
-        MAX_REVOKED,
-        ...ids,
+      runScript(
+        this.#client,
+        REVOKE_SCRIPT,
+        [coordinationKeys.revoked],
+        [now, now + options.ttlMs, options.terminate ? '1' : '0', MAX_REVOKED, ...ids],
       ),
     );
   }
 
   async watchRevocations(listener: (revocation: Revocation) => void): Promise<RevocationWatch> {
     this.#assertOpen();
-    const sub = this.#client.duplicate({
-      lazyConnect: true,
+    const sub = openRedisClient(this.#client, {
       connectionName: 'celeriac-coordination-sub',
-      enableAutoPipelining: false,
+      autoPipelining: false,
     });
     sub.on('error', (err: Error) => this.#logger.debug({ err }, 'revocation subscriber error'));
     this.#subscribers.add(sub);
@@ -203,16 +190,17 @@ export class RedisCoordination implements Coordination {
   async reserveRateSlot(key: string, count: number, intervalMs: number): Promise<number> {
     const spacing = (intervalMs / count).toFixed(3);
     return this.#run(() =>
-      this.#client.celeriacReserveRateSlot(coordinationKeys.rate(key), spacing),
+      runScript(this.#client, RESERVE_RATE_SLOT_SCRIPT, [coordinationKeys.rate(key)], [spacing]),
     );
   }
 
   async claimUnique(key: string, taskId: string, ttlMs: number): Promise<string | null> {
     return this.#run(() =>
-      this.#client.celeriacClaimUnique(
-        coordinationKeys.unique(key),
-        taskId,
-        Math.max(1, Math.ceil(ttlMs)),
+      runScript(
+        this.#client,
+        CLAIM_UNIQUE_SCRIPT,
+        [coordinationKeys.unique(key)],
+        [taskId, Math.max(1, Math.ceil(ttlMs))],
       ),
     );
   }
@@ -251,8 +239,7 @@ export class RedisCoordination implements Coordination {
     try {
       return await op();
     } catch (err) {
-      if (isConnectionError(err)) throw brokerUnavailable(this.#url, err);
-      throw err;
+      throw toRedisError('broker', err, { url: this.#url });
     }
   }
 
@@ -260,7 +247,7 @@ export class RedisCoordination implements Coordination {
     if (this.#closing) {
       throw new CeleriacError(
         ErrorCodes.CLOSED,
-        `the coordination client for ${safeUrl(this.#url)} was closed`,
+        `the coordination client for ${redactUrl(this.#url)} was closed`,
       );
     }
   }

@@ -19,8 +19,8 @@ import {
   sqliteError,
   type SqliteDatabase,
   type SqliteLocation,
-} from './connection.js';
-import { rejectUnknownKeys } from './options.js';
+} from '../sqlite/connection.js';
+import { rejectUnknownKeys } from '../sqlite/options.js';
 
 export interface SqliteCoordinationOptions {
   /** The database file, as the broker's: `sqlite://./celeriac.db`. @default undefined (required) */

@@ -1,0 +1,58 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** How {@link openRedisClient} opens a connection, beyond the user's ioredis options. */
+export interface OpenRedisClientOptions {
+  /**
+   * The user's ioredis options, for a connection opened from a URL. Values in the URL win over
+   * these, as ioredis does. Ignored for a duplicate, which takes its base client's.
+   * @default {}
+   */
+  redisOptions?: RedisOptions | undefined;
+  /**
+   * The name `CLIENT LIST` shows. From a URL, the user's own `connectionName` wins; a duplicate
+   * always takes this one (it is a connection of the component's own, with its own role).
+   * @default none (ioredis sets no name)
+   */
+  connectionName?: string;
+  /**
+   * Auto-pipelining: the commands sent in one turn of the event loop share one write. From a
+   * URL, the user's own `enableAutoPipelining` wins; a duplicate always takes this one.
+   * @default true from a URL; a duplicate keeps its base client's when unset
+   */
+  autoPipelining?: boolean;
+  /**
+   * Connect at the first command (true) or at once (false). Always applied: a component
+   * decides when its connections connect.
+   * @default true
+   */
+  lazyConnect?: boolean;
+  /** ioredis options applied last, over the user's (a subscriber's `autoResubscribe`, say). @default {} */
+  overrides?: RedisOptions;
+}
+
+/**
+ * Opens an ioredis client: from a URL (the broker, the result backend, the beat store and
+ * coordination each open theirs this way), or as a duplicate of `from`, with the same server,
+ * credentials and TLS (a blocking or subscriber connection beside a command connection).
+ * Lazy by default: nothing connects until the first command.
+ */
+export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions = {}): Redis {
+  const lazyConnect = o.lazyConnect ?? true;
+  if (typeof from !== 'string') {
+    return from.duplicate({
+      lazyConnect,
+      ...(o.autoPipelining === undefined ? {} : { enableAutoPipelining: o.autoPipelining }),
+      ...(o.connectionName === undefined ? {} : { connectionName: o.connectionName }),
+      ...o.overrides,
+    });
+  }
+  const user = o.redisOptions ?? {};
+  const connectionName = user.connectionName ?? o.connectionName;
+  return new Redis(from, {
+    ...user,
+    ...(connectionName === undefined ? {} : { connectionName }),
+    enableAutoPipelining: user.enableAutoPipelining ?? o.autoPipelining ?? true,
+    lazyConnect,
+    ...o.overrides,
+  });
+}
