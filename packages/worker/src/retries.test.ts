@@ -4,11 +4,11 @@ import {
   NonRetryableError,
   SoftTimeLimitExceeded,
   TaskError,
-  backoffSeconds,
   type TaskContext,
 } from '@celeriac/client';
 import { ManualClock, type Broker, silentLogger } from '@celeriac/core';
 import { Worker } from './index.js';
+import { backoffSeconds } from './retry-policy.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
