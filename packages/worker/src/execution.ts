@@ -8,7 +8,8 @@ import {
 } from '@celeriac/client';
 import { CeleriacError, ErrorCodes, type TaskMessage } from '@celeriac/core';
 import type { InFlight } from './in-flight.js';
-import type { ChildPool, PoolOutcome } from './pools/child-pool.js';
+import type { ChildPool } from './pools/child-pool.js';
+import type { PoolOutcome } from './pools/pool-run.js';
 
 /** How a run ended: the pool's outcomes, or a revocation with terminate. */
 export type Outcome = PoolOutcome | { readonly kind: 'revoked' };
