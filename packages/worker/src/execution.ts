@@ -54,9 +54,24 @@ export class Execution {
   finish(outcome: Outcome): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#clearTimers();
+    this.#resolve(outcome);
+  }
+
+  /**
+   * The worker gave up on the run (requeued it at a shutdown timeout or an abort): its time
+   * limits no longer matter, and their timers must not outlive the worker. The outcome still
+   * settles when the task does; nobody records it.
+   */
+  abandon(): void {
+    this.#clearTimers();
+  }
+
+  #clearTimers(): void {
     if (this.#softTimer) clearTimeout(this.#softTimer);
     if (this.#hardTimer) clearTimeout(this.#hardTimer);
-    this.#resolve(outcome);
+    this.#softTimer = undefined;
+    this.#hardTimer = undefined;
   }
 
   /** Settles with what an async task's promise settles with. */

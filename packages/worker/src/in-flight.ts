@@ -21,8 +21,11 @@ export interface InFlight {
   /** The message once its run started, and when (epoch ms), for `celery inspect active`. */
   msg: TaskMessage | undefined;
   startedAt: number;
-  /** The run of the task function, once started: revocation with terminate ends it. */
-  execution?: { terminate(): void } | undefined;
+  /**
+   * The run of the task function, once started: revocation with terminate ends it; giving
+   * up on the message stops its time-limit timers.
+   */
+  execution?: { terminate(): void; abandon(): void } | undefined;
   /** Waiting for a rate-limit slot: not counted as processed. */
   parked?: boolean;
 }

@@ -102,10 +102,11 @@ export class ResultWriter {
     this.#deps.logger.error({ err }, `could not ${what} a message; the broker will redeliver it`);
   }
 
-  /** Gives up on a run (shutdown timeout, abort): requeued once, its signal aborted. */
+  /** Gives up on a run (shutdown timeout, abort): requeued once, its signal aborted, its timers stopped. */
   abandon(entry: InFlight, reason: Error): Promise<void> {
     if (entry.abandoned) return Promise.resolve();
     entry.abandoned = true;
+    entry.execution?.abandon();
     entry.controller?.abort(reason);
     return this.requeue(entry.delivery);
   }

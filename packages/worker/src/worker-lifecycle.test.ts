@@ -169,10 +169,14 @@ describe('Worker lifecycle', () => {
     it(`${order}: both resolve, the running task is requeued, nothing is left running`, async () => {
       const { app, worker } = setup();
       let started = 0;
-      const stuck = app.task('tasks.stuck', () => {
-        started++;
-        return new Promise(() => undefined); // never settles: only an abort ends the wait
-      });
+      const stuck = app.task(
+        'tasks.stuck',
+        () => {
+          started++;
+          return new Promise(() => undefined); // never settles: only an abort ends the wait
+        },
+        { timeLimit: 120, softTimeLimit: 100 }, // timers an abandoned run must not leave behind
+      );
       await worker.start();
       const base = timersActive();
       const r = stuck.delay();
