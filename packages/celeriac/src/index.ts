@@ -32,7 +32,6 @@ export {
   TaskError,
   TimeLimitExceeded,
   activeTaskContext,
-  backoffSeconds,
   broadcastCommand,
   callTaskFunction,
   compileCeleriacOptions,

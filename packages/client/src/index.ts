@@ -42,7 +42,6 @@ export {
   MaxRetriesExceededError,
   SoftTimeLimitExceeded,
   TimeLimitExceeded,
-  backoffSeconds,
 } from './task-errors.js';
 export type { RetryOptions } from './task-errors.js';
 export { TaskError, CeleriacError, ErrorCodes, isCeleriacError, States } from '@celeriac/core';

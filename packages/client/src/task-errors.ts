@@ -80,21 +80,3 @@ export class TimeLimitExceeded extends Error {
     this.excArgs = [seconds];
   }
 }
-
-/**
- * Celery's `get_exponential_backoff_interval`: `factor × 2^retries` seconds, capped at
- * `maximum`, then with full jitter a uniform whole number of seconds in [0, that].
- * `random` is injected so tests are exact.
- */
-export function backoffSeconds(o: {
-  factor: number;
-  retries: number;
-  maximum: number;
-  fullJitter: boolean;
-  random?: () => number;
-}): number {
-  const countdown = Math.min(o.maximum, o.factor * 2 ** o.retries);
-  if (!o.fullJitter) return Math.max(0, countdown);
-  const r = (o.random ?? Math.random)();
-  return Math.max(0, Math.floor(r * (Math.floor(countdown) + 1)));
-}

@@ -17,6 +17,7 @@
  * ```
  */
 export { Worker } from './worker.js';
-export type { WorkerOptions, WorkerState } from './worker.js';
+export type { WorkerState } from './worker.js';
+export type { WorkerOptions } from './worker-options.js';
 export { WorkerLostError } from './pools/worker-lost-error.js';
 export type { PoolKind, PoolOptions } from './pools/pool-options.js';

@@ -6,6 +6,7 @@ import {
   type ControlListener,
   type Logger,
 } from '@celeriac/core';
+import type { InFlight } from './in-flight.js';
 
 /** One running task, as `celery inspect active` lists it (Celery's `Request.info()`). */
 export interface ActiveTaskInfo {
@@ -24,6 +25,32 @@ export interface ActiveTaskInfo {
     redelivered: boolean;
   };
   worker_pid: number;
+}
+
+/** A running task as `celery inspect active` lists it; none for a message not started yet. */
+export function activeTaskInfo(entry: InFlight, hostname: string): ActiveTaskInfo[] {
+  const m = entry.msg;
+  if (!m) return [];
+  const props = entry.delivery.message.properties;
+  return [
+    {
+      id: m.headers.id,
+      name: m.headers.task,
+      args: m.args,
+      kwargs: m.kwargs,
+      type: m.headers.task,
+      hostname,
+      time_start: entry.startedAt / 1000,
+      acknowledged: entry.acked,
+      delivery_info: {
+        exchange: '',
+        routing_key: entry.delivery.queue,
+        priority: typeof props.priority === 'number' ? props.priority : null,
+        redelivered: entry.delivery.redelivered,
+      },
+      worker_pid: process.pid,
+    },
+  ];
 }
 
 /** What remote control asks of its worker. */

@@ -4,7 +4,6 @@ import {
   NonRetryableError,
   SoftTimeLimitExceeded,
   TaskError,
-  backoffSeconds,
   type TaskContext,
 } from '@celeriac/client';
 import { ManualClock, type Broker, silentLogger } from '@celeriac/core';
@@ -38,30 +37,6 @@ async function advance(clock: ManualClock, broker: Broker, ms: number): Promise<
   clock.advance(ms);
   await broker.count('celery');
 }
-
-describe('backoffSeconds', () => {
-  it("matches Celery's exponential backoff with full jitter", () => {
-    expect(backoffSeconds({ factor: 2, retries: 0, maximum: 600, fullJitter: false })).toBe(2);
-    expect(backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: false })).toBe(16);
-    expect(backoffSeconds({ factor: 1, retries: 20, maximum: 600, fullJitter: false })).toBe(600);
-    // Full jitter: a whole number of seconds uniform in [0, countdown].
-    expect(
-      backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0 }),
-    ).toBe(0);
-    expect(
-      backoffSeconds({
-        factor: 2,
-        retries: 3,
-        maximum: 600,
-        fullJitter: true,
-        random: () => 0.999,
-      }),
-    ).toBe(16);
-    expect(
-      backoffSeconds({ factor: 2, retries: 3, maximum: 600, fullJitter: true, random: () => 0.5 }),
-    ).toBe(8);
-  });
-});
 
 describe('retries', () => {
   it('retries with backoff and jitter on an injected clock, then stores the last error as FAILURE', async () => {

@@ -1,40 +1,11 @@
-import type { TaskContext, TaskOptions } from '@celeriac/client';
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '@celeriac/client';
 import { CeleriacError, ErrorCodes, type Logger } from '@celeriac/core';
 import type { AppModuleRef } from './app-module.js';
 import { ProcessChild, ThreadChild, type ChildExit, type PoolChild } from './pool-child.js';
 import type { CompiledPoolOptions } from './pool-options.js';
+import { outcomeOf, poolClosed, runMessage, type PoolOutcome, type PoolRun } from './pool-run.js';
 import { rebuildThrown, serializeThrown, type ChildMessage } from './protocol.js';
 import { WorkerLostError } from './worker-lost-error.js';
-
-/** How a task run in a pool ended; the worker stores and acks by it as for the async pool. */
-export type PoolOutcome =
-  | { readonly kind: 'returned'; readonly value: unknown }
-  | { readonly kind: 'threw'; readonly error: unknown }
-  | { readonly kind: 'timeLimit'; readonly seconds: number }
-  | { readonly kind: 'workerLost'; readonly error: WorkerLostError };
-
-/**
- * One task to run: its context (the worker's: `updateState` stores, `logger` logs), options
- * and hard limit. The context's signal is the worker's word: aborted with
- * `SoftTimeLimitExceeded`, the abort is relayed to the task; aborted for any other reason
- * (hard limit, revocation, shutdown) the worker has given up on the run, and the thread or
- * child is killed and replaced.
- */
-export interface PoolRun {
-  readonly ctx: TaskContext;
-  readonly options: Readonly<TaskOptions>;
-  /**
-   * Hard time limit in seconds. The worker's own timer aborts the signal then, but a signal
-   * aborts only once, and may already have for the soft limit: the pool keeps its own timer.
-   */
-  readonly hard: number | null;
-  /**
-   * Aborted when the run must end now whatever the task's signal did before (revocation with
-   * terminate after a soft limit already used the signal): the member is killed.
-   */
-  readonly kill?: AbortSignal;
-}
 
 export interface ChildPoolDeps {
   /** Threads or children: the worker's concurrency. */
@@ -117,7 +88,7 @@ export class ChildPool {
 
   /** Runs a task on the next free member. */
   run(run: PoolRun): Promise<PoolOutcome> {
-    if (this.#state === 'closed') return Promise.resolve(closed(null));
+    if (this.#state === 'closed') return Promise.resolve(poolClosed(null));
     return new Promise<PoolOutcome>((resolve) => {
       const signal = run.ctx.signal;
       const job: Job = {
@@ -160,11 +131,11 @@ export class ChildPool {
     this.#respawns.clear();
     for (const job of this.#waiting.splice(0)) {
       job.detach();
-      job.resolve(closed(null));
+      job.resolve(poolClosed(null));
     }
     for (const slot of [...this.#slots]) {
       // A member still loading the app may not hear `exit` yet: it goes the short way too.
-      if (slot.job || slot.state === 'starting') this.#kill(slot)?.resolve(closed('SIGKILL'));
+      if (slot.job || slot.state === 'starting') this.#kill(slot)?.resolve(poolClosed('SIGKILL'));
       else this.#leave(slot);
     }
     await Promise.all([...this.#alive].map((s) => s.exited));
@@ -237,26 +208,7 @@ export class ChildPool {
     const { ctx, hard } = job.run;
     const seq = ++this.#seq;
     try {
-      slot.child.send({
-        type: 'run',
-        seq,
-        request: {
-          id: ctx.id,
-          name: ctx.name,
-          retries: ctx.retries,
-          rootId: ctx.rootId,
-          parentId: ctx.parentId,
-          groupId: ctx.groupId,
-          eta: ctx.eta?.toISOString() ?? null,
-          expires: ctx.expires?.toISOString() ?? null,
-          headers: ctx.headers,
-          queue: ctx.queue,
-          redelivered: ctx.redelivered,
-          hostname: ctx.hostname,
-        },
-        args: ctx.args,
-        kwargs: ctx.kwargs,
-      });
+      slot.child.send(runMessage(ctx, seq));
     } catch (error) {
       this.#idle.push(slot);
       job.detach();
@@ -422,18 +374,7 @@ export class ChildPool {
           slot.state = 'idle';
           this.#idle.push(slot);
         }
-        const { options } = job.run;
-        job.resolve(
-          m.outcome.kind === 'returned'
-            ? { kind: 'returned', value: m.outcome.value }
-            : {
-                kind: 'threw',
-                error: rebuildThrown(m.outcome.error, [
-                  ...(options.autoretryFor ?? []),
-                  ...(options.dontAutoretryFor ?? []),
-                ]),
-              },
-        );
+        job.resolve(outcomeOf(m.outcome, job.run.options));
         this.#dispatch();
         return;
       }
@@ -477,14 +418,6 @@ export class ChildPool {
     }
     if (counted) this.#replace(wasStarting ? RESPAWN_DELAY_MS : 0);
   }
-}
-
-/** The outcome of a run the pool dropped because it was closed (the worker requeued it). */
-function closed(signal: string | null): PoolOutcome {
-  return {
-    kind: 'workerLost',
-    error: new WorkerLostError({ code: null, signal, detail: 'The pool was closed.' }),
-  };
 }
 
 function describe(exit: ChildExit): string {
