@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import {
-  CeleriacError,
-  ErrorCodes,
-  optionChecks,
-  optionTypes as t,
-  type Clock,
-  type Logger,
-  type OptionType,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, type Clock, type Logger } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import { compileEntry, type BeatEntry, type MisfireOptions } from './entry.js';
 import { checkTimeZone } from './schedules/wall-clock.js';
 import type { ScheduleStore } from './store/schedule-store.js';

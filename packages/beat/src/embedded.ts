@@ -1,4 +1,5 @@
-import { optionChecks, optionTypes as t, type Logger, type OptionType } from '@celeriac/core';
+import { type Logger } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import { BEAT_SPEC, Beat, type BeatApp, type BeatOptions } from './beat.js';
 import { createScheduleStore } from './store/create-schedule-store.js';
 import type { ScheduleStore } from './store/schedule-store.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { optionTypes as t, type OptionType, type SerializerName } from '@celeriac/core';
+import { type SerializerName } from '@celeriac/core';
+import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import { invalidSchedule, scheduleChecks, show } from './errors.js';
 import {
   scheduleFromJSON,

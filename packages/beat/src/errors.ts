@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, optionChecks, type OptionChecks } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { optionChecks, type OptionChecks } from '@celeriac/core/internal';
 
 /**
  * `CELERIAC_ERR_INVALID_SCHEDULE` naming the field and the value, raised when a schedule is

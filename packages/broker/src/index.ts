@@ -23,15 +23,8 @@
  * await broker.publish('celery', encodeTaskMessage(createTaskMessage({ name: 'tasks.add', args: [2, 3] })));
  * ```
  */
-import {
-  CeleriacError,
-  ErrorCodes,
-  loadDriver,
-  redactUrl,
-  urlScheme,
-  type Broker,
-  type Logger,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, type Broker, type Logger } from '@celeriac/core';
+import { loadDriver, redactUrl, urlScheme } from '@celeriac/core/internal';
 import { MemoryBroker, type MemoryBrokerOptions } from './memory/index.js';
 import type { AmqpBrokerOptions } from './amqp/options.js';
 import type { RedisBrokerOptions } from './redis/options.js';

@@ -32,14 +32,10 @@ export {
   TaskError,
   TimeLimitExceeded,
   activeTaskContext,
-  broadcastCommand,
-  callTaskFunction,
   compileCeleriacOptions,
-  compileTaskOptions,
   currentTask,
   isCeleriacError,
   parseRateLimit,
-  runWithTaskContext,
 } from '@celeriac/client';
 export type {
   ApplyOptions,

@@ -9,7 +9,8 @@ import {
   type EmbeddedBeat,
 } from '@celeriac/beat';
 import type { Celeriac } from '@celeriac/client';
-import { redactUrl, type Logger } from '@celeriac/core';
+import { type Logger } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 import {
   beatAdminCommand,
   BEAT_ADMIN_COMMANDS,

@@ -3,13 +3,13 @@ import { createCoordination } from '@celeriac/broker/coordination';
 import {
   CeleriacError,
   ErrorCodes,
-  redactUrl,
   type Broker,
   type Clock,
   type Coordination,
   type Logger,
   type ResultBackend,
 } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 import { createResultBackend } from '@celeriac/result-backend';
 import {
   urlScheme,

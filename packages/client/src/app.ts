@@ -1,18 +1,20 @@
 import {
   CeleriacError,
-  DEFAULT_REVOKE_TTL_MS,
   ErrorCodes,
-  optionChecks,
-  optionTypes as t,
   systemClock,
   type Broker,
   type Clock,
   type Coordination,
   type Logger,
-  type OptionChecks,
   type ResultBackend,
   type SignatureJSON,
 } from '@celeriac/core';
+import {
+  optionChecks,
+  optionTypes as t,
+  type OptionChecks,
+  DEFAULT_REVOKE_TTL_MS,
+} from '@celeriac/core/internal';
 import type { encodeTaskMessage } from '@celeriac/core';
 import { pino } from 'pino';
 import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';

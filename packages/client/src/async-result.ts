@@ -4,14 +4,16 @@ import {
   PROPAGATE_STATES,
   READY_STATES,
   TaskError,
-  isExceptionDocument,
-  optionChecks,
-  optionTypes as t,
-  parseIsoDate,
   type ResultBackend,
   type ResultDocument,
   type TaskState,
 } from '@celeriac/core';
+import {
+  optionChecks,
+  optionTypes as t,
+  isExceptionDocument,
+  parseIsoDate,
+} from '@celeriac/core/internal';
 
 /** What an `AsyncResult` needs from its app: the result backend. */
 export interface ResultSource {

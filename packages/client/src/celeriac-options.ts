@@ -1,15 +1,13 @@
 import type { CreateBrokerOptions } from '@celeriac/broker';
 import {
-  optionChecks,
-  optionTypes as t,
   type Broker,
   type Clock,
   type Coordination,
   type Logger,
-  type OptionType,
   type ResultBackend,
   type SerializerName,
 } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import type { CreateResultBackendOptions } from '@celeriac/result-backend';
 
 /**

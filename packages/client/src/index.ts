@@ -16,7 +16,6 @@ export { Celeriac } from './app.js';
 export type { RegisteredTask } from './app.js';
 export { compileCeleriacOptions } from './celeriac-options.js';
 export type { CeleriacOptions, CompiledCeleriacOptions } from './celeriac-options.js';
-export { compileTaskOptions } from './task-options.js';
 export { AsyncResult } from './async-result.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';
@@ -28,12 +27,7 @@ export type {
   UniqueOptions,
   RateLimit,
 } from './task.js';
-export {
-  currentTask,
-  runWithTaskContext,
-  callTaskFunction,
-  activeTaskContext,
-} from './task-context.js';
+export { currentTask, activeTaskContext } from './task-context.js';
 export type { AsyncContextMode } from './task-context.js';
 export type { TaskContext } from './task-context.js';
 export {
@@ -47,5 +41,5 @@ export type { RetryOptions } from './task-errors.js';
 export { TaskError, CeleriacError, ErrorCodes, isCeleriacError, States } from '@celeriac/core';
 export type { TaskState, Logger, Clock } from '@celeriac/core';
 
-export { Inspect, broadcastCommand } from './inspect.js';
+export { Inspect } from './inspect.js';
 export type { InspectOptions, Replies } from './inspect.js';

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { CeleriacError, ErrorCodes, jsonSerializer, type Broker } from '@celeriac/core';
 import {
-  CeleriacError,
-  ErrorCodes,
-  jsonSerializer,
-  PIDBOX_EXCHANGE,
-  PIDBOX_REPLY_EXCHANGE,
-  type Broker,
   optionChecks,
   optionTypes as t,
-} from '@celeriac/core';
+  PIDBOX_EXCHANGE,
+  PIDBOX_REPLY_EXCHANGE,
+} from '@celeriac/core/internal';
 
 export interface InspectOptions {
   /** Seconds to wait for replies. @default 1 (Celery's default) */

@@ -8,9 +8,6 @@
  *
  * @packageDocumentation
  */
-export {
-  callTaskFunction,
-  runWithTaskContext,
-  compileTaskOptions,
-  broadcastCommand,
-} from './index.js';
+export { callTaskFunction, runWithTaskContext } from './task-context.js';
+export { compileTaskOptions } from './task-options.js';
+export { broadcastCommand } from './inspect.js';

@@ -2,7 +2,7 @@
  * Errors with Celery's meaning that tasks raise or the worker stores. Each carries the Python
  * module of its Celery twin (`excModule`), so a Python client re-raises the real class.
  */
-import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 
 export interface RetryOptions {
   /** Seconds until the retry runs. @default the task's `defaultRetryDelay` (180 s) */

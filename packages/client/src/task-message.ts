@@ -4,11 +4,10 @@ import {
   createTaskMessage,
   encodeTaskMessage,
   ErrorCodes,
-  parseIsoDate,
-  type OptionChecks,
   type SerializerName,
   type SignatureJSON,
 } from '@celeriac/core';
+import { type OptionChecks, parseIsoDate } from '@celeriac/core/internal';
 import type { ApplyOptions, TaskOptions } from './task.js';
 import { activeTaskContext } from './task-context.js';
 

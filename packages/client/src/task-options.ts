@@ -1,4 +1,4 @@
-import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import type { RevokeTaskOptions } from './async-result.js';
 import { serializerType } from './celeriac-options.js';
 import { parseRateLimit, type ApplyOptions, type TaskOptions, type UniqueOptions } from './task.js';

@@ -141,34 +141,6 @@ export interface Delivery {
    * Undefined when the transport has no such step or the delivery is already settled.
    */
   fusedAck?(): FusedAck | undefined;
-  /**
-   * The commands that ack this delivery, for a result backend on the same Redis server to send
-   * in its own round trip (store + ack fused). Undefined when the transport cannot do that.
-   * Whoever runs the commands must call `settled()` afterwards.
-   */
-  fusableAck?(): FusableAck | undefined;
-  /**
-   * AMQP transports: sends `reply` (a transient message, such as an rpc:// result) to the
-   * default exchange on the channel this delivery came on, then acks the delivery on that
-   * channel. RabbitMQ handles a channel's frames in order, so the ack never takes effect
-   * without the reply having been routed first, and if the channel is gone neither is sent
-   * and the message comes back: at least once, without a publisher confirm round trip.
-   *
-   * Returns undefined (and does nothing) when the delivery's server is not `target`
-   * (compare with `amqpTarget()`) or it is already settled; the caller then publishes and acks
-   * on its own.
-   */
-  replyThenAck?(target: string, reply: DeliveryReply): Promise<void> | undefined;
-  /**
-   * SQLite transports: runs `write` on the broker's own connection inside the transaction that
-   * acks this delivery, so a result stored in the same file and the ack are one commit (both
-   * or neither). `write` receives the broker's better-sqlite3 `Database`; it throws only when
-   * the database itself fails, which rolls back that whole transaction.
-   *
-   * Returns undefined (and does nothing) when the delivery's database is not the file `file`
-   * (an absolute path) or it is already settled; the caller then stores and acks on its own.
-   */
-  ackWithin?(file: string, write: (db: unknown) => void): Promise<void> | undefined;
 }
 
 /** See `Delivery.fusedAck`. */
@@ -181,28 +153,6 @@ export interface FusedAck {
    * writes land there too.
    */
   readonly target: string;
-}
-
-/** See `Delivery.replyThenAck`. */
-export interface DeliveryReply {
-  /** The queue, as routing key on the default exchange. */
-  readonly queue: string;
-  readonly body: Buffer;
-  readonly contentType: string;
-  readonly contentEncoding: string;
-  readonly correlationId: string;
-  /** Per-message TTL in milliseconds, as AMQP's `expiration` string. */
-  readonly expiration?: string;
-}
-
-/** See `Delivery.fusableAck`. */
-export interface FusableAck {
-  /** Identity of the server and database, e.g. `redis://127.0.0.1:6379/0`. */
-  readonly target: string;
-  /** Redis commands as `[name, ...args]`. */
-  readonly commands: readonly (readonly (string | number | Buffer)[])[];
-  /** Marks the delivery settled once the commands ran. */
-  settled(): void;
 }
 
 export interface DeadLetterReason {

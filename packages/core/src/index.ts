@@ -20,7 +20,6 @@ export {
   EXCEPTION_STATES,
   PROPAGATE_STATES,
   UNREADY_STATES,
-  statePrecedence,
   isReadyState,
 } from './states.js';
 export type { BuiltinState, TaskState } from './states.js';
@@ -33,21 +32,11 @@ export {
   msgpackSerializer,
   serializerByName,
   serializerForContentType,
-  toIsoWithOffset,
-  parseIsoDate,
 } from './serializers.js';
 export type { Serializer, SerializerName } from './serializers.js';
-export { pyRepr } from './py-repr.js';
 export { isSignatureJSON, normalizeSignature } from './signature.js';
 export type { SignatureJSON } from './signature.js';
-export {
-  createTaskMessage,
-  encodeTaskMessage,
-  decodeTaskMessage,
-  messageEta,
-  messageExpires,
-  defaultOrigin,
-} from './message.js';
+export { createTaskMessage, encodeTaskMessage, decodeTaskMessage } from './message.js';
 export type {
   BrokerMessage,
   MessageProperties,
@@ -56,7 +45,7 @@ export type {
   TaskMessage,
   CreateTaskMessageOptions,
 } from './message.js';
-export { TaskError, exceptionToDocument, tracebackOf, isExceptionDocument } from './task-error.js';
+export { TaskError } from './task-error.js';
 export type { ExceptionDocument, TaskErrorOptions } from './task-error.js';
 export { buildResultDocument } from './result.js';
 export type { ResultDocument, BuildResultOptions } from './result.js';
@@ -68,35 +57,18 @@ export type {
   ConsumeOptions,
   Consumer,
   Delivery,
-  FusableAck,
   FusedAck,
   ControlChannel,
   ControlListener,
-  DeliveryReply,
   DeadLetterReason,
   DeadLetter,
   DeadLetterStore,
 } from './broker.js';
-export { DEFAULT_RESULT_EXPIRES_MS, waitTimeoutError } from './result-backend.js';
-export { PIDBOX_EXCHANGE, PIDBOX_REPLY_EXCHANGE } from './broker.js';
 export type {
   ResultBackend,
   ResultBackendKind,
   StoreOptions,
   WaitOptions,
 } from './result-backend.js';
-export { DEFAULT_REVOKE_TTL_MS, MAX_REVOKED } from './coordination.js';
 export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from './coordination.js';
-export { redactUrl, urlScheme, amqpTarget, loadDriver } from './urls.js';
-export { coalesceWrites } from './coalesce-writes.js';
-export { Slots } from './slots.js';
-export { optionChecks, optionTypes, showValue } from './options.js';
-export type {
-  OptionChecks,
-  OptionErrorDetails,
-  OptionSpec,
-  OptionType,
-  StrictOptions,
-} from './options.js';
-export { closestName, editDistance } from './closest-name.js';
-export type { LoadDriverOptions } from './urls.js';
+export type { OptionErrorDetails } from './options.js';

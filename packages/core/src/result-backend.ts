@@ -39,7 +39,7 @@ export interface StoreOptions {
   expiresMs?: number;
   /**
    * A delivery to ack once the document is stored. A backend on the same server as the broker
-   * fuses both into one round trip (see `Delivery.fusableAck`); others store, then ack.
+   * fuses both into one round trip (see `Delivery.fusedAck`); others store, then ack.
    */
   ack?: Delivery;
   /** The task's `reply_to` (rpc backends send the result there; `''` sends nothing). */

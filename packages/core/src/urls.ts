@@ -28,7 +28,7 @@ export function urlScheme(url: string): string | undefined {
 
 /**
  * Identity of an AMQP server and virtual host, `amqp://user@host:port/vhost`, for deciding
- * whether two URLs reach the same RabbitMQ (`Delivery.replyThenAck`). Loopback names collapse
+ * whether two URLs reach the same RabbitMQ (an AMQP delivery's `fusedAck()`). Loopback names collapse
  * into `127.0.0.1`, default ports are filled in, the password is left out. Undefined when the
  * URL is not amqp:// or amqps://.
  */

@@ -19,13 +19,11 @@
 import {
   CeleriacError,
   ErrorCodes,
-  loadDriver,
-  redactUrl,
-  urlScheme,
   type Clock,
   type Logger,
   type ResultBackend,
 } from '@celeriac/core';
+import { loadDriver, redactUrl, urlScheme } from '@celeriac/core/internal';
 import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory/index.js';
 import type { RedisResultBackendOptions } from './redis/redis-result-backend.js';
 import type { RpcResultBackendOptions } from './rpc/options.js';

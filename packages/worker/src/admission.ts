@@ -2,11 +2,8 @@ import { parseRateLimit, type RateLimit, type RegisteredTask } from '@celeriac/c
 import {
   CeleriacError,
   ErrorCodes,
-  MAX_REVOKED,
   decodeTaskMessage,
   isCeleriacError,
-  messageEta,
-  messageExpires,
   type Broker,
   type Clock,
   type Coordination,
@@ -16,6 +13,7 @@ import {
   type RevocationWatch,
   type TaskMessage,
 } from '@celeriac/core';
+import { MAX_REVOKED, messageEta, messageExpires } from '@celeriac/core/internal';
 import type { InFlight } from './in-flight.js';
 import { notRegisteredDocument, type ResultWriter } from './result-writer.js';
 import { taskLogger } from './run-context.js';

@@ -1,11 +1,11 @@
 import {
   SoftTimeLimitExceeded,
   TimeLimitExceeded,
-  callTaskFunction,
   type AsyncContextMode,
   type RegisteredTask,
   type TaskContext,
 } from '@celeriac/client';
+import { callTaskFunction } from '@celeriac/client/internal';
 import { CeleriacError, ErrorCodes, type TaskMessage } from '@celeriac/core';
 import type { InFlight } from './in-flight.js';
 import type { ChildPool } from './pools/child-pool.js';

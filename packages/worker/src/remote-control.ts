@@ -1,11 +1,11 @@
 import {
   jsonSerializer,
-  PIDBOX_EXCHANGE,
   type BrokerMessage,
   type ControlChannel,
   type ControlListener,
   type Logger,
 } from '@celeriac/core';
+import { PIDBOX_EXCHANGE } from '@celeriac/core/internal';
 import type { InFlight } from './in-flight.js';
 
 /** One running task, as `celery inspect active` lists it (Celery's `Request.info()`). */

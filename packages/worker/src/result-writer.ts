@@ -4,11 +4,8 @@ import {
   ErrorCodes,
   buildResultDocument,
   encodeTaskMessage,
-  exceptionToDocument,
   isCeleriacError,
   serializerForContentType,
-  toIsoWithOffset,
-  tracebackOf,
   type Broker,
   type Clock,
   type DeadLetterReason,
@@ -19,6 +16,7 @@ import {
   type TaskMessage,
   type TaskState,
 } from '@celeriac/core';
+import { exceptionToDocument, toIsoWithOffset, tracebackOf } from '@celeriac/core/internal';
 import type { Outcome } from './execution.js';
 import { publishFollowUps } from './follow-ups.js';
 import { ackOf, type InFlight } from './in-flight.js';

@@ -1,12 +1,6 @@
 import { Retry, type RetryOptions, type TaskContext } from '@celeriac/client';
-import {
-  messageEta,
-  messageExpires,
-  type LogFn,
-  type Logger,
-  type TaskMessage,
-  type TaskState,
-} from '@celeriac/core';
+import { type LogFn, type Logger, type TaskMessage, type TaskState } from '@celeriac/core';
+import { messageEta, messageExpires } from '@celeriac/core/internal';
 import type { InFlight } from './in-flight.js';
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';

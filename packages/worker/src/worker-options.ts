@@ -1,12 +1,7 @@
 import { hostname as osHostname } from 'node:os';
 import type { AsyncContextMode } from '@celeriac/client';
-import {
-  optionChecks,
-  optionTypes as t,
-  type Clock,
-  type Logger,
-  type OptionType,
-} from '@celeriac/core';
+import { type Clock, type Logger } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import {
   compilePoolOptions,
   type CompiledPoolOptions,

@@ -3,8 +3,6 @@ import type { Celeriac, RegisteredTask } from '@celeriac/client';
 import {
   CeleriacError,
   ErrorCodes,
-  DEFAULT_REVOKE_TTL_MS,
-  Slots,
   type Broker,
   type Clock,
   type Consumer,
@@ -13,6 +11,7 @@ import {
   type Logger,
   type TaskMessage,
 } from '@celeriac/core';
+import { Slots, DEFAULT_REVOKE_TTL_MS } from '@celeriac/core/internal';
 import { Admission, type Approved } from './admission.js';
 import { Executor } from './execution.js';
 import { inFlight, type InFlight } from './in-flight.js';

@@ -1,11 +1,10 @@
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import {
-  CeleriacError,
-  ErrorCodes,
   optionChecks,
   optionTypes as t,
-  redactUrl,
   type OptionType,
-} from '@celeriac/core';
+  redactUrl,
+} from '@celeriac/core/internal';
 import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';

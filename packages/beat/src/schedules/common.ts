@@ -1,4 +1,4 @@
-import { parseIsoDate } from '@celeriac/core';
+import { parseIsoDate } from '@celeriac/core/internal';
 import { invalidSchedule, show } from '../errors.js';
 
 /**

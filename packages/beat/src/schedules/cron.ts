@@ -1,4 +1,4 @@
-import { optionTypes as t, type OptionType } from '@celeriac/core';
+import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import {
   compileRange,

@@ -1,5 +1,5 @@
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import { optionTypes as t, type OptionType } from '@celeriac/core';
+import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import {
   compileRange,

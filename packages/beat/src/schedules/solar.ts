@@ -1,4 +1,4 @@
-import { closestName } from '@celeriac/core';
+import { closestName } from '@celeriac/core/internal';
 import { invalidSchedule, show } from '../errors.js';
 
 /** Celery's solar events. Dawn and dusk are the three twilights; noon is the meridian transit. */

@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, optionChecks } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { optionChecks } from '@celeriac/core/internal';
 import {
   createTablesOnce,
   openSqliteWith,

@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as RedisStoreModule from '../redis/index.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';

@@ -1,10 +1,5 @@
-import {
-  CeleriacError,
-  ErrorCodes,
-  optionChecks,
-  optionTypes as t,
-  type OptionType,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import {
-  amqpTarget,
   ErrorCodes,
   createTaskMessage,
   encodeTaskMessage,
@@ -12,6 +11,7 @@ import {
   type Delivery,
   type Logger,
 } from '@celeriac/core';
+import { amqpTarget } from '@celeriac/core/internal';
 import { startRabbitMqServer, uniqueName, type RabbitMqServerHandle } from '@celeriac/testing';
 import { AmqpBroker, type AmqpBrokerOptions } from './index.js';
 import { isAmqpFusedAck, type AmqpFusedAck } from './internal.js';

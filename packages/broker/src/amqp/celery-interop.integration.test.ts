@@ -12,9 +12,9 @@ import {
   createTaskMessage,
   decodeTaskMessage,
   encodeTaskMessage,
-  messageEta,
   type Delivery,
 } from '@celeriac/core';
+import { messageEta } from '@celeriac/core/internal';
 import {
   rabbitMqForTests,
   requirePythonCelery,

@@ -1,11 +1,5 @@
-import {
-  silentLogger,
-  systemClock,
-  type Clock,
-  type Logger,
-  type OptionType,
-  optionTypes as t,
-} from '@celeriac/core';
+import { silentLogger, systemClock, type Clock, type Logger } from '@celeriac/core';
+import { type OptionType, optionTypes as t } from '@celeriac/core/internal';
 
 /** The options of an AMQP connection with their defaults applied. */
 export interface CompiledAmqpConnectOptions {

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { coalesceWrites, type CeleriacError, type Logger } from '@celeriac/core';
+import { type CeleriacError, type Logger } from '@celeriac/core';
+import { coalesceWrites } from '@celeriac/core/internal';
 import { connect, type ChannelModel } from 'amqplib';
 import { amqpClosed, amqpUnavailable, safeUrl, type AmqpRole } from './errors.js';
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { amqpTarget, isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
+import { isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
+import { amqpTarget } from '@celeriac/core/internal';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
 import { brokerRefused, brokerUnavailable, channelErrorCode } from './errors.js';

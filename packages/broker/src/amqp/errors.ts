@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 
 /** The URL with its password hidden, for messages and logs. */
 export const safeUrl = redactUrl;

@@ -1,12 +1,5 @@
-import {
-  CeleriacError,
-  ErrorCodes,
-  type Clock,
-  type Logger,
-  type OptionType,
-  optionChecks,
-  optionTypes as t,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, type Clock, type Logger } from '@celeriac/core';
+import { type OptionType, optionChecks, optionTypes as t } from '@celeriac/core/internal';
 import {
   AMQP_CONNECT_RENAMED,
   AMQP_CONNECT_SPEC,

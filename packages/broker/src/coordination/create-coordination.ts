@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, loadDriver, redactUrl, urlScheme } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { loadDriver, redactUrl, urlScheme } from '@celeriac/core/internal';
 import type { Clock, Coordination, Logger } from '@celeriac/core';
 import { MemoryCoordination } from './memory-coordination.js';
 import type { RedisCoordinationOptions } from './redis-coordination.js';

@@ -1,17 +1,19 @@
 import {
   CeleriacError,
   ErrorCodes,
-  MAX_REVOKED,
   systemClock,
   type Clock,
   type Coordination,
   type Revocation,
   type RevocationWatch,
-  type OptionType,
   type RevokeOptions,
+} from '@celeriac/core';
+import {
+  type OptionType,
   optionChecks,
   optionTypes as t,
-} from '@celeriac/core';
+  MAX_REVOKED,
+} from '@celeriac/core/internal';
 import { parseMemoryUrl } from '../memory/memory-url.js';
 
 export interface MemoryCoordinationOptions {

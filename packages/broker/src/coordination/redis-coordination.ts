@@ -1,7 +1,6 @@
 import {
   CeleriacError,
   ErrorCodes,
-  MAX_REVOKED,
   silentLogger,
   systemClock,
   type Clock,
@@ -10,11 +9,14 @@ import {
   type Revocation,
   type RevocationWatch,
   type RevokeOptions,
+} from '@celeriac/core';
+import {
   type OptionType,
   optionChecks,
   optionTypes as t,
+  MAX_REVOKED,
   redactUrl,
-} from '@celeriac/core';
+} from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { openRedisClient, redisScript, runScript, toRedisError } from '../redis/internal/index.js';
 

@@ -2,8 +2,6 @@ import type BetterSqlite3 from 'better-sqlite3';
 import {
   CeleriacError,
   ErrorCodes,
-  MAX_REVOKED,
-  optionChecks,
   silentLogger,
   systemClock,
   type Clock,
@@ -13,6 +11,7 @@ import {
   type RevocationWatch,
   type RevokeOptions,
 } from '@celeriac/core';
+import { optionChecks, MAX_REVOKED } from '@celeriac/core/internal';
 import {
   openSqlite,
   SqliteChangeFeed,

@@ -1,12 +1,5 @@
-import {
-  CeleriacError,
-  ErrorCodes,
-  type BrokerMessage,
-  type Clock,
-  type OptionType,
-  optionChecks,
-  optionTypes as t,
-} from '@celeriac/core';
+import { CeleriacError, ErrorCodes, type BrokerMessage, type Clock } from '@celeriac/core';
+import { type OptionType, optionChecks, optionTypes as t } from '@celeriac/core/internal';
 import { parseMemoryUrl } from './memory-url.js';
 
 /**

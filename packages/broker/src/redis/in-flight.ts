@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Slots } from '@celeriac/core';
+import { Slots } from '@celeriac/core/internal';
 import type { BrokerContext } from './context.js';
 import type { RedisDelivery } from './delivery.js';
 import { markRedelivered } from './envelope.js';

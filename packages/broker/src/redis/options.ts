@@ -5,11 +5,13 @@ import {
   systemClock,
   type Clock,
   type Logger,
+} from '@celeriac/core';
+import {
   optionChecks,
   optionTypes as t,
-  redactUrl,
   type OptionType,
-} from '@celeriac/core';
+  redactUrl,
+} from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /**

@@ -2,7 +2,6 @@ import {
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
-  redactUrl,
   type Broker,
   type BrokerMessage,
   type ConsumeOptions,
@@ -11,6 +10,7 @@ import {
   type PublishItem,
   type PublishOptions,
 } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 import type { Redis } from 'ioredis';
 import { openBlockingClient, redisTarget } from './connection.js';
 import type { BrokerContext } from './context.js';

@@ -1,12 +1,5 @@
-import {
-  silentLogger,
-  systemClock,
-  optionChecks,
-  optionTypes,
-  type Clock,
-  type Logger,
-  type OptionType,
-} from '@celeriac/core';
+import { silentLogger, systemClock, type Clock, type Logger } from '@celeriac/core';
+import { optionChecks, optionTypes, type OptionType } from '@celeriac/core/internal';
 import { parseSqliteUrl } from './connection.js';
 
 /** Options of `SqliteBroker`. `visibilityTimeout` is in seconds, as kombu's; `…Ms` options in milliseconds. */

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_RESULT_EXPIRES_MS,
   ErrorCodes,
   ManualClock,
   buildResultDocument,
@@ -9,6 +8,7 @@ import {
   type ResultDocument,
   type TaskState,
 } from '@celeriac/core';
+import { DEFAULT_RESULT_EXPIRES_MS } from '@celeriac/core/internal';
 import { resultBackendConformance, uniqueName } from '@celeriac/testing';
 import { createResultBackend, MemoryResultBackend } from '../index.js';
 

@@ -1,6 +1,5 @@
 import {
   CeleriacError,
-  DEFAULT_RESULT_EXPIRES_MS,
   ErrorCodes,
   isReadyState,
   jsonSerializer,
@@ -10,11 +9,14 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
+} from '@celeriac/core';
+import {
   optionChecks,
   optionTypes as t,
   type OptionType,
+  DEFAULT_RESULT_EXPIRES_MS,
   waitTimeoutError,
-} from '@celeriac/core';
+} from '@celeriac/core/internal';
 import { parseMemoryUrl } from '@celeriac/broker/memory/internal';
 
 /**

@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, redactUrl } from '@celeriac/core';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 
 /**
  * Which server a URL or client points at, to tell whether a delivery's fused ack lives on the

@@ -1,13 +1,10 @@
+import { CeleriacError, ErrorCodes, silentLogger, type Logger } from '@celeriac/core';
 import {
-  CeleriacError,
-  DEFAULT_RESULT_EXPIRES_MS,
-  ErrorCodes,
-  silentLogger,
-  type Logger,
   optionChecks,
   optionTypes as t,
   type OptionType,
-} from '@celeriac/core';
+  DEFAULT_RESULT_EXPIRES_MS,
+} from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { endpointTarget } from './connection.js';
 import { CELERY_TASK_KEY_PREFIX } from './keys.js';

@@ -2,13 +2,13 @@ import {
   CeleriacError,
   ErrorCodes,
   jsonSerializer,
-  redactUrl,
   type Logger,
   type ResultBackend,
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
 } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { endpointTarget, normalizeTarget, parseRedisUrl } from './connection.js';

@@ -6,8 +6,8 @@ import {
   type ResultDocument,
   type TaskState,
   type WaitOptions,
-  waitTimeoutError,
 } from '@celeriac/core';
+import { waitTimeoutError } from '@celeriac/core/internal';
 import type { Redis } from 'ioredis';
 
 /**

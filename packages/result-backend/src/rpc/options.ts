@@ -8,15 +8,17 @@ import {
 } from '@celeriac/broker/amqp/internal';
 import {
   CeleriacError,
-  DEFAULT_RESULT_EXPIRES_MS,
   ErrorCodes,
   type Clock,
   type Logger,
   type SerializerName,
+} from '@celeriac/core';
+import {
   optionChecks,
   optionTypes as t,
   type OptionType,
-} from '@celeriac/core';
+  DEFAULT_RESULT_EXPIRES_MS,
+} from '@celeriac/core/internal';
 
 /**
  * Options of `RpcResultBackend`. Durations in milliseconds end in `Ms`; `heartbeat` is in

@@ -2,13 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'amqplib';
 import type { AmqpFusedAck, AmqpReply } from '@celeriac/broker/amqp/internal';
-import {
-  ErrorCodes,
-  amqpTarget,
-  buildResultDocument,
-  isCeleriacError,
-  type Delivery,
-} from '@celeriac/core';
+import { ErrorCodes, buildResultDocument, isCeleriacError, type Delivery } from '@celeriac/core';
+import { amqpTarget } from '@celeriac/core/internal';
 import { startRabbitMqServer, uniqueName, type RabbitMqServerHandle } from '@celeriac/testing';
 import { RpcResultBackend, type RpcResultBackendOptions } from './index.js';
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AmqpConnection, backendUnavailable, isAmqpFusedAck } from '@celeriac/broker/amqp/internal';
 import {
-  amqpTarget,
   CeleriacError,
   ErrorCodes,
   isCeleriacError,
@@ -12,8 +11,8 @@ import {
   type ResultDocument,
   type StoreOptions,
   type WaitOptions,
-  waitTimeoutError,
 } from '@celeriac/core';
+import { amqpTarget, waitTimeoutError } from '@celeriac/core/internal';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import {
   compileRpcResultBackendOptions,

@@ -1,11 +1,5 @@
-import {
-  DEFAULT_RESULT_EXPIRES_MS,
-  optionChecks,
-  silentLogger,
-  systemClock,
-  type Clock,
-  type Logger,
-} from '@celeriac/core';
+import { silentLogger, systemClock, type Clock, type Logger } from '@celeriac/core';
+import { optionChecks, DEFAULT_RESULT_EXPIRES_MS } from '@celeriac/core/internal';
 
 /** Options of `SqliteResultBackend`. Durations are in milliseconds. */
 export interface SqliteResultBackendOptions {

@@ -1,10 +1,5 @@
-import {
-  isReadyState,
-  waitTimeoutError,
-  type Logger,
-  type ResultDocument,
-  type WaitOptions,
-} from '@celeriac/core';
+import { isReadyState, type Logger, type ResultDocument, type WaitOptions } from '@celeriac/core';
+import { waitTimeoutError } from '@celeriac/core/internal';
 import {
   SqliteChangeFeed,
   type SqliteDatabase,

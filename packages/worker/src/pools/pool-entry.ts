@@ -6,13 +6,8 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import {
-  NonRetryableError,
-  Retry,
-  runWithTaskContext,
-  type RetryOptions,
-  type TaskContext,
-} from '@celeriac/client';
+import { NonRetryableError, Retry, type RetryOptions, type TaskContext } from '@celeriac/client';
+import { runWithTaskContext } from '@celeriac/client/internal';
 import type { Logger, LogFn, TaskState } from '@celeriac/core';
 import { loadAppModule } from './app-module.js';
 import {

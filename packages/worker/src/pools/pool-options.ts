@@ -1,4 +1,4 @@
-import { optionChecks } from '@celeriac/core';
+import { optionChecks } from '@celeriac/core/internal';
 import { resolveAppModule, type AppModuleRef } from './app-module.js';
 
 /** Where tasks run. See docs/pools.md for what each pool guarantees. */

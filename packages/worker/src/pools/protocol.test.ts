@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError, Retry, SoftTimeLimitExceeded } from '@celeriac/client';
-import { TaskError, exceptionToDocument } from '@celeriac/core';
+import { TaskError } from '@celeriac/core';
+import { exceptionToDocument } from '@celeriac/core/internal';
 import { rebuildThrown, serializeThrown } from './protocol.js';
 
 /** What crosses the channel: a structured clone, as postMessage and advanced IPC make. */

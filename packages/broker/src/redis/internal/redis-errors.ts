@@ -1,4 +1,5 @@
-import { CeleriacError, ErrorCodes, isCeleriacError, redactUrl } from '@celeriac/core';
+import { CeleriacError, ErrorCodes, isCeleriacError } from '@celeriac/core';
+import { redactUrl } from '@celeriac/core/internal';
 
 /**
  * ioredis failures that mean the server could not be reached, as opposed to a command's
