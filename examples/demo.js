@@ -77,7 +77,7 @@ const beat = new Beat(app, {
 });
 await beat.start();
 await new Promise((r) => setTimeout(r, 3300));
-await beat.stop();
+await beat.close();
 console.log(
   `periodic demo.tick   = ran ${ticks.length} times, at ${ticks.join(', ')} (beat, every second)`,
 );

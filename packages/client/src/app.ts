@@ -153,7 +153,7 @@ export class Celeriac implements ResultSource {
    * Points the app at another broker and/or result backend before it first connects: what
    * `celeriac worker --app ./app.js --broker redis://…` does to the app module's own URLs.
    * A backend that the app derived from its broker follows the new broker; one it named
-   * explicitly stays unless `backend` is given too. Throws `CELERIAC_ERR_INVALID_OPTION` once
+   * explicitly stays unless `backend` is given too. Throws `CELERIAC_ERR_INVALID_STATE` once
    * the app has connected (it would leave both connections in use).
    */
   overrideUrls(urls: { broker?: string | undefined; backend?: string | undefined }): void {

@@ -108,6 +108,7 @@ export class AsyncResult<T = unknown> {
       throw new CeleriacError(
         ErrorCodes.INVALID_OPTION,
         `get(): timeout must be a number of seconds >= 0, got ${String(options.timeout)}`,
+        { details: { option: 'timeout', value: options.timeout, expected: 'seconds >= 0' } },
       );
     }
     await this.published;
@@ -183,8 +184,9 @@ export class AsyncResult<T = unknown> {
   async revoke(options: RevokeTaskOptions = {}): Promise<void> {
     if (!this.#source.revokeTasks) {
       throw new CeleriacError(
-        ErrorCodes.INVALID_OPTION,
+        ErrorCodes.INVALID_STATE,
         'revoke(): this result is not attached to an app that can revoke',
+        { details: { state: 'detached' } },
       );
     }
     await this.#source.revokeTasks([this.#id], options);

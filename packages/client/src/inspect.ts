@@ -34,6 +34,9 @@ export async function broadcastCommand(
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
       `remote control needs a Redis or RabbitMQ broker; the ${broker.kind} broker has none`,
+      {
+        details: { option: 'broker', value: broker.kind, expected: 'a redis:// or amqp:// broker' },
+      },
     );
   }
   const timeoutS = options.timeout ?? 1;
@@ -41,6 +44,7 @@ export async function broadcastCommand(
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
       `timeout must be a positive number of seconds, got ${String(timeoutS)}`,
+      { details: { option: 'timeout', value: timeoutS, expected: 'seconds > 0' } },
     );
   }
   const destination =

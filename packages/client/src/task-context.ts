@@ -132,7 +132,7 @@ function callSync(
 
 /**
  * The context of the task running in this async flow. Throws
- * `CELERIAC_ERR_INVALID_OPTION` when called outside a task.
+ * `CELERIAC_ERR_INVALID_STATE` (`details.state: 'outside a task'`) when called outside a task.
  */
 export function currentTask<
   TKwargs extends Record<string, unknown> = Record<string, unknown>,
@@ -140,8 +140,9 @@ export function currentTask<
   const ctx = calling ?? storage.getStore();
   if (!ctx) {
     throw new CeleriacError(
-      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.INVALID_STATE,
       'currentTask() was called outside a running task: call it from inside a task function; after an await, only in a function declared async (or with the worker option asyncContext: true); or use `this` in a `function` task',
+      { details: { state: 'outside a task' } },
     );
   }
   return ctx as TaskContext<TKwargs>;

@@ -303,6 +303,7 @@ export function serializerByName(name: SerializerName): Serializer {
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
       `unknown serializer "${String(name)}": use "json" or "msgpack"`,
+      { details: { option: 'serializer', value: name, expected: '"json" or "msgpack"' } },
     );
   }
   return s;

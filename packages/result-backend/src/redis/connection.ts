@@ -33,10 +33,11 @@ export function parseRedisUrl(url: string): RedisEndpoint {
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new CeleriacError(ErrorCodes.INVALID_OPTION, `result backend URL "${url}" is not a URL`, {
-      cause: err,
-      details: { url },
-    });
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `result backend URL "${redactUrl(url)}" is not a URL`,
+      { cause: err, details: { option: 'url', value: redactUrl(url), url: redactUrl(url) } },
+    );
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new CeleriacError(
@@ -52,7 +53,14 @@ export function parseRedisUrl(url: string): RedisEndpoint {
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
       `result backend URL "${redactUrl(url)}" names database "${dbText ?? ''}": use a number, as in redis://host:6379/0`,
-      { details: { url: redactUrl(url) } },
+      {
+        details: {
+          option: 'url',
+          value: redactUrl(url),
+          expected: 'a database number, as in redis://host:6379/0',
+          url: redactUrl(url),
+        },
+      },
     );
   }
   return {

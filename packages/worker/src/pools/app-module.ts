@@ -31,6 +31,7 @@ export function resolveAppModule(spec: string, cwd: string): AppModuleRef {
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
       `appModule ${spec}: ${path} does not exist (point it at the built .js file that defines the app)`,
+      { details: { option: 'appModule', value: spec, expected: 'an existing .js module' } },
     );
   }
   return { spec, specifier: pathToFileURL(path).href, exportName };
@@ -57,5 +58,12 @@ export async function loadAppModule(ref: AppModuleRef): Promise<Celeriac> {
   throw new CeleriacError(
     ErrorCodes.INVALID_OPTION,
     `appModule ${ref.spec}: the module has no Celeriac app ${ref.exportName ? `named "${ref.exportName}"` : 'exported as "app" or default'}`,
+    {
+      details: {
+        option: 'appModule',
+        value: ref.spec,
+        expected: 'a module exporting a Celeriac app',
+      },
+    },
   );
 }

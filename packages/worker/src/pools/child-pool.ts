@@ -322,7 +322,7 @@ export class ChildPool {
           new CeleriacError(
             ErrorCodes.INVALID_OPTION,
             `appModule ${this.#options.appModule.spec} could not be loaded in a ${this.#noun()}: ${message}`,
-            { cause },
+            { cause, details: { option: 'appModule', value: this.#options.appModule.spec } },
           ),
         );
         slot.child.kill();
@@ -388,6 +388,7 @@ export class ChildPool {
       new CeleriacError(
         ErrorCodes.INVALID_OPTION,
         `a ${this.#noun()} exited (${describe(exit)}) before it loaded appModule ${this.#options.appModule.spec}`,
+        { details: { option: 'appModule', value: this.#options.appModule.spec } },
       ),
     );
     const counted = this.#remove(slot);
