@@ -121,6 +121,42 @@ describe('Worker lifecycle', () => {
     expect(await invalidState(worker.start())).toBe('stopped');
   });
 
+  it('a shutdown() cut short by abort() resolves only once the abort has requeued what ran', async () => {
+    const { app, worker } = setup({ concurrency: 1 });
+    const broker = await app.broker();
+    // A requeue that takes a few turns, as one over the network does.
+    const consume = broker.consume.bind(broker);
+    broker.consume = (options) =>
+      consume({
+        ...options,
+        onMessage: (delivery) => {
+          const requeue = delivery.requeue.bind(delivery);
+          Object.assign(delivery, {
+            requeue: async () => {
+              for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+              await requeue();
+            },
+          });
+          options.onMessage(delivery);
+        },
+      });
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const slow = app.task('tasks.never-ends', () => {
+      started();
+      return new Promise<never>(() => undefined);
+    });
+    await worker.start();
+    slow.delay();
+    await running;
+    const shutdown = worker.shutdown({ timeout: 60 });
+    const abort = worker.abort();
+    await shutdown; // the CLI exits here on a second signal
+    expect(await broker.count('celery')).toBe(1);
+    await abort;
+    expect(worker.state).toBe('stopped');
+  });
+
   it('shutdown() during start() never lets the worker go on to running', async () => {
     const { app, worker } = setup();
     const broker = await app.broker();

@@ -257,7 +257,14 @@ export class Worker {
       'worker shutting down',
     );
     await this.#stopIntake();
-    if (this.#running.size > 0 && (await this.#drain(timeoutMs)) === 'timeout') {
+    const end = this.#running.size > 0 ? await this.#drain(timeoutMs) : 'drained';
+    if (end === 'aborted') {
+      // abort() requeues what still runs: this shutdown is over once that is done, not before
+      // (a caller that exits when shutdown() resolves must not cut the requeue short).
+      await this.#aborting;
+      return;
+    }
+    if (end === 'timeout') {
       const left = this.#running.values();
       this.logger.warn({ tasks: left.length }, 'shutdown timeout: requeueing tasks still running');
       const reason = new CeleriacError(ErrorCodes.CLOSED, 'worker shutdown timeout');
