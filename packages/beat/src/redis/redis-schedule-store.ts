@@ -7,7 +7,7 @@ import {
 } from '@celeriac/core/internal';
 import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
+import type { EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
@@ -24,6 +24,7 @@ import {
   type UpsertMode,
   type UpsertResult,
 } from '../store/schedule-store.js';
+import { DefinitionCache } from '../store/definition-cache.js';
 import { beatKeys, parsePendingMember, pendingMember, type BeatKeys } from './keys.js';
 import { RedisLeaderLock } from './redis-leader-lock.js';
 import { CLAIM_SCRIPT, REMOVE_SCRIPT, SET_ENABLED_SCRIPT, UPSERT_SCRIPT } from './scripts.js';
@@ -80,7 +81,7 @@ export class RedisScheduleStore implements ScheduleStore {
   readonly #url: string;
   readonly #maxEntries: number;
   readonly #maxPending: number;
-  readonly #definitions = new Map<string, { raw: string; definition: EntryDefinition }>();
+  readonly #definitions = new DefinitionCache();
   /**
    * The entries this store last read or claimed, with their due time. \`due()\` reuses one whose
    * due time in the index is unchanged instead of reading its hash again: a leader with 1,000
@@ -223,13 +224,8 @@ export class RedisScheduleStore implements ScheduleStore {
   #parse(name: string, h: Record<string, string>): StoredEntry | undefined {
     const raw = h['def'];
     if (raw === undefined || h['removed'] !== undefined) return undefined;
-    let cached = this.#definitions.get(name);
-    if (!cached || cached.raw !== raw) {
-      cached = { raw, definition: JSON.parse(raw) as EntryDefinition };
-      this.#definitions.set(name, cached);
-    }
     return {
-      definition: cached.definition,
+      definition: this.#definitions.definition(name, raw),
       state: {
         enabled: h['enabled'] === '1',
         source: (h['source'] === 'config' ? 'config' : 'api') satisfies EntrySource,

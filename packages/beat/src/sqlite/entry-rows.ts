@@ -1,4 +1,5 @@
-import type { EntryDefinition, StoredEntry } from '../entry.js';
+import type { StoredEntry } from '../entry.js';
+import { DefinitionCache } from '../store/definition-cache.js';
 
 /** An entry row as `SQL.get` / `list` / `due` read it. */
 export type EntryRow = [
@@ -37,7 +38,7 @@ export interface LockRow {
  * reads the same due entries at every tick, and their JSON rarely changes.
  */
 export class EntryRows {
-  readonly #definitions = new Map<string, { raw: string; definition: EntryDefinition }>();
+  readonly #definitions = new DefinitionCache();
 
   entry(row: EntryRow): StoredEntry {
     const [
@@ -51,13 +52,8 @@ export class EntryRows {
       totalRunCount,
       revision,
     ] = row;
-    let cached = this.#definitions.get(name);
-    if (!cached || cached.raw !== raw) {
-      cached = { raw, definition: JSON.parse(raw) as EntryDefinition };
-      this.#definitions.set(name, cached);
-    }
     return {
-      definition: cached.definition,
+      definition: this.#definitions.definition(name, raw),
       state: {
         enabled: enabled === 1,
         source: source === 'config' ? 'config' : 'api',
@@ -72,6 +68,6 @@ export class EntryRows {
 
   /** Drops the parsed definition of a removed entry. */
   forget(name: string): void {
-    this.#definitions.delete(name);
+    this.#definitions.forget(name);
   }
 }

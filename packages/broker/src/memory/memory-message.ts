@@ -1,10 +1,5 @@
 import type { BrokerMessage, MessageProperties } from '@celeriac/core';
-
-/** Priorities on this transport run 0..9 and a lower number is served first, as on Redis. */
-const MIN_PRIORITY = 0;
-const MAX_PRIORITY = 9;
-/** kombu's `default_priority`: a message without one is served as priority 0. */
-const DEFAULT_PRIORITY = 0;
+import { stepPriority } from '../step-priority.js';
 
 // A broker must not see later mutation by the publisher, nor a consumer see another
 // consumer's: messages are copied in and out. Body bytes are shared and treated as immutable.
@@ -32,15 +27,7 @@ export function cloneMessage(m: BrokerMessage): BrokerMessage {
   };
 }
 
-/** kombu's `_get_message_priority`: an int clamped to 0..9, or the default when there is none. */
+/** The priority a message is served at (0..9, lower first). */
 export function priorityOf(m: BrokerMessage): number {
-  const raw = m.properties.priority as unknown;
-  const n =
-    typeof raw === 'number'
-      ? raw
-      : typeof raw === 'string' && raw.trim() !== ''
-        ? Number(raw)
-        : NaN;
-  if (!Number.isFinite(n)) return DEFAULT_PRIORITY;
-  return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.trunc(n)));
+  return stepPriority(m.properties);
 }

@@ -6,12 +6,7 @@ import {
   type BrokerMessage,
   type MessageProperties,
 } from '@celeriac/core';
-
-/** Priorities run 0..9 and a lower number is served first, as on memory and Redis. */
-const MIN_PRIORITY = 0;
-const MAX_PRIORITY = 9;
-/** kombu's default priority: a message without one is served as priority 0. */
-const DEFAULT_PRIORITY = 0;
+import { stepPriority } from '../step-priority.js';
 
 /** What is stored beside the body: `[contentType, contentEncoding, headers, properties]`. */
 export type Meta = [string, string, Record<string, unknown>, MessageProperties];
@@ -56,18 +51,8 @@ export function checkMessage(m: BrokerMessage): void {
   if (typeof m.contentType !== 'string') throw invalid('message.contentType', 'must be a string');
 }
 
-/** kombu's rule: an integer clamped to 0..9, or the default when there is none. */
-export function priorityOf(properties: MessageProperties): number {
-  const raw = properties.priority as unknown;
-  const n =
-    typeof raw === 'number'
-      ? raw
-      : typeof raw === 'string' && raw.trim() !== ''
-        ? Number(raw)
-        : NaN;
-  if (!Number.isFinite(n)) return DEFAULT_PRIORITY;
-  return Math.min(MAX_PRIORITY, Math.max(MIN_PRIORITY, Math.trunc(n)));
-}
+/** The priority a row is served at (0..9, lower first). */
+export const priorityOf = stepPriority;
 
 /** The `meta` column of a message: everything but its body, as JSON. */
 export function encodeMeta(m: BrokerMessage): string {

@@ -1,15 +1,7 @@
 import { isCeleriacError } from '@celeriac/core';
+import { thrownBy } from '@celeriac/testing';
 import { describe, expect, it } from 'vitest';
 import { endpointTarget, parseRedisUrl } from './connection.js';
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('parseRedisUrl', () => {
   it('reads host, port and database as ioredis does', () => {
@@ -20,15 +12,14 @@ describe('parseRedisUrl', () => {
 
   it('names the option and never shows the password of a URL it refuses', () => {
     for (const url of ['redis://bob:s3cret@h/x', 'redis://:s3cret@h/-1']) {
-      const err = thrown(() => parseRedisUrl(url));
+      const err = thrownBy(() => parseRedisUrl(url));
       expect(isCeleriacError(err, 'CELERIAC_ERR_INVALID_OPTION')).toBe(true);
-      const e = err as Error & { details: Record<string, unknown> };
-      expect(e.message).not.toContain('s3cret');
-      expect(JSON.stringify(e.details)).not.toContain('s3cret');
-      expect(e.details['option']).toBe('url');
+      expect(err.message).not.toContain('s3cret');
+      expect(JSON.stringify(err.details)).not.toContain('s3cret');
+      expect(err.details['option']).toBe('url');
     }
-    const other = thrown(() => parseRedisUrl('amqp://bob:s3cret@h/'));
+    const other = thrownBy(() => parseRedisUrl('amqp://bob:s3cret@h/'));
     expect(isCeleriacError(other, 'CELERIAC_ERR_UNSUPPORTED_URL')).toBe(true);
-    expect((other as Error).message).toContain('amqp://bob:***@h/');
+    expect(other.message).toContain('amqp://bob:***@h/');
   });
 });

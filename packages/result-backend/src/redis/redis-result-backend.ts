@@ -21,6 +21,7 @@ import {
 } from './options.js';
 import { ResultSubscriber, quit } from './result-subscriber.js';
 import { StoreBatcher, type PendingStore, type StoreReply } from './store-batcher.js';
+import { isResultDocument } from '../result-document.js';
 
 export type { RedisResultBackendOptions } from './options.js';
 
@@ -29,15 +30,6 @@ const STORE_OPERATION = 'store (EVALSHA store-many)';
 const noop = (): void => undefined;
 
 type LifecycleState = 'open' | 'closing' | 'closed';
-
-function isResultDocument(value: unknown): value is ResultDocument {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    typeof (value as { status?: unknown }).status === 'string'
-  );
-}
 
 /**
  * A `ResultBackend` on Redis with Celery's layout: a task's document is JSON at

@@ -1,13 +1,5 @@
 import { CeleriacError, ErrorCodes, jsonSerializer, type ResultDocument } from '@celeriac/core';
-
-function isResultDocument(value: unknown): value is ResultDocument {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    typeof (value as { status?: unknown }).status === 'string'
-  );
-}
+import { isResultDocument } from '../result-document.js';
 
 /** A result document as the `payload` column holds it; `CELERIAC_ERR_SERIALIZATION` when it is not JSON. */
 export function encodeResult(doc: ResultDocument): string {
