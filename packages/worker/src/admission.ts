@@ -7,6 +7,7 @@ import {
   type Broker,
   type Clock,
   type Coordination,
+  type DeadLetterReason,
   type Delivery,
   type Logger,
   type Revocation,
@@ -17,6 +18,7 @@ import { MAX_REVOKED, messageEta, messageExpires } from '@celeriac/core/internal
 import type { InFlight } from './in-flight.js';
 import { notRegisteredDocument, type ResultWriter } from './result-writer.js';
 import { taskLogger } from './run-context.js';
+import { undecodable } from './undecodable.js';
 
 /** Widening of rate-limit slots, against late timers. */
 export const RATE_GUARD = 1.05;
@@ -51,11 +53,11 @@ export interface AdmissionDeps {
 
 /**
  * Decides whether a delivered message runs here, now. In order: a message that cannot be
- * decoded, or names a task this worker does not know, goes to dead letters; an expired one
- * is not run (REVOKED is stored, the message acked); one that came before its ETA waits (a
- * near one in memory, a far one back in the broker's delay store); a revoked one is not run
- * (REVOKED, acked); a rate-limited one gives its concurrency slot back until its reserved
- * start slot. A message that waited is checked again for expiry and revocation before it runs.
+ * decoded, or names a task this worker does not know, goes to dead letters (with a FAILURE
+ * stored for its id when its headers give one); an expired one is not run (REVOKED is
+ * stored, the message acked); one that came before its ETA waits (a near one in memory, a far
+ * one back in the broker's delay store); a revoked one is not run (REVOKED, acked); a
+ * rate-limited one gives its concurrency slot back until its reserved start slot. A message that waited is checked again for expiry and revocation before it runs.
  *
  * Revocations come from a local copy kept current by push, so checking one costs nothing per
  * task; a rate limit costs one round trip per rate-limited task.
@@ -117,7 +119,7 @@ export class Admission {
         { err, queue: delivery.queue, deliveryTag: delivery.deliveryTag },
         'malformed message sent to dead letters',
       );
-      return this.#deps.writer.deadLetter(delivery, { code, message });
+      return this.#undecodable(delivery, err, { code, message });
     }
     const log = taskLogger(this.#deps.logger, msg);
     const task = this.#deps.tasks.get(msg.headers.task);
@@ -196,6 +198,20 @@ export class Admission {
       await writer.store(msg, 'FAILURE', notRegisteredDocument(headers.task), null, log);
     }
     await writer.deadLetter(delivery, { code: ErrorCodes.UNKNOWN_TASK, message });
+  }
+
+  /**
+   * Dead-lettered (an operator sees and replays it), and when its headers give a task id, its
+   * FAILURE stored first (Celery's ContentDisallowed, DecodeError or InvalidTaskError), so
+   * the caller's `get()` raises instead of waiting forever.
+   */
+  async #undecodable(delivery: Delivery, err: unknown, reason: DeadLetterReason): Promise<void> {
+    const failed = undecodable(delivery.message, err);
+    if (failed && !failed.msg.headers.ignore_result) {
+      const log = taskLogger(this.#deps.logger, failed.msg);
+      await this.#deps.writer.store(failed.msg, 'FAILURE', failed.exception, null, log);
+    }
+    await this.#deps.writer.deadLetter(delivery, reason);
   }
 
   /** Not run: REVOKED is stored (Celery's TaskRevokedError) with the ack, or only acked. */
