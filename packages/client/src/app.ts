@@ -19,7 +19,7 @@ import type { encodeTaskMessage } from '@celeriac/core';
 import { pino } from 'pino';
 import { AsyncResult, type ResultSource, type RevokeTaskOptions } from './async-result.js';
 import type { ApplyOptions, Task, TaskFunction, TaskOptions } from './task.js';
-import { Inspect, type InspectOptions, type Replies } from './inspect.js';
+import { Inspect, broadcastCommand, type InspectOptions, type Replies } from './inspect.js';
 import {
   compileCeleriacOptions,
   type CeleriacOptions,
@@ -224,6 +224,8 @@ export class Celeriac implements ResultSource {
     /**
      * Revokes tasks by id: no worker starts them (workers started later know too), and with
      * `terminate` a worker running one stops it. REVOKED is stored when a worker meets it.
+     * On a Redis or RabbitMQ broker it is also broadcast as Celery's `revoke` control command,
+     * so Python Celery workers running now honour it too (they forget it on restart).
      */
     revoke: (ids: string | readonly string[], options: RevokeTaskOptions = {}): Promise<void> =>
       this.revokeTasks(typeof ids === 'string' ? [ids] : ids, options),
@@ -242,9 +244,17 @@ export class Celeriac implements ResultSource {
   async revokeTasks(ids: readonly string[], options: RevokeTaskOptions = {}): Promise<void> {
     revokeChecks.strict(options, REVOKE_SPEC);
     const ttl = options.ttl ?? DEFAULT_REVOKE_TTL_MS / 1000;
-    await (
-      await this.coordination()
-    ).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate: options.terminate === true });
+    const terminate = options.terminate === true;
+    await (await this.coordination()).revoke(ids, { ttlMs: seconds(ttl, 'ttl') * 1000, terminate });
+    // What `celery control revoke` sends, a cast: Python workers keep it in their revoked set.
+    const broker = await this.broker();
+    if (broker.control) {
+      const args = { task_id: [...ids], terminate, signal: 'SIGTERM' };
+      await broadcastCommand(broker, 'revoke', args, {
+        reply: false,
+        serializer: this.options.taskSerializer,
+      });
+    }
   }
 
   /** True when the app stores results. */

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { CeleriacError, ErrorCodes, jsonSerializer, type Broker } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  serializerByName,
+  serializerForContentType,
+  type Broker,
+  type BrokerMessage,
+  type SerializerName,
+} from '@celeriac/core';
 import {
   optionChecks,
   optionTypes as t,
@@ -17,17 +25,29 @@ export interface InspectOptions {
 /** Replies by worker name, as Celery's `app.control.inspect()` returns them. */
 export type Replies<T = unknown> = Record<string, T>;
 
+/** How `broadcastCommand` sends: what `InspectOptions` says, and Celery's `broadcast()` knobs. */
+export interface BroadcastOptions extends InspectOptions {
+  /**
+   * Wait `timeout` seconds for the replies (Celery's `reply=True`); false sends a cast that
+   * asks for none and resolves to `{}` once it is published. @default true
+   */
+  reply?: boolean;
+  /** How the request is encoded (Celery's mailbox uses its `task_serializer`). @default 'json' */
+  serializer?: SerializerName;
+}
+
 /**
  * Celery's remote control from Node: broadcasts a command on kombu's `celery.pidbox` and
  * collects `{hostname: reply}` from every worker that answers within the timeout, Python
  * Celery workers and Celeriac workers alike (on Redis and RabbitMQ). With a `destination`,
- * returns as soon as each named worker replied.
+ * returns as soon as each named worker replied. Replies are decoded by their content type: a
+ * Python worker answers in its own `task_serializer` (JSON or msgpack).
  */
 export async function broadcastCommand(
   broker: Broker,
   method: string,
   args: Record<string, unknown>,
-  options: InspectOptions = {},
+  options: BroadcastOptions = {},
 ): Promise<Replies> {
   const control = broker.control;
   if (!control) {
@@ -47,8 +67,22 @@ export async function broadcastCommand(
       { details: { option: 'timeout', value: timeoutS, expected: 'seconds > 0' } },
     );
   }
+  const serializer = serializerByName(options.serializer ?? 'json');
   const destination =
     options.destination && options.destination.length > 0 ? [...options.destination] : null;
+  const request = { method, arguments: args, destination, pattern: null, matcher: null };
+  const headers = { clock: 1, expires: Date.now() / 1000 + timeoutS };
+  const wire = (body: Record<string, unknown>): BrokerMessage => ({
+    body: serializer.encode(body),
+    contentType: serializer.contentType,
+    contentEncoding: serializer.contentEncoding,
+    headers,
+    properties: { delivery_mode: 1 },
+  });
+  if (options.reply === false) {
+    await control.broadcast(PIDBOX_EXCHANGE, wire(request));
+    return {};
+  }
   const oid = randomUUID();
   const ticket = randomUUID();
   const replies: Replies = {};
@@ -59,7 +93,7 @@ export async function broadcastCommand(
     if (m.headers['ticket'] !== ticket) return;
     let body: unknown;
     try {
-      body = jsonSerializer.decode(m.body);
+      body = serializerForContentType(m.contentType).decode(m.body);
     } catch {
       return;
     }
@@ -68,21 +102,14 @@ export async function broadcastCommand(
     if (destination && destination.every((d) => d in replies)) finish();
   });
   try {
-    await control.broadcast(PIDBOX_EXCHANGE, {
-      body: jsonSerializer.encode({
-        method,
-        arguments: args,
-        destination,
-        pattern: null,
-        matcher: null,
+    await control.broadcast(
+      PIDBOX_EXCHANGE,
+      wire({
+        ...request,
         ticket,
         reply_to: { exchange: PIDBOX_REPLY_EXCHANGE, routing_key: oid },
       }),
-      contentType: jsonSerializer.contentType,
-      contentEncoding: jsonSerializer.contentEncoding,
-      headers: { clock: 1, expires: Date.now() / 1000 + timeoutS },
-      properties: { delivery_mode: 1 },
-    });
+    );
     await done;
   } finally {
     clearTimeout(timer);

@@ -1,9 +1,12 @@
 import {
-  jsonSerializer,
+  serializerByName,
+  serializerForContentType,
   type BrokerMessage,
   type ControlChannel,
   type ControlListener,
   type Logger,
+  type Serializer,
+  type SerializerName,
 } from '@celeriac/core';
 import { PIDBOX_EXCHANGE } from '@celeriac/core/internal';
 import type { InFlight } from './in-flight.js';
@@ -76,18 +79,30 @@ interface ControlRequest {
  * workers: it listens on kombu's `celery.pidbox` fanout and replies `{hostname: reply}` to
  * the asker's `reply.celery.pidbox` queue with the request's ticket, as kombu's
  * `pidbox.Node` does. Commands it does not know get `{error}`, as Celery answers them.
+ *
+ * A request is decoded by its content type (JSON or msgpack: a Python client with
+ * `task_serializer='msgpack'` sends msgpack), and the reply is encoded with the worker's own
+ * task serializer, as kombu's `Node.reply` uses its mailbox's serializer (Celery's
+ * `task_serializer`), whatever the request came in.
  */
 export class RemoteControl {
   readonly #channel: ControlChannel;
   readonly #worker: ControlledWorker;
   readonly #logger: Logger;
+  readonly #replies: Serializer;
   #listener: ControlListener | undefined;
   #clock = 0;
 
-  constructor(channel: ControlChannel, worker: ControlledWorker, logger: Logger) {
+  constructor(
+    channel: ControlChannel,
+    worker: ControlledWorker,
+    logger: Logger,
+    replySerializer: SerializerName = 'json',
+  ) {
     this.#channel = channel;
     this.#worker = worker;
     this.#logger = logger;
+    this.#replies = serializerByName(replySerializer);
   }
 
   async start(): Promise<void> {
@@ -121,12 +136,13 @@ export class RemoteControl {
     }
     if (!request.reply_to || request.ticket === undefined) return; // a cast: no reply wanted
     this.#clock += 1;
-    const body = jsonSerializer.encode({ [this.#worker.hostname]: reply });
+    const serializer = this.#replies;
     try {
+      const body = serializer.encode({ [this.#worker.hostname]: reply });
       await this.#channel.send(request.reply_to.exchange, request.reply_to.routing_key, {
         body,
-        contentType: jsonSerializer.contentType,
-        contentEncoding: jsonSerializer.contentEncoding,
+        contentType: serializer.contentType,
+        contentEncoding: serializer.contentEncoding,
         headers: { ticket: request.ticket, clock: this.#clock },
         properties: { delivery_mode: 1 },
       });
@@ -161,7 +177,10 @@ export class RemoteControl {
 }
 
 function parseRequest(message: BrokerMessage): ControlRequest {
-  const decoded = jsonSerializer.decode(message.body) as Record<string, unknown> | null;
+  const decoded = serializerForContentType(message.contentType).decode(message.body) as Record<
+    string,
+    unknown
+  > | null;
   if (typeof decoded !== 'object' || decoded === null || typeof decoded['method'] !== 'string') {
     throw new Error('not a pidbox request: no method');
   }

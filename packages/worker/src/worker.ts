@@ -212,7 +212,12 @@ export class Worker {
   }
 
   async #listen(channel: ControlChannel): Promise<void> {
-    const remote = new RemoteControl(channel, this.#controlled(), this.logger);
+    const remote = new RemoteControl(
+      channel,
+      this.#controlled(),
+      this.logger,
+      this.app.options.taskSerializer,
+    );
     try {
       await remote.start();
       this.#remoteControl = remote;
