@@ -111,6 +111,7 @@ describe("Python client with result_serializer='msgpack' → Celeriac worker wit
       err.name = 'ValueError';
       throw err;
     });
+    app.task('js.bytes', () => Buffer.from([0x00, 0xff, 0x80]));
     app.task('js.progress', async () => {
       await currentTask().updateState('PROGRESS', { current: 3, total: 10 });
       await new Promise((r) => setTimeout(r, 3000));
@@ -133,6 +134,15 @@ describe("Python client with result_serializer='msgpack' → Celeriac worker wit
     );
     expect(out).toMatchObject({ state: 'SUCCESS', result: 5 });
     expect(await storedFormat(out.id)).toBe('msgpack');
+  });
+
+  it('a binary result reaches Python as bytes (JSON could not carry it)', async () => {
+    const out = await runPythonScript<PyOutcome>(
+      'interop_client.py',
+      ['js.bytes', '[]', '--queue', queue, '--repr'],
+      env,
+    );
+    expect(out).toMatchObject({ state: 'SUCCESS', result: String.raw`b'\x00\xff\x80'` });
   });
 
   it("Python's get() re-raises the error with its type and message", async () => {
