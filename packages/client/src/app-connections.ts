@@ -120,6 +120,7 @@ async function createBackend(app: ConnectionSource): Promise<ResultBackend> {
     logger: app.logger,
     clock: app.clock,
     resultExpiresMs: app.options.resultExpiresMs,
+    resultSerializer: app.options.resultSerializer,
     ...app.raw.backendOptions,
   });
 }

@@ -31,6 +31,14 @@ export interface CeleriacOptions {
   defaultQueue?: string;
   /** Serializer for task messages. @default 'json' */
   taskSerializer?: SerializerName;
+  /**
+   * How results are written (Celery's `result_serializer`) by the backend the app creates from
+   * its URL: `'msgpack'` for Python clients whose app sets `result_serializer='msgpack'`.
+   * Redis and `rpc://` read either whatever this says; SQLite refuses `'msgpack'`. Not for a
+   * backend instance: set its own `serializer`.
+   * @default 'json'
+   */
+  resultSerializer?: SerializerName;
   /** Seconds a stored result lives. @default 86400 (one day, as Celery) */
   resultExpires?: number;
   /** Task name (or `prefix.*` glob) → queue. */
@@ -80,6 +88,7 @@ export interface CompiledCeleriacOptions {
   readonly backendUrl: string | false | undefined;
   readonly defaultQueue: string;
   readonly taskSerializer: SerializerName;
+  readonly resultSerializer: SerializerName;
   readonly resultExpiresMs: number;
   readonly routes: Readonly<Record<string, string>>;
   readonly delayedDelivery: 'broker' | 'consumer';
@@ -127,6 +136,7 @@ const CELERIAC_SPEC = {
   ),
   defaultQueue: t.nonEmptyString,
   taskSerializer: serializerType,
+  resultSerializer: serializerType,
   resultExpires: t.seconds,
   routes: routesType,
   delayedDelivery: t.oneOf('broker', 'consumer'),
@@ -143,6 +153,13 @@ const celeriacChecks = optionChecks('Celeriac');
 /** `CeleriacOptions` checked, with defaults and the environment's URLs applied. */
 export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOptions {
   celeriacChecks.strict(o, CELERIAC_SPEC, { renamed: { resultExpiresMs: 'resultExpires' } });
+  if (o.resultSerializer !== undefined && typeof o.backend === 'object') {
+    throw celeriacChecks.invalid(
+      'resultSerializer',
+      'applies to a backend the app creates from a URL; a backend instance takes its own: pass `serializer` to it (or give the app a URL)',
+      { value: o.resultSerializer },
+    );
+  }
   const env = process.env;
   const brokerUrl =
     typeof o.broker === 'string'
@@ -163,6 +180,7 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
     backendUrl,
     defaultQueue: o.defaultQueue ?? 'celery',
     taskSerializer: o.taskSerializer ?? 'json',
+    resultSerializer: o.resultSerializer ?? 'json',
     resultExpiresMs: (o.resultExpires ?? 86_400) * 1000,
     routes: Object.freeze({ ...o.routes }),
     delayedDelivery: o.delayedDelivery ?? 'broker',

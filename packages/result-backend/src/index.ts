@@ -22,8 +22,9 @@ import {
   type Clock,
   type Logger,
   type ResultBackend,
+  type SerializerName,
 } from '@celeriac/core';
-import { loadDriver, redactUrl, urlScheme } from '@celeriac/core/internal';
+import { loadDriver, redactUrl, showValue, urlScheme } from '@celeriac/core/internal';
 import { MemoryResultBackend, type MemoryResultBackendOptions } from './memory/index.js';
 import type { RedisResultBackendOptions } from './redis/redis-result-backend.js';
 import type { RpcResultBackendOptions } from './rpc/options.js';
@@ -45,6 +46,14 @@ export interface CommonResultBackendOptions {
   resultExpiresMs?: number;
   /** The broker's AMQP URL, which a bare `rpc://` sends results over. @default none */
   brokerUrl?: string;
+  /**
+   * How results are written (Celery's `result_serializer`, the app's `resultSerializer`): the
+   * `serializer` of `redis://` and `rpc://` unless their own options set one; `memory://`
+   * keeps its JSON round trip whatever this says; `sqlite://` stores JSON and refuses
+   * `'msgpack'` with `CELERIAC_ERR_INVALID_OPTION`.
+   * @default 'json'
+   */
+  resultSerializer?: SerializerName;
 }
 
 /** `MemoryResultBackend`'s options as {@link createResultBackend} takes them. */
@@ -100,7 +109,28 @@ export async function createResultBackend<U extends string>(
   options?: ResultBackendOptionsFor<U>,
 ): Promise<ResultBackend> {
   const scheme = urlScheme(url);
-  const given = (options ?? {}) as CommonResultBackendOptions & Record<string, unknown>;
+  const { resultSerializer, ...given } = (options ?? {}) as CommonResultBackendOptions &
+    Record<string, unknown>;
+  if (
+    resultSerializer !== undefined &&
+    resultSerializer !== 'json' &&
+    resultSerializer !== 'msgpack'
+  ) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `result backend option "resultSerializer" must be "json" or "msgpack", got ${showValue(resultSerializer)}`,
+      {
+        details: {
+          option: 'resultSerializer',
+          value: resultSerializer,
+          expected: '"json" or "msgpack"',
+        },
+      },
+    );
+  }
+  // The backend's own `serializer` wins over the app-wide one; it checks the value itself.
+  const serializer = given['serializer'] ?? resultSerializer;
+  const withSerializer = serializer === undefined ? {} : { serializer };
   switch (scheme) {
     case 'memory': {
       const { logger: _logger, brokerUrl: _brokerUrl, ...memory } = given;
@@ -114,7 +144,7 @@ export async function createResultBackend<U extends string>(
         url,
       );
       const { clock: _clock, brokerUrl: _brokerUrl, ...redis } = given;
-      return new RedisResultBackend({ ...redis, url });
+      return new RedisResultBackend({ ...redis, ...withSerializer, url });
     }
     case 'rpc': {
       const RpcResultBackend = await driver(
@@ -122,9 +152,16 @@ export async function createResultBackend<U extends string>(
         'RpcResultBackend',
         url,
       );
-      return new RpcResultBackend({ ...given, url });
+      return new RpcResultBackend({ ...given, ...withSerializer, url });
     }
     case 'sqlite': {
+      if (resultSerializer !== undefined && resultSerializer !== 'json') {
+        throw new CeleriacError(
+          ErrorCodes.INVALID_OPTION,
+          `resultSerializer ${JSON.stringify(resultSerializer)} is not supported by the SQLite result backend, which stores JSON: use "json", or a redis:// or rpc:// backend for msgpack results`,
+          { details: { option: 'resultSerializer', value: resultSerializer, expected: '"json"' } },
+        );
+      }
       const SqliteResultBackend = await driver(
         '@celeriac/result-backend/sqlite',
         'SqliteResultBackend',

@@ -1,7 +1,8 @@
 """A Python Celery app for Celeriac's interop tests (run with Debian's /usr/bin/python3).
 
 Configured from the environment so a test can point it at its own Redis:
-BROKER_URL, RESULT_BACKEND, SERIALIZER (json|msgpack), VISIBILITY_TIMEOUT (seconds).
+BROKER_URL, RESULT_BACKEND, SERIALIZER (json|msgpack), RESULT_SERIALIZER (json|msgpack),
+VISIBILITY_TIMEOUT (seconds).
 Tasks are named py.* and consumed from the queue named by the worker's -Q.
 """
 import os
@@ -12,7 +13,7 @@ from celery import Celery
 app = Celery("interop", broker=os.environ["BROKER_URL"], backend=os.environ.get("RESULT_BACKEND"))
 app.conf.update(
     task_serializer=os.environ.get("SERIALIZER", "json"),
-    result_serializer="json",
+    result_serializer=os.environ.get("RESULT_SERIALIZER", "json"),
     accept_content=["json", "msgpack"],
     result_accept_content=["json", "msgpack"],
     broker_transport_options={"visibility_timeout": float(os.environ.get("VISIBILITY_TIMEOUT", "3600"))},

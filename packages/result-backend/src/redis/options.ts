@@ -1,4 +1,10 @@
-import { CeleriacError, ErrorCodes, silentLogger, type Logger } from '@celeriac/core';
+import {
+  CeleriacError,
+  ErrorCodes,
+  silentLogger,
+  type Logger,
+  type SerializerName,
+} from '@celeriac/core';
 import {
   optionChecks,
   optionTypes as t,
@@ -36,6 +42,13 @@ export interface RedisResultBackendOptions {
    */
   keyPrefix?: string;
   /**
+   * How documents are written (Celery's `result_serializer`): `'msgpack'` for Python clients
+   * whose app sets `result_serializer='msgpack'`, which read every result as msgpack. Stored
+   * and published documents are read in JSON and msgpack whatever this says.
+   * @default 'json'
+   */
+  serializer?: SerializerName;
+  /**
    * A pino-shaped logger; the backend logs through a child bound to `{ component: 'result-backend', backend: 'redis' }`.
    * @default silentLogger
    */
@@ -53,6 +66,7 @@ export interface CompiledRedisResultBackendOptions {
   readonly url: string;
   readonly resultExpiresMs: number;
   readonly keyPrefix: string;
+  readonly serializer: SerializerName;
   readonly logger: Logger;
   readonly redisOptions: RedisOptions;
 }
@@ -79,6 +93,7 @@ const SPEC = {
   client: t.object,
   resultExpiresMs: t.positive,
   keyPrefix: t.nonEmptyString,
+  serializer: t.oneOf('json', 'msgpack'),
   logger: t.object,
   redisOptions: t.object,
 } as const satisfies { readonly [K in keyof Required<RedisResultBackendOptions>]: OptionType };
@@ -122,6 +137,7 @@ export function compileRedisResultBackendOptions(
       options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS,
     ),
     keyPrefix,
+    serializer: options.serializer ?? 'json',
     logger: (options.logger ?? silentLogger).child({
       component: 'result-backend',
       backend: 'redis',

@@ -1,10 +1,10 @@
 import {
   CeleriacError,
   ErrorCodes,
-  jsonSerializer,
   type Logger,
   type ResultBackend,
   type ResultDocument,
+  type SerializerName,
   type StoreOptions,
   type WaitOptions,
 } from '@celeriac/core';
@@ -20,8 +20,8 @@ import {
   type RedisResultBackendOptions,
 } from './options.js';
 import { ResultSubscriber, quit } from './result-subscriber.js';
+import { decodeResult, encodeResult } from './result-codec.js';
 import { StoreBatcher, type PendingStore, type StoreReply } from './store-batcher.js';
-import { isResultDocument } from '../result-document.js';
 
 export type { RedisResultBackendOptions } from './options.js';
 
@@ -32,9 +32,10 @@ const noop = (): void => undefined;
 type LifecycleState = 'open' | 'closing' | 'closed';
 
 /**
- * A `ResultBackend` on Redis with Celery's layout: a task's document is JSON at
- * `celery-task-meta-<id>`, set with a TTL and published on the channel of the same name, so
- * Python Celery clients read what Celeriac workers store and the reverse.
+ * A `ResultBackend` on Redis with Celery's layout: a task's document is JSON (or msgpack, with
+ * `serializer`, Celery's `result_serializer`) at `celery-task-meta-<id>`, set with a TTL and
+ * published on the channel of the same name, so Python Celery clients read what Celeriac
+ * workers store and the reverse. Documents are read in either format, whatever this writes.
  *
  * Beyond Celery: the "a stored SUCCESS is never overwritten" check is atomic with the write
  * (one Lua script); storing a result and acking its message is one round trip when the broker
@@ -52,6 +53,7 @@ export class RedisResultBackend implements ResultBackend {
   private readonly target: string;
   private readonly keys: ResultKeys;
   private readonly expiresMs: number;
+  private readonly serializer: SerializerName;
   private readonly logger: Logger;
   private readonly subscriber: ResultSubscriber;
   private state: LifecycleState = 'open';
@@ -65,6 +67,7 @@ export class RedisResultBackend implements ResultBackend {
     this.url = redactUrl(o.url);
     this.keys = new ResultKeys(o.keyPrefix);
     this.expiresMs = o.resultExpiresMs;
+    this.serializer = o.serializer;
     this.logger = o.logger;
 
     let client: Redis;
@@ -113,7 +116,7 @@ export class RedisResultBackend implements ResultBackend {
     this.subscriber = new ResultSubscriber({
       connect: openSubscriber,
       read: (keys) => this.readRaw(keys),
-      decode: (payload, key) => this.decode(payload, key),
+      decode: decodeResult,
       toError: (err, operation) => this.toError(err, operation),
       logger: this.logger,
     });
@@ -140,7 +143,7 @@ export class RedisResultBackend implements ResultBackend {
       const offered = ack?.fusedAck?.();
       store = {
         key: this.keys.task(doc.task_id),
-        payload: jsonSerializer.encodeText(doc),
+        payload: encodeResult(doc, this.serializer),
         ttlMs,
         doc,
         delivery: ack,
@@ -262,7 +265,7 @@ export class RedisResultBackend implements ResultBackend {
 
   private async readMany(keys: readonly string[]): Promise<(ResultDocument | null)[]> {
     const raw = await this.readRaw(keys);
-    return raw.map((payload, i) => (payload ? this.decode(payload, keys[i] ?? '') : null));
+    return raw.map((payload, i) => (payload ? decodeResult(payload, keys[i] ?? '') : null));
   }
 
   /** One round trip: GET for one key, MGET for several. */
@@ -274,30 +277,6 @@ export class RedisResultBackend implements ResultBackend {
     }
     if (keys.length === 1) return [await this.run('get (GET)', () => this.client.getBuffer(first))];
     return this.run('getMany (MGET)', () => this.client.mgetBuffer(...keys));
-  }
-
-  private decode(payload: Buffer, key: string): ResultDocument {
-    let value: unknown;
-    try {
-      value = jsonSerializer.decode(payload);
-    } catch (err) {
-      throw new CeleriacError(
-        ErrorCodes.SERIALIZATION,
-        `the result at ${key} is not JSON; Celeriac reads results stored with Celery's json result_serializer`,
-        { cause: err, details: { key } },
-      );
-    }
-    if (!isResultDocument(value)) {
-      throw new CeleriacError(
-        ErrorCodes.SERIALIZATION,
-        `the value at ${key} is not a Celery result document (no "status")`,
-        { details: { key } },
-      );
-    }
-    // Celery writes `children: null` when it stores outside a task (store_result without a
-    // request); the contract's documents always carry a list.
-    if (!Array.isArray(value.children)) value.children = [];
-    return value;
   }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {

@@ -26,7 +26,11 @@ export interface ResultSubscriberOptions {
   connect: () => Redis;
   /** Reads stored values by key on the command connection, in order, null where absent. */
   read: (keys: readonly string[]) => Promise<(Buffer | null)[]>;
-  /** Decodes a stored or published document; throws when it is not one. */
+  /**
+   * Decodes a stored or published document (JSON or msgpack, told apart by the first byte:
+   * `result-codec.ts`); throws when it is not one. Payloads stay Buffers (`messageBuffer`,
+   * `getBuffer`), never strings, so msgpack bytes reach it intact.
+   */
   decode: (payload: Buffer, key: string) => ResultDocument;
   /** Turns a failure of the subscriber connection into a Celeriac error. */
   toError: (err: unknown, operation: string) => Error;

@@ -9,8 +9,10 @@ import { redisScript } from '@celeriac/broker/redis/internal';
  * Celery's `_store_result` reads the stored document and skips the write when it is a
  * SUCCESS, then SETEX + PUBLISH; the read and the write are two round trips, so a redelivered
  * task finishing late can still overwrite a result. Here the check, the write and the
- * publish are one atomic step. A stored value that is not a JSON document (written with
- * another serializer) does not count as a SUCCESS and is overwritten.
+ * publish are one atomic step. A stored value is read as msgpack when its first byte starts a
+ * msgpack map and as JSON otherwise (see `result-codec.ts`); one that is neither (written with
+ * another serializer) does not count as a SUCCESS and is overwritten. Payloads are binary-safe:
+ * Lua strings and script arguments carry msgpack bytes unchanged.
  *
  * Many stores go in one call, with the commands that ack their tasks' messages (from the
  * broker's `Delivery.fusedAck`, a `RedisFusedAck`), so the results a worker finishes in one turn of its event
@@ -34,7 +36,7 @@ export const STORE_MANY_LUA = `
 -- ARGV[2]  t, the number of ack command templates
 -- then per template: 1 when it runs once with every document's last word (else 0), its word
 --          count w, then its w words (name first: the command but its last word)
--- then per document i, in KEYS order: the encoded result document (JSON, utf-8), the number
+-- then per document i, in KEYS order: the encoded result document (JSON or msgpack), the number
 --          k of its ack commands, then per command: its template (1-based), its last word
 -- Returns one entry per document: 1 stored and published, 0 a stored SUCCESS kept (its ack
 -- still ran), or an error text, 'store: <error>' (nothing written, no ack) or
@@ -67,7 +69,11 @@ for i = 1, #KEYS do
     failure = 'store: ' .. current.err
   elseif current and string.find(current, 'SUCCESS', 1, true) then
     -- Decoding costs time in proportion to the document; only a SUCCESS is worth decoding.
-    local ok, doc = pcall(cjson.decode, current)
+    -- A msgpack map starts with 0x80-0x8f, 0xde or 0xdf, a JSON document never does.
+    local b = string.byte(current, 1)
+    local decode = cjson.decode
+    if b and ((b >= 0x80 and b <= 0x8f) or b == 0xde or b == 0xdf) then decode = cmsgpack.unpack end
+    local ok, doc = pcall(decode, current)
     if ok and type(doc) == 'table' and doc['status'] == 'SUCCESS' then stored = 0 end
   end
   if not failure and stored == 1 then

@@ -12,7 +12,8 @@ export type StoreReply = number | string;
 /** A store waiting for the next store-many call. */
 export interface PendingStore {
   readonly key: string;
-  readonly payload: string;
+  /** The encoded document: JSON text, or msgpack bytes (ioredis sends a Buffer as is). */
+  readonly payload: string | Buffer;
   readonly ttlMs: number;
   readonly doc: ResultDocument;
   /** The delivery to ack once the document is written. */

@@ -25,6 +25,8 @@ export interface PythonEnv {
   brokerUrl: string;
   backendUrl?: string;
   serializer?: 'json' | 'msgpack';
+  /** The app's `result_serializer` (a Python client decodes every result with it). */
+  resultSerializer?: 'json' | 'msgpack';
   /** kombu's Redis visibility timeout in seconds. */
   visibilityTimeout?: number;
 }
@@ -35,6 +37,7 @@ function envFor(o: PythonEnv): NodeJS.ProcessEnv {
     BROKER_URL: o.brokerUrl,
     RESULT_BACKEND: o.backendUrl ?? o.brokerUrl,
     SERIALIZER: o.serializer ?? 'json',
+    RESULT_SERIALIZER: o.resultSerializer ?? 'json',
     VISIBILITY_TIMEOUT: String(o.visibilityTimeout ?? 3600),
     PYTHONPATH: PYTHON_DIR,
     PYTHONDONTWRITEBYTECODE: '1',
