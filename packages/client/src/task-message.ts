@@ -115,10 +115,15 @@ export interface WireEmbed {
 export interface SignatureSendExtra {
   /** Prepended to the signature's args unless it is immutable (a result, a failed task's id). */
   parentResult?: unknown;
+  /** The task that sends it (the step's `parent_id`). */
   parentId?: string;
+  /** The workflow's first task (the step's `root_id`). */
   rootId?: string;
+  /** The chain steps after this one, in reverse order (the next is the last element). */
   chain?: SignatureJSON[] | null;
+  /** The group it is sent in, unless the signature names its own `group_id`. */
   groupId?: string;
+  /** Its place in that group. */
   groupIndex?: number;
 }
 

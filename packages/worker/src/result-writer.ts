@@ -313,26 +313,12 @@ export class ResultWriter {
    * result cannot be encoded, stores Celery's EncodeError instead. If storing fails, the
    * message is requeued: a result is never lost behind an ack.
    */
-  store(
-    msg: TaskMessage,
-    status: TaskState,
-    result: unknown,
-    traceback: string | null,
-    log: Logger,
-    ack?: Delivery,
-  ): Promise<void> {
-    return this.#store(msg, status, result, traceback, log, ack).then(ignore);
+  store(...args: StoreArgs): Promise<void> {
+    return this.#store(...args).then(ignore);
   }
 
   /** `store`, resolving false when storing failed and the message was requeued. */
-  async #store(
-    msg: TaskMessage,
-    status: TaskState,
-    result: unknown,
-    traceback: string | null,
-    log: Logger,
-    ack?: Delivery,
-  ): Promise<boolean> {
+  async #store(...[msg, status, result, traceback, log, ack]: StoreArgs): Promise<boolean> {
     const backend = this.#backend;
     if (!backend) {
       if (ack) await this.ack(ack);
@@ -394,6 +380,16 @@ export class ResultWriter {
 }
 
 function ignore(): void {}
+
+/** What `store` takes: the message, its state, result and traceback, a logger, the ack to fuse. */
+type StoreArgs = [
+  msg: TaskMessage,
+  status: TaskState,
+  result: unknown,
+  traceback: string | null,
+  log: Logger,
+  ack?: Delivery,
+];
 
 function secondsSince(startedMs: number): string {
   return ((performance.now() - startedMs) / 1000).toFixed(6);

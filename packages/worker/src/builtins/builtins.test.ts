@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { Celeriac, TaskError } from '@celeriac/client';
 import {
   createTaskMessage,
@@ -94,5 +95,17 @@ describe("Celery's built-in tasks on a Celeriac worker (memory://)", () => {
   it('are not listed as the app tasks (Celery leaves celery.* out of `registered`)', async () => {
     const { app } = await setup();
     expect([...app.tasks.keys()].filter((n) => n.startsWith('celery.'))).toEqual([]);
+  });
+});
+
+describe('built-in tasks in a threads pool', () => {
+  it('celery.map runs where the app module registered the named task', async () => {
+    const fixture = fileURLToPath(new URL('../../test-fixtures/builtins-app.js', import.meta.url));
+    const fx = (await import(fixture)) as { app: Celeriac };
+    const worker = new Worker(fx.app, { pool: 'threads', appModule: fixture, concurrency: 1 });
+    cleanups.push(() => worker.shutdown({ timeout: 1 }));
+    await worker.start();
+    const r = fx.app.sendTask('celery.map', [], { task: sig('fx.double'), it: [5, 6] });
+    expect(await r.get({ timeout: 10 })).toEqual([10, 12]);
   });
 });
