@@ -27,7 +27,13 @@ import {
 } from './celeriac-options.js';
 import { APPLY_SPEC, compileTaskOptions, REVOKE_SPEC } from './task-options.js';
 import { AppConnections } from './app-connections.js';
-import { buildTaskWire, invalid } from './task-message.js';
+import {
+  buildTaskWire,
+  invalid,
+  signatureSend,
+  type SignatureSendExtra,
+  type WireEmbed,
+} from './task-message.js';
 
 /** A task as the worker sees it. */
 export interface RegisteredTask {
@@ -288,32 +294,18 @@ export class Celeriac implements ResultSource {
    * Publishes a signature as it travels in a message (callbacks, chains), with the parent's
    * result prepended to its args unless it is immutable. Used by the worker.
    */
-  sendSignature(
-    sig: SignatureJSON,
-    extra: {
-      parentResult?: unknown;
-      parentId?: string;
-      rootId?: string;
-      chain?: SignatureJSON[] | null;
-    } = {},
-  ): AsyncResult {
-    const opts = sig.options;
-    const args =
-      'parentResult' in extra && !sig.immutable ? [extra.parentResult, ...sig.args] : sig.args;
-    const apply: ApplyOptions = {};
-    if (typeof opts['task_id'] === 'string') apply.taskId = opts['task_id'];
-    if (typeof opts['queue'] === 'string') apply.queue = opts['queue'];
-    if (typeof opts['priority'] === 'number') apply.priority = opts['priority'];
-    if (typeof opts['countdown'] === 'number') apply.countdown = opts['countdown'];
-    if (extra.parentId) apply.parentId = extra.parentId;
-    if (extra.rootId) apply.rootId = extra.rootId;
+  sendSignature(sig: SignatureJSON, extra: SignatureSendExtra = {}): AsyncResult {
+    const { args, apply, embed } = signatureSend(sig, extra);
+    const defaults = this.#tasks.get(sig.task)?.options ?? {};
     return this.#send(
       sig.task,
       args,
       sig.kwargs,
       apply,
-      this.#tasks.get(sig.task)?.options ?? {},
+      defaults,
       extra.chain ?? null,
+      undefined,
+      embed,
     );
   }
 
@@ -346,6 +338,7 @@ export class Celeriac implements ResultSource {
     defaults: Readonly<TaskOptions>,
     chain: SignatureJSON[] | null = null,
     checks: OptionChecks = applyChecks,
+    embed?: WireEmbed,
   ): AsyncResult<T> {
     this.#assertOpen();
     if (this.#closing)
@@ -361,6 +354,7 @@ export class Celeriac implements ResultSource {
       defaults,
       chain,
       checks,
+      ...(embed ? { embed } : {}),
       now: this.clock.now(),
       taskSerializer: this.options.taskSerializer,
     });
@@ -416,7 +410,8 @@ export class Celeriac implements ResultSource {
       await this.declareQueue(queue);
       const broker = await this.broker();
       if (this.#replyTo === undefined) this.#replyTo = await this.#resolveReplyTo();
-      if (this.#replyTo && wire.headers['ignore_result'] !== true)
+      // A signature's own reply queue (a Python client's, on rpc://) wins over this app's.
+      if (this.#replyTo && !wire.properties.reply_to && wire.headers['ignore_result'] !== true)
         wire.properties.reply_to = this.#replyTo;
       const deliverAt =
         eta && this.options.delayedDelivery === 'broker' && eta.getTime() > this.clock.now()

@@ -14,6 +14,7 @@
  */
 export { Celeriac } from './app.js';
 export type { RegisteredTask } from './app.js';
+export type { SignatureSendExtra } from './task-message.js';
 export { compileCeleriacOptions } from './celeriac-options.js';
 export type { CeleriacOptions, CompiledCeleriacOptions } from './celeriac-options.js';
 export { AsyncResult } from './async-result.js';

@@ -4,6 +4,7 @@ import {
   createTaskMessage,
   encodeTaskMessage,
   ErrorCodes,
+  isSignatureJSON,
   type SerializerName,
   type SignatureJSON,
 } from '@celeriac/core';
@@ -32,6 +33,8 @@ export interface TaskSend {
   /** The task's own options (`app.task(name, fn, options)`), under the send's. */
   readonly defaults: Readonly<TaskOptions>;
   readonly chain: SignatureJSON[] | null;
+  /** What a signature sent by a worker carries beyond `options` (see `signatureSend`). */
+  readonly embed?: WireEmbed;
   /** Names the caller (`applyAsync`, `sendTask`) in option errors. */
   readonly checks: OptionChecks;
   readonly now: number;
@@ -88,10 +91,94 @@ export function buildTaskWire(send: TaskSend): {
     ...(priority === undefined ? {} : { priority }),
     ...(options.headers ? { headers: options.headers } : {}),
     chain,
+    ...send.embed,
   });
   const wire = encodeTaskMessage(
     message,
     options.serializer ?? defaults.serializer ?? send.taskSerializer,
   );
   return { id, eta, wire };
+}
+
+/** Message fields a signature's Celery options set that `ApplyOptions` has no name for. */
+export interface WireEmbed {
+  callbacks?: SignatureJSON[] | null;
+  errbacks?: SignatureJSON[] | null;
+  chord?: SignatureJSON | null;
+  groupId?: string | null;
+  groupIndex?: number | null;
+  /** The reply queue of the client that built the signature (rpc://): results go there. */
+  replyTo?: string;
+}
+
+/** How a worker sends a signature onward (a chain step, a callback, an errback). */
+export interface SignatureSendExtra {
+  /** Prepended to the signature's args unless it is immutable (a result, a failed task's id). */
+  parentResult?: unknown;
+  /** The task that sends it (the step's `parent_id`). */
+  parentId?: string;
+  /** The workflow's first task (the step's `root_id`). */
+  rootId?: string;
+  /** The chain steps after this one, in reverse order (the next is the last element). */
+  chain?: SignatureJSON[] | null;
+  /** The group it is sent in, unless the signature names its own `group_id`. */
+  groupId?: string;
+  /** Its place in that group. */
+  groupIndex?: number;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function sigs(v: unknown): SignatureJSON[] | undefined {
+  return Array.isArray(v) ? (v as SignatureJSON[]) : undefined;
+}
+
+/**
+ * Celery's `Signature.apply_async` on a worker: the signature's options (as Celery names them
+ * in the signature dict) become the send's, so a chain step keeps its reply queue, expiry,
+ * time limits, errbacks, priority and route. A routing key without a queue names the queue
+ * (the default exchange's rule).
+ */
+export function signatureSend(
+  sig: SignatureJSON,
+  extra: SignatureSendExtra,
+): { args: unknown[]; apply: ApplyOptions; embed: WireEmbed } {
+  const o = sig.options;
+  const args =
+    'parentResult' in extra && !sig.immutable ? [extra.parentResult, ...sig.args] : sig.args;
+  const apply: ApplyOptions = {};
+  const set = <K extends keyof ApplyOptions>(k: K, v: ApplyOptions[K] | undefined): void => {
+    if (v !== undefined) apply[k] = v;
+  };
+  set('taskId', str(o['task_id']));
+  set('queue', str(o['queue']) ?? (str(o['exchange']) ? undefined : str(o['routing_key'])));
+  set('priority', num(o['priority']));
+  set('countdown', num(o['countdown']));
+  if (apply.countdown === undefined) set('eta', str(o['eta']));
+  set('expires', num(o['expires']) ?? str(o['expires']));
+  set('timeLimit', num(o['time_limit']));
+  set('softTimeLimit', num(o['soft_time_limit']));
+  set('shadow', str(o['shadow']));
+  if (typeof o['ignore_result'] === 'boolean') apply.ignoreResult = o['ignore_result'];
+  set('parentId', extra.parentId ?? str(o['parent_id']));
+  set('rootId', extra.rootId ?? str(o['root_id']));
+  const embed: WireEmbed = {};
+  const link = sigs(o['link']);
+  const linkError = sigs(o['link_error']);
+  if (link) embed.callbacks = link;
+  if (linkError) embed.errbacks = linkError;
+  if (isSignatureJSON(o['chord'])) embed.chord = o['chord'];
+  const groupId = str(o['group_id']) ?? extra.groupId; // Celery keeps a signature's own group
+  if (groupId) embed.groupId = groupId;
+  const groupIndex = extra.groupIndex ?? num(o['group_index']);
+  if (groupIndex !== undefined) embed.groupIndex = groupIndex;
+  const replyTo = str(o['reply_to']);
+  if (replyTo) embed.replyTo = replyTo;
+  return { args, apply, embed };
 }

@@ -1,9 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import type { Celeriac } from '@celeriac/client';
-import type { Logger, TaskMessage } from '@celeriac/core';
+import type { Logger, SignatureJSON, TaskMessage } from '@celeriac/core';
+
+type Extra = NonNullable<Parameters<Celeriac['sendSignature']>[1]>;
+
+/** Sends one signature; a send that throws (a bad option in it) is a rejected publish. */
+async function send(app: Celeriac, sig: SignatureJSON, extra: Extra): Promise<unknown> {
+  return app.sendSignature(sig, extra).published;
+}
+
+async function settle(sends: Promise<unknown>[], log: Logger, what: string): Promise<void> {
+  if (sends.length === 0) return;
+  const results = await Promise.allSettled(sends);
+  for (const r of results) {
+    if (r.status === 'rejected')
+      log.error({ err: r.reason as unknown }, `publishing ${what} failed`);
+  }
+}
 
 /**
  * Celery's chain and callbacks after a success: the next step gets this result prepended
- * unless immutable. A failed publish is logged, not thrown: the result is still stored.
+ * unless immutable, and keeps every option its signature carries (reply queue, expiry, time
+ * limits, errbacks, priority, route). A failed publish is logged, not thrown: the result is
+ * still stored.
  */
 export async function publishFollowUps(
   app: Celeriac,
@@ -13,30 +32,38 @@ export async function publishFollowUps(
 ): Promise<void> {
   const { chain, callbacks } = msg.embed;
   const rootId = msg.headers.root_id ?? msg.headers.id;
-  const sends: Promise<void>[] = [];
+  const sends: Promise<unknown>[] = [];
   if (chain && chain.length > 0) {
     const rest = chain.slice(0, -1);
     const next = chain[chain.length - 1];
     if (next) {
       sends.push(
-        app.sendSignature(next, {
-          parentResult: value,
-          parentId: msg.headers.id,
-          rootId,
-          chain: rest,
-        }).published,
+        send(app, next, { parentResult: value, parentId: msg.headers.id, rootId, chain: rest }),
       );
     }
   }
   for (const cb of callbacks ?? []) {
-    sends.push(
-      app.sendSignature(cb, { parentResult: value, parentId: msg.headers.id, rootId }).published,
-    );
+    sends.push(send(app, cb, { parentResult: value, parentId: msg.headers.id, rootId }));
   }
-  if (sends.length === 0) return;
-  const results = await Promise.allSettled(sends);
-  for (const r of results) {
-    if (r.status === 'rejected')
-      log.error({ err: r.reason as unknown }, 'publishing a chain step or callback failed');
-  }
+  await settle(sends, log, 'a chain step or callback');
+}
+
+/**
+ * Celery's errbacks after a final failure (`_call_task_errbacks`): as Celery does for an
+ * errback that is not an in-process function of three arguments, the errbacks are sent as
+ * one group, `group(errbacks).apply_async((task_id,), parent_id=task_id, root_id=root_id)`:
+ * each gets the failed task's id prepended unless immutable. Called once per failure, after
+ * the FAILURE is stored (a store that fails requeues the task instead, so a rerun cannot
+ * send them twice). A failed publish is logged, not thrown.
+ */
+export async function publishErrbacks(app: Celeriac, msg: TaskMessage, log: Logger): Promise<void> {
+  const errbacks = msg.embed.errbacks;
+  if (!errbacks || errbacks.length === 0) return;
+  const taskId = msg.headers.id;
+  const rootId = msg.headers.root_id ?? taskId;
+  const groupId = randomUUID();
+  const sends = errbacks.map((eb) =>
+    send(app, eb, { parentResult: taskId, parentId: taskId, rootId, groupId }),
+  );
+  await settle(sends, log, 'an errback');
 }

@@ -18,7 +18,7 @@ import {
 } from '@celeriac/core';
 import { exceptionToDocument, toIsoWithOffset, tracebackOf } from '@celeriac/core/internal';
 import type { Outcome } from './execution.js';
-import { publishFollowUps } from './follow-ups.js';
+import { publishErrbacks, publishFollowUps } from './follow-ups.js';
 import { ackOf, type InFlight } from './in-flight.js';
 import { decideRetry, type RetryDecision } from './retry-policy.js';
 
@@ -177,7 +177,7 @@ export class ResultWriter {
           `Task ${headers.task}[${headers.id}] exceeded its hard time limit of ${outcome.seconds}s; ${fate}`,
         );
         const err = new TimeLimitExceeded(outcome.seconds);
-        return this.finish(msg, ignoreResult, 'FAILURE', exceptionToDocument(err), null, log, ack);
+        return this.#failure(msg, ignoreResult, exceptionToDocument(err), null, log, ack);
       }
       case 'workerLost': {
         // The pool logged the death. Celery's reject_on_worker_lost: requeue only what is not acked yet.
@@ -188,7 +188,7 @@ export class ResultWriter {
           return this.requeue(ack);
         }
         const doc = exceptionToDocument(outcome.error);
-        return this.finish(msg, ignoreResult, 'FAILURE', doc, null, log, ack);
+        return this.#failure(msg, ignoreResult, doc, null, log, ack);
       }
       case 'threw': {
         const error = outcome.error;
@@ -235,8 +235,30 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
-    const doc = exceptionToDocument(error);
-    return this.finish(msg, ignoreResult, 'FAILURE', doc, tracebackOf(error), log, ack);
+    return this.#failure(
+      msg,
+      ignoreResult,
+      exceptionToDocument(error),
+      tracebackOf(error),
+      log,
+      ack,
+    );
+  }
+
+  /** A final FAILURE, then its errbacks once: not when storing failed and the task was requeued. */
+  async #failure(
+    msg: TaskMessage,
+    ignoreResult: boolean,
+    doc: Record<string, unknown>,
+    traceback: string | null,
+    log: Logger,
+    ack: Delivery | undefined,
+  ): Promise<void> {
+    let stored = true;
+    if (ignoreResult) {
+      if (ack) await this.ack(ack);
+    } else stored = await this.#store(msg, 'FAILURE', doc, traceback, log, ack);
+    if (stored && msg.embed.errbacks) await publishErrbacks(this.#deps.app, msg, log);
   }
 
   /**
@@ -291,18 +313,16 @@ export class ResultWriter {
    * result cannot be encoded, stores Celery's EncodeError instead. If storing fails, the
    * message is requeued: a result is never lost behind an ack.
    */
-  async store(
-    msg: TaskMessage,
-    status: TaskState,
-    result: unknown,
-    traceback: string | null,
-    log: Logger,
-    ack?: Delivery,
-  ): Promise<void> {
+  store(...args: StoreArgs): Promise<void> {
+    return this.#store(...args).then(ignore);
+  }
+
+  /** `store`, resolving false when storing failed and the message was requeued. */
+  async #store(...[msg, status, result, traceback, log, ack]: StoreArgs): Promise<boolean> {
     const backend = this.#backend;
     if (!backend) {
       if (ack) await this.ack(ack);
-      return;
+      return true;
     }
     // rpc backends send the result to the client's reply queue; others ignore these.
     const storeOptions: StoreOptions = {
@@ -323,19 +343,21 @@ export class ResultWriter {
     }
     try {
       await backend.store(doc, storeOptions);
+      return true;
     } catch (err) {
       if (isCeleriacError(err, ErrorCodes.SERIALIZATION)) {
         log.error({ err }, 'the task result cannot be serialized; storing EncodeError');
         const failure = this.#document(msg, 'FAILURE', encodeErrorDocument(err.message), null);
         try {
           await backend.store(failure, storeOptions);
-          return;
+          return true;
         } catch (err2) {
           err = err2;
         }
       }
       log.error({ err }, 'storing the result failed; requeueing the message');
       if (ack) await this.requeue(ack);
+      return false;
     }
   }
 
@@ -356,6 +378,18 @@ export class ResultWriter {
     });
   }
 }
+
+function ignore(): void {}
+
+/** What `store` takes: the message, its state, result and traceback, a logger, the ack to fuse. */
+type StoreArgs = [
+  msg: TaskMessage,
+  status: TaskState,
+  result: unknown,
+  traceback: string | null,
+  log: Logger,
+  ack?: Delivery,
+];
 
 function secondsSince(startedMs: number): string {
   return ((performance.now() - startedMs) / 1000).toFixed(6);

@@ -13,6 +13,7 @@ import {
 } from '@celeriac/core';
 import { Slots, DEFAULT_REVOKE_TTL_MS } from '@celeriac/core/internal';
 import { Admission, type Approved } from './admission.js';
+import { TasksWithBuiltins } from './builtins/index.js';
 import { Executor } from './execution.js';
 import { inFlight, type InFlight } from './in-flight.js';
 import { ChildPool } from './pools/child-pool.js';
@@ -123,7 +124,7 @@ export class Worker {
     const pool = o.pool && new ChildPool(o.pool, { size: o.concurrency, logger: this.logger });
     this.#executor = new Executor(pool, o.asyncContext);
     this.#admission = new Admission({
-      tasks: app.tasks,
+      tasks: new TasksWithBuiltins(app), // Celery's celery.map, .starmap, .chunks beside the app's
       logger: this.logger,
       clock: this.clock,
       writer,

@@ -9,6 +9,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { NonRetryableError, Retry, type RetryOptions, type TaskContext } from '@celeriac/client';
 import { runWithTaskContext } from '@celeriac/client/internal';
 import type { Logger, LogFn, TaskState } from '@celeriac/core';
+import { TasksWithBuiltins } from '../builtins/index.js';
 import { loadAppModule } from './app-module.js';
 import {
   rebuildThrown,
@@ -96,6 +97,8 @@ function relayLogger(seq: number, bindings: Record<string, unknown>): Logger {
 const controllers = new Map<number, AbortController>();
 const stateCalls = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 let lastCall = 0;
+/** The app's tasks and Celery's built-ins, made once the app is loaded. */
+let builtins: TasksWithBuiltins | undefined;
 
 function context(
   seq: number,
@@ -146,7 +149,7 @@ async function run(
   controllers.set(m.seq, controller);
   let outcome: Extract<ChildMessage, { type: 'done' }>['outcome'];
   try {
-    const task = app.tasks.get(m.request.name);
+    const task = (builtins ??= new TasksWithBuiltins(app)).get(m.request.name);
     if (!task) throw new NotRegistered(m.request.name);
     const ctx = context(m.seq, m.request, m.args, m.kwargs, controller);
     const value = await runWithTaskContext(ctx, () => task.fn.apply(ctx, [...m.args]));

@@ -1,0 +1,1 @@
+export { builtinTasks, TasksWithBuiltins } from './builtin-tasks.js';
