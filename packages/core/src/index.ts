@@ -69,6 +69,8 @@ export type {
   ResultBackendKind,
   StoreOptions,
   WaitOptions,
+  ChordPart,
+  ChordJoin,
 } from './result-backend.js';
 export type { Coordination, RevokeOptions, Revocation, RevocationWatch } from './coordination.js';
 export type { OptionErrorDetails } from './options.js';

@@ -1,6 +1,8 @@
 import { CeleriacError, ErrorCodes } from './errors.js';
 import type { Delivery } from './broker.js';
 import type { ResultDocument } from './result.js';
+import type { SignatureJSON } from './signature.js';
+import type { TaskState } from './states.js';
 
 /**
  * The `ResultBackend` contract stores Celery's result documents, reads one or many, and waits
@@ -30,7 +32,37 @@ export interface ResultBackend {
   readonly replyTo?: string;
   /** Makes sure the `replyTo` queue exists before the first task that names it is published. */
   declareReplyQueue?(): Promise<void>;
+  /**
+   * Celery's native chord join (Redis: the `celery-taskset-meta-<gid>.j` / `.t` / `.s` keys):
+   * records that a chord header part ended (`SUCCESS`, `FAILURE`, `REVOKED`). Resolves with a
+   * {@link ChordJoin} for exactly one part of the chord, the one that completed it, and
+   * `undefined` for every other. Backends without it cannot join chords.
+   */
+  chordPartReturned?(part: ChordPart): Promise<ChordJoin | undefined>;
 }
+
+/** A chord header part that ended, as {@link ResultBackend.chordPartReturned} records it. */
+export interface ChordPart {
+  /** The header's group id (the message's `group` header). */
+  readonly groupId: string;
+  readonly taskId: string;
+  /** The part's place in the header (`group_index`); `null` sorts last, as Celery's `+inf`. */
+  readonly groupIndex: number | null;
+  readonly state: TaskState;
+  /** The stored result: the value, or the exception document of a failure. */
+  readonly result: unknown;
+  /** The chord's body (the message's `embed.chord`). */
+  readonly chord: SignatureJSON;
+}
+
+/** The chord a part completed: the header's ordered results, or the part that failed it. */
+export type ChordJoin = (
+  | { readonly kind: 'complete'; readonly results: unknown[] }
+  | { readonly kind: 'failed'; readonly taskId: string; readonly message: string }
+) & {
+  /** Deletes the join's keys, once the body is published (or its failure stored). */
+  release(): Promise<void>;
+};
 
 export type ResultBackendKind = 'memory' | 'redis' | 'rpc' | 'sqlite';
 

@@ -43,3 +43,6 @@ def echo(*args, **kwargs):
 def sleep(seconds, marker=None):
     time.sleep(seconds)
     return marker
+
+
+import interop_canvas_tasks  # noqa: E402,F401 - registers py.tsum and the other canvas tasks

@@ -18,6 +18,7 @@ import {
 } from '@celeriac/core';
 import { exceptionToDocument, toIsoWithOffset, tracebackOf } from '@celeriac/core/internal';
 import type { Outcome } from './execution.js';
+import { ChordJoiner } from './chord-join.js';
 import { publishErrbacks, publishFollowUps } from './follow-ups.js';
 import { ackOf, type InFlight } from './in-flight.js';
 import { decideRetry, type RetryDecision } from './retry-policy.js';
@@ -61,9 +62,11 @@ export class ResultWriter {
   readonly #deps: ResultWriterDeps;
   #backend: ResultBackend | undefined;
   #broker: Broker | undefined;
+  readonly #chords: ChordJoiner;
 
   constructor(deps: ResultWriterDeps) {
     this.#deps = deps;
+    this.#chords = new ChordJoiner(deps.app, deps.clock, deps.logger);
   }
 
   /** The broker retries go to and the backend results go to (none: results are not stored). */
@@ -119,8 +122,13 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
-    if (ignoreResult) return ack ? this.ack(ack) : Promise.resolve();
-    return this.store(msg, status, result, traceback, log, ack);
+    const done = ignoreResult
+      ? ack
+        ? this.ack(ack)
+        : Promise.resolve()
+      : this.store(msg, status, result, traceback, log, ack);
+    if (!ChordJoiner.isPart(msg, status)) return done;
+    return done.then(() => this.#chords.partReturned(this.#backend, msg, status, result, log));
   }
 
   /** REVOKED with Celery's TaskRevokedError(`reason`), or only the ack when results are ignored. */

@@ -1,5 +1,7 @@
 import {
   CeleriacError,
+  type ChordJoin,
+  type ChordPart,
   ErrorCodes,
   type Logger,
   type ResultBackend,
@@ -13,6 +15,7 @@ import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker
 import type { Redis, RedisOptions } from 'ioredis';
 import { endpointTarget, normalizeTarget, parseRedisUrl } from './connection.js';
 import { ResultKeys } from './keys.js';
+import { redisChordPartReturned } from './chord-join.js';
 import {
   checkExpires,
   compileRedisResultBackendOptions,
@@ -226,6 +229,12 @@ export class RedisResultBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     await this.run('forget (DEL)', () => this.client.del(this.keys.task(taskId)));
+  }
+
+  /** Celery's Redis native chord join (`celery-taskset-meta-<gid>.j`, `.t`, `.s`): see chord-join.ts. */
+  chordPartReturned(part: ChordPart): Promise<ChordJoin | undefined> {
+    const join = () => redisChordPartReturned(this.client, this.keys.prefix, this.expiresMs, part);
+    return this.run('chordPartReturned (EVALSHA chord-part)', join);
   }
 
   /**

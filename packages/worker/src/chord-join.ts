@@ -1,0 +1,143 @@
+import type { Celeriac } from '@celeriac/client';
+import {
+  READY_STATES,
+  buildResultDocument,
+  isSignatureJSON,
+  type ChordJoin,
+  type Clock,
+  type Logger,
+  type ResultBackend,
+  type SignatureJSON,
+  type TaskMessage,
+  type TaskState,
+} from '@celeriac/core';
+
+/** Celery's document for a `celery.exceptions.ChordError`. */
+function chordErrorDocument(message: string): Record<string, unknown> {
+  return { exc_type: 'ChordError', exc_message: [message], exc_module: 'celery.exceptions' };
+}
+
+/**
+ * The worker's side of Celery's chord join (`on_chord_part_return`, called by Celery's
+ * `mark_as_done` / `mark_as_failure` / `mark_as_revoked` once a header part's result is
+ * stored): tells the result backend this part ended and, when it completed the chord,
+ * publishes the body with the header's results (`callback.delay(results)`). When a part
+ * failed, the body does not run: as Celery's `chord_error_from_stack`, the body's
+ * `link_error` errbacks are sent with the body's task id and a `ChordError` is stored as the
+ * body's result. Needs a backend that joins chords (`chordPartReturned`: Redis); on others
+ * it logs once and the chord does not complete.
+ */
+export class ChordJoiner {
+  readonly #app: Celeriac;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #warned = false;
+
+  constructor(app: Celeriac, clock: Clock, logger: Logger) {
+    this.#app = app;
+    this.#clock = clock;
+    this.#logger = logger;
+  }
+
+  /** True when the message is a chord header part and `status` ends it. */
+  static isPart(msg: TaskMessage, status: TaskState): boolean {
+    return msg.embed.chord !== null && msg.headers.group !== null && READY_STATES.has(status);
+  }
+
+  /** Records the part; publishes the body (or fails it) when the part completed the chord. */
+  async partReturned(
+    backend: ResultBackend | undefined,
+    msg: TaskMessage,
+    status: TaskState,
+    result: unknown,
+    log: Logger,
+  ): Promise<void> {
+    const body = msg.embed.chord;
+    const groupId = msg.headers.group;
+    if (!body || !groupId) return;
+    if (!backend?.chordPartReturned) {
+      if (!this.#warned) {
+        this.#warned = true;
+        this.#logger.warn(
+          { backend: backend?.kind ?? 'none' },
+          'a chord header task ran, but joining a chord needs the Redis result backend; its body will not run',
+        );
+      }
+      return;
+    }
+    let join: ChordJoin | undefined;
+    try {
+      join = await backend.chordPartReturned({
+        groupId,
+        taskId: msg.headers.id,
+        groupIndex: msg.headers.group_index,
+        state: status,
+        result,
+        chord: body,
+      });
+    } catch (err) {
+      log.error(
+        { err, groupId },
+        `could not record the chord part; chord ${groupId} will not complete`,
+      );
+      return;
+    }
+    if (!join) return;
+    try {
+      if (join.kind === 'failed') {
+        log.error({ groupId }, `Chord ${groupId} raised: ChordError(${join.message})`);
+        await this.#failBody(backend, body, msg, join.message);
+        return;
+      }
+      const rootId = msg.headers.root_id ?? msg.headers.id;
+      try {
+        await this.#app.sendSignature(body, {
+          parentResult: join.results,
+          parentId: msg.headers.id,
+          rootId,
+        }).published;
+      } catch (err) {
+        log.error({ err, groupId }, `Chord callback for ${groupId} raised`);
+        await this.#failBody(backend, body, msg, `Callback error: ${String(err)}`);
+      }
+    } finally {
+      await join.release().catch((err: unknown) => {
+        log.warn({ err, groupId }, 'could not delete the chord join keys; they expire');
+      });
+    }
+  }
+
+  /** Celery's `chord_error_from_stack`: the body's errbacks, then ChordError on its id. */
+  async #failBody(
+    backend: ResultBackend,
+    body: SignatureJSON,
+    msg: TaskMessage,
+    message: string,
+  ): Promise<void> {
+    const bodyId = typeof body.options['task_id'] === 'string' ? body.options['task_id'] : null;
+    const errbacks = body.options['link_error'];
+    const rootId = msg.headers.root_id ?? bodyId ?? msg.headers.id;
+    const sends = (Array.isArray(errbacks) ? errbacks : []).filter(isSignatureJSON).map(
+      (eb) =>
+        this.#app.sendSignature(eb, {
+          parentResult: bodyId,
+          ...(bodyId ? { parentId: bodyId } : {}),
+          rootId,
+        }).published,
+    );
+    for (const r of await Promise.allSettled(sends)) {
+      if (r.status === 'rejected')
+        this.#logger.error({ err: r.reason as unknown }, 'publishing a chord errback failed');
+    }
+    if (!bodyId) return;
+    await backend.store(
+      buildResultDocument({
+        taskId: bodyId,
+        status: 'FAILURE',
+        result: chordErrorDocument(message),
+        traceback: null,
+        dateDone: new Date(this.#clock.now()),
+      }),
+    );
+  }
+}
