@@ -11,6 +11,7 @@ import {
   type TaskMessage,
   type TaskState,
 } from '@celeriac/core';
+import { sendErrbacks } from './follow-ups.js';
 
 /** Celery's document for a `celery.exceptions.ChordError`. */
 function chordErrorDocument(message: string): Record<string, unknown> {
@@ -117,19 +118,9 @@ export class ChordJoiner {
     const bodyId = typeof body.options['task_id'] === 'string' ? body.options['task_id'] : null;
     const errbacks = body.options['link_error'];
     const rootId = msg.headers.root_id ?? bodyId ?? msg.headers.id;
-    const sends = (Array.isArray(errbacks) ? errbacks : []).filter(isSignatureJSON).map(
-      (eb) =>
-        this.#app.sendSignature(eb, {
-          parentResult: bodyId,
-          ...(bodyId ? { parentId: bodyId } : {}),
-          rootId,
-        }).published,
-    );
-    for (const r of await Promise.allSettled(sends)) {
-      if (r.status === 'rejected')
-        this.#logger.error({ err: r.reason as unknown }, 'publishing a chord errback failed');
-    }
-    if (!bodyId) return;
+    if (!bodyId) return; // Celery cannot fail a body without an id either
+    const list = (Array.isArray(errbacks) ? errbacks : []).filter(isSignatureJSON);
+    await sendErrbacks(this.#app, list, bodyId, rootId, this.#logger);
     await backend.store(
       buildResultDocument({
         taskId: bodyId,

@@ -57,13 +57,26 @@ export async function publishFollowUps(
  * send them twice). A failed publish is logged, not thrown.
  */
 export async function publishErrbacks(app: Celeriac, msg: TaskMessage, log: Logger): Promise<void> {
-  const errbacks = msg.embed.errbacks;
-  if (!errbacks || errbacks.length === 0) return;
   const taskId = msg.headers.id;
-  const rootId = msg.headers.root_id ?? taskId;
+  await sendErrbacks(app, msg.embed.errbacks ?? [], taskId, msg.headers.root_id ?? taskId, log);
+}
+
+/**
+ * Sends `errbacks` for the failed task `failedId` as Celery's one group: each gets the id
+ * prepended unless immutable, `parent_id` is the failed task. Also what a failed chord sends
+ * for its body (`chord_error_from_stack`), with the body's id.
+ */
+export async function sendErrbacks(
+  app: Celeriac,
+  errbacks: readonly SignatureJSON[],
+  failedId: string,
+  rootId: string,
+  log: Logger,
+): Promise<void> {
+  if (errbacks.length === 0) return;
   const groupId = randomUUID();
   const sends = errbacks.map((eb) =>
-    send(app, eb, { parentResult: taskId, parentId: taskId, rootId, groupId }),
+    send(app, eb, { parentResult: failedId, parentId: failedId, rootId, groupId }),
   );
   await settle(sends, log, 'an errback');
 }

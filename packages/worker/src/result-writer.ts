@@ -127,8 +127,15 @@ export class ResultWriter {
         ? this.ack(ack)
         : Promise.resolve()
       : this.store(msg, status, result, traceback, log, ack);
+    // No extra promise on the hot path: only a chord header part waits to tell its chord.
     if (!ChordJoiner.isPart(msg, status)) return done;
-    return done.then(() => this.#chords.partReturned(this.#backend, msg, status, result, log));
+    return done.then(() => this.#joinChord(msg, status, result, log));
+  }
+
+  /** A chord header part that ended tells the chord (after its result is stored). */
+  #joinChord(msg: TaskMessage, status: TaskState, result: unknown, log: Logger): Promise<void> {
+    if (!ChordJoiner.isPart(msg, status)) return Promise.resolve();
+    return this.#chords.partReturned(this.#backend, msg, status, result, log);
   }
 
   /** REVOKED with Celery's TaskRevokedError(`reason`), or only the ack when results are ignored. */
@@ -266,7 +273,9 @@ export class ResultWriter {
     if (ignoreResult) {
       if (ack) await this.ack(ack);
     } else stored = await this.#store(msg, 'FAILURE', doc, traceback, log, ack);
-    if (stored && msg.embed.errbacks) await publishErrbacks(this.#deps.app, msg, log);
+    if (!stored) return;
+    if (msg.embed.errbacks) await publishErrbacks(this.#deps.app, msg, log);
+    await this.#joinChord(msg, 'FAILURE', doc, log);
   }
 
   /**
