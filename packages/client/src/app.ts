@@ -1,3 +1,4 @@
+import { Signature, type SignatureOptions } from './canvas.js';
 import {
   CeleriacError,
   ErrorCodes,
@@ -147,6 +148,10 @@ export class Celeriac implements ResultSource {
         applyChecks.strict(applyOptions, APPLY_SPEC);
         return this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen);
       },
+      s: (...args: unknown[]) => new Signature<Awaited<TResult>>(this, name, args),
+      si: (...args: TArgs) => new Signature<Awaited<TResult>>(this, name, args, {}, {}, true),
+      signature: (args = [], kwargs = {}, sigOptions = {}) =>
+        new Signature<Awaited<TResult>>(this, name, args, kwargs, sigOptions),
     };
   }
 
@@ -288,6 +293,16 @@ export class Celeriac implements ResultSource {
     if (this.#declared.has(queue)) return;
     await (await this.broker()).declareQueue(queue);
     this.#declared.add(queue);
+  }
+
+  /** A signature of a task known by name, maybe defined elsewhere (Celery's `app.signature`). */
+  signature<T = unknown>(
+    name: string,
+    args: readonly unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: SignatureOptions = {},
+  ): Signature<T> {
+    return new Signature<T>(this, name, args, kwargs, options);
   }
 
   /**

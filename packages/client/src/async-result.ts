@@ -64,6 +64,11 @@ export class AsyncResult<T = unknown> {
   /** Resolves once the message is on the broker; rejects with the publish failure. */
   readonly published: Promise<void>;
   readonly #source: ResultSource;
+  /**
+   * The result this one follows (Celery's `parent`): in a chain the step before; for a chord's
+   * body the header's `GroupResult`. Undefined for a task sent on its own.
+   */
+  parent: AsyncResult | { readonly id: string } | undefined;
   #doc: ResultDocument | null = null;
 
   /**

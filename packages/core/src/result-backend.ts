@@ -39,6 +39,15 @@ export interface ResultBackend {
    * `undefined` for every other. Backends without it cannot join chords.
    */
   chordPartReturned?(part: ChordPart): Promise<ChordJoin | undefined>;
+  /**
+   * Sets a chord's header size before its parts are sent (Celery's `set_chord_size`: the
+   * `celery-taskset-meta-<gid>.s` key on Redis). Backends without it cannot start chords.
+   */
+  setChordSize?(groupId: string, size: number): Promise<void>;
+  /** Saves a group's task ids (Celery's `GroupResult.save()`: `celery-taskset-meta-<gid>`). */
+  saveGroup?(groupId: string, taskIds: readonly string[]): Promise<void>;
+  /** Reads a saved group's task ids (Celery's `GroupResult.restore()`); null when none is saved. */
+  restoreGroup?(groupId: string): Promise<string[] | null>;
 }
 
 /** A chord header part that ended, as {@link ResultBackend.chordPartReturned} records it. */

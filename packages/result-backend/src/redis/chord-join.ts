@@ -62,12 +62,17 @@ return {1, results}
 
 const CHORD_PART_SCRIPT = redisScript<[0] | [1, string[]]>(CHORD_PART_LUA);
 
-/** The three keys of one chord's join. */
-export function chordKeys(taskPrefix: string, groupId: string): [string, string, string] {
+/** A group's key, `celery-taskset-meta-<gid>` (under the same prefix as the task keys). */
+export function groupKey(taskPrefix: string, groupId: string): string {
   const prefix = taskPrefix.endsWith(CELERY_TASK_KEY_PREFIX)
     ? taskPrefix.slice(0, -CELERY_TASK_KEY_PREFIX.length) + CELERY_GROUP_KEY_PREFIX
     : CELERY_GROUP_KEY_PREFIX;
-  const base = `${prefix}${groupId}`;
+  return `${prefix}${groupId}`;
+}
+
+/** The three keys of one chord's join. */
+export function chordKeys(taskPrefix: string, groupId: string): [string, string, string] {
+  const base = groupKey(taskPrefix, groupId);
   return [`${base}.j`, `${base}.t`, `${base}.s`];
 }
 

@@ -15,7 +15,7 @@ import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker
 import type { Redis, RedisOptions } from 'ioredis';
 import { endpointTarget, normalizeTarget, parseRedisUrl } from './connection.js';
 import { ResultKeys } from './keys.js';
-import { redisChordPartReturned } from './chord-join.js';
+import { chordKeys, groupKey, redisChordPartReturned } from './chord-join.js';
 import {
   checkExpires,
   compileRedisResultBackendOptions,
@@ -23,7 +23,7 @@ import {
   type RedisResultBackendOptions,
 } from './options.js';
 import { ResultSubscriber, quit } from './result-subscriber.js';
-import { decodeResult, encodeResult } from './result-codec.js';
+import { decodeGroup, decodeResult, encodeGroup, encodeResult } from './result-codec.js';
 import { StoreBatcher, type PendingStore, type StoreReply } from './store-batcher.js';
 
 export type { RedisResultBackendOptions } from './options.js';
@@ -235,6 +235,41 @@ export class RedisResultBackend implements ResultBackend {
   chordPartReturned(part: ChordPart): Promise<ChordJoin | undefined> {
     const join = () => redisChordPartReturned(this.client, this.keys.prefix, this.expiresMs, part);
     return this.run('chordPartReturned (EVALSHA chord-part)', join);
+  }
+
+  /** Celery's `set_chord_size`: `celery-taskset-meta-<gid>.s`, expiring as results do. */
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    const sizeKey = chordKeys(this.keys.prefix, groupId)[2];
+    await this.run('setChordSize (SET)', () =>
+      this.client.set(sizeKey, String(size), 'PX', this.expiresMs),
+    );
+  }
+
+  /**
+   * Celery's `GroupResult.save()`: `celery-taskset-meta-<gid>` holds
+   * `{"result": [[gid, null], [[[id, null], null], ...]]}` (`GroupResult.as_tuple()`), JSON.
+   */
+  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+    const key = groupKey(this.keys.prefix, groupId);
+    const doc = { result: [[groupId, null], taskIds.map((id) => [[id, null], null])] };
+    await this.run('saveGroup (SET)', () =>
+      this.client.set(key, encodeGroup(doc, this.serializer), 'PX', this.expiresMs),
+    );
+  }
+
+  /** Celery's `GroupResult.restore()`: the ids of a group saved by Celery or by `saveGroup`. */
+  async restoreGroup(groupId: string): Promise<string[] | null> {
+    const key = groupKey(this.keys.prefix, groupId);
+    const raw = await this.run('restoreGroup (GET)', () => this.client.getBuffer(key));
+    if (raw === null) return null;
+    const doc = decodeGroup(raw) as { result?: unknown } | null | undefined;
+    const nodes = Array.isArray(doc?.result) ? (doc.result as unknown[])[1] : undefined;
+    if (!Array.isArray(nodes)) return null;
+    return (nodes as unknown[]).flatMap((node): string[] => {
+      const head: unknown = Array.isArray(node) ? (node as unknown[])[0] : undefined;
+      const id: unknown = Array.isArray(head) ? (head as unknown[])[0] : undefined;
+      return typeof id === 'string' ? [id] : [];
+    });
   }
 
   /**

@@ -77,3 +77,19 @@ export function decodeResult(payload: Buffer, key: string): ResultDocument {
   if (!Array.isArray(value.children)) value.children = [];
   return value;
 }
+
+/** A group document (`GroupResult.save()`), in the backend's serializer. */
+export function encodeGroup(doc: unknown, serializer: SerializerName): string | Buffer {
+  return serializer === 'msgpack' ? msgpackSerializer.encode(doc) : jsonSerializer.encodeText(doc);
+}
+
+/** Decodes a group document, JSON or msgpack by its first byte; undefined when it is neither. */
+export function decodeGroup(payload: Buffer): unknown {
+  const format = resultFormat(payload);
+  if (format === undefined) return undefined;
+  try {
+    return (format === 'json' ? jsonSerializer : msgpackSerializer).decode(payload);
+  } catch {
+    return undefined;
+  }
+}
