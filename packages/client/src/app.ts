@@ -25,6 +25,7 @@ import {
   compileCeleriacOptions,
   type CeleriacOptions,
   type CompiledCeleriacOptions,
+  delaysInBroker,
 } from './celeriac-options.js';
 import { APPLY_SPEC, compileTaskOptions, REVOKE_SPEC } from './task-options.js';
 import { AppConnections } from './app-connections.js';
@@ -428,11 +429,9 @@ export class Celeriac implements ResultSource {
       // A signature's own reply queue (a Python client's, on rpc://) wins over this app's.
       if (this.#replyTo && !wire.properties.reply_to && wire.headers['ignore_result'] !== true)
         wire.properties.reply_to = this.#replyTo;
-      const deliverAt =
-        eta && this.options.delayedDelivery === 'broker' && eta.getTime() > this.clock.now()
-          ? eta.getTime()
-          : undefined;
-      await broker.publish(queue, wire, deliverAt === undefined ? {} : { deliverAt });
+      const held = eta && eta.getTime() > this.clock.now();
+      const deliverAt = held && (await delaysInBroker(this.options, broker, queue));
+      await broker.publish(queue, wire, deliverAt ? { deliverAt: eta.getTime() } : {});
     } catch (err) {
       if (err instanceof CeleriacError && err.code !== ErrorCodes.BROKER_UNAVAILABLE) throw err;
       throw new CeleriacError(

@@ -45,14 +45,15 @@ export interface CeleriacOptions {
   routes?: Record<string, string>;
   /**
    * Where a countdown/ETA task waits. `broker`: in the broker's delay store, nothing held
-   * unacked: on Redis a sorted set whose due messages any live Celeriac worker moves to their
-   * queue; on RabbitMQ the delay levels, which RabbitMQ itself moves on. `consumer`: published
-   * to its queue at once with its `eta` header, as Celery does; the consuming worker holds it
-   * until due. On Redis, use `consumer` for queues that only Python Celery workers consume,
-   * since they do not move Celeriac's delayed messages.
-   * @default 'broker'
+   * unacked: on Redis a sorted set whose due messages any live Celeriac consumer of the queue
+   * moves to it; on RabbitMQ the delay levels, which RabbitMQ itself moves on. `consumer`:
+   * published to its queue at once with its `eta` header, as Celery does; the consuming worker
+   * holds it until due (a Celeriac worker hands it back to the broker's delay store). `auto`:
+   * `broker`, except on Redis for a queue no live Celeriac worker consumes (Python Celery
+   * workers only, or none yet), where it is `consumer`, so Python workers run it on time.
+   * @default 'auto'
    */
-  delayedDelivery?: 'broker' | 'consumer';
+  delayedDelivery?: 'auto' | 'broker' | 'consumer';
   /**
    * Store `name, args, kwargs, worker, retries, queue` with each result (Celery's
    * `result_extended`). @default false
@@ -91,7 +92,7 @@ export interface CompiledCeleriacOptions {
   readonly resultSerializer: SerializerName;
   readonly resultExpiresMs: number;
   readonly routes: Readonly<Record<string, string>>;
-  readonly delayedDelivery: 'broker' | 'consumer';
+  readonly delayedDelivery: 'auto' | 'broker' | 'consumer';
   readonly resultExtended: boolean;
   readonly coordinationUrl: string | undefined;
 }
@@ -139,7 +140,7 @@ const CELERIAC_SPEC = {
   resultSerializer: serializerType,
   resultExpires: t.seconds,
   routes: routesType,
-  delayedDelivery: t.oneOf('broker', 'consumer'),
+  delayedDelivery: t.oneOf('auto', 'broker', 'consumer'),
   resultExtended: t.boolean,
   coordination: t.anyOf(t.nonEmptyString, { expected: 'a Coordination', test: instance.test }),
   logger: t.object,
@@ -183,8 +184,18 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
     resultSerializer: o.resultSerializer ?? 'json',
     resultExpiresMs: (o.resultExpires ?? 86_400) * 1000,
     routes: Object.freeze({ ...o.routes }),
-    delayedDelivery: o.delayedDelivery ?? 'broker',
+    delayedDelivery: o.delayedDelivery ?? 'auto',
     resultExtended: o.resultExtended === true,
     coordinationUrl: coordinationUrl(o.coordination, brokerUrl, backendUrl),
   });
+}
+
+/** Whether a delayed task for `queue` waits in the broker's delay store (`delayedDelivery`). */
+export async function delaysInBroker(
+  options: Pick<CompiledCeleriacOptions, 'delayedDelivery'>,
+  broker: Broker,
+  queue: string,
+): Promise<boolean> {
+  if (options.delayedDelivery !== 'auto') return options.delayedDelivery === 'broker';
+  return broker.hasDelayedMover ? broker.hasDelayedMover(queue) : true;
 }

@@ -33,6 +33,14 @@ export interface Broker {
   count(queue: string): Promise<number>;
   /** Messages waiting for their delivery time, for a queue. */
   countDelayed(queue: string): Promise<number>;
+  /**
+   * Whether a message published to `queue` with `deliverAt` will be made ready on time by
+   * someone running now. Only where that depends on who consumes the queue: on Redis, the
+   * broker's delay store is moved by live Celeriac consumers only (Python Celery workers do not
+   * move it). Undefined where the broker itself moves delayed messages (RabbitMQ, memory,
+   * SQLite).
+   */
+  hasDelayedMover?(queue: string): Promise<boolean>;
   /** The queue's dead letters: messages that could not be processed, with the reason. */
   readonly deadLetters: DeadLetterStore;
   /**

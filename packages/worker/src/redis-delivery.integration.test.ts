@@ -91,3 +91,39 @@ describe('worker on Redis', () => {
     expect(worker.state).toBe('running');
   });
 });
+
+describe("delayedDelivery 'auto' on Redis", () => {
+  it("holds a countdown task in Redis's delay store while a Celeriac worker consumes its queue, in the queue itself when none does", async () => {
+    const redis = await server();
+    const queue = uniqueName('auto');
+    const client = appOn(redis.url, queue);
+    const broker = await client.broker();
+
+    // No Celeriac consumer: the message goes to the queue with its eta header, as Celery's.
+    const early = client.sendTask('tasks.add', [1, 2], {}, { countdown: 30 });
+    await early.published;
+    expect(await broker.countDelayed(queue)).toBe(0);
+    expect(await broker.count(queue)).toBe(1);
+    expect(await broker.purge(queue)).toBe(1);
+
+    // A worker started: it announced itself before start() resolved, so a client that asks
+    // now holds the task in the delay store, and the worker moves and runs it when due.
+    const app = appOn(redis.url, queue);
+    app.task('tasks.add', (a: number, b: number) => a + b);
+    const worker = new Worker(app, { concurrency: 1 });
+    await worker.start();
+    cleanups.push(() => worker.shutdown({ timeout: 1 }));
+    const sender = appOn(redis.url, queue);
+    const later = sender.sendTask<number>('tasks.add', [2, 3], {}, { countdown: 1 });
+    await later.published;
+    expect(await broker.countDelayed(queue)).toBe(1);
+    expect(await later.get({ timeout: 15 })).toBe(5);
+
+    // The worker stopped: it withdrew its announcement, so the next client sends to the queue.
+    await worker.shutdown({ timeout: 1 });
+    const after = appOn(redis.url, queue);
+    await after.sendTask('tasks.add', [3, 4], {}, { countdown: 30 }).published;
+    expect(await broker.countDelayed(queue)).toBe(0);
+    expect(await broker.count(queue)).toBe(1);
+  });
+});

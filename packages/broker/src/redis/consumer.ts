@@ -14,6 +14,7 @@ import {
   wakeKey,
 } from './keys.js';
 import { runScript } from './internal/index.js';
+import { MoverAnnouncement } from './movers.js';
 import { FETCH_SCRIPT } from './scripts/index.js';
 
 export type ConsumerState = 'running' | 'cancelled';
@@ -82,6 +83,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
   #unanswered: { readonly receipt: string; readonly order: readonly string[] } | undefined;
   /** The receipt of the last fetch that took messages, for the next fetch to drop. */
   #lastReceipt: string | undefined;
+  readonly #movers: MoverAnnouncement;
 
   constructor(
     ctx: BrokerContext,
@@ -96,14 +98,28 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     this.#onMessage = options.onMessage;
     this.#onError = options.onError;
     this.#onStopped = onStopped;
+    this.#movers = new MoverAnnouncement(ctx, this.#queues);
   }
 
   get state(): ConsumerState {
     return this.#state;
   }
 
-  start(): void {
+  /**
+   * Announces that this consumer moves its queues' delayed messages (so clients hold delayed
+   * tasks for these queues in Redis rather than in the queue), then starts fetching.
+   */
+  async start(): Promise<void> {
     this.#inFlight.consumerStarted();
+    try {
+      await this.#movers.start();
+    } catch (err) {
+      this.#state = 'cancelled';
+      this.#inFlight.consumerStopped();
+      this.#onStopped(this);
+      throw err;
+    }
+    if (this.#state !== 'running') return; // cancelled meanwhile
     this.#loop = this.#run();
   }
 
@@ -115,6 +131,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
       // Ends a pending BRPOP at once (it rejects with "Connection is closed").
       this.#blocking?.disconnect();
       await this.#loop;
+      await this.#movers.stop();
       // Every fetch was answered: its receipt is of no more use (it would expire anyway).
       const receipt = this.#unanswered ? undefined : this.#lastReceipt;
       if (receipt) await this.#ctx.client.del(receipt).catch(() => undefined);

@@ -87,6 +87,16 @@ export function delayedKey(queue: string): string {
 }
 
 /**
+ * Celeriac: sorted set of the live Celeriac consumers of a queue, which move its delayed
+ * messages when due (member: consumer id, score: when its announcement lapses, Redis time in
+ * ms). A client publishing a delayed message to a queue with none holds it in the queue
+ * itself, with its `eta` header, as Celery does, so Python workers run it.
+ */
+export function moversKey(queue: string): string {
+  return `_celeriac.movers.${queue}`;
+}
+
+/**
  * Celeriac: a queue's wake-up list. Celeriac publishers keep one token in it while the queue
  * has ready messages; idle consumers block on it (see `consumer.ts`). Capped at one element
  * and given a TTL.

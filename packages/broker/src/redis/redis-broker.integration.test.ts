@@ -544,6 +544,31 @@ describe('RedisBroker: delayed delivery', () => {
   });
 });
 
+describe('RedisBroker: delayed-message movers', () => {
+  it('a consumer announces itself before consume() resolves and withdraws on cancel', async () => {
+    const q = uniqueName('movers');
+    expect(await open().hasDelayedMover(q)).toBe(false);
+    const b = open();
+    const consumer = await b.consume({ queues: [q], prefetch: 1, onMessage: (d) => void d.ack() });
+    // A new broker each time: one broker trusts what it learnt for a second.
+    expect(await open().hasDelayedMover(q)).toBe(true);
+    expect(await raw.zcard(`_celeriac.movers.${q}`)).toBe(1);
+    expect(await raw.pttl(`_celeriac.movers.${q}`)).toBeGreaterThan(10_000);
+    await consumer.cancel();
+    expect(await open().hasDelayedMover(q)).toBe(false);
+  });
+
+  it('a lapsed announcement (a consumer that died) does not count', async () => {
+    const q = uniqueName('movers-dead');
+    const t = await raw.time();
+    const nowMs = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+    await raw.zadd(`_celeriac.movers.${q}`, nowMs - 1, 'dead-consumer');
+    expect(await open().hasDelayedMover(q)).toBe(false);
+    await raw.zadd(`_celeriac.movers.${q}`, nowMs + 60_000, 'live-consumer');
+    expect(await open().hasDelayedMover(q)).toBe(true);
+  });
+});
+
 describe('RedisBroker: round trips', () => {
   it('10,000 concurrent publishes share script calls, as publishMany does', async () => {
     const c = ownClient();

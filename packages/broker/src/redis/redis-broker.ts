@@ -14,6 +14,7 @@ import { redactUrl } from '@celeriac/core/internal';
 import type { Redis } from 'ioredis';
 import { openBlockingClient, redisTarget } from './connection.js';
 import type { BrokerContext } from './context.js';
+import { MoverCheck } from './movers.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisControlChannel } from './control.js';
 import { RedisDeadLetterStore } from './dead-letters.js';
@@ -98,6 +99,7 @@ export class RedisBroker implements Broker {
   readonly #ownsClient: boolean;
   readonly #url: string;
   readonly #ctx: BrokerContext;
+  readonly #movers: MoverCheck;
   readonly #inFlight: InFlight;
   readonly #control: RedisControlChannel;
   readonly #consumers = new Set<RedisConsumer>();
@@ -130,6 +132,7 @@ export class RedisBroker implements Broker {
     };
     this.#inFlight = new InFlight(this.#ctx, (err) => this.#reportToConsumers(err));
     this.deadLetters = new RedisDeadLetterStore(this.#ctx);
+    this.#movers = new MoverCheck(this.#ctx);
     this.#control = new RedisControlChannel(this.#ctx);
   }
 
@@ -295,8 +298,15 @@ export class RedisBroker implements Broker {
       this.#consumers.delete(c),
     );
     this.#consumers.add(consumer);
-    consumer.start();
+    await consumer.start();
     return consumer;
+  }
+
+  /** Whether a live Celeriac consumer of `queue` moves its delayed messages (`movers.ts`). */
+  hasDelayedMover(queue: string): Promise<boolean> {
+    this.#assertOpen('hasDelayedMover');
+    assertQueue(queue);
+    return this.#movers.has(queue);
   }
 
   /** Deletes the queue's ready lists (all priority steps); delayed messages stay. */

@@ -209,7 +209,8 @@ describe.each(['json', 'msgpack'] as const)(
         logger: silentLogger,
         taskSerializer: serializer,
         defaultQueue: queue,
-        delayedDelivery: 'consumer',
+        // The default, delayedDelivery 'auto': no Celeriac worker consumes this queue, so a
+        // countdown task goes to the queue itself with its eta header and Python runs it.
       });
     });
 

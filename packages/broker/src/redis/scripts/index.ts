@@ -21,3 +21,9 @@ export {
   RELEASE_LOCK_SCRIPT,
 } from './restore-scripts.js';
 export { PURGE_LISTS_LUA, PURGE_LISTS_SCRIPT, REPLAY_LUA, REPLAY_SCRIPT } from './admin-scripts.js';
+export {
+  ANNOUNCE_MOVER_LUA,
+  ANNOUNCE_MOVER_SCRIPT,
+  HAS_MOVER_LUA,
+  HAS_MOVER_SCRIPT,
+} from './mover-scripts.js';
