@@ -246,10 +246,11 @@ export class Celeriac implements ResultSource {
      * `app.control.inspect()`: `ping()`, `registered()`, `active()`, `stats()`, each resolving
      * to replies by worker name after `timeout` seconds (Redis and RabbitMQ brokers).
      */
-    inspect: (options: InspectOptions = {}): Inspect => new Inspect(() => this.broker(), options),
+    inspect: (options: InspectOptions = {}): Inspect =>
+      new Inspect(() => this.broker(), options, this.options.taskSerializer),
     /** `{ok: 'pong'}` from each worker that answers within `timeout` seconds. */
     ping: (options: InspectOptions = {}): Promise<Replies<{ ok: string }>> =>
-      new Inspect(() => this.broker(), options).ping(),
+      new Inspect(() => this.broker(), options, this.options.taskSerializer).ping(),
   };
 
   /** See `control.revoke`. */

@@ -121,15 +121,20 @@ export async function broadcastCommand(
 /** `app.control.inspect()`: what the workers are doing, by worker name. */
 export class Inspect {
   readonly #broker: () => Promise<Broker>;
-  readonly #options: InspectOptions;
+  readonly #options: BroadcastOptions;
 
-  constructor(broker: () => Promise<Broker>, options: InspectOptions = {}) {
+  /** `serializer`: how requests are encoded (the app's `taskSerializer`, as Celery's mailbox). */
+  constructor(
+    broker: () => Promise<Broker>,
+    options: InspectOptions = {},
+    serializer: SerializerName = 'json',
+  ) {
     optionChecks('inspect()').strict(options, {
       timeout: t.seconds,
       destination: t.arrayOf(t.nonEmptyString),
     } satisfies { readonly [K in keyof Required<InspectOptions>]: unknown });
     this.#broker = broker;
-    this.#options = options;
+    this.#options = { ...options, serializer };
   }
 
   /** `{ok: 'pong'}` from each worker. */

@@ -2,7 +2,7 @@
 
 Configured from the environment so a test can point it at its own Redis:
 BROKER_URL, RESULT_BACKEND, SERIALIZER (json|msgpack), RESULT_SERIALIZER (json|msgpack),
-VISIBILITY_TIMEOUT (seconds).
+VISIBILITY_TIMEOUT (seconds), ACCEPT_CONTENT (comma-separated, default json,msgpack).
 Tasks are named py.* and consumed from the queue named by the worker's -Q.
 """
 import os
@@ -14,7 +14,7 @@ app = Celery("interop", broker=os.environ["BROKER_URL"], backend=os.environ.get(
 app.conf.update(
     task_serializer=os.environ.get("SERIALIZER", "json"),
     result_serializer=os.environ.get("RESULT_SERIALIZER", "json"),
-    accept_content=["json", "msgpack"],
+    accept_content=os.environ.get("ACCEPT_CONTENT", "json,msgpack").split(","),
     result_accept_content=["json", "msgpack"],
     broker_transport_options={"visibility_timeout": float(os.environ.get("VISIBILITY_TIMEOUT", "3600"))},
     worker_hijack_root_logger=False,

@@ -29,6 +29,8 @@ export interface PythonEnv {
   resultSerializer?: 'json' | 'msgpack';
   /** kombu's Redis visibility timeout in seconds. */
   visibilityTimeout?: number;
+  /** The app's `accept_content`. @default ['json', 'msgpack'] */
+  acceptContent?: readonly ('json' | 'msgpack')[];
 }
 
 function envFor(o: PythonEnv): NodeJS.ProcessEnv {
@@ -39,6 +41,7 @@ function envFor(o: PythonEnv): NodeJS.ProcessEnv {
     SERIALIZER: o.serializer ?? 'json',
     RESULT_SERIALIZER: o.resultSerializer ?? 'json',
     VISIBILITY_TIMEOUT: String(o.visibilityTimeout ?? 3600),
+    ACCEPT_CONTENT: (o.acceptContent ?? ['json', 'msgpack']).join(','),
     PYTHONPATH: PYTHON_DIR,
     PYTHONDONTWRITEBYTECODE: '1',
   };

@@ -88,12 +88,19 @@ describe.each(['redis', 'amqp'] as const)('remote control in msgpack on %s', (tr
     },
   );
 
-  it('Node inspect reads the msgpack replies of a Python worker', async () => {
-    const app = apps[0]!;
+  it('Node inspect, sent in the app task serializer, reaches a msgpack-only Python worker and reads its msgpack replies', async () => {
+    // The app with taskSerializer 'msgpack': a Python worker accepting msgpack only would
+    // drop a JSON request (kombu's ContentDisallowed), as it drops JSON tasks.
+    const app = apps[1]!;
     const pyName = `${uniqueName('py-msgpack')}@test`;
     let py: CeleryWorkerHandle | undefined;
     try {
-      py = await startCeleryWorker({ ...env, queues: [uniqueName('pyq')], name: pyName });
+      py = await startCeleryWorker({
+        ...env,
+        acceptContent: ['msgpack'],
+        queues: [uniqueName('pyq')],
+        name: pyName,
+      });
       // Celery logs "ready." before its pidbox consumer listens: ask until it answers.
       const deadline = Date.now() + 30_000;
       let replies: Record<string, unknown> = {};
