@@ -131,7 +131,8 @@ export class ChordJoiner {
       }
     }
     const what = `the part that completed chord ${groupId} was redelivered`;
-    if (state) log.warn({ groupId, bodyId }, `${what}; its body is ${state} already: not sent again`);
+    if (state)
+      log.warn({ groupId, bodyId }, `${what}; its body is ${state} already: not sent again`);
     else log.warn({ groupId, bodyId }, `${what}; its body has no state yet: sending it again`);
     return state !== undefined;
   }

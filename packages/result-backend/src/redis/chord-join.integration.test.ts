@@ -169,7 +169,10 @@ describe('RedisResultBackend.chordPartReturned (Celery native chord join)', () =
     await raw.set(chordKeys('celery-task-meta-', gid)[2], '2');
     const exc = { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' };
     await b.chordPartReturned(part(gid, 0, { state: 'FAILURE', result: exc }));
-    expect(await b.chordPartReturned(part(gid, 1))).toMatchObject({ kind: 'failed', repeat: false });
+    expect(await b.chordPartReturned(part(gid, 1))).toMatchObject({
+      kind: 'failed',
+      repeat: false,
+    });
     expect(await b.chordPartReturned(part(gid, 0, { state: 'FAILURE', result: exc }))).toBe(
       undefined,
     );

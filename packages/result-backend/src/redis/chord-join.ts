@@ -102,10 +102,7 @@ export function groupKey(taskPrefix: string, groupId: string): string {
 }
 
 /** The keys of one chord's join: Celery's `.j`, `.t`, `.s`, and Celeriac's `.claim`. */
-export function chordKeys(
-  taskPrefix: string,
-  groupId: string,
-): [string, string, string, string] {
+export function chordKeys(taskPrefix: string, groupId: string): [string, string, string, string] {
   const base = groupKey(taskPrefix, groupId);
   return [`${base}.j`, `${base}.t`, `${base}.s`, `${base}.claim`];
 }
