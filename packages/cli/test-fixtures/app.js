@@ -1,22 +1,24 @@
 // The app module the CLI tests load with `celeriac worker --app`. Configured by env:
 // CELERIAC_BROKER_URL, FX_RUNS_KEY (a Redis list each run of fx.record appends its task id to),
-// FX_VISIBILITY_TIMEOUT (seconds; a SIGKILLed worker's messages come back after it).
+// FX_VISIBILITY_TIMEOUT (seconds; a SIGKILLed worker's messages come back after it),
+// FX_BACKEND_URL (a Redis result backend when the broker is RabbitMQ; the run lists live there).
 import { Celeriac } from '@celeriac/client';
 import { Redis } from 'ioredis';
 
 const url = process.env.CELERIAC_BROKER_URL;
 const visibilityTimeout = Number(process.env.FX_VISIBILITY_TIMEOUT ?? 3600);
+const backendUrl = process.env.FX_BACKEND_URL ?? url;
 
 export const app = new Celeriac({
   broker: url,
-  backend: url,
+  backend: backendUrl,
   // RedisBroker's option (seconds, as kombu's): another broker would refuse it.
   ...(url?.startsWith('redis') ? { brokerOptions: { visibilityTimeout } } : {}),
 });
 
 let redis;
 function runs() {
-  redis ??= new Redis(url, { lazyConnect: false });
+  redis ??= new Redis(backendUrl, { lazyConnect: false });
   return redis;
 }
 
@@ -51,3 +53,21 @@ export const perTenant = app.task(
   },
   { rateLimit: '5/s', rateLimitKey: (args) => String(args[0]) },
 );
+
+// Chords (chord-crash test): every run of a part, the body and the errback appends its task id
+// (the errback: the failed body's id) to a Redis list, so the test counts runs across processes.
+export const chordPart = app.task('fx.chord_part', async function (n, ms, fail = false) {
+  await runs().rpush(process.env.FX_RUNS_KEY ?? 'fx:runs', this.id);
+  await new Promise((r) => setTimeout(r, ms));
+  if (fail) throw new Error(`part ${n} failed`);
+  return n * 2;
+});
+
+export const chordBody = app.task('fx.chord_body', async function (results) {
+  await runs().rpush(process.env.FX_BODY_RUNS_KEY ?? 'fx:body-runs', this.id);
+  return results.reduce((s, x) => s + x, 0);
+});
+
+export const chordErrback = app.task('fx.chord_errback', async function (failedId) {
+  await runs().rpush(process.env.FX_ERRBACK_RUNS_KEY ?? 'fx:errback-runs', failedId);
+});

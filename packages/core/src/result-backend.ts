@@ -35,8 +35,9 @@ export interface ResultBackend {
   /**
    * Celery's native chord join (Redis: the `celery-taskset-meta-<gid>.j` / `.t` / `.s` keys):
    * records that a chord header part ended (`SUCCESS`, `FAILURE`, `REVOKED`). Resolves with a
-   * {@link ChordJoin} for exactly one part of the chord, the one that completed it, and
-   * `undefined` for every other. Backends without it cannot join chords.
+   * {@link ChordJoin} for exactly one part of the chord, the one that completed it (and again
+   * for that part only, with `repeat`, when its message is redelivered before the join is
+   * released), and `undefined` for every other. Backends without it cannot join chords.
    */
   chordPartReturned?(part: ChordPart): Promise<ChordJoin | undefined>;
   /**
@@ -69,6 +70,11 @@ export type ChordJoin = (
   | { readonly kind: 'complete'; readonly results: unknown[] }
   | { readonly kind: 'failed'; readonly taskId: string; readonly message: string }
 ) & {
+  /**
+   * This part had completed the chord before: its message was redelivered (its worker died
+   * before the join's keys were released), so the body may have been sent already.
+   */
+  readonly repeat?: boolean;
   /** Deletes the join's keys, once the body is published (or its failure stored). */
   release(): Promise<void>;
 };

@@ -141,6 +141,92 @@ describe('chord join on Redis, Celeriac workers only', () => {
   });
 });
 
+/**
+ * A worker that completed a chord and died before acking its part: the part comes back (as
+ * the broker redelivers an unacked message) to a live worker. Staged deterministically: the
+ * dead worker's joins are made on the backend directly, then the completing part's message is
+ * published again.
+ */
+describe('chord join, the completing part redelivered', () => {
+  async function stage(bodyTask: string) {
+    const queue = uniqueName('chord');
+    const redis = new Redis(server.url);
+    cleanups.push(async () => void redis.disconnect());
+    const app = new Celeriac({ broker: server.url, backend: server.url, logger: silentLogger });
+    const runs: unknown[][] = [];
+    app.task('js.add', (a: number, b: number) => a + b);
+    app.task(bodyTask, (numbers: number[]) => {
+      runs.push(numbers);
+      return numbers.reduce((x, y) => x + y, 0);
+    });
+    const worker = new Worker(app, { queues: [queue], concurrency: 2 });
+    await worker.start();
+    cleanups.push(async () => {
+      await worker.shutdown({ timeout: 2 });
+      await app.close();
+    });
+    const sig = body(bodyTask, queue);
+    const groupId = randomUUID();
+    const keys = ['.j', '.t', '.s', '.claim'].map((x) => `celery-taskset-meta-${groupId}${x}`);
+    await redis.set(keys[2]!, '3');
+    const parts = [0, 1, 2].map((i) =>
+      createTaskMessage({ name: 'js.add', args: [i, 1], groupId, groupIndex: i, chord: sig }),
+    );
+    // The dead worker(s) counted every part; the last join completed the chord and claimed it.
+    const backend = await app.resultBackend();
+    const joins = [];
+    for (const [i, m] of parts.entries()) {
+      joins.push(
+        await backend.chordPartReturned!({
+          groupId,
+          taskId: m.headers.id,
+          groupIndex: i,
+          state: 'SUCCESS',
+          result: i + 1,
+          chord: sig,
+        }),
+      );
+    }
+    expect(joins.map((j) => j?.kind)).toEqual([undefined, undefined, 'complete']);
+    expect(await redis.get(keys[3]!)).toBe(parts[2]!.headers.id);
+    const broker = await app.broker();
+    const redeliver = (i: number) => broker.publish(queue, encodeTaskMessage(parts[i]!));
+    /**
+     * Resolves once the join is released and the queue has nothing queued or unacked. (A
+     * duplicate that comes after the release adds itself to a new `.j`, as in Celery: without
+     * `.s` it completes nothing, and the key expires.)
+     */
+    const settled = async (): Promise<void> => {
+      await expect.poll(() => redis.exists(...keys.slice(1)), { timeout: 10_000 }).toBe(0);
+      await expect
+        .poll(async () => (await redis.llen(queue)) + (await redis.hlen('unacked')), {
+          timeout: 10_000,
+        })
+        .toBe(0);
+    };
+    return { app, sig, bodyId: sig.options['task_id'] as string, runs, redeliver, settled };
+  }
+
+  it('died before sending the body: the redelivered part sends it, and it runs once', async () => {
+    const { app, bodyId, runs, redeliver, settled } = await stage('js.tsum1');
+    await redeliver(0); // another part's duplicate first: it must not send the body
+    await redeliver(2);
+    expect(await app.asyncResult(bodyId).get({ timeout: 10 })).toBe(6);
+    await settled();
+    expect(runs).toEqual([[1, 2, 3]]);
+  });
+
+  it('died after sending the body: the redelivered part sees the body ran and does not send it again', async () => {
+    const { app, sig, bodyId, runs, redeliver, settled } = await stage('js.tsum2');
+    await app.sendSignature(sig, { parentResult: [1, 2, 3] }).published; // the dead worker's send
+    expect(await app.asyncResult(bodyId).get({ timeout: 10 })).toBe(6);
+    await redeliver(2);
+    await redeliver(1);
+    await settled();
+    expect(runs).toEqual([[1, 2, 3]]);
+  });
+});
+
 describe('chord join on a backend without one', () => {
   it('logs once that chord join needs the Redis backend', async () => {
     const warnings: string[] = [];

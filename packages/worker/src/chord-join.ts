@@ -85,6 +85,7 @@ export class ChordJoiner {
     }
     if (!join) return;
     try {
+      if (join.repeat && (await this.#bodySent(backend, body, groupId, log))) return;
       if (join.kind === 'failed') {
         log.error({ groupId }, `Chord ${groupId} raised: ChordError(${join.message})`);
         await this.#failBody(backend, body, msg, join.message);
@@ -106,6 +107,34 @@ export class ChordJoiner {
         log.warn({ err, groupId }, 'could not delete the chord join keys; they expire');
       });
     }
+  }
+
+  /**
+   * For the completing part, redelivered before the join was released: true when the body's
+   * task id has a stored state (it ran, runs, or failed with its ChordError), so the dead
+   * worker had sent it and it is not sent again. Without a stored state (never sent, or still
+   * waiting in its queue: this cannot tell) the body is sent again: at least once.
+   */
+  async #bodySent(
+    backend: ResultBackend,
+    body: SignatureJSON,
+    groupId: string,
+    log: Logger,
+  ): Promise<boolean> {
+    const bodyId = typeof body.options['task_id'] === 'string' ? body.options['task_id'] : null;
+    let state: string | undefined;
+    if (bodyId) {
+      try {
+        state = (await backend.get(bodyId))?.status;
+      } catch (err) {
+        log.warn({ err, groupId }, 'could not read the chord body state; sending it again');
+      }
+    }
+    const what = `the part that completed chord ${groupId} was redelivered`;
+    if (state)
+      log.warn({ groupId, bodyId }, `${what}; its body is ${state} already: not sent again`);
+    else log.warn({ groupId, bodyId }, `${what}; its body has no state yet: sending it again`);
+    return state !== undefined;
   }
 
   /** Celery's `chord_error_from_stack`: the body's errbacks, then ChordError on its id. */

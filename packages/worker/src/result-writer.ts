@@ -122,20 +122,36 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
-    const done = ignoreResult
-      ? ack
-        ? this.ack(ack)
-        : Promise.resolve()
-      : this.store(msg, status, result, traceback, log, ack);
-    // No extra promise on the hot path: only a chord header part waits to tell its chord.
-    if (!ChordJoiner.isPart(msg, status)) return done;
-    return done.then(() => this.#joinChord(msg, status, result, log));
+    if (ChordJoiner.isPart(msg, status))
+      return this.#finishPart(msg, ignoreResult, status, result, traceback, log, ack);
+    if (ignoreResult) return ack ? this.ack(ack) : Promise.resolve();
+    return this.store(msg, status, result, traceback, log, ack);
   }
 
-  /** A chord header part that ended tells the chord (after its result is stored). */
-  #joinChord(msg: TaskMessage, status: TaskState, result: unknown, log: Logger): Promise<void> {
-    if (!ChordJoiner.isPart(msg, status)) return Promise.resolve();
-    return this.#chords.partReturned(this.#backend, msg, status, result, log);
+  /**
+   * A chord header part that ended: its result is stored, then it tells its chord (which may
+   * publish the body), and only then is it acked, as Celery's `acks_late` acks after
+   * `on_chord_part_return`. A worker that dies in between leaves the part unacked: it is
+   * redelivered, runs again and is counted once (the join skips a task id it has).
+   */
+  async #finishPart(
+    msg: TaskMessage,
+    ignoreResult: boolean,
+    status: TaskState,
+    result: unknown,
+    traceback: string | null,
+    log: Logger,
+    ack: Delivery | undefined,
+    errbacks = false,
+  ): Promise<void> {
+    if (!ignoreResult && !(await this.#store(msg, status, result, traceback, log))) {
+      if (ack) await this.requeue(ack);
+      return;
+    }
+    await this.#chords.partReturned(this.#backend, msg, status, result, log);
+    if (ack) await this.ack(ack);
+    // Celery's order (mark_as_failure): the chord hears of the part before its errbacks.
+    if (errbacks) await publishErrbacks(this.#deps.app, msg, log);
   }
 
   /** REVOKED with Celery's TaskRevokedError(`reason`), or only the ack when results are ignored. */
@@ -269,13 +285,15 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
+    const errbacks = msg.embed.errbacks !== null;
+    if (ChordJoiner.isPart(msg, 'FAILURE')) {
+      return this.#finishPart(msg, ignoreResult, 'FAILURE', doc, traceback, log, ack, errbacks);
+    }
     let stored = true;
     if (ignoreResult) {
       if (ack) await this.ack(ack);
     } else stored = await this.#store(msg, 'FAILURE', doc, traceback, log, ack);
-    if (!stored) return;
-    if (msg.embed.errbacks) await publishErrbacks(this.#deps.app, msg, log);
-    await this.#joinChord(msg, 'FAILURE', doc, log);
+    if (stored && errbacks) await publishErrbacks(this.#deps.app, msg, log);
   }
 
   /**

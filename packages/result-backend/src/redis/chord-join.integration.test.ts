@@ -118,6 +118,83 @@ describe('RedisResultBackend.chordPartReturned (Celery native chord join)', () =
     expect(await b.chordPartReturned(part(gid, 1))).toMatchObject({ kind: 'complete' });
   });
 
+  it('a redelivered part with another result is still counted once', async () => {
+    const b = backend();
+    const gid = uniqueName('g');
+    const [j, , s] = chordKeys('celery-task-meta-', gid);
+    await raw.set(s, '3');
+    expect(await b.chordPartReturned(part(gid, 0))).toBeUndefined();
+    // Its rerun returned something else: Celery would add a second member and complete early.
+    expect(await b.chordPartReturned(part(gid, 0, { result: 'other' }))).toBeUndefined();
+    expect(await b.chordPartReturned(part(gid, 1))).toBeUndefined();
+    expect(await raw.zcard(j)).toBe(2);
+    expect(await b.chordPartReturned(part(gid, 2))).toMatchObject({
+      kind: 'complete',
+      results: [0, 10, 20],
+      repeat: false,
+    });
+  });
+
+  it('after the chord completed, only its completing part completes it again (repeat), until released', async () => {
+    const b = backend();
+    const gid = uniqueName('g');
+    const [j, t, s, claim] = chordKeys('celery-task-meta-', gid);
+    await raw.set(s, '3');
+    await b.chordPartReturned(part(gid, 0));
+    await b.chordPartReturned(part(gid, 2));
+    const first = await b.chordPartReturned(part(gid, 1));
+    expect(first).toMatchObject({ kind: 'complete', repeat: false, results: [0, 10, 20] });
+    expect(await raw.get(claim)).toBe('t-1');
+    expect(await raw.ttl(claim)).toBeGreaterThan(86_000);
+    // Its worker died before releasing: duplicates of the other parts do not complete it ...
+    expect(await b.chordPartReturned(part(gid, 0))).toBeUndefined();
+    expect(await b.chordPartReturned(part(gid, 2, { result: 'rerun' }))).toBeUndefined();
+    // ... the completing part, redelivered, does (with the first results), as often as it comes.
+    for (let i = 0; i < 2; i++) {
+      expect(await b.chordPartReturned(part(gid, 1, { result: 'rerun' }))).toMatchObject({
+        kind: 'complete',
+        repeat: true,
+        results: [0, 10, 20],
+      });
+    }
+    await first?.release();
+    expect(await raw.exists(j, t, s, claim)).toBe(0);
+    // Released: no size any more, so even the completing part completes nothing.
+    expect(await b.chordPartReturned(part(gid, 1))).toBeUndefined();
+  });
+
+  it('a failed chord repeats its failure to its completing part only', async () => {
+    const b = backend();
+    const gid = uniqueName('g');
+    await raw.set(chordKeys('celery-task-meta-', gid)[2], '2');
+    const exc = { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' };
+    await b.chordPartReturned(part(gid, 0, { state: 'FAILURE', result: exc }));
+    expect(await b.chordPartReturned(part(gid, 1))).toMatchObject({
+      kind: 'failed',
+      repeat: false,
+    });
+    expect(await b.chordPartReturned(part(gid, 0, { state: 'FAILURE', result: exc }))).toBe(
+      undefined,
+    );
+    expect(await b.chordPartReturned(part(gid, 1))).toMatchObject({
+      kind: 'failed',
+      taskId: 't-0',
+      repeat: true,
+    });
+  });
+
+  it('a duplicate finding the count complete without a claim leaves the body to the Python worker that completed it', async () => {
+    const b = backend();
+    const gid = uniqueName('g');
+    const [j, , s, claim] = chordKeys('celery-task-meta-', gid);
+    await raw.set(s, '2');
+    expect(await b.chordPartReturned(part(gid, 0))).toBeUndefined();
+    // A Python worker adds the last part as Celery does (ZADD, no claim) and publishes the body.
+    await raw.zadd(j, '1', JSON.stringify([1, 'py-1', 'SUCCESS', 10]));
+    expect(await b.chordPartReturned(part(gid, 0))).toBeUndefined();
+    expect(await raw.exists(claim)).toBe(0);
+  });
+
   it('names the first failed part, as Celery raises ChordError', async () => {
     const b = backend();
     const gid = uniqueName('g');

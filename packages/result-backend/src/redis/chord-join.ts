@@ -21,25 +21,45 @@ export const CELERY_GROUP_KEY_PREFIX = 'celery-taskset-meta-';
  * completed the header; only it publishes the body. This script is the same transaction (a
  * script is atomic against MULTI blocks, so Python and Celeriac workers can count the same
  * chord), and also returns the header's results when it completes (Celery's second round
- * trip, ZRANGE). A duplicate of a part already counted (a redelivered message) adds the same
- * member: the count does not move, so it completes the chord only when Celery's would too.
- * The join key is a sorted set by `group_index` (Celery's default, `result_chord_ordered`);
- * when Python made it a list (`result_chord_ordered=False`), the list is used.
+ * trip, ZRANGE). The join key is a sorted set by `group_index` (Celery's default,
+ * `result_chord_ordered`); when Python made it a list (`result_chord_ordered=False`), the list
+ * is used.
+ *
+ * Beyond Celery, for redelivered parts (delivery is at least once, and a part is acked only
+ * after it was counted):
+ * - a part whose task id is already in the zset at its `group_index` is not added again, even
+ *   when its rerun returned another result, so a duplicate never counts twice;
+ * - the part that completes the chord records its task id at `.claim` (Celeriac's own key;
+ *   Python ignores it). When the count is at the total again, only that same part, redelivered,
+ *   completes the chord again (reply 2: its worker died before it could delete the keys, so the
+ *   body may or may not have been sent); a duplicate of any other part does not. A duplicate
+ *   that finds the count at the total and no claim was counted before a Python worker
+ *   completed the chord (Python records no claim): that worker publishes the body, not this one.
  */
 const CHORD_PART_LUA = `
 -- chord-part
 -- KEYS[1]  celery-taskset-meta-<gid>.j: the parts' results (zset by group_index, or list)
 -- KEYS[2]  celery-taskset-meta-<gid>.t: added to the chord size (INCRBY by add_to_chord)
 -- KEYS[3]  celery-taskset-meta-<gid>.s: the chord size, set by the client that sent it
+-- KEYS[4]  celery-taskset-meta-<gid>.claim: the task id of the part that completed the chord
 -- ARGV[1]  the encoded part, [1, task id, state, result]
 -- ARGV[2]  its score, the group_index ('+inf' when it has none)
 -- ARGV[3]  the keys' TTL in seconds (0: none)
--- Returns {0} when the chord is not complete (or has no size), {1, results...} when this part
--- completed it.
+-- ARGV[4]  the part's task id
+-- Returns {0} when this part does not complete the chord (or it has no size), {1, results...}
+-- when it completed it, {2, results...} when it had completed it before (redelivered).
 local zset = redis.call('TYPE', KEYS[1]).ok ~= 'list'
+local seen = false
 local count
 if zset then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
+    local ok, tup = pcall(cjson.decode, member)
+    if ok and type(tup) == 'table' and tup[2] == ARGV[4] then
+      seen = true
+      break
+    end
+  end
+  if not seen then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
   count = redis.call('ZCARD', KEYS[1])
 else
   redis.call('RPUSH', KEYS[1], ARGV[1])
@@ -54,13 +74,24 @@ end
 if not size then return {0} end
 local total = (tonumber(size) or 0) + diff
 if count ~= total then return {0} end
+local claim = redis.call('GET', KEYS[4])
+local reply
+if claim then
+  if claim ~= ARGV[4] then return {0} end
+  reply = 2
+else
+  if seen then return {0} end
+  if ttl > 0 then redis.call('SET', KEYS[4], ARGV[4], 'EX', ttl)
+  else redis.call('SET', KEYS[4], ARGV[4]) end
+  reply = 1
+end
 local results
 if zset then results = redis.call('ZRANGE', KEYS[1], 0, -1)
 else results = redis.call('LRANGE', KEYS[1], 0, total) end
-return {1, results}
+return {reply, results}
 `;
 
-const CHORD_PART_SCRIPT = redisScript<[0] | [1, string[]]>(CHORD_PART_LUA);
+const CHORD_PART_SCRIPT = redisScript<[0] | [1 | 2, string[]]>(CHORD_PART_LUA);
 
 /** A group's key, `celery-taskset-meta-<gid>` (under the same prefix as the task keys). */
 export function groupKey(taskPrefix: string, groupId: string): string {
@@ -70,16 +101,17 @@ export function groupKey(taskPrefix: string, groupId: string): string {
   return `${prefix}${groupId}`;
 }
 
-/** The three keys of one chord's join. */
-export function chordKeys(taskPrefix: string, groupId: string): [string, string, string] {
+/** The keys of one chord's join: Celery's `.j`, `.t`, `.s`, and Celeriac's `.claim`. */
+export function chordKeys(taskPrefix: string, groupId: string): [string, string, string, string] {
   const base = groupKey(taskPrefix, groupId);
-  return [`${base}.j`, `${base}.t`, `${base}.s`];
+  return [`${base}.j`, `${base}.t`, `${base}.s`, `${base}.claim`];
 }
 
 /**
  * Records a chord part on Redis the way Celery's Redis backend does, and returns the join
  * when this part completed the chord: the header's results in `group_index` order, or, as
  * Celery's `_unpack_chord_result` raises, the first part that failed (FAILURE or REVOKED).
+ * `repeat` says that this part had completed the chord before (its message was redelivered).
  */
 export async function redisChordPartReturned(
   client: Redis,
@@ -91,8 +123,10 @@ export async function redisChordPartReturned(
   const encoded = jsonSerializer.encodeText([1, part.taskId, part.state, part.result]);
   const score = part.groupIndex === null ? '+inf' : String(part.groupIndex);
   const ttl = Math.ceil(expiresMs / 1000);
-  const reply = await runScript(client, CHORD_PART_SCRIPT, keys, [encoded, score, ttl]);
-  if (reply[0] !== 1) return undefined;
+  const args = [encoded, score, ttl, part.taskId];
+  const reply = await runScript(client, CHORD_PART_SCRIPT, keys, args);
+  if (reply[0] === 0) return undefined;
+  const repeat = reply[0] === 2;
   const release = async (): Promise<void> => {
     await client.del(...keys);
   };
@@ -104,12 +138,13 @@ export async function redisChordPartReturned(
         kind: 'failed',
         taskId,
         message: `Dependency ${taskId} raised ${excRepr(value)}`,
+        repeat,
         release,
       };
     }
     results.push(value);
   }
-  return { kind: 'complete', results, release };
+  return { kind: 'complete', results, repeat, release };
 }
 
 function unpackChordResult(raw: string, key: string): [string, string, unknown] {
