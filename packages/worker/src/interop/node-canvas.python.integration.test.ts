@@ -65,7 +65,7 @@ describe('Node canvas ↔ Python Celery', () => {
   });
 
   it('a Node chain Celeriac → Python → Celeriac returns the final value', async () => {
-    const r = chain<number>(
+    const r = chain(
       app.signature('js.add', [1, 2]),
       app.signature('py.add', [10], {}, { queue: pyQueue }),
       app.signature('js.add', [100]),
@@ -79,7 +79,7 @@ describe('Node canvas ↔ Python Celery', () => {
         ? app.signature('js.add', [i, i])
         : app.signature('py.add', [i, i], {}, { queue: pyQueue }),
     );
-    const r = chord<number>(
+    const r = chord(
       header,
       app.signature('py.tsum', [], {}, { queue: pyQueue }),
     ).applyAsync();
