@@ -8,15 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
-import {
-  AsyncResult,
-  Celeriac,
-  GroupResult,
-  chain,
-  chord,
-  group,
-  type Task,
-} from '@celeriac/client';
+import type { AsyncResult } from '@celeriac/client';
+import { Celeriac, GroupResult, chain, chord, group, type Task } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
 import { rabbitMqForTests, uniqueName, type RabbitMqForTests } from '@celeriac/testing';
 import { Worker } from './index.js';

@@ -4,11 +4,11 @@
  * joins chords). Client and worker are separate apps except on memory://.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Signature } from '@celeriac/client';
 import {
   Celeriac,
   ErrorCodes,
   GroupResult,
-  Signature,
   TaskError,
   chain,
   chord,

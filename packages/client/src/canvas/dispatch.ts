@@ -162,14 +162,16 @@ function freezeChord(env: Env, sig: SignatureJSON, o: FreezeOptions): Frozen {
 function freezeChain(env: Env, sig: SignatureJSON, o: FreezeOptions): Frozen {
   const steps = chainSteps(tasksOf(sig));
   if (steps.length === 0) throw new CeleriacError(ErrorCodes.INVALID_OPTION, 'chain: no steps');
-  const linkError = Array.isArray(sig.options['link_error']) ? sig.options['link_error'] : [];
+  const linkError = Array.isArray(sig.options['link_error'])
+    ? (sig.options['link_error'] as SignatureJSON[])
+    : [];
   const rootId = o.rootId ?? str(sig.options['root_id']);
   const out: SignatureJSON[] = [];
   let last: CanvasResult | undefined;
   let later: CanvasResult | undefined;
   for (let i = steps.length - 1; i >= 0; i--) {
     let step = steps[i]!;
-    if (linkError.length > 0) step = withLinkError(step, linkError as SignatureJSON[]);
+    if (linkError.length > 0) step = withLinkError(step, linkError);
     const isLast = i === steps.length - 1;
     const f = freeze(
       env,
@@ -196,7 +198,9 @@ function withLinkError(sig: SignatureJSON, errbacks: SignatureJSON[]): Signature
     case 'chain':
       return withKwargs(sig, { tasks: tasksOf(sig).map((t) => withLinkError(t, errbacks)) });
     default: {
-      const own = Array.isArray(sig.options['link_error']) ? sig.options['link_error'] : [];
+      const own: unknown[] = Array.isArray(sig.options['link_error'])
+        ? (sig.options['link_error'] as unknown[])
+        : [];
       return withOptions(sig, { link_error: [...own, ...errbacks] });
     }
   }

@@ -12,9 +12,9 @@ export type ResultOf<P> =
     ? GroupResult<T>
     : P extends Chunks<infer T>
       ? GroupResult<T>
-      : P extends Chain<infer R>
+      : P extends Chain<infer R extends CanvasResult>
         ? R
-        : P extends Chord<infer R>
+        : P extends Chord<infer R extends CanvasResult>
           ? R
           : P extends XMap<infer T>
             ? AsyncResult<T>
@@ -30,24 +30,20 @@ export type ValueOf<P> =
       ? T
       : unknown;
 
-/** `ResultOf<P>` as the result bound the workflow classes take. */
-type Handle<X> = X extends CanvasResult ? X : CanvasResult;
-
-type Last<S extends readonly unknown[]> = S extends readonly [...unknown[], infer L]
-  ? L
-  : S[number];
-
 function parts(what: string, list: readonly CanvasPart[], allowEmpty = false): CanvasPart[] {
-  if (!Array.isArray(list) || (list.length === 0 && !allowEmpty))
+  const given: unknown = list;
+  if (!Array.isArray(given) || (given.length === 0 && !allowEmpty))
     throw new CeleriacError(ErrorCodes.INVALID_OPTION, `${what}: give at least one signature`);
-  for (const p of list) {
-    if (typeof (p as Partial<CanvasPart> | null)?.toJSON !== 'function' || !(p as CanvasPart).app)
+  const out = [...(given as unknown[])];
+  for (const p of out) {
+    const part = p as Partial<CanvasPart> | null;
+    if (typeof part?.toJSON !== 'function' || !part.app)
       throw new CeleriacError(
         ErrorCodes.INVALID_OPTION,
         `${what}: the parts must be signatures, chains, groups, chords, maps or chunks`,
       );
   }
-  return [...list];
+  return out as CanvasPart[];
 }
 
 /** Sends a workflow's dict with Node's `applyAsync(args)` args appended to what runs first. */
@@ -166,7 +162,7 @@ export class Chord<R extends CanvasResult = AsyncResult> implements CanvasPart {
  */
 export function chain<const S extends readonly [CanvasPart, ...CanvasPart[]]>(
   ...steps: S
-): Chain<Handle<ResultOf<Last<S>>>> {
+): Chain<ResultOf<S extends readonly [...CanvasPart[], infer L] ? L : S[number]>> {
   return new Chain(steps);
 }
 
@@ -179,6 +175,6 @@ export function group<const P extends readonly CanvasPart[]>(tasks: P): Group<Va
 export function chord<B extends CanvasPart>(
   header: readonly CanvasPart[],
   body: B,
-): Chord<Handle<ResultOf<B>>> {
+): Chord<ResultOf<B>> {
   return new Chord(header, body);
 }
