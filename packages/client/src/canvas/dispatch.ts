@@ -185,7 +185,9 @@ function freezeChain(env: Env, sig: SignatureJSON, o: FreezeOptions): Frozen {
     later = kindOf(f.sig) === 'chord' ? rootOf(f.result) : f.result;
     out.unshift(f.sig);
   }
-  return { sig: withKwargs(withOptions(sig, {}), { tasks: out }), result: last! };
+  // The steps carry the errbacks now; kept on the chain too, a re-send would add them twice.
+  const { link_error: _given, ...options } = sig.options;
+  return { sig: withKwargs({ ...sig, options }, { tasks: out }), result: last! };
 }
 
 /** Celery's `link_error` on a workflow: every task of a group, a chord's body. */
