@@ -1,4 +1,6 @@
-import { Signature, type SignatureOptions } from './canvas.js';
+import { Signature, type CanvasResult, type SignatureOptions } from './canvas/signature.js';
+import { sendCanvas } from './canvas/dispatch.js';
+import { taskCanvas } from './canvas/map.js';
 import {
   CeleriacError,
   ErrorCodes,
@@ -149,10 +151,7 @@ export class Celeriac implements ResultSource {
         applyChecks.strict(applyOptions, APPLY_SPEC);
         return this.#send<Awaited<TResult>>(name, args, kwargs, applyOptions, frozen);
       },
-      s: (...args: unknown[]) => new Signature<Awaited<TResult>>(this, name, args),
-      si: (...args: TArgs) => new Signature<Awaited<TResult>>(this, name, args, {}, {}, true),
-      signature: (args = [], kwargs = {}, sigOptions = {}) =>
-        new Signature<Awaited<TResult>>(this, name, args, kwargs, sigOptions),
+      ...taskCanvas<TArgs, Awaited<TResult>, TKwargs>(this, name),
     };
   }
 
@@ -308,10 +307,12 @@ export class Celeriac implements ResultSource {
   }
 
   /**
-   * Publishes a signature as it travels in a message (callbacks, chains), with the parent's
-   * result prepended to its args unless it is immutable. Used by the worker.
+   * Publishes any of Celery's signature dicts (chain steps, callbacks, chord bodies: a task,
+   * or a chain, group, chord, map or chunks via `sendCanvas`), the parent's result prepended
+   * to its args unless it is immutable. Used by the worker.
    */
-  sendSignature(sig: SignatureJSON, extra: SignatureSendExtra = {}): AsyncResult {
+  sendSignature(sig: SignatureJSON, extra: SignatureSendExtra = {}): CanvasResult {
+    if (sig.subtask_type) return sendCanvas(this, sig, extra);
     const { args, apply, embed } = signatureSend(sig, extra);
     const defaults = this.#tasks.get(sig.task)?.options ?? {};
     return this.#send(

@@ -28,6 +28,9 @@ async function backendWith<K extends 'saveGroup' | 'restoreGroup'>(
  * `GroupResult.restore(id)` reads them (`celery-taskset-meta-<id>`), and back.
  */
 export class GroupResult<T = unknown> {
+  /** The result this group follows (Celery's `parent`): in a chain, the step before it. */
+  parent: AsyncResult | GroupResult | undefined;
+
   constructor(
     readonly id: string,
     readonly results: readonly AsyncResult<T>[],

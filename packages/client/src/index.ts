@@ -19,8 +19,28 @@ export { compileCeleriacOptions } from './celeriac-options.js';
 export type { CeleriacOptions, CompiledCeleriacOptions } from './celeriac-options.js';
 export { AsyncResult } from './async-result.js';
 export { GroupResult } from './group-result.js';
-export { Signature, Chain, Group, Chord, signature, chain, group, chord } from './canvas.js';
-export type { SignatureOptions, CanvasApp } from './canvas.js';
+export {
+  Signature,
+  Chain,
+  Group,
+  Chord,
+  XMap,
+  Chunks,
+  signature,
+  chain,
+  group,
+  chord,
+  sendCanvas,
+} from './canvas.js';
+export type {
+  SignatureOptions,
+  CanvasApp,
+  CanvasPart,
+  CanvasResult,
+  ResultOf,
+  ValueOf,
+  TaskCanvas,
+} from './canvas.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';
 export type {

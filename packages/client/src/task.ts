@@ -1,7 +1,7 @@
 import type { SerializerName } from '@celeriac/core';
 import type { AsyncResult } from './async-result.js';
 import type { TaskContext } from './task-context.js';
-import type { Signature, SignatureOptions } from './canvas.js';
+import type { TaskCanvas } from './canvas.js';
 
 /**
  * A task function: positional arguments in, a value (or a promise of one) out. Declare it as a
@@ -141,21 +141,11 @@ export interface Task<
   TArgs extends unknown[] = unknown[],
   TResult = unknown,
   TKwargs extends Record<string, unknown> = Record<string, unknown>,
-> {
+> extends TaskCanvas<TArgs, TResult, TKwargs> {
   readonly name: string;
   readonly options: Readonly<TaskOptions>;
   /** The function itself, for calling it directly (in tests, say) without a broker. */
   readonly fn: TaskFunction<TArgs, TResult, TKwargs>;
   delay(...args: TArgs): AsyncResult<TResult>;
   applyAsync(args: TArgs, kwargs?: Partial<TKwargs>, options?: ApplyOptions): AsyncResult<TResult>;
-  /** A partial signature (Celery's `s()`): a chain step gets the previous result prepended. */
-  s(...args: unknown[]): Signature<TResult>;
-  /** An immutable signature (Celery's `si()`): it runs with exactly these args. */
-  si(...args: TArgs): Signature<TResult>;
-  /** A signature with kwargs and options (Celery's `signature()`). */
-  signature(
-    args?: readonly unknown[],
-    kwargs?: Partial<TKwargs>,
-    options?: SignatureOptions,
-  ): Signature<TResult>;
 }

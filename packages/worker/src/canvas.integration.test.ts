@@ -4,6 +4,7 @@
  * joins chords). Client and worker are separate apps except on memory://.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Signature } from '@celeriac/client';
 import {
   Celeriac,
   ErrorCodes,
@@ -110,7 +111,7 @@ describe.each(transports)('canvas on $name', ({ name, chords }) => {
   });
 
   it('chain: each step gets the previous result; parent links the steps', async () => {
-    const r = chain<number>(t.add.s(2, 2), t.add.s(4), t.mul.s(10), t.add.si(1, 1)).applyAsync();
+    const r = chain(t.add.s(2, 2), t.add.s(4), t.mul.s(10), t.add.si(1, 1)).applyAsync();
     expect(await r.get({ timeout: 20 })).toBe(2);
     const third = r.parent as typeof r;
     expect(await third.get({ timeout: 5 })).toBe(80);
@@ -244,11 +245,13 @@ describe('signatures', () => {
     });
   });
 
-  it('an unknown option and an unsupported nesting are typed errors', () => {
+  it('an unknown option, a part that is not a signature and an empty chain are typed errors', () => {
     expect(() => add.s(1).set({ qeue: 'x' } as never)).toThrow(/unknown option "qeue"/);
-    expect(() => chain(add.s(1), group([add.s(1)]) as never)).toThrow(
+    expect(() => chain(add.s(1), 42 as never)).toThrow(
       expect.objectContaining({ code: ErrorCodes.INVALID_OPTION }),
     );
-    expect(() => chain()).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_OPTION }));
+    expect(() => chain(...([] as unknown as [Signature]))).toThrow(
+      expect.objectContaining({ code: ErrorCodes.INVALID_OPTION }),
+    );
   });
 });
