@@ -44,6 +44,8 @@ export {
   group,
   isCeleriacError,
   parseRateLimit,
+  resultAsTuple,
+  resultFromTuple,
   signature,
 } from '@celeriac/client';
 export type {
@@ -60,6 +62,7 @@ export type {
   RegisteredTask,
   Replies,
   ResultSource,
+  ResultTuple,
   RetryOptions,
   RevokeTaskOptions,
   SignatureOptions,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CeleriacError, ErrorCodes, type SignatureJSON } from '@celeriac/core';
 import { AsyncResult, type ResultSource } from './async-result.js';
 import { GroupResult } from './group-result.js';
+import { sendChordWithUnlock } from './chord-unlock.js';
 import type { SignatureSendExtra } from './task-message.js';
 
 /** What the canvas needs from its app: sending a signature and reading results. */
@@ -255,11 +256,10 @@ export class Chord<TResult = unknown> {
       }
       const backend = await app.resultBackend();
       if (!backend.setChordSize) {
-        throw new CeleriacError(
-          ErrorCodes.INVALID_STATE,
-          `chord(): the ${backend.kind} result backend cannot join chords; use the Redis result backend (redis://) for chords`,
-          { details: { backend: backend.kind } },
-        );
+        // No native join (SQLite, memory): Celery's polling `celery.chord_unlock` joins it.
+        const headerIds = headerResults.map((r) => r.id);
+        await sendChordWithUnlock(app, backend, { groupId, header, headerIds, body });
+        return;
       }
       await backend.setChordSize(groupId, header.length);
       const bodyJSON = body.toJSON();

@@ -19,6 +19,8 @@ export { compileCeleriacOptions } from './celeriac-options.js';
 export type { CeleriacOptions, CompiledCeleriacOptions } from './celeriac-options.js';
 export { AsyncResult } from './async-result.js';
 export { GroupResult } from './group-result.js';
+export { resultFromTuple, resultAsTuple } from './result-tuple.js';
+export type { ResultTuple } from './result-tuple.js';
 export { Signature, Chain, Group, Chord, signature, chain, group, chord } from './canvas.js';
 export type { SignatureOptions, CanvasApp } from './canvas.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
