@@ -47,6 +47,8 @@ export {
   isCeleriacError,
   parseRateLimit,
   sendCanvas,
+  resultAsTuple,
+  resultFromTuple,
   signature,
 } from '@celeriac/client';
 export type {
@@ -66,6 +68,7 @@ export type {
   Replies,
   ResultOf,
   ResultSource,
+  ResultTuple,
   RetryOptions,
   RevokeTaskOptions,
   SignatureOptions,

@@ -15,6 +15,16 @@ import {
   parseIsoDate,
 } from '@celeriac/core/internal';
 
+import type { GroupResult } from './group-result.js';
+
+/**
+ * Celery's `result_from_tuple`, which builds `GroupResult`s: result-tuple.ts sets it when
+ * the package loads (it imports this module; this one cannot import it back).
+ */
+export const resultTuples: {
+  fromTuple?: (tuple: unknown, source: ResultSource) => AsyncResult | GroupResult | undefined;
+} = {};
+
 /** What an `AsyncResult` needs from its app: the result backend. */
 export interface ResultSource {
   /** Resolves to the app's result backend, or rejects with `CELERIAC_ERR_NO_RESULT_BACKEND`. */
@@ -175,6 +185,23 @@ export class AsyncResult<T = unknown> {
 
   get traceback(): string | null | undefined {
     return this.#doc ? this.#doc.traceback : undefined;
+  }
+
+  /**
+   * Celery's `children`: the results of the tasks this task sent while it ran (its chain's
+   * next step, its callbacks, the tasks its function sent), as the worker stored them when
+   * the task ended; a group it sent is a `GroupResult`. From the last read like `result`:
+   * undefined before the first `get()` / `refresh()` / state call, `[]` when it sent none.
+   */
+  get children(): (AsyncResult | GroupResult)[] | undefined {
+    if (!this.#doc) return undefined;
+    const stored = Array.isArray(this.#doc.children) ? this.#doc.children : [];
+    const out: (AsyncResult | GroupResult)[] = [];
+    for (const tuple of stored) {
+      const r = resultTuples.fromTuple?.(tuple, this.#source);
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   get dateDone(): Date | null | undefined {

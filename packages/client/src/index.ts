@@ -41,6 +41,8 @@ export type {
   ValueOf,
   TaskCanvas,
 } from './canvas.js';
+export { resultFromTuple, resultAsTuple } from './result-tuple.js';
+export type { ResultTuple } from './result-tuple.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';
 export type {

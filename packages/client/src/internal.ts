@@ -8,6 +8,7 @@
  *
  * @packageDocumentation
  */
-export { callTaskFunction, runWithTaskContext } from './task-context.js';
+export { callTaskFunction, runWithTaskContext, RECORD_CHILD } from './task-context.js';
+export type { ChildRecorder } from './task-context.js';
 export { compileTaskOptions } from './task-options.js';
 export { broadcastCommand } from './inspect.js';

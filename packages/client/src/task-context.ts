@@ -61,6 +61,18 @@ export interface TaskContext<TKwargs extends Record<string, unknown> = Record<st
   retry(options?: RetryOptions): never;
 }
 
+/**
+ * How a running task records the tasks sent from it (Celery's `request.children`): a worker's
+ * task context has a method under this symbol, and the app calls it with each task it sends
+ * while that task is the current one. Contexts without it (a pool member's) record nothing.
+ */
+export const RECORD_CHILD: unique symbol = Symbol('celeriac.recordChild');
+
+/** A task context that records its children (see {@link RECORD_CHILD}). */
+export interface ChildRecorder {
+  [RECORD_CHILD]?(tuple: unknown): void;
+}
+
 const storage = new AsyncLocalStorage<TaskContext>();
 /** The task whose function is being called right now, synchronously (see `callTaskFunction`). */
 let calling: TaskContext | undefined;

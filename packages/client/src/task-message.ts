@@ -10,7 +10,7 @@ import {
 } from '@celeriac/core';
 import { type OptionChecks, parseIsoDate } from '@celeriac/core/internal';
 import type { ApplyOptions, TaskOptions } from './task.js';
-import { activeTaskContext } from './task-context.js';
+import { activeTaskContext, RECORD_CHILD, type ChildRecorder } from './task-context.js';
 
 /** `CELERIAC_ERR_INVALID_OPTION` for a bad argument of `task()` or a send. */
 export function invalid(message: string): CeleriacError {
@@ -97,6 +97,8 @@ export function buildTaskWire(send: TaskSend): {
     message,
     options.serializer ?? defaults.serializer ?? send.taskSerializer,
   );
+  // Celery's `add_to_parent`: a task sent while a worker runs a task is one of its children.
+  (parent as ChildRecorder | undefined)?.[RECORD_CHILD]?.([[id, null], null]);
   return { id, eta, wire };
 }
 

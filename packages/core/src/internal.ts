@@ -16,7 +16,7 @@ export { closestName, editDistance } from './closest-name.js';
 export { toIsoWithOffset, parseIsoDate } from './serializers.js';
 export { messageEta, messageExpires, defaultOrigin } from './message.js';
 export { exceptionToDocument, tracebackOf, isExceptionDocument } from './task-error.js';
-export { pyRepr } from './py-repr.js';
+export { pyRepr, excRepr } from './py-repr.js';
 export { statePrecedence } from './states.js';
 export { PIDBOX_EXCHANGE, PIDBOX_REPLY_EXCHANGE } from './broker.js';
 export { MAX_REVOKED, DEFAULT_REVOKE_TTL_MS } from './coordination.js';

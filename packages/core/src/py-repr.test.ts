@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { pyRepr } from './py-repr.js';
+import { excRepr, pyRepr } from './py-repr.js';
 
 interface ReprFixture {
   cases: { value: unknown; as_tuple: boolean; repr: string }[];
@@ -63,5 +63,15 @@ describe('pyRepr', () => {
     const out = pyRepr(deep);
     expect(out).toContain('...');
     expect(out).not.toContain('bottom');
+  });
+});
+
+describe('excRepr', () => {
+  it("writes Python's repr of an exception", () => {
+    expect(excRepr({ exc_type: 'ValueError', exc_message: ['boom'] })).toBe("ValueError('boom')");
+    expect(excRepr({ exc_type: 'KeyError', exc_message: ['a', 1, null, true] })).toBe(
+      "KeyError('a', 1, None, True)",
+    );
+    expect(excRepr({ exc_type: 'E', exc_message: [] })).toBe('E()');
   });
 });

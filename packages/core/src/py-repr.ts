@@ -79,3 +79,15 @@ export function pyRepr(value: unknown, maxLength = 1024, asTuple = false): strin
   walk(value, asTuple, 0);
   return out.join('');
 }
+
+/**
+ * Python's `repr()` of the exception a failure document describes (`ValueError('boom')`):
+ * what Celery's chord errors name (`Dependency <id> raised ValueError('boom')`).
+ */
+export function excRepr(doc: unknown): string {
+  if (doc === null || typeof doc !== 'object') return pyRepr(doc, Infinity);
+  const { exc_type: type, exc_message: message } = doc as Record<string, unknown>;
+  if (typeof type !== 'string') return pyRepr(doc, Infinity);
+  const args = Array.isArray(message) ? message : message === undefined ? [] : [message];
+  return `${type}(${args.map((a) => pyRepr(a, Infinity)).join(', ')})`;
+}

@@ -30,7 +30,7 @@ export interface BuildResultOptions {
   status: TaskState;
   result?: unknown;
   traceback?: string | null;
-  children?: unknown[];
+  children?: unknown[] | undefined;
   /** When the task reached this state; ready states get a `date_done`. */
   dateDone?: Date | null;
   groupId?: string | null;

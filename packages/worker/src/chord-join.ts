@@ -1,8 +1,6 @@
 import type { Celeriac } from '@celeriac/client';
 import {
   READY_STATES,
-  buildResultDocument,
-  isSignatureJSON,
   type ChordJoin,
   type Clock,
   type Logger,
@@ -11,12 +9,7 @@ import {
   type TaskMessage,
   type TaskState,
 } from '@celeriac/core';
-import { sendErrbacks } from './follow-ups.js';
-
-/** Celery's document for a `celery.exceptions.ChordError`. */
-function chordErrorDocument(message: string): Record<string, unknown> {
-  return { exc_type: 'ChordError', exc_message: [message], exc_module: 'celery.exceptions' };
-}
+import { failChordBody, sendChordBody } from './chord-body.js';
 
 /**
  * The worker's side of Celery's chord join (`on_chord_part_return`, called by Celery's
@@ -84,24 +77,22 @@ export class ChordJoiner {
       return;
     }
     if (!join) return;
+    const host = { app: this.#app, backend, clock: this.#clock, logger: this.#logger };
     try {
       if (join.repeat && (await this.#bodySent(backend, body, groupId, log))) return;
       if (join.kind === 'failed') {
         log.error({ groupId }, `Chord ${groupId} raised: ChordError(${join.message})`);
-        await this.#failBody(backend, body, msg, join.message);
+        await failChordBody(host, body, msg.headers.root_id, join.message);
         return;
       }
       const rootId = msg.headers.root_id ?? msg.headers.id;
-      try {
-        await this.#app.sendSignature(body, {
-          parentResult: join.results,
-          parentId: msg.headers.id,
-          rootId,
-        }).published;
-      } catch (err) {
-        log.error({ err, groupId }, `Chord callback for ${groupId} raised`);
-        await this.#failBody(backend, body, msg, `Callback error: ${String(err)}`);
-      }
+      await sendChordBody(
+        host,
+        body,
+        join.results,
+        { groupId, parentId: msg.headers.id, rootId },
+        log,
+      );
     } finally {
       await join.release().catch((err: unknown) => {
         log.warn({ err, groupId }, 'could not delete the chord join keys; they expire');
@@ -135,29 +126,5 @@ export class ChordJoiner {
       log.warn({ groupId, bodyId }, `${what}; its body is ${state} already: not sent again`);
     else log.warn({ groupId, bodyId }, `${what}; its body has no state yet: sending it again`);
     return state !== undefined;
-  }
-
-  /** Celery's `chord_error_from_stack`: the body's errbacks, then ChordError on its id. */
-  async #failBody(
-    backend: ResultBackend,
-    body: SignatureJSON,
-    msg: TaskMessage,
-    message: string,
-  ): Promise<void> {
-    const bodyId = typeof body.options['task_id'] === 'string' ? body.options['task_id'] : null;
-    const errbacks = body.options['link_error'];
-    const rootId = msg.headers.root_id ?? bodyId ?? msg.headers.id;
-    if (!bodyId) return; // Celery cannot fail a body without an id either
-    const list = (Array.isArray(errbacks) ? errbacks : []).filter(isSignatureJSON);
-    await sendErrbacks(this.#app, list, bodyId, rootId, this.#logger);
-    await backend.store(
-      buildResultDocument({
-        taskId: bodyId,
-        status: 'FAILURE',
-        result: chordErrorDocument(message),
-        traceback: null,
-        dateDone: new Date(this.#clock.now()),
-      }),
-    );
   }
 }

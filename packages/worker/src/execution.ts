@@ -7,6 +7,7 @@ import {
 } from '@celeriac/client';
 import { callTaskFunction } from '@celeriac/client/internal';
 import { CeleriacError, ErrorCodes, type TaskMessage } from '@celeriac/core';
+import { runsInWorker } from './builtins/index.js';
 import type { InFlight } from './in-flight.js';
 import type { ChildPool } from './pools/child-pool.js';
 import type { PoolOutcome } from './pools/pool-run.js';
@@ -118,11 +119,12 @@ export class Executor {
     const opts = task.options;
     const hard = msg.headers.timelimit[0] ?? opts.timeLimit ?? null;
     const soft = msg.headers.timelimit[1] ?? opts.softTimeLimit ?? null;
-    const run = new Execution(entry, this.pool !== undefined, hard, soft);
+    const pool = this.pool && !runsInWorker(task) ? this.pool : undefined;
+    const run = new Execution(entry, pool !== undefined, hard, soft);
     entry.execution = run;
     // In the threads and process pools the task runs there; its limits and signal work alike.
-    if (this.pool) {
-      this.pool
+    if (pool) {
+      pool
         .run({
           ctx,
           options: opts,

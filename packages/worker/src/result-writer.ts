@@ -19,6 +19,7 @@ import {
 import { exceptionToDocument, toIsoWithOffset, tracebackOf } from '@celeriac/core/internal';
 import type { Outcome } from './execution.js';
 import { ChordJoiner } from './chord-join.js';
+import { childrenOf, recordingApp } from './children.js';
 import { publishErrbacks, publishFollowUps } from './follow-ups.js';
 import { ackOf, type InFlight } from './in-flight.js';
 import { decideRetry, type RetryDecision } from './retry-policy.js';
@@ -254,7 +255,7 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
-    await publishFollowUps(this.#deps.app, msg, value, log);
+    await publishFollowUps(recordingApp(this.#deps.app, msg.headers), msg, value, log);
     await this.finish(msg, ignoreResult, 'SUCCESS', value, null, log, ack);
   }
 
@@ -407,6 +408,7 @@ export class ResultWriter {
       status,
       result,
       traceback,
+      children: childrenOf(msg.headers),
       dateDone: new Date(this.#deps.clock.now()),
       groupId: msg.headers.group,
       parentId: msg.headers.parent_id,

@@ -1,6 +1,8 @@
 import { Retry, type RetryOptions, type TaskContext } from '@celeriac/client';
+import { RECORD_CHILD, type ChildRecorder } from '@celeriac/client/internal';
 import { type LogFn, type Logger, type TaskMessage, type TaskState } from '@celeriac/core';
 import { messageEta, messageExpires } from '@celeriac/core/internal';
+import { addChild } from './children.js';
 import type { InFlight } from './in-flight.js';
 
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -53,7 +55,7 @@ export interface ContextHost {
  * methods on the prototype; the signal's controller is made on first use, on the entry, so
  * the worker aborts it on a soft time limit, a revocation or a shutdown.
  */
-export class RunContext implements TaskContext {
+export class RunContext implements TaskContext, ChildRecorder {
   readonly id: string;
   readonly name: string;
   readonly args: readonly unknown[];
@@ -105,5 +107,9 @@ export class RunContext implements TaskContext {
   }
   retry(options?: RetryOptions): never {
     throw new Retry(options);
+  }
+  /** A task sent while this one runs: one of its `children`. */
+  [RECORD_CHILD](tuple: unknown): void {
+    addChild(this.headers, tuple);
   }
 }

@@ -3,6 +3,7 @@ import { CeleriacError, ErrorCodes, type SignatureJSON } from '@celeriac/core';
 import { AsyncResult } from '../async-result.js';
 import { GroupResult } from '../group-result.js';
 import type { SignatureSendExtra } from '../task-message.js';
+import { assertUnlockable, unlockResultId, unlockSignature } from '../chord-unlock.js';
 import {
   bodyOf,
   chainJSON,
@@ -294,11 +295,16 @@ async function sendChord(env: Env, sig: SignatureJSON, ctx: SendContext): Promis
   const app = env.app;
   const backend = await app.resultBackend();
   if (!backend.setChordSize) {
-    throw new CeleriacError(
-      ErrorCodes.INVALID_STATE,
-      `chord(): the ${backend.kind} result backend cannot join chords; use the Redis result backend (redis://) for chords`,
-      { details: { backend: backend.kind } },
+    // No native join (SQLite, memory): Celery's `fallback_chord_unlock` (`chord-unlock.ts`).
+    assertUnlockable(backend);
+    const ids = header.tasks.map(unlockResultId);
+    await app.sendSignature(unlockSignature(groupId, body, ids)).published;
+    await Promise.all(
+      header.tasks.map((part, groupIndex) =>
+        send(env, withOptions(part, { group_index: groupIndex }), { ...parentIds, groupId }),
+      ),
     );
+    return;
   }
   await backend.setChordSize(
     groupId,

@@ -122,9 +122,10 @@ export class Group<TResult = unknown> implements CanvasPart {
 /**
  * Celery's `chord`: the header runs in parallel, then the body receives the list of its
  * results (in header order). Header parts can be chains, chords and groups; the body can be a
- * chain or a group (then the result is its `GroupResult`). Needs a result backend that joins
- * chords (Redis); a failing header part fails the chord: the body does not run, its errbacks
- * run once, and its result is a `ChordError`.
+ * chain or a group (then the result is its `GroupResult`). Redis joins natively; SQLite and
+ * memory poll with `celery.chord_unlock` (header of tasks and chains); `rpc://` cannot. A
+ * failing header part fails the chord: the body does not run, its errbacks run once, and its
+ * result is a `ChordError`.
  */
 export class Chord<R extends CanvasResult = AsyncResult> implements CanvasPart {
   readonly header: readonly CanvasPart[];

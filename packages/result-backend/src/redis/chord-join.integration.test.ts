@@ -3,7 +3,7 @@ import { startRedisServer, uniqueName, type RedisServerHandle } from '@celeriac/
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisResultBackend } from './index.js';
-import { chordKeys, excRepr } from './chord-join.js';
+import { chordKeys } from './chord-join.js';
 
 let server: RedisServerHandle | undefined;
 let url: string;
@@ -219,15 +219,5 @@ describe('RedisResultBackend.chordPartReturned (Celery native chord join)', () =
       kind: 'complete',
       results: ['first', 0],
     });
-  });
-});
-
-describe('excRepr', () => {
-  it("writes Python's repr of an exception", () => {
-    expect(excRepr({ exc_type: 'ValueError', exc_message: ['boom'] })).toBe("ValueError('boom')");
-    expect(excRepr({ exc_type: 'KeyError', exc_message: ['a', 1, null, true] })).toBe(
-      "KeyError('a', 1, None, True)",
-    );
-    expect(excRepr({ exc_type: 'E', exc_message: [] })).toBe('E()');
   });
 });

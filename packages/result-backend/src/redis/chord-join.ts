@@ -7,6 +7,7 @@ import {
   type ChordPart,
 } from '@celeriac/core';
 import { redisScript, runScript } from '@celeriac/broker/redis/internal';
+import { excRepr } from '@celeriac/core/internal';
 import type { Redis } from 'ioredis';
 import { CELERY_TASK_KEY_PREFIX } from './keys.js';
 
@@ -162,33 +163,4 @@ function unpackChordResult(raw: string, key: string): [string, string, unknown] 
     );
   }
   return [tup[1], tup[2], tup[3]];
-}
-
-/** Python's `repr()` of the exception a failure document describes: `ValueError('boom')`. */
-export function excRepr(doc: unknown): string {
-  if (doc === null || typeof doc !== 'object') return pyRepr(doc);
-  const { exc_type: type, exc_message: message } = doc as Record<string, unknown>;
-  if (typeof type !== 'string') return pyRepr(doc);
-  const args = Array.isArray(message) ? message : message === undefined ? [] : [message];
-  return `${type}(${args.map(pyRepr).join(', ')})`;
-}
-
-/** Python's `repr()` of a JSON value. */
-function pyRepr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (typeof v === 'string') {
-    const quote = v.includes("'") && !v.includes('"') ? '"' : "'";
-    const body = v
-      .replace(/\\/g, '\\\\')
-      .replace(/\n/g, '\\n')
-      .replace(/\r/g, '\\r')
-      .replace(/\t/g, '\\t');
-    return quote + (quote === "'" ? body.replace(/'/g, "\\'") : body) + quote;
-  }
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  const entries = typeof v === 'object' ? Object.entries(v as Record<string, unknown>) : [];
-  return `{${entries.map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Celeriac, RegisteredTask, TaskContext } from '@celeriac/client';
 import { isSignatureJSON, normalizeSignature, type SignatureJSON } from '@celeriac/core';
+import { replaceChildren } from '../children.js';
+import { CHORD_RETRY_INTERVAL_SECONDS, celeryGroup, chordUnlock } from './chord-unlock.js';
 
 /** Celery's NotRegistered, as a task error Python reads back as `celery.exceptions.NotRegistered`. */
 class NotRegistered extends Error {
@@ -67,6 +69,7 @@ function starArgs(item: unknown): unknown[] {
  * - `celery.starmap(task, it)`: `[task(*item) for item in it]`;
  * - `celery.chunks(task, it, n)`: sends a group of `celery.starmap` tasks of `n` items each
  *   and returns the group's result as Celery's tuple `((group_id, None), [((id, None), None), …])`.
+ * - `celery.chord_unlock` and `celery.group`: see chord-unlock.ts.
  * The named task must be registered in this app (else Celery's NotRegistered); map and
  * starmap call its function in this run, in order.
  */
@@ -107,14 +110,43 @@ export function builtinTasks(app: Celeriac): RegisteredTask[] {
       }),
     );
     await Promise.all(sent.map((r) => r.published));
-    return [[groupId, null], sent.map((r) => [[r.id, null], null])];
+    const group = [[groupId, null], sent.map((r) => [[r.id, null], null])];
+    replaceChildren(this.headers, [group]); // Celery records the group, not its parts
+    return group;
   };
   const defaults = {};
+  const unlock: RegisteredTask = {
+    name: 'celery.chord_unlock',
+    fn: chordUnlock(app),
+    // Celery's: retried forever, every second unless told, and no result of its own.
+    options: {
+      maxRetries: null,
+      defaultRetryDelay: CHORD_RETRY_INTERVAL_SECONDS,
+      ignoreResult: true,
+    },
+  };
+  const group: RegisteredTask = { name: 'celery.group', fn: celeryGroup(app), options: defaults };
+  INLINE.add(unlock);
+  INLINE.add(group);
   return [
     { name: 'celery.map', fn: xmap, options: defaults },
     { name: 'celery.starmap', fn: xstarmap, options: defaults },
     { name: 'celery.chunks', fn: chunks, options: defaults },
+    unlock,
+    group,
   ];
+}
+
+/** Built-ins that only read results and send tasks: they run in the worker, never in a pool. */
+const INLINE = new WeakSet<RegisteredTask>();
+
+/**
+ * True for the built-ins a worker runs in its own event loop whatever its pool:
+ * `celery.chord_unlock` and `celery.group` only wait on the result backend and the broker,
+ * and need the worker's own connections (a memory backend is the worker's alone).
+ */
+export function runsInWorker(task: RegisteredTask): boolean {
+  return INLINE.has(task);
 }
 
 /**

@@ -1,1 +1,1 @@
-export { builtinTasks, TasksWithBuiltins } from './builtin-tasks.js';
+export { builtinTasks, runsInWorker, TasksWithBuiltins } from './builtin-tasks.js';
