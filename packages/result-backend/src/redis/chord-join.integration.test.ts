@@ -221,3 +221,25 @@ describe('RedisResultBackend.chordPartReturned (Celery native chord join)', () =
     });
   });
 });
+
+describe('the chord join in msgpack (Celery with result_serializer="msgpack")', () => {
+  it('writes its entries in msgpack, reads JSON and msgpack entries alike, and counts a redelivered msgpack part once', async () => {
+    const { msgpackSerializer } = await import('@celeriac/core');
+    const b = new RedisResultBackend({ url, serializer: 'msgpack' });
+    backends.push(b);
+    const gid = uniqueName('gm');
+    const [j, , s] = chordKeys('celery-task-meta-', gid);
+    await raw.set(s, '3');
+    // A part another worker (JSON-configured) counted, as Celery writes it.
+    await raw.zadd(j, 0, '[1,"t-0","SUCCESS",{"big":[1,2]}]');
+    expect(await b.chordPartReturned(part(gid, 1, { result: 'one' }))).toBeUndefined();
+    // Redelivered with another result: still one entry for t-1 (found through cmsgpack).
+    expect(await b.chordPartReturned(part(gid, 1, { result: 'again' }))).toBeUndefined();
+    const entries = await raw.zrangeBuffer(j, 1, 1);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]![0]).toBe(0x94); // msgpack fixarray of 4, as Python's msgpack writes it
+    expect(msgpackSerializer.decode(entries[0]!)).toEqual([1, 't-1', 'SUCCESS', 'one']);
+    const join = await b.chordPartReturned(part(gid, 2, { result: 2.5 }));
+    expect(join).toMatchObject({ kind: 'complete', results: [{ big: [1, 2] }, 'one', 2.5] });
+  });
+});

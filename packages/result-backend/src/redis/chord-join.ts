@@ -3,8 +3,10 @@ import {
   ErrorCodes,
   PROPAGATE_STATES,
   jsonSerializer,
+  msgpackSerializer,
   type ChordJoin,
   type ChordPart,
+  type SerializerName,
 } from '@celeriac/core';
 import { redisScript, runScript } from '@celeriac/broker/redis/internal';
 import { excRepr } from '@celeriac/core/internal';
@@ -43,7 +45,7 @@ const CHORD_PART_LUA = `
 -- KEYS[2]  celery-taskset-meta-<gid>.t: added to the chord size (INCRBY by add_to_chord)
 -- KEYS[3]  celery-taskset-meta-<gid>.s: the chord size, set by the client that sent it
 -- KEYS[4]  celery-taskset-meta-<gid>.claim: the task id of the part that completed the chord
--- ARGV[1]  the encoded part, [1, task id, state, result]
+-- ARGV[1]  the encoded part, [1, task id, state, result], in the backend's serializer
 -- ARGV[2]  its score, the group_index ('+inf' when it has none)
 -- ARGV[3]  the keys' TTL in seconds (0: none)
 -- ARGV[4]  the part's task id
@@ -54,7 +56,9 @@ local seen = false
 local count
 if zset then
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
-    local ok, tup = pcall(cjson.decode, member)
+    -- JSON starts with '['; msgpack writes the 4-tuple as fixarray 0x94
+    local decode = string.byte(member, 1) == 0x94 and cmsgpack.unpack or cjson.decode
+    local ok, tup = pcall(decode, member)
     if ok and type(tup) == 'table' and tup[2] == ARGV[4] then
       seen = true
       break
@@ -92,7 +96,8 @@ else results = redis.call('LRANGE', KEYS[1], 0, total) end
 return {reply, results}
 `;
 
-const CHORD_PART_SCRIPT = redisScript<[0] | [1 | 2, string[]]>(CHORD_PART_LUA);
+// Binary replies: the entries are msgpack when Celery's result_serializer is.
+const CHORD_PART_SCRIPT = redisScript<[0] | [1 | 2, Buffer[]]>(CHORD_PART_LUA, { binary: true });
 
 /** A group's key, `celery-taskset-meta-<gid>` (under the same prefix as the task keys). */
 export function groupKey(taskPrefix: string, groupId: string): string {
@@ -119,9 +124,13 @@ export async function redisChordPartReturned(
   taskPrefix: string,
   expiresMs: number,
   part: ChordPart,
+  serializer: SerializerName = 'json',
 ): Promise<ChordJoin | undefined> {
   const keys = chordKeys(taskPrefix, part.groupId);
-  const encoded = jsonSerializer.encodeText([1, part.taskId, part.state, part.result]);
+  const tuple = [1, part.taskId, part.state, part.result];
+  // Celery's `self.encode(...)`: the backend's result_serializer, as results are written.
+  const encoded =
+    serializer === 'msgpack' ? msgpackSerializer.encode(tuple) : jsonSerializer.encodeText(tuple);
   const score = part.groupIndex === null ? '+inf' : String(part.groupIndex);
   const ttl = Math.ceil(expiresMs / 1000);
   const args = [encoded, score, ttl, part.taskId];
@@ -148,17 +157,18 @@ export async function redisChordPartReturned(
   return { kind: 'complete', results, repeat, release };
 }
 
-function unpackChordResult(raw: string, key: string): [string, string, unknown] {
+/** A join entry, JSON or msgpack by its first byte (msgpack's 4-tuple is fixarray 0x94). */
+function unpackChordResult(raw: Buffer, key: string): [string, string, unknown] {
   let tup: unknown;
   try {
-    tup = jsonSerializer.decode(Buffer.from(raw, 'utf8'));
+    tup = (raw[0] === 0x94 ? msgpackSerializer : jsonSerializer).decode(raw);
   } catch {
     tup = undefined; // reported below, with the key
   }
   if (!Array.isArray(tup) || typeof tup[1] !== 'string' || typeof tup[2] !== 'string') {
     throw new CeleriacError(
       ErrorCodes.SERIALIZATION,
-      `a chord part in ${key} is not Celery's JSON [1, task id, state, result]`,
+      `a chord part in ${key} is not Celery's [1, task id, state, result] in JSON or msgpack`,
       { details: { key } },
     );
   }

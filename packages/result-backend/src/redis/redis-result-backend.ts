@@ -233,7 +233,8 @@ export class RedisResultBackend implements ResultBackend {
 
   /** Celery's Redis native chord join (`celery-taskset-meta-<gid>.j`, `.t`, `.s`): see chord-join.ts. */
   chordPartReturned(part: ChordPart): Promise<ChordJoin | undefined> {
-    const join = () => redisChordPartReturned(this.client, this.keys.prefix, this.expiresMs, part);
+    const join = () =>
+      redisChordPartReturned(this.client, this.keys.prefix, this.expiresMs, part, this.serializer);
     return this.run('chordPartReturned (EVALSHA chord-part)', join);
   }
 

@@ -18,16 +18,22 @@ export interface RedisScript<R> {
    * one. Its reply is decoded as utf-8.
    */
   readonly direct: boolean;
+  /** Bulk replies come back as Buffers (binary values such as msgpack), not utf-8 strings. */
+  readonly binary: boolean;
   /** Carries `R` for the type checker only. */
   readonly [reply]?: R;
 }
 
 /** A script for {@link runScript}, its SHA1 computed once. */
-export function redisScript<R>(lua: string, options: { direct?: boolean } = {}): RedisScript<R> {
+export function redisScript<R>(
+  lua: string,
+  options: { direct?: boolean; binary?: boolean } = {},
+): RedisScript<R> {
   return {
     lua,
     sha: createHash('sha1').update(lua).digest('hex'),
     direct: options.direct ?? false,
+    binary: options.binary ?? false,
   };
 }
 
@@ -53,6 +59,7 @@ export function runScript<R>(
   args: readonly (string | number | Buffer)[],
 ): Promise<R> {
   const send = (verb: 'evalsha' | 'eval', body: string): Promise<unknown> => {
+    if (script.binary) return client.callBuffer(verb, body, keys.length, ...keys, ...args);
     if (!script.direct) return client.call(verb, body, keys.length, ...keys, ...args);
     const command = new Command(verb, [body, keys.length, ...keys, ...args], {
       replyEncoding: 'utf8',
