@@ -127,7 +127,7 @@ describe.each(['redis', 'rabbitmq'] as const)(
         const header = Array.from({ length: total }, (_, i) =>
           app.signature('fx.chord_part', [i, 25]),
         );
-        const result = chord<number>(header, app.signature('fx.chord_body')).applyAsync();
+        const result = chord(header, app.signature<number>('fx.chord_body')).applyAsync();
         await result.published;
         const groupId = (result.parent as GroupResult).id;
         await killMidway(victim, groupId, total / 2);

@@ -8,11 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
-import type { AsyncResult } from '@celeriac/client';
-import { Celeriac, GroupResult, chain, chord, group, type Task } from '@celeriac/client';
-import { silentLogger } from '@celeriac/core';
-import { rabbitMqForTests, uniqueName, type RabbitMqForTests } from '@celeriac/testing';
-import { Worker } from './index.js';
+import type { AsyncResult, Celeriac } from '@celeriac/client';
+import { GroupResult, chain, chord, group, type Task } from '@celeriac/client';
+import { rabbitMqForTests, type RabbitMqForTests } from '@celeriac/testing';
+import { startCanvasApps } from './canvas-apps.test-helper.js';
 
 let rabbit: RabbitMqForTests;
 beforeAll(async () => {
@@ -50,37 +49,11 @@ describe.each(transports)('nested canvas on $name', ({ name, chords }) => {
   const closers: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    const queue = uniqueName('nest');
-    const tag = uniqueName(`nest-${name}`);
-    let workerApp: Celeriac;
-    if (name === 'memory') {
-      client = new Celeriac({
-        broker: `memory://${tag}`,
-        backend: `memory://${tag}`,
-        logger: silentLogger,
-        defaultQueue: queue,
-      });
-      workerApp = client;
-    } else {
-      const broker = name === 'redis' ? inject('redisUrl') : rabbit.url;
-      const options = {
-        broker,
-        backend: inject('redisUrl'),
-        logger: silentLogger,
-        defaultQueue: queue,
-      };
-      client = new Celeriac(options);
-      workerApp = new Celeriac(options);
-      define(workerApp);
-    }
-    t = define(client);
-    const worker = new Worker(workerApp, { concurrency: 4 });
-    await worker.start();
-    closers.push(async () => {
-      await worker.shutdown({ timeout: 5 });
-      if (workerApp !== client) await workerApp.close();
-      await client.close();
-    });
+    const urls = { redis: inject('redisUrl'), rabbitmq: () => rabbit.url };
+    const apps = await startCanvasApps(name, urls, 'nest', define);
+    client = apps.client;
+    t = apps.tasks;
+    closers.push(() => apps.close());
   });
   afterAll(async () => {
     for (const c of closers) await c();

@@ -16,8 +16,8 @@ import {
   type Task,
 } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
-import { rabbitMqForTests, uniqueName, type RabbitMqForTests } from '@celeriac/testing';
-import { Worker } from './index.js';
+import { rabbitMqForTests, type RabbitMqForTests } from '@celeriac/testing';
+import { startCanvasApps } from './canvas-apps.test-helper.js';
 
 let rabbit: RabbitMqForTests;
 beforeAll(async () => {
@@ -71,40 +71,16 @@ const transports = [
 describe.each(transports)('canvas on $name', ({ name, chords }) => {
   let client: Celeriac;
   let t: Tasks;
-  const tag = uniqueName(`canvas-${name}`);
+  let tag: string;
   const closers: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    const queue = uniqueName('canvas');
-    let workerApp: Celeriac;
-    if (name === 'memory') {
-      client = new Celeriac({
-        broker: `memory://${tag}`,
-        backend: `memory://${tag}`,
-        logger: silentLogger,
-        defaultQueue: queue,
-      });
-      workerApp = client;
-    } else {
-      const broker = name === 'redis' ? inject('redisUrl') : rabbit.url;
-      const options = {
-        broker,
-        backend: inject('redisUrl'),
-        logger: silentLogger,
-        defaultQueue: queue,
-      };
-      client = new Celeriac(options);
-      workerApp = new Celeriac(options);
-      define(workerApp, tag);
-    }
-    t = define(client, tag);
-    const worker = new Worker(workerApp, { concurrency: 4 });
-    await worker.start();
-    closers.push(async () => {
-      await worker.shutdown({ timeout: 5 });
-      if (workerApp !== client) await workerApp.close();
-      await client.close();
-    });
+    const urls = { redis: inject('redisUrl'), rabbitmq: () => rabbit.url };
+    const apps = await startCanvasApps(name, urls, 'canvas', define);
+    client = apps.client;
+    t = apps.tasks;
+    tag = apps.tag;
+    closers.push(() => apps.close());
   });
   afterAll(async () => {
     for (const c of closers) await c();

@@ -208,7 +208,7 @@ describe.each(backends)('chords without a native join (%s)', (kind) => {
   });
 
   it('children: the next chain step, link callbacks and tasks the body sent', async () => {
-    const r = chain<number>(t.add.s(1, 1).link(t.record.s(`${tag}-cb`)), t.add.s(5)).applyAsync();
+    const r = chain(t.add.s(1, 1).link(t.record.s(`${tag}-cb`)), t.add.s(5)).applyAsync();
     expect(await r.get({ timeout: 20 })).toBe(7);
     const first = r.parent as AsyncResult<number>;
     expect(first.children).toBeUndefined(); // not read yet

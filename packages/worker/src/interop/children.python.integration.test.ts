@@ -58,7 +58,7 @@ afterAll(async () => {
 describe('children between Python and Celeriac', () => {
   it("Python reads a Celeriac task's children: its chain's next step", async () => {
     const add = app.signature<number>('js.add');
-    const r = chain<number>(add.clone([1, 1]), add.clone([2])).applyAsync();
+    const r = chain(add.clone([1, 1]), add.clone([2])).applyAsync();
     expect(await r.get({ timeout: 20 })).toBe(4);
     const first = r.parent as AsyncResult;
     expect(await pyChildren(first.id)).toEqual({
@@ -86,7 +86,7 @@ describe('children between Python and Celeriac', () => {
 
   it("Node reads a Python task's children", async () => {
     const add = app.signature<number>('py.add');
-    const r = chain<number>(add.clone([1, 1]), add.clone([2])).applyAsync();
+    const r = chain(add.clone([1, 1]), add.clone([2])).applyAsync();
     expect(await r.get({ timeout: 20 })).toBe(4);
     const first = r.parent as AsyncResult;
     await first.get({ timeout: 5 });
