@@ -10,6 +10,7 @@ import {
 } from '@celeriac/core';
 import { type OptionChecks, parseIsoDate } from '@celeriac/core/internal';
 import type { ApplyOptions, TaskOptions } from './task.js';
+import type { CanvasPart } from './canvas.js';
 import { activeTaskContext, RECORD_CHILD, type ChildRecorder } from './task-context.js';
 
 /** `CELERIAC_ERR_INVALID_OPTION` for a bad argument of `task()` or a send. */
@@ -92,6 +93,7 @@ export function buildTaskWire(send: TaskSend): {
     ...(options.headers ? { headers: options.headers } : {}),
     chain,
     ...send.embed,
+    ...linkEmbed(options, send.embed),
   });
   const wire = encodeTaskMessage(
     message,
@@ -100,6 +102,18 @@ export function buildTaskWire(send: TaskSend): {
   // Celery's `add_to_parent`: a task sent while a worker runs a task is one of its children.
   (parent as ChildRecorder | undefined)?.[RECORD_CHILD]?.([[id, null], null]);
   return { id, eta, wire };
+}
+
+/** `applyAsync`'s `link` / `linkError`, added to what the embed already carries. */
+function linkEmbed(options: ApplyOptions, embed: WireEmbed | undefined): WireEmbed {
+  const dicts = (v: ApplyOptions['link']): SignatureJSON[] =>
+    v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((p: CanvasPart) => p.toJSON());
+  const out: WireEmbed = {};
+  if (options.link !== undefined)
+    out.callbacks = [...(embed?.callbacks ?? []), ...dicts(options.link)];
+  if (options.linkError !== undefined)
+    out.errbacks = [...(embed?.errbacks ?? []), ...dicts(options.linkError)];
+  return out;
 }
 
 /** Message fields a signature's Celery options set that `ApplyOptions` has no name for. */

@@ -57,6 +57,14 @@ export function compileTaskOptions(name: string, o: TaskOptions): Readonly<TaskO
 }
 
 /** What each `ApplyOptions` key takes. */
+/** A signature or workflow (anything with Celery's dict form), or a list of them. */
+const isPart = (v: unknown): boolean =>
+  typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function';
+const canvasParts: OptionType = {
+  expected: 'a signature or workflow (task.s(...), chain(...), ...) or a list of them',
+  test: (v) => isPart(v) || (Array.isArray(v) && v.every(isPart)),
+};
+
 export const APPLY_SPEC = {
   countdown: t.seconds,
   eta: t.anyOf(t.date, t.nonEmptyString),
@@ -72,6 +80,8 @@ export const APPLY_SPEC = {
   shadow: t.string,
   parentId: t.nonEmptyString,
   rootId: t.nonEmptyString,
+  link: canvasParts,
+  linkError: canvasParts,
 } as const satisfies { readonly [K in keyof Required<ApplyOptions>]: OptionType };
 
 /** What each `revoke()` option takes. */

@@ -1,7 +1,7 @@
 import type { SerializerName } from '@celeriac/core';
 import type { AsyncResult } from './async-result.js';
 import type { TaskContext } from './task-context.js';
-import type { TaskCanvas } from './canvas.js';
+import type { CanvasPart, TaskCanvas } from './canvas.js';
 
 /**
  * A task function: positional arguments in, a value (or a promise of one) out. Declare it as a
@@ -130,6 +130,13 @@ export interface ApplyOptions {
   parentId?: string;
   /** Root task id; filled in automatically when called from inside a running task. */
   rootId?: string;
+  /**
+   * Sent with this task's result when it succeeds (Celery's `link`): a signature or any
+   * workflow, or a list of them; each gets the result as its first argument unless immutable.
+   */
+  link?: CanvasPart | readonly CanvasPart[];
+  /** Sent with this task's id when it fails for good (Celery's `link_error`). */
+  linkError?: CanvasPart | readonly CanvasPart[];
 }
 
 /**

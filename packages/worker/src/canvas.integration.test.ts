@@ -136,6 +136,29 @@ describe.each(transports)('canvas on $name', ({ name, chords }) => {
     expect(recorded.get(`${tag}:err-${name}`)![0]).toEqual([badResult.id, `err-${name}`]);
   });
 
+  it("applyAsync's link and linkError options, as Celery's apply_async(link=, link_error=)", async () => {
+    const okResult = t.add.applyAsync(
+      [1, 2],
+      {},
+      {
+        link: [t.record.s(`alink-${name}`), chain(t.mul.s(10), t.record.s(`alink2-${name}`))],
+      },
+    );
+    expect(await okResult.get({ timeout: 20 })).toBe(3);
+    const badResult = t.fail.applyAsync(['y'], {}, { linkError: t.record.s(`aerr-${name}`) });
+    await expect(badResult.get({ timeout: 20 })).rejects.toBeInstanceOf(TaskError);
+    const probe = () => t.add.delay(0, 0).get({ timeout: 20 });
+    expect(await recordedTimes(`${tag}:alink-${name}`, probe)).toBe(1);
+    expect(recorded.get(`${tag}:alink-${name}`)![0]).toEqual([3, `alink-${name}`]);
+    expect(await recordedTimes(`${tag}:alink2-${name}`, probe)).toBe(1);
+    expect(recorded.get(`${tag}:alink2-${name}`)![0]).toEqual([30, `alink2-${name}`]);
+    expect(await recordedTimes(`${tag}:aerr-${name}`, probe)).toBe(1);
+    expect(recorded.get(`${tag}:aerr-${name}`)![0]).toEqual([badResult.id, `aerr-${name}`]);
+    expect(() => t.add.applyAsync([1, 2], {}, { link: 'x' as never })).toThrow(
+      expect.objectContaining({ code: 'CELERIAC_ERR_INVALID_OPTION' }),
+    );
+  });
+
   if (chords) {
     it('chord: the body gets the header results in order; parent is the header group', async () => {
       const header = Array.from({ length: 20 }, (_, i) => t.mul.s(i, i));
