@@ -34,7 +34,7 @@ export function assertUnlockable(backend: ResultBackend): void {
 
 /**
  * The task id whose result stands for a header part in `celery.chord_unlock`'s poll: a task's
- * own, a chain's last step's. A group or chord nested in the header needs the Redis join.
+ * own, a chain's last step's (a nested group was unrolled already). A nested chord needs the Redis join.
  */
 export function unlockResultId(part: SignatureJSON): string {
   const kind = kindOf(part);
@@ -48,7 +48,7 @@ export function unlockResultId(part: SignatureJSON): string {
   }
   throw new CeleriacError(
     ErrorCodes.INVALID_OPTION,
-    `chord(): a ${kind} nested in a chord header needs the Redis result backend (redis://), which joins chords natively; on other backends put tasks or chains in the header`,
+    `chord(): a ${kind} nested in a chord header needs the Redis result backend (redis://), which joins chords natively; on other backends put tasks, chains and groups in the header`,
     { details: { part: part.task } },
   );
 }

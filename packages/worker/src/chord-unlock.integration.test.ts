@@ -16,6 +16,7 @@ import {
   TaskError,
   chain,
   chord,
+  group,
   type Task,
 } from '@celeriac/client';
 import { silentLogger, type Logger } from '@celeriac/core';
@@ -126,6 +127,15 @@ describe.each(backends)('chords without a native join (%s)', (kind) => {
   });
   afterAll(async () => {
     for (const c of closers) await c();
+  });
+
+  it('a header part may be a chain (its last step counts) or a group (unrolled); a nested chord is refused', async () => {
+    const r = chord([t.add.s(1, 1), chain(t.add.s(2, 2), t.add.s(10))], t.tsum.s()).applyAsync();
+    expect(await r.get({ timeout: 30 })).toBe(2 + 14);
+    const g = chord([group([t.add.s(1, 1), t.add.s(2, 2)]), t.add.s(3, 3)], t.tsum.s());
+    expect(await g.applyAsync().get({ timeout: 30 })).toBe(2 + 4 + 6);
+    const nested = chord([chord([t.add.s(1, 1)], t.tsum.s())], t.tsum.s()).applyAsync();
+    await expect(nested.published).rejects.toMatchObject({ code: 'CELERIAC_ERR_INVALID_OPTION' });
   });
 
   it('the body gets the header results in header order', async () => {

@@ -123,7 +123,7 @@ export class Group<TResult = unknown> implements CanvasPart {
  * Celery's `chord`: the header runs in parallel, then the body receives the list of its
  * results (in header order). Header parts can be chains, chords and groups; the body can be a
  * chain or a group (then the result is its `GroupResult`). Redis joins natively; SQLite and
- * memory poll with `celery.chord_unlock` (header of tasks and chains); `rpc://` cannot. A
+ * memory poll with `celery.chord_unlock` (no chord nested in the header); `rpc://` cannot. A
  * failing header part fails the chord: the body does not run, its errbacks run once, and its
  * result is a `ChordError`.
  */
