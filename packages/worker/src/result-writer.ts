@@ -255,7 +255,10 @@ export class ResultWriter {
     log: Logger,
     ack: Delivery | undefined,
   ): Promise<void> {
-    await publishFollowUps(recordingApp(this.#deps.app, msg.headers), msg, value, log);
+    // Most tasks have no chain step or callback: no recording app, no extra await for them.
+    const { chain, callbacks } = msg.embed;
+    if ((chain && chain.length > 0) || (callbacks && callbacks.length > 0))
+      await publishFollowUps(recordingApp(this.#deps.app, msg.headers), msg, value, log);
     await this.finish(msg, ignoreResult, 'SUCCESS', value, null, log, ack);
   }
 
