@@ -238,6 +238,16 @@ export function renderReport({
     }
   }
 
+  const eventsOn = runs['celeriac-events']?.W1;
+  if (eventsOn?.length && runs.celeriac?.W1?.length) {
+    const ratio = pairedRatio(eventsOn, runs.celeriac.W1, (r) => r.throughput);
+    const cpu = pairedRatio(eventsOn, runs.celeriac.W1, (r) => r.workerCpuUsPerTask);
+    out.push('');
+    out.push(
+      `**Events overhead (W1, worker -E with a receiver listening):** throughput ${ratio === undefined ? 'n/a' : `${(ratio * 100).toFixed(1)}% of events off (${ratio >= 0.9 ? 'within' : 'NOT within'} the 10% budget)`}; worker CPU per task ${cpu === undefined ? 'n/a' : `× ${cpu.toFixed(2)}`}.`,
+    );
+  }
+
   if (config.workloads.includes('W1')) {
     const mixes = systems.map((s) => (runs[s.id].W1.length ? commandMix(runs[s.id].W1) : {}));
     // Every command either side runs at least once per 20 tasks; rarer ones are in the JSON.

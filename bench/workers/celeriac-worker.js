@@ -20,6 +20,7 @@ try {
     concurrency: cfg.concurrency,
     queues: [cfg.queue],
     ...(cfg.prefetch ? { prefetch: cfg.prefetch } : {}),
+    events: cfg.events === true,
   });
   // Connect before saying "ready", so the drain workload times consuming, not connecting.
   await app.broker();

@@ -12,6 +12,7 @@ import { beatCommand, BEAT_HELP } from './beat-command.js';
 import { callCommand, CALL_HELP } from './call-command.js';
 import type { CliIo } from './cli-context.js';
 import { dlqCommand, DLQ_HELP } from './dlq-command.js';
+import { eventsCommand, EVENTS_HELP } from './events-command.js';
 import { inspectCommand, INSPECT_HELP } from './inspect-command.js';
 import { purgeCommand, PURGE_HELP } from './purge-command.js';
 import { resultCommand, RESULT_HELP } from './result-command.js';
@@ -29,6 +30,7 @@ Commands:
   purge     Delete the waiting messages of queues
   dlq       List, replay or purge dead letters
   inspect   Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
+  events    Print Celery's events live (like celery events --dump)
   beat      Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
 
 Run "celeriac <command> --help" for a command's options.
@@ -46,6 +48,7 @@ const commands: Record<
   purge: { run: purgeCommand, help: PURGE_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },
   inspect: { run: inspectCommand, help: INSPECT_HELP },
+  events: { run: eventsCommand, help: EVENTS_HELP },
   beat: { run: beatCommand, help: BEAT_HELP },
 };
 
