@@ -3,7 +3,10 @@ app.events.Receiver (what Flower, `celery events` and celery-exporter use).
 
 Prints {"ready": true} once the receiver has been draining for one full poll (on Redis the
 pattern subscription is made on the first drain), then one line per event, until killed.
-The event is printed as the handler got it (after Receiver.event_from_message).
+The event is printed as the handler got it (after Receiver.event_from_message), with "seen":
+what Celery's own events State (celery.events.state, which celery-exporter and Flower keep)
+makes of it: the task's name, hostname, queue, state, runtime and exception, or the worker's
+alive and active.
 """
 import json
 import sys
@@ -14,8 +17,22 @@ from interop_app import app
 def main():
     iterations = [0]
 
+    state = app.events.State()
+
     def on_event(event):
-        print(json.dumps({"event": event}, default=str), flush=True)
+        event = dict(event)
+        state.event(dict(event))
+        seen = None
+        if event["type"].startswith("task-"):
+            task = state.tasks.get(event["uuid"])
+            if task is not None:
+                seen = {k: getattr(task, k, None) for k in
+                        ("name", "hostname", "queue", "state", "runtime", "exception", "result")}
+        elif event["type"].startswith("worker-"):
+            worker = state.workers.get(event["hostname"])
+            if worker is not None:
+                seen = {"alive": worker.alive, "active": worker.active, "freq": worker.freq}
+        print(json.dumps({"event": dict(event, seen=seen)}, default=str), flush=True)
 
     with app.connection() as connection:
         receiver = app.events.Receiver(connection, handlers={"*": on_event})

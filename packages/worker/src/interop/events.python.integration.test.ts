@@ -81,6 +81,8 @@ describe.each(['redis', 'amqp'] as const)(
           expect(typeof e[field], field).toBe('number');
         for (const field of ['sw_ver', 'sw_sys']) expect(typeof e[field], field).toBe('string');
         expect(e['loadavg']).toHaveLength(3);
+        // Celery's events State counts the worker alive from its heartbeats (celery_worker_up).
+        expect(e['seen']).toMatchObject({ alive: true, freq: 2 });
       }
     });
 
@@ -122,9 +124,19 @@ describe.each(['redis', 'amqp'] as const)(
       const succeeded = await capture.waitFor(of('task-succeeded', ok.id));
       expect(succeeded['result']).toBe('5');
       expect(succeeded['runtime']).toEqual(expect.any(Number));
+      // What Celery's events State (celery-exporter's and Flower's) makes of the task: its labels.
+      expect(succeeded['seen']).toMatchObject({
+        name: 'ev.add',
+        hostname,
+        queue,
+        state: 'SUCCESS',
+        result: '5',
+      });
+      expect(typeof (succeeded['seen'] as Record<string, unknown>)['runtime']).toBe('number');
 
       const failed = await capture.waitFor(of('task-failed', boom.id));
       expect(failed['exception']).toBe("RangeError('boom')");
+      expect(failed['seen']).toMatchObject({ name: 'ev.boom', state: 'FAILURE', queue });
       expect(String(failed['traceback'])).toContain('boom');
 
       const retried = await capture.waitFor(of('task-retried', flaky.id));
