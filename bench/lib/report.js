@@ -187,7 +187,7 @@ export function renderReport({
   const sqlite = all.find((s) => s.transport === 'sqlite');
   const systems = all.filter((s) => s.transport !== 'sqlite');
   const labels = systems.map((s) => s.label);
-  const both = systems.length === 2;
+  const both = systems.some((s) => s.id === 'celeriac') && systems.some((s) => s.id === 'bullmq');
   out.push(`## Celeriac vs BullMQ on one Redis — medians of ${config.reps} interleaved run(s)`);
   out.push('');
   out.push(

@@ -89,6 +89,8 @@ export class EventSender {
   readonly #buffers = new Map<string, CeleryEvent[]>();
   #flushScheduled = false;
   #clock = 0;
+  #offset = 0;
+  #offsetUntil = 0;
   #pending = new Set<Promise<void>>();
   #warned = false;
   readonly #headers: Record<string, unknown>;
@@ -102,17 +104,23 @@ export class EventSender {
     this.#headers = { hostname: this.hostname };
   }
 
-  /** Builds the event and sends it (now, or with its group's list on the next tick). */
+  /**
+   * Completes `fields` into the event and sends it (now, or with its group's list on the next
+   * tick). The event is `fields` itself, not a copy: pass a fresh object and let it go.
+   */
   send(type: CeleryEventType, fields: Record<string, unknown>): void {
-    const event: CeleryEvent = {
-      ...fields,
-      hostname: this.hostname,
-      utcoffset: utcOffsetHours(),
-      pid: process.pid,
-      clock: ++this.#clock,
-      timestamp: Date.now() / 1000,
-      type,
-    };
+    const now = Date.now();
+    if (now >= this.#offsetUntil) {
+      this.#offset = utcOffsetHours(new Date(now));
+      this.#offsetUntil = now + 60_000; // a daylight-saving change shows within a minute
+    }
+    const event = fields as CeleryEvent;
+    event.hostname = this.hostname;
+    event.utcoffset = this.#offset;
+    event.pid = process.pid;
+    event.clock = ++this.#clock;
+    event.timestamp = now / 1000;
+    event.type = type;
     const group = type.slice(0, type.indexOf('-'));
     if (!this.#bufferGroups.has(group)) {
       this.#publish(event, type.replace('-', '.'));
