@@ -1,0 +1,1 @@
+export { DashboardState } from './state/dashboard-state.js';
