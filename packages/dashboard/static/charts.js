@@ -11,7 +11,7 @@ function el(name, attrs = {}) {
  * A line chart of several series over the same x axis.
  * lines: [{ label, color, values: number[] }]; format: how the y maximum is written.
  */
-export function lineChart({ title, lines, format = (v) => String(v), width = 900, height = 160 }) {
+export function lineChart({ title, lines, format = (v) => String(v), width = 1200, height = 170 }) {
   const pad = { l: 48, r: 10, t: 10, b: 18 };
   const n = Math.max(1, ...lines.map((l) => l.values.length));
   const max = Math.max(0, ...lines.flatMap((l) => l.values)) || 1;

@@ -1,5 +1,5 @@
 // One function per view: the store in, DOM nodes out (redrawn whole; the page is small).
-import { act, h, refreshDeadLetters, searchTasks, store } from './lib.js';
+import { act, h, refreshDeadLetters, render, searchTasks, store } from './lib.js';
 import { seriesCharts } from './charts.js';
 
 const STATES = [
@@ -128,6 +128,7 @@ function tasksToolbar() {
     placeholder: 'Search by id or name',
     oninput: (e) => {
       store.filter.search = e.target.value;
+      render();
       searchTasks();
     },
   });
@@ -137,6 +138,7 @@ function tasksToolbar() {
       id: 'task-state',
       onchange: (e) => {
         store.filter.state = e.target.value;
+        render();
         searchTasks();
       },
     },
