@@ -156,27 +156,29 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     hub.ping();
   }, SERIES_MS);
-  let refreshing = false;
+  // One round at a time; the round in flight is awaited on close, so none runs on a closed app.
   let closed = false;
-  const refresh = async (): Promise<void> => {
-    if (refreshing || closed) return;
-    refreshing = true;
+  let inflight: Promise<void> | undefined;
+  const round = async (): Promise<void> => {
     try {
       await cluster.refreshWorkers(now, 2 * o.refreshMs + 2000);
       await refreshViews();
     } catch (err) {
       logger.warn({ err }, 'dashboard: refresh failed');
-    } finally {
-      refreshing = false;
     }
   };
-  const refresher = setInterval(() => void refresh(), o.refreshMs);
-  void refresh();
+  const refresh = (): void => {
+    if (closed || inflight) return;
+    inflight = round().finally(() => (inflight = undefined));
+  };
+  refresh();
+  const refresher = setInterval(refresh, o.refreshMs);
   closers.push(async () => {
     closed = true;
     clearInterval(flush);
     clearInterval(series);
     clearInterval(refresher);
+    await inflight;
     hub.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
