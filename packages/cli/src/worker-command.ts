@@ -29,6 +29,9 @@ Options:
                                 time limit stops even CPU-bound code). See docs/pools.md
       --max-tasks-per-child <n> Replace a pool thread or child after n tasks (threads, process)
       --max-memory-per-child <KiB>  Replace a pool thread or child once it uses more (threads, process)
+  -E, --events                  Send task events (task-received, task-succeeded, …) on celeryev, for
+                                Flower, celery events, celery-exporter and celeriac dashboard
+      --without-heartbeat       Do not send worker-online/heartbeat/offline events (sent by default)
 ${COMMON_HELP}
 
 Example:
@@ -48,6 +51,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     pool: { type: 'string', short: 'P' },
     'max-tasks-per-child': { type: 'string' },
     'max-memory-per-child': { type: 'string' },
+    events: { type: 'boolean', short: 'E' },
+    'without-heartbeat': { type: 'boolean' },
   });
   if (p.values['help']) {
     io.stdout.write(WORKER_HELP);
@@ -81,6 +86,8 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     ...(pool ? { pool, appModule: str(p, 'app') ?? '' } : {}),
     ...(maxTasksPerChild === undefined ? {} : { maxTasksPerChild }),
     ...(maxMemoryPerChild === undefined ? {} : { maxMemoryPerChild }),
+    events: p.values['events'] === true,
+    heartbeat: p.values['without-heartbeat'] !== true,
   });
 
   let signals = 0;

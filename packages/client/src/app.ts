@@ -31,6 +31,8 @@ import {
 } from './celeriac-options.js';
 import { APPLY_SPEC, compileTaskOptions, REVOKE_SPEC } from './task-options.js';
 import { AppConnections } from './app-connections.js';
+import { sendTaskSentEvent } from './events/sent.js';
+import { resolveReplyTo } from './reply-to.js';
 import {
   buildTaskWire,
   invalid,
@@ -408,15 +410,6 @@ export class Celeriac implements ResultSource {
     await publish();
   }
 
-  /** The reply queue an rpc result backend wants on published tasks, declared once. */
-  async #resolveReplyTo(): Promise<string> {
-    if (!this.hasResultBackend) return '';
-    const backend = await this.resultBackend();
-    if (backend.replyTo === undefined) return '';
-    await backend.declareReplyQueue?.();
-    return backend.replyTo;
-  }
-
   async #publish(
     queue: string,
     wire: ReturnType<typeof encodeTaskMessage>,
@@ -427,13 +420,14 @@ export class Celeriac implements ResultSource {
     try {
       await this.declareQueue(queue);
       const broker = await this.broker();
-      if (this.#replyTo === undefined) this.#replyTo = await this.#resolveReplyTo();
+      if (this.#replyTo === undefined) this.#replyTo = await resolveReplyTo(this);
       // A signature's own reply queue (a Python client's, on rpc://) wins over this app's.
       if (this.#replyTo && !wire.properties.reply_to && wire.headers['ignore_result'] !== true)
         wire.properties.reply_to = this.#replyTo;
       const held = eta && eta.getTime() > this.clock.now();
       const deliverAt = held && (await delaysInBroker(this.options, broker, queue));
       await broker.publish(queue, wire, deliverAt ? { deliverAt: eta.getTime() } : {});
+      if (this.options.taskSendSentEvent) await sendTaskSentEvent(this, broker, queue, wire);
     } catch (err) {
       if (err instanceof CeleriacError && err.code !== ErrorCodes.BROKER_UNAVAILABLE) throw err;
       throw new CeleriacError(

@@ -69,3 +69,11 @@ export type { TaskState, Logger, Clock } from '@celeriac/core';
 
 export { Inspect } from './inspect.js';
 export type { InspectOptions, Replies } from './inspect.js';
+export { receiveEvents } from './events/index.js';
+export type {
+  CeleryEvent,
+  CeleryEventType,
+  EventReceiver,
+  EventSource,
+  ReceiveEventsOptions,
+} from './events/index.js';

@@ -12,3 +12,11 @@ export { callTaskFunction, runWithTaskContext, RECORD_CHILD } from './task-conte
 export type { ChildRecorder } from './task-context.js';
 export { compileTaskOptions } from './task-options.js';
 export { broadcastCommand } from './inspect.js';
+export {
+  EventSender,
+  EVENT_EXCHANGE,
+  EVENT_EXCHANGE_ROUTE,
+  defaultEventHostname,
+  utcOffsetHours,
+} from './events/index.js';
+export type { EventSenderOptions } from './events/index.js';

@@ -62,14 +62,21 @@ export interface ControlChannel {
    * Receives what is published to the fanout `exchange` from now on (on Redis: kombu's
    * `PUBLISH /<db>.<exchange>`). Messages that are not kombu envelopes are dropped.
    */
-  listen(exchange: string, onMessage: (message: BrokerMessage) => void): Promise<ControlListener>;
+  listen(
+    exchange: string,
+    onMessage: (message: BrokerMessage) => void,
+    options?: ExchangeRoute,
+  ): Promise<ControlListener>;
   /**
    * Publishes to the direct `exchange` with `routingKey`: to every queue bound with that key.
    * Resolves with how many queues it reached (0 when the asker already went away).
    */
   send(exchange: string, routingKey: string, message: BrokerMessage): Promise<number>;
-  /** Publishes to the fanout `exchange`: every listener at that moment receives it. */
-  broadcast(exchange: string, message: BrokerMessage): Promise<void>;
+  /**
+   * Publishes to the fanout (or, with `options.exchangeType`, topic) `exchange`: every
+   * listener at that moment whose binding matches receives it.
+   */
+  broadcast(exchange: string, message: BrokerMessage, options?: ExchangeRoute): Promise<void>;
   /**
    * A reply queue of this process, bound to the direct `exchange` with `routingKey` and read
    * until closed (closing removes it): where replies to a broadcast come back.
@@ -79,6 +86,23 @@ export interface ControlChannel {
     routingKey: string,
     onMessage: (message: BrokerMessage) => void,
   ): Promise<ControlListener>;
+}
+
+/**
+ * Where a broadcast goes and what a listener hears, beyond a plain fanout: Celery's events
+ * (`celeryev`) are a durable topic exchange on RabbitMQ and, on Redis, kombu's fanout with
+ * `fanout_patterns`, a pub/sub channel per routing key (`/<db>.celeryev/task.multi`).
+ */
+export interface ExchangeRoute {
+  /**
+   * The routing key a broadcast carries, or the binding key a listener uses (AMQP topic
+   * wildcards `#` and `*`; on Redis `#` becomes a pattern subscription).
+   */
+  routingKey?: string;
+  /** How RabbitMQ declares the exchange. @default 'fanout' */
+  exchangeType?: 'fanout' | 'topic';
+  /** Whether RabbitMQ declares the exchange durable (it must match other declarers). @default false */
+  durable?: boolean;
 }
 
 /** Celery's pidbox exchanges (`app.control.mailbox`, namespace `celery`). */

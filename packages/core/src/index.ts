@@ -60,6 +60,7 @@ export type {
   FusedAck,
   ControlChannel,
   ControlListener,
+  ExchangeRoute,
   DeadLetterReason,
   DeadLetter,
   DeadLetterStore,

@@ -36,6 +36,8 @@ export {
   startCeleryWorker,
 } from './servers/python-celery.js';
 export type { PythonEnv, CeleryWorkerHandle } from './servers/python-celery.js';
+export { capturePythonEvents } from './servers/python-events.js';
+export type { PythonEventCapture, PythonSeenEvent } from './servers/python-events.js';
 export { coordinationConformance } from './conformance/coordination-conformance.js';
 export type { CoordinationFixture } from './conformance/coordination-conformance.js';
 export { expectInvalidOption, expectOptionError, rejectionOf, thrownBy } from './option-errors.js';

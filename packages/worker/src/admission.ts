@@ -16,6 +16,7 @@ import {
 } from '@celeriac/core';
 import { MAX_REVOKED, messageEta, messageExpires } from '@celeriac/core/internal';
 import type { InFlight } from './in-flight.js';
+import type { Observers } from './observe.js';
 import { notRegisteredDocument, type ResultWriter } from './result-writer.js';
 import { taskLogger } from './run-context.js';
 import { undecodable } from './undecodable.js';
@@ -49,6 +50,8 @@ export interface AdmissionDeps {
   wake(): void;
   /** Revoked with terminate: end the run of this task id, if one is running. */
   terminate(taskId: string): void;
+  /** Told of each message received, revoked or rejected here. */
+  readonly observers?: Observers;
 }
 
 /**
@@ -124,6 +127,7 @@ export class Admission {
     const log = taskLogger(this.#deps.logger, msg);
     const task = this.#deps.tasks.get(msg.headers.task);
     if (!task) return this.#unknownTask(delivery, msg, log);
+    this.#deps.observers?.received(msg, delivery.queue);
     return this.#check(entry, task, msg, log, true);
   }
 
@@ -198,6 +202,7 @@ export class Admission {
       await writer.store(msg, 'FAILURE', notRegisteredDocument(headers.task), null, log);
     }
     await writer.deadLetter(delivery, { code: ErrorCodes.UNKNOWN_TASK, message });
+    this.#deps.observers?.rejected(msg, delivery, false);
   }
 
   /**
@@ -212,6 +217,7 @@ export class Admission {
       await this.#deps.writer.store(failed.msg, 'FAILURE', failed.exception, null, log);
     }
     await this.#deps.writer.deadLetter(delivery, reason);
+    this.#deps.observers?.rejected(failed?.msg, delivery, false);
   }
 
   /** Not run: REVOKED is stored (Celery's TaskRevokedError) with the ack, or only acked. */
@@ -221,6 +227,8 @@ export class Admission {
     reason: 'expired' | 'revoked',
     log: Logger,
   ): Promise<void> {
+    const info = { terminated: false, expired: reason === 'expired' };
+    this.#deps.observers?.revoked(msg, entry.delivery.queue, info);
     return this.#deps.writer.revoked(msg, msg.headers.ignore_result, reason, log, entry.delivery);
   }
 

@@ -9,6 +9,7 @@ import { callTaskFunction } from '@celeriac/client/internal';
 import { CeleriacError, ErrorCodes, type TaskMessage } from '@celeriac/core';
 import { runsInWorker } from './builtins/index.js';
 import type { InFlight } from './in-flight.js';
+import type { Observers } from './observe.js';
 import type { ChildPool } from './pools/child-pool.js';
 import type { PoolOutcome } from './pools/pool-run.js';
 
@@ -103,10 +104,12 @@ export class Executor {
   /** The threads or process pool; undefined for the async pool. */
   readonly pool: ChildPool | undefined;
   readonly #asyncContext: AsyncContextMode;
+  readonly #observers: Observers | undefined;
 
-  constructor(pool: ChildPool | undefined, asyncContext: AsyncContextMode) {
+  constructor(pool: ChildPool | undefined, asyncContext: AsyncContextMode, observers?: Observers) {
     this.pool = pool;
     this.#asyncContext = asyncContext;
+    this.#observers = observers;
   }
 
   /** Starts the run; its outcome never rejects. `entry.execution` holds it meanwhile. */
@@ -116,6 +119,7 @@ export class Executor {
     msg: TaskMessage,
     entry: InFlight,
   ): Promise<Outcome> {
+    this.#observers?.started(msg, entry.delivery.queue);
     const opts = task.options;
     const hard = msg.headers.timelimit[0] ?? opts.timeLimit ?? null;
     const soft = msg.headers.timelimit[1] ?? opts.softTimeLimit ?? null;

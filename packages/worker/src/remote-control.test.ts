@@ -49,6 +49,8 @@ const worker: ControlledWorker = {
   active: () => [],
   stats: () => ({ pid: 1 }),
   revoke: () => undefined,
+  taskEvents: () => false,
+  setTaskEvents: () => undefined,
 };
 
 function request(serializer: typeof jsonSerializer | typeof msgpackSerializer): BrokerMessage {

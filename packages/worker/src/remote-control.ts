@@ -63,6 +63,10 @@ export interface ControlledWorker {
   active(): ActiveTaskInfo[];
   stats(): Record<string, unknown>;
   revoke(ids: readonly string[], terminate: boolean): void;
+  /** Whether task events are on now. */
+  taskEvents(): boolean;
+  /** Turns task events on or off (Celery's `enable_events` / `disable_events`). */
+  setTaskEvents(on: boolean): void;
 }
 
 interface ControlRequest {
@@ -170,6 +174,14 @@ export class RemoteControl {
         this.#worker.revoke(ids, args['terminate'] === true);
         return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
       }
+      case 'enable_events':
+        if (this.#worker.taskEvents()) return { ok: 'task events already enabled' };
+        this.#worker.setTaskEvents(true);
+        return { ok: 'task events enabled' };
+      case 'disable_events':
+        if (!this.#worker.taskEvents()) return { ok: 'task events already disabled' };
+        this.#worker.setTaskEvents(false);
+        return { ok: 'task events disabled' };
       default:
         return { error: `No such control command: ${r.method}` };
     }

@@ -22,6 +22,7 @@ import { ChordJoiner } from './chord-join.js';
 import { childrenOf, recordingApp } from './children.js';
 import { publishErrbacks, publishFollowUps } from './follow-ups.js';
 import { ackOf, type InFlight } from './in-flight.js';
+import { observeOutcome, type Observers } from './observe.js';
 import { decideRetry, type RetryDecision } from './retry-policy.js';
 
 /** Celery's document for a task name no worker has registered. */
@@ -50,6 +51,8 @@ export interface ResultWriterDeps {
   readonly logger: Logger;
   /** Where tasks run, for the message of a hard time limit. */
   readonly pool: 'async' | 'threads' | 'process';
+  /** Told how each run ended. */
+  readonly observers?: Observers;
 }
 
 /**
@@ -182,6 +185,11 @@ export class ResultWriter {
   ): Promise<void> {
     const { headers } = msg;
     const ack = ackOf(entry);
+    const seen = this.#deps.observers;
+    const queue = entry.delivery.queue;
+    const runtime = seen?.active ? (performance.now() - startedMs) / 1000 : 0;
+    if (seen?.active && outcome.kind !== 'threw')
+      observeOutcome(seen, task, msg, queue, outcome, runtime);
     switch (outcome.kind) {
       case 'returned': {
         const logger = this.#deps.logger;
@@ -230,18 +238,21 @@ export class ResultWriter {
         });
         switch (decision.kind) {
           case 'retry':
+            seen?.retried(msg, queue, decision.exc);
             return this.#retry(entry, msg, decision, ignoreResult, log);
           case 'exceeded':
             log.warn(
               { err: decision.error, retries: headers.retries },
               `Task ${headers.task}[${headers.id}] ran out of retries (${String(decision.maxRetries)})`,
             );
+            seen?.failed(msg, queue, decision.error, runtime);
             return this.#failed(msg, ignoreResult, decision.error, log, ack);
           case 'fail':
             log.warn(
               { err: error },
               `Task ${headers.task}[${headers.id}] raised an error after ${secondsSince(startedMs)}s`,
             );
+            seen?.failed(msg, queue, error, runtime);
             return this.#failed(msg, ignoreResult, error, log, ack);
         }
       }

@@ -52,6 +52,19 @@ export interface WorkerOptions extends PoolOptions {
    * `app.control.revoke()` from Python reaches it. @default true
    */
   remoteControl?: boolean;
+  /**
+   * Send Celery's task events (`task-received`, `task-started`, `task-succeeded`, …) on
+   * `celeryev`, for Flower, `celery events`, celery-exporter and `celeriac dashboard` (Redis
+   * and RabbitMQ). Celery's `worker_send_task_events` and `-E`; remote control's
+   * `enable_events` / `disable_events` turn them on and off at runtime. @default false
+   */
+  events?: boolean;
+  /**
+   * Send `worker-online`, a `worker-heartbeat` every 2 seconds and `worker-offline` on
+   * `celeryev`, as every Celery worker does (its `--without-heartbeat` turns them off): how
+   * monitors know the worker is alive. @default true
+   */
+  heartbeat?: boolean;
 }
 
 /** Tasks run at once when `concurrency` is not given. */
@@ -85,6 +98,8 @@ export interface CompiledWorkerOptions {
   readonly random: () => number;
   readonly asyncContext: AsyncContextMode;
   readonly remoteControl: boolean;
+  readonly events: boolean;
+  readonly heartbeat: boolean;
   /** The threads or process pool; undefined for the async pool. */
   readonly pool: CompiledPoolOptions | undefined;
 }
@@ -100,6 +115,8 @@ const WORKER_SPEC = {
   random: t.function,
   asyncContext: t.anyOf(t.boolean, t.oneOf('auto')),
   remoteControl: t.boolean,
+  events: t.boolean,
+  heartbeat: t.boolean,
   pool: t.oneOf('async', 'threads', 'process'),
   appModule: t.nonEmptyString,
   maxTasksPerChild: t.positiveInteger,
@@ -145,6 +162,8 @@ export function compileWorkerOptions(
     random: options.random ?? Math.random,
     asyncContext: options.asyncContext ?? DEFAULT_ASYNC_CONTEXT,
     remoteControl: options.remoteControl ?? true,
+    events: options.events ?? false,
+    heartbeat: options.heartbeat ?? true,
     pool: compilePoolOptions(options),
   });
 }

@@ -17,8 +17,11 @@ import { TasksWithBuiltins } from './builtins/index.js';
 import { Executor } from './execution.js';
 import { inFlight, type InFlight } from './in-flight.js';
 import { ChildPool } from './pools/child-pool.js';
-import { RemoteControl, activeTaskInfo, type ControlledWorker } from './remote-control.js';
+import { WorkerMonitor } from './events/monitor.js';
+import type { TaskObserver } from './observe.js';
+import { activeTaskInfo, type ControlledWorker } from './remote-control.js';
 import { ResultWriter } from './result-writer.js';
+import { workerStats } from './worker-stats.js';
 import { RunContext, taskLogger, type ContextHost } from './run-context.js';
 import {
   compileWorkerOptions,
@@ -90,7 +93,7 @@ export class Worker {
   #processed = 0;
   /** Runs started per task name (`celery inspect stats` → total). */
   readonly #totals = new Map<string, number>();
-  #remoteControl: RemoteControl | undefined;
+  readonly #monitor: WorkerMonitor;
   readonly #startedAt = Date.now();
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
@@ -108,7 +111,9 @@ export class Worker {
     this.shutdownTimeoutMs = o.shutdownTimeoutMs;
     this.logger = o.logger.child({ worker: this.hostname });
     this.clock = o.clock;
+    const observers = (this.#monitor = new WorkerMonitor(this.hostname, this.logger)).observers;
     const writer = new ResultWriter({
+      observers,
       app,
       hostname: this.hostname,
       clock: this.clock,
@@ -122,8 +127,9 @@ export class Worker {
       storeState: (msg, state, meta, log) => writer.store(msg, state, meta, null, log),
     };
     const pool = o.pool && new ChildPool(o.pool, { size: o.concurrency, logger: this.logger });
-    this.#executor = new Executor(pool, o.asyncContext);
+    this.#executor = new Executor(pool, o.asyncContext, observers);
     this.#admission = new Admission({
+      observers,
       tasks: new TasksWithBuiltins(app), // Celery's celery.map, .starmap, .chunks beside the app's
       logger: this.logger,
       clock: this.clock,
@@ -184,7 +190,7 @@ export class Worker {
       for (const q of this.queues) await this.app.declareQueue(q);
       await this.#admission.start(broker, await this.app.coordination());
       // Listening first: a worker that takes tasks can be inspected.
-      if (this.#options.remoteControl && broker.control) await this.#listen(broker.control);
+      if (broker.control) await this.#monitor.start(this.#monitorStart(broker.control));
       if (this.#state !== 'starting') return; // stopped meanwhile: take no message
       this.#consumer = await broker.consume({
         queues: this.queues,
@@ -212,19 +218,20 @@ export class Worker {
     this.#pump();
   }
 
-  async #listen(channel: ControlChannel): Promise<void> {
-    const remote = new RemoteControl(
+  /** Watches each task's steps from inside the process (see `TaskObserver`); returns the unsubscribe. */
+  observe(observer: TaskObserver): () => void {
+    return this.#monitor.observers.add(observer);
+  }
+
+  #monitorStart(channel: ControlChannel): Parameters<WorkerMonitor['start']>[0] {
+    const o = this.#options;
+    return {
       channel,
-      this.#controlled(),
-      this.logger,
-      this.app.options.taskSerializer,
-    );
-    try {
-      await remote.start();
-      this.#remoteControl = remote;
-    } catch (err) {
-      this.logger.warn({ err }, 'remote control is off: could not listen for it');
-    }
+      controlled: this.#controlled(),
+      replySerializer: this.app.options.taskSerializer,
+      ...{ remoteControl: o.remoteControl, events: o.events, heartbeat: o.heartbeat },
+      source: { active: () => this.#running.size, processed: () => this.#processed },
+    };
   }
 
   /**
@@ -343,7 +350,7 @@ export class Worker {
     this.#released ??= (async () => {
       await this.#executor.pool?.close();
       await this.#admission.stopWatch();
-      await this.#remoteControl?.stop().catch(() => undefined);
+      await this.#monitor.stop().catch(() => undefined);
     })();
     return this.#released;
   }
@@ -360,25 +367,18 @@ export class Worker {
       hostname: this.hostname,
       registered: () => [...this.app.tasks.keys()].sort(),
       active: () => this.#running.values().flatMap((e) => activeTaskInfo(e, this.hostname)),
-      stats: () => ({
-        total: Object.fromEntries(this.#totals),
-        pid: process.pid,
-        uptime: Math.round((Date.now() - this.#startedAt) / 1000),
-        pool: {
-          'max-concurrency': this.concurrency,
-          implementation: this.#executor.pool ? this.#executor.pool.kind : 'async',
-          processes: [process.pid],
-        },
-        prefetch_count: this.prefetch,
-        broker: { transport: this.#broker?.kind ?? 'unknown' },
-        sw_ident: 'celeriac',
-        sw_sys: process.platform,
-        sw_ver: process.version,
-      }),
+      stats: () =>
+        workerStats({
+          ...{ totals: this.#totals, startedAt: this.#startedAt, concurrency: this.concurrency },
+          ...{ prefetch: this.prefetch, pool: this.#executor.pool?.kind ?? 'async' },
+          transport: this.#broker?.kind ?? 'unknown',
+        }),
       revoke: (ids, terminate) => {
         const expiresAt = Date.now() + DEFAULT_REVOKE_TTL_MS;
         for (const id of ids) this.#admission.revoke({ id, terminate, expiresAt });
       },
+      taskEvents: () => this.#monitor.taskEvents,
+      setTaskEvents: (on) => this.#monitor.setTaskEvents(on),
     };
   }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/core';
+import type { BrokerMessage, ControlChannel, ControlListener, ExchangeRoute } from '@celeriac/core';
 import type { Channel } from 'amqplib';
 import { fromAmqpMessage, toPublishOptions } from './codec.js';
 import type { AmqpContext } from './context.js';
@@ -8,8 +8,18 @@ import type { AmqpContext } from './context.js';
  * kombu's pidbox exchanges on RabbitMQ, as Celery's remote control declares them: the mailbox
  * a non-durable fanout exchange, replies a non-durable direct exchange (declared alike here, or
  * RabbitMQ refuses the declaration). A listener reads the fanout through an exclusive queue of
- * its own, declared again after a reconnection.
+ * its own, declared again after a reconnection. Celery's events exchange (`celeryev`) is a
+ * durable topic exchange: the caller says so with an `ExchangeRoute`.
  */
+
+type ExchangeType = 'direct' | 'fanout' | 'topic';
+
+interface Binding {
+  exchange: string;
+  type: ExchangeType;
+  durable: boolean;
+  routingKey: string;
+}
 export class AmqpControlChannel implements ControlChannel {
   readonly #ctx: AmqpContext;
   readonly #declared = new Map<string, Promise<void>>();
@@ -22,10 +32,16 @@ export class AmqpControlChannel implements ControlChannel {
   async listen(
     exchange: string,
     onMessage: (message: BrokerMessage) => void,
+    options: ExchangeRoute = {},
   ): Promise<ControlListener> {
     const listener = new AmqpControlListener(
       this.#ctx,
-      { exchange, type: 'fanout', routingKey: '' },
+      {
+        exchange,
+        type: options.exchangeType ?? 'fanout',
+        durable: options.durable ?? false,
+        routingKey: options.routingKey ?? '',
+      },
       onMessage,
       () => this.#listeners.delete(listener),
     );
@@ -43,22 +59,28 @@ export class AmqpControlChannel implements ControlChannel {
         routingKey,
         content: message.body,
         options: { ...toPublishOptions(message), deliveryMode: 1 },
-        prepare: () => this.#declare(exchange, 'direct'),
+        prepare: () => this.#declare(exchange, 'direct', false),
       },
     ]);
     return 1;
   }
 
-  /** Publishes with a confirm to the fanout exchange; no listener is not an error. */
-  async broadcast(exchange: string, message: BrokerMessage): Promise<void> {
+  /** Publishes with a confirm to the fanout (or topic) exchange; no listener is not an error. */
+  async broadcast(
+    exchange: string,
+    message: BrokerMessage,
+    options: ExchangeRoute = {},
+  ): Promise<void> {
+    const type = options.exchangeType ?? 'fanout';
+    const durable = options.durable ?? false;
     await this.#ctx.publishJobs([
       {
         queue: exchange,
         exchange,
-        routingKey: '',
+        routingKey: options.routingKey ?? '',
         content: message.body,
         options: { ...toPublishOptions(message), deliveryMode: 1, mandatory: false },
-        prepare: () => this.#declare(exchange, 'fanout'),
+        prepare: () => this.#declare(exchange, type, durable),
       },
     ]);
   }
@@ -68,10 +90,10 @@ export class AmqpControlChannel implements ControlChannel {
     routingKey: string,
     onMessage: (message: BrokerMessage) => void,
   ): Promise<ControlListener> {
-    await this.#declare(exchange, 'direct');
+    await this.#declare(exchange, 'direct', false);
     const listener = new AmqpControlListener(
       this.#ctx,
-      { exchange, type: 'direct', routingKey },
+      { exchange, type: 'direct', durable: false, routingKey },
       onMessage,
       () => this.#listeners.delete(listener),
     );
@@ -80,12 +102,12 @@ export class AmqpControlChannel implements ControlChannel {
     return listener;
   }
 
-  #declare(exchange: string, type: 'direct' | 'fanout'): Promise<void> {
+  #declare(exchange: string, type: ExchangeType, durable: boolean): Promise<void> {
     let declared = this.#declared.get(exchange);
     if (!declared) {
       declared = this.#ctx.admin
         .run(`declare exchange ${exchange}`, async (ch) => {
-          await ch.assertExchange(exchange, type, { durable: false, autoDelete: false });
+          await ch.assertExchange(exchange, type, { durable, autoDelete: false });
         })
         .catch((err: unknown) => {
           this.#declared.delete(exchange);
@@ -103,7 +125,7 @@ export class AmqpControlChannel implements ControlChannel {
 
 class AmqpControlListener implements ControlListener {
   readonly #ctx: AmqpContext;
-  readonly #binding: { exchange: string; type: 'direct' | 'fanout'; routingKey: string };
+  readonly #binding: Binding;
   readonly #onMessage: (message: BrokerMessage) => void;
   readonly #forget: () => void;
   #channel: Channel | undefined;
@@ -111,7 +133,7 @@ class AmqpControlListener implements ControlListener {
 
   constructor(
     ctx: AmqpContext,
-    binding: { exchange: string; type: 'direct' | 'fanout'; routingKey: string },
+    binding: Binding,
     onMessage: (m: BrokerMessage) => void,
     forget: () => void,
   ) {
@@ -126,8 +148,8 @@ class AmqpControlListener implements ControlListener {
     const ch = await model.createChannel();
     ch.on('error', () => undefined);
     try {
-      const { exchange, type, routingKey } = this.#binding;
-      await ch.assertExchange(exchange, type, { durable: false, autoDelete: false });
+      const { exchange, type, durable, routingKey } = this.#binding;
+      await ch.assertExchange(exchange, type, { durable, autoDelete: false });
       const { queue } = await ch.assertQueue('', {
         exclusive: true,
         autoDelete: true,

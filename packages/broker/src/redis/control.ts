@@ -1,4 +1,4 @@
-import type { BrokerMessage, ControlChannel, ControlListener } from '@celeriac/core';
+import type { BrokerMessage, ControlChannel, ControlListener, ExchangeRoute } from '@celeriac/core';
 import type { Redis } from 'ioredis';
 import type { BrokerContext } from './context.js';
 import { openRedisClient } from './internal/index.js';
@@ -8,7 +8,9 @@ import { bindingMember, bindingSetKey, parseBindingMember } from './keys.js';
 /**
  * kombu's fanout and direct exchanges on Redis, as Celery's remote control uses them:
  * - a fanout exchange is a pub/sub channel, `/<db>.<exchange>` (kombu's `keyprefix_fanout`
- *   with `fanout_prefix`, the default since Celery 4), each message a kombu envelope;
+ *   with `fanout_prefix`, the default since Celery 4), each message a kombu envelope; with a
+ *   routing key, `/<db>.<exchange>/<routing key>` (kombu's `fanout_patterns`, as Celery's
+ *   events use it), heard through a pattern subscription where the binding key has `#`;
  * - a direct exchange is its binding set `_kombu.binding.<exchange>`: a message goes to each
  *   queue bound with its routing key, pushed as a kombu envelope (priority 0, the plain list).
  */
@@ -23,9 +25,10 @@ export class RedisControlChannel implements ControlChannel {
   async listen(
     exchange: string,
     onMessage: (message: BrokerMessage) => void,
+    options: ExchangeRoute = {},
   ): Promise<ControlListener> {
-    const db = Number(this.#ctx.client.options.db ?? 0);
-    const channel = `/${db}.${exchange}`;
+    const channel = this.#topic(exchange, options.routingKey?.replace(/#/g, '*'));
+    const pattern = channel.includes('*');
     // A connection of its own: a subscribed connection takes no other commands. ioredis
     // subscribes it again by itself after a reconnection.
     const sub = openRedisClient(this.#ctx.client, {
@@ -39,8 +42,7 @@ export class RedisControlChannel implements ControlChannel {
         'the remote-control subscriber connection failed; reconnecting',
       ),
     );
-    sub.on('message', (from: string, raw: string) => {
-      if (from !== channel) return;
+    const deliver = (raw: string): void => {
       let message: BrokerMessage;
       try {
         message = parseEnvelope(raw).message;
@@ -52,11 +54,20 @@ export class RedisControlChannel implements ControlChannel {
         return;
       }
       onMessage(message);
-    });
+    };
+    if (pattern) {
+      sub.on('pmessage', (from: string, _channel: string, raw: string) => {
+        if (from === channel) deliver(raw);
+      });
+    } else {
+      sub.on('message', (from: string, raw: string) => {
+        if (from === channel) deliver(raw);
+      });
+    }
     this.#listeners.add(sub);
     try {
       await this.#ctx.run('control.listen', async () => {
-        await sub.subscribe(channel);
+        await (pattern ? sub.psubscribe(channel) : sub.subscribe(channel));
       });
     } catch (err) {
       this.#listeners.delete(sub);
@@ -90,9 +101,13 @@ export class RedisControlChannel implements ControlChannel {
     });
   }
 
-  async broadcast(exchange: string, message: BrokerMessage): Promise<void> {
+  async broadcast(
+    exchange: string,
+    message: BrokerMessage,
+    options: ExchangeRoute = {},
+  ): Promise<void> {
     const client = this.#ctx.client;
-    const channel = `/${Number(client.options.db ?? 0)}.${exchange}`;
+    const channel = this.#topic(exchange, options.routingKey);
     await this.#ctx.run('control.broadcast', async () => {
       await client.publish(channel, buildEnvelope(exchange, message).json);
     });
@@ -148,6 +163,12 @@ export class RedisControlChannel implements ControlChannel {
           .catch(() => undefined);
       },
     };
+  }
+
+  /** kombu's pub/sub channel for an exchange and routing key (`_get_publish_topic`). */
+  #topic(exchange: string, routingKey: string | undefined): string {
+    const prefix = `/${Number(this.#ctx.client.options.db ?? 0)}.${exchange}`;
+    return routingKey ? `${prefix}/${routingKey}` : prefix;
   }
 
   /** Closes every listener (the broker is closing). */

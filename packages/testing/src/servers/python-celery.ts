@@ -33,7 +33,7 @@ export interface PythonEnv {
   acceptContent?: readonly ('json' | 'msgpack')[];
 }
 
-function envFor(o: PythonEnv): NodeJS.ProcessEnv {
+export function envFor(o: PythonEnv): NodeJS.ProcessEnv {
   return {
     ...process.env,
     BROKER_URL: o.brokerUrl,
@@ -95,7 +95,7 @@ export interface CeleryWorkerHandle {
 
 /** Starts a real Celery worker on the interop app and waits until it is ready. */
 export async function startCeleryWorker(
-  o: PythonEnv & { queues: string[]; concurrency?: number; name?: string },
+  o: PythonEnv & { queues: string[]; concurrency?: number; name?: string; extraArgs?: string[] },
 ): Promise<CeleryWorkerHandle> {
   const name = o.name ?? `py-${process.pid}-${Math.random().toString(36).slice(2, 8)}@localhost`;
   const child = spawn(
@@ -119,6 +119,7 @@ export async function startCeleryWorker(
       '--without-mingle',
       '--loglevel',
       'INFO',
+      ...(o.extraArgs ?? []),
     ],
     { env: envFor(o), cwd: PYTHON_DIR },
   );

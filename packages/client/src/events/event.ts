@@ -1,0 +1,179 @@
+import { hostname as osHostname } from 'node:os';
+import {
+  serializerByName,
+  type BrokerMessage,
+  type ControlChannel,
+  type ExchangeRoute,
+  type Logger,
+} from '@celeriac/core';
+
+/** Celery's events exchange (`event_exchange`). */
+export const EVENT_EXCHANGE = 'celeryev';
+
+/**
+ * How Celery declares `celeryev`: a durable topic exchange on RabbitMQ (kombu's default
+ * `Exchange`), a fanout with per-routing-key channels on Redis.
+ */
+export const EVENT_EXCHANGE_ROUTE: ExchangeRoute = { exchangeType: 'topic', durable: true };
+
+/** Every event type Celery's workers and clients send, with the group it belongs to. */
+export type CeleryEventType =
+  | 'task-sent'
+  | 'task-received'
+  | 'task-started'
+  | 'task-succeeded'
+  | 'task-failed'
+  | 'task-retried'
+  | 'task-revoked'
+  | 'task-rejected'
+  | 'worker-online'
+  | 'worker-heartbeat'
+  | 'worker-offline';
+
+/**
+ * A Celery event, as `app.events.Receiver`, Flower and celery-exporter read it: a flat dict
+ * with its `type`, the sender's `hostname`, `timestamp` (epoch seconds), `utcoffset` (hours
+ * west of UTC, Python's `time.timezone // 3600`), `pid` and Lamport `clock`, and the fields of
+ * its type (`uuid` for task events).
+ */
+export interface CeleryEvent {
+  type: CeleryEventType | (string & {});
+  hostname: string;
+  timestamp: number;
+  utcoffset?: number;
+  pid?: number;
+  clock?: number;
+  uuid?: string;
+  [field: string]: unknown;
+}
+
+/** Celery's `utcoffset()`: hours west of UTC, daylight saving included. */
+export function utcOffsetHours(now: Date = new Date()): number {
+  return Math.floor(now.getTimezoneOffset() / 60);
+}
+
+/** `celery@host` style default name for a process that sends events. */
+export function defaultEventHostname(prefix = 'celeriac'): string {
+  return `${prefix}@${osHostname()}`;
+}
+
+export interface EventSenderOptions {
+  hostname: string;
+  logger: Logger;
+  /**
+   * Groups (the part of the type before `-`) whose events are sent one tick later as one
+   * list on `<group>.multi`, as a Celery worker's event loop buffers its task events.
+   * @default none
+   */
+  bufferGroups?: readonly string[];
+  /** The most events one buffered list holds before it is sent at once. @default 1000 */
+  bufferLimit?: number;
+}
+
+const json = serializerByName('json');
+
+/**
+ * Sends Celery events on `celeryev`, as Celery's `EventDispatcher` does: each event gets
+ * `hostname`, `utcoffset`, `pid`, `clock` and `timestamp`, is JSON-encoded (what every
+ * receiver accepts), published transient with header `hostname` and routing key
+ * `task.succeeded` for `task-succeeded`. Events of a buffered group are collected and sent
+ * once per tick as one list. Events are best effort: one that cannot be published is
+ * dropped and logged, never retried or held in memory.
+ */
+export class EventSender {
+  readonly hostname: string;
+  readonly #channel: ControlChannel;
+  readonly #logger: Logger;
+  readonly #bufferGroups: ReadonlySet<string>;
+  readonly #bufferLimit: number;
+  readonly #buffers = new Map<string, CeleryEvent[]>();
+  #flushScheduled = false;
+  #clock = 0;
+  #pending = new Set<Promise<void>>();
+  #warned = false;
+  readonly #headers: Record<string, unknown>;
+
+  constructor(channel: ControlChannel, options: EventSenderOptions) {
+    this.#channel = channel;
+    this.hostname = options.hostname;
+    this.#logger = options.logger;
+    this.#bufferGroups = new Set(options.bufferGroups ?? []);
+    this.#bufferLimit = options.bufferLimit ?? 1000;
+    this.#headers = { hostname: this.hostname };
+  }
+
+  /** Builds the event and sends it (now, or with its group's list on the next tick). */
+  send(type: CeleryEventType, fields: Record<string, unknown>): void {
+    const event: CeleryEvent = {
+      ...fields,
+      hostname: this.hostname,
+      utcoffset: utcOffsetHours(),
+      pid: process.pid,
+      clock: ++this.#clock,
+      timestamp: Date.now() / 1000,
+      type,
+    };
+    const group = type.slice(0, type.indexOf('-'));
+    if (!this.#bufferGroups.has(group)) {
+      this.#publish(event, type.replace('-', '.'));
+      return;
+    }
+    let buffer = this.#buffers.get(group);
+    if (!buffer) this.#buffers.set(group, (buffer = []));
+    buffer.push(event);
+    if (buffer.length >= this.#bufferLimit) this.#flushGroup(group);
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Sends every buffered list now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    for (const group of this.#buffers.keys()) this.#flushGroup(group);
+  }
+
+  /** Flushes, then waits for every publish under way (each settles; none rejects). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  #flushGroup(group: string): void {
+    const events = this.#buffers.get(group);
+    if (!events || events.length === 0) return;
+    this.#buffers.set(group, []);
+    this.#publish(events, `${group}.multi`);
+  }
+
+  #publish(body: CeleryEvent | CeleryEvent[], routingKey: string): void {
+    let message: BrokerMessage;
+    try {
+      message = {
+        body: json.encode(body),
+        contentType: json.contentType,
+        contentEncoding: json.contentEncoding,
+        headers: this.#headers,
+        properties: { delivery_mode: 1 },
+      };
+    } catch (err) {
+      this.#logger.warn({ err, routingKey }, 'an event could not be encoded; dropped');
+      return;
+    }
+    const sent = this.#channel
+      .broadcast(EVENT_EXCHANGE, message, { ...EVENT_EXCHANGE_ROUTE, routingKey })
+      .then(
+        () => {
+          this.#warned = false;
+        },
+        (err: unknown) => {
+          // Once per outage: events are best effort, and a broker outage is logged elsewhere.
+          if (!this.#warned) this.#logger.warn({ err }, 'events could not be sent; dropping them');
+          this.#warned = true;
+        },
+      )
+      .finally(() => this.#pending.delete(sent));
+    this.#pending.add(sent);
+  }
+}
