@@ -91,7 +91,8 @@ describe('the dashboard in chromium, against a worker with events on (Redis)', (
     await page.waitForSelector(`${row} td.status[data-status="online"]`);
     await page.waitForSelector(`#conn[data-state="live"]`);
     await page.screenshot({ path: `${SHOTS}workers.png`, fullPage: true });
-    expect(await page.textContent(`${row} td.processed`)).toMatch(/^\d+$/);
+    // The counters come with the first heartbeat (every 2 s).
+    await page.locator(`${row} td.processed`, { hasText: /^\d+$/ }).waitFor();
   });
 
   it('shows a task sent live, with its result, and its detail', async () => {
@@ -110,6 +111,7 @@ describe('the dashboard in chromium, against a worker with events on (Redis)', (
     expect(await page.textContent('#task-detail dd.result')).toBe('5');
     expect(await page.textContent('#task-detail dd.args')).toContain('2, 3');
     await page.screenshot({ path: `${SHOTS}task-detail.png`, fullPage: true });
+    await page.click('#task-detail a[href="#/tasks"]');
     await page.fill('#task-search', '');
   });
 
@@ -126,6 +128,7 @@ describe('the dashboard in chromium, against a worker with events on (Redis)', (
     await page.screenshot({ path: `${SHOTS}dead-letters.png`, fullPage: true });
     await row.locator('button.replay').click();
     await row.waitFor({ state: 'detached' });
+    await expect.poll(() => late.state(), { timeout: UI_TIMEOUT }).toBe('SUCCESS');
     await page.goto(`${dashboard.url}#/tasks`);
     await page.waitForSelector(`tr[data-task="${late.id}"] td.state[data-state="SUCCESS"]`);
     expect(await page.textContent(`tr[data-task="${late.id}"] td.result`)).toBe('14');

@@ -1,8 +1,6 @@
-import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { receiveEvents } from '@celeriac/client';
 import type { EventSubscriber } from './dashboard-options.js';
 
-/** Celery events of the app's broker. */
-export const defaultEventSubscriber: EventSubscriber = () =>
-  Promise.reject(
-    new CeleriacError(ErrorCodes.INVALID_OPTION, 'dashboard: no event receiver in this build'),
-  );
+/** Celery events of the app's broker (Redis or RabbitMQ), through `receiveEvents`. */
+export const defaultEventSubscriber: EventSubscriber = (app, onEvent) =>
+  receiveEvents(app, onEvent);
