@@ -107,6 +107,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page: plain browser modules served as they are (no build step).
+    files: ['packages/dashboard/static/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
   },

@@ -23,6 +23,7 @@ describe('celeriac CLI on Redis', () => {
       ['purge', '--help'],
       ['dlq', '--help'],
       ['inspect', '--help'],
+      ['dashboard', '--help'],
     ]) {
       const r = await runCli(cmd);
       expect(r.code, cmd.join(' ')).toBe(0);

@@ -11,6 +11,7 @@ import { isCeleriacError } from '@celeriac/core';
 import { beatCommand, BEAT_HELP } from './beat-command.js';
 import { callCommand, CALL_HELP } from './call-command.js';
 import type { CliIo } from './cli-context.js';
+import { dashboardCommand, DASHBOARD_HELP } from './dashboard-command.js';
 import { dlqCommand, DLQ_HELP } from './dlq-command.js';
 import { eventsCommand, EVENTS_HELP } from './events-command.js';
 import { inspectCommand, INSPECT_HELP } from './inspect-command.js';
@@ -24,14 +25,15 @@ export const HELP = `Usage: celeriac <command> [options]
 A distributed task queue for Node.js that speaks Celery's protocol.
 
 Commands:
-  worker    Consume tasks and run them
-  call      Publish a task by name
-  result    Show a task's state and result
-  purge     Delete the waiting messages of queues
-  dlq       List, replay or purge dead letters
-  inspect   Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
-  events    Print Celery's events live (like celery events --dump)
-  beat      Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
+  worker     Consume tasks and run them
+  call       Publish a task by name
+  result     Show a task's state and result
+  purge      Delete the waiting messages of queues
+  dlq        List, replay or purge dead letters
+  inspect    Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
+  events     Print Celery's events live (like celery events --dump)
+  beat       Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
+  dashboard  A live web UI: workers, queues, tasks, beat, dead letters, charts (events -E)
 
 Run "celeriac <command> --help" for a command's options.
 Environment: CELERIAC_BROKER_URL, CELERIAC_RESULT_BACKEND, CELERIAC_LOG_LEVEL.
@@ -50,6 +52,7 @@ const commands: Record<
   inspect: { run: inspectCommand, help: INSPECT_HELP },
   events: { run: eventsCommand, help: EVENTS_HELP },
   beat: { run: beatCommand, help: BEAT_HELP },
+  dashboard: { run: dashboardCommand, help: DASHBOARD_HELP },
 };
 
 /** Runs the CLI; resolves with the exit code. Errors are one line on stderr, never a stack trace. */
