@@ -103,10 +103,27 @@ export class Executor {
   /** The threads or process pool; undefined for the async pool. */
   readonly pool: ChildPool | undefined;
   readonly #asyncContext: AsyncContextMode;
+  /** Time limits set at run time (Celery's `time_limit` control), by task name. */
+  readonly #limits = new Map<string, { soft: number | null; hard: number | null }>();
 
   constructor(pool: ChildPool | undefined, asyncContext: AsyncContextMode) {
     this.pool = pool;
     this.#asyncContext = asyncContext;
+  }
+
+  /** Replaces a task's time limits in seconds (`null`: none), for the runs that start from now. */
+  setTimeLimits(taskName: string, limits: { soft: number | null; hard: number | null }): void {
+    this.#limits.set(taskName, limits);
+  }
+
+  /** A task's time limits as they are now: set at run time, else its options. */
+  timeLimits(task: RegisteredTask): { soft: number | null; hard: number | null } {
+    return (
+      this.#limits.get(task.name) ?? {
+        soft: task.options.softTimeLimit ?? null,
+        hard: task.options.timeLimit ?? null,
+      }
+    );
   }
 
   /** Starts the run; its outcome never rejects. `entry.execution` holds it meanwhile. */
@@ -117,8 +134,9 @@ export class Executor {
     entry: InFlight,
   ): Promise<Outcome> {
     const opts = task.options;
-    const hard = msg.headers.timelimit[0] ?? opts.timeLimit ?? null;
-    const soft = msg.headers.timelimit[1] ?? opts.softTimeLimit ?? null;
+    const limits = this.#limits.size > 0 ? this.timeLimits(task) : undefined;
+    const hard = msg.headers.timelimit[0] ?? (limits ? limits.hard : opts.timeLimit) ?? null;
+    const soft = msg.headers.timelimit[1] ?? (limits ? limits.soft : opts.softTimeLimit) ?? null;
     const pool = this.pool && !runsInWorker(task) ? this.pool : undefined;
     const run = new Execution(entry, pool !== undefined, hard, soft);
     entry.execution = run;

@@ -49,7 +49,7 @@ const EXIT_GRACE_MS = 2000;
  */
 export class ChildPool {
   readonly kind: CompiledPoolOptions['kind'];
-  readonly size: number;
+  #size: number;
   readonly #options: CompiledPoolOptions;
   readonly #logger: Logger;
   readonly #create: (kind: CompiledPoolOptions['kind'], app: AppModuleRef) => PoolChild;
@@ -67,7 +67,7 @@ export class ChildPool {
   constructor(options: CompiledPoolOptions, deps: ChildPoolDeps) {
     this.#options = options;
     this.kind = options.kind;
-    this.size = deps.size;
+    this.#size = deps.size;
     this.#logger = deps.logger;
     this.#create =
       deps.create ??
@@ -79,10 +79,38 @@ export class ChildPool {
     if (this.#state !== 'idle') return;
     this.#state = 'running';
     try {
-      await Promise.all(Array.from({ length: this.size }, () => this.#spawn()));
+      await Promise.all(Array.from({ length: this.#size }, () => this.#spawn()));
     } catch (err) {
       await this.close();
       throw err;
+    }
+  }
+
+  /** Members the pool keeps (Celery's `max-concurrency`); `resize()` changes it. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The thread ids or pids of the members now in the pool. */
+  members(): (number | string)[] {
+    return [...this.#slots].map((s) => s.child.id);
+  }
+
+  /**
+   * Grows or shrinks to `size` members (Celery's `pool_grow` / `pool_shrink`): new members
+   * start at once; idle ones leave first, busy ones when their task is done, so a shrink never
+   * cuts a running task short.
+   */
+  resize(size: number): void {
+    this.#size = size;
+    if (this.#state !== 'running') return;
+    for (let n = size - this.#slots.size; n > 0; n--) this.#replace();
+    let excess = this.#slots.size - size;
+    while (excess > 0) {
+      const idle = this.#idle.pop();
+      if (!idle) break; // busy ones leave when done (see 'done')
+      this.#leave(idle);
+      excess--;
     }
   }
 
@@ -174,8 +202,9 @@ export class ChildPool {
 
   /** Keeps the pool at `size` after a member left; a member that failed to start is retried later. */
   #replace(delayMs = 0): void {
-    if (this.#state !== 'running') return;
+    if (this.#state !== 'running' || this.#slots.size >= this.#size) return;
     const spawn = (): void => {
+      if (this.#state !== 'running' || this.#slots.size >= this.#size) return; // shrank meanwhile
       this.#spawn().catch((err: unknown) =>
         this.#logger.error({ err }, `a ${this.#noun()} could not start; trying again`),
       );
@@ -363,7 +392,9 @@ export class ChildPool {
             : o.maxMemoryPerChildKiB !== null && m.memoryKiB > o.maxMemoryPerChildKiB
               ? `it uses ${m.memoryKiB} KiB (maxMemoryPerChild ${o.maxMemoryPerChildKiB})`
               : undefined;
-        if (recycle) {
+        if (this.#slots.size > this.#size) {
+          this.#leave(slot); // the pool shrank while it ran
+        } else if (recycle) {
           this.#logger.info(
             { [this.#idKey()]: slot.child.id },
             `replacing a ${this.#noun()}: ${recycle}`,

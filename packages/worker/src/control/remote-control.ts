@@ -9,61 +9,7 @@ import {
   type SerializerName,
 } from '@celeriac/core';
 import { PIDBOX_EXCHANGE } from '@celeriac/core/internal';
-import type { InFlight } from './in-flight.js';
-
-/** One running task, as `celery inspect active` lists it (Celery's `Request.info()`). */
-export interface ActiveTaskInfo {
-  id: string;
-  name: string;
-  args: readonly unknown[];
-  kwargs: Record<string, unknown>;
-  type: string;
-  hostname: string;
-  time_start: number | null;
-  acknowledged: boolean;
-  delivery_info: {
-    exchange: string;
-    routing_key: string;
-    priority: number | null;
-    redelivered: boolean;
-  };
-  worker_pid: number;
-}
-
-/** A running task as `celery inspect active` lists it; none for a message not started yet. */
-export function activeTaskInfo(entry: InFlight, hostname: string): ActiveTaskInfo[] {
-  const m = entry.msg;
-  if (!m) return [];
-  const props = entry.delivery.message.properties;
-  return [
-    {
-      id: m.headers.id,
-      name: m.headers.task,
-      args: m.args,
-      kwargs: m.kwargs,
-      type: m.headers.task,
-      hostname,
-      time_start: entry.startedAt / 1000,
-      acknowledged: entry.acked,
-      delivery_info: {
-        exchange: '',
-        routing_key: entry.delivery.queue,
-        priority: typeof props.priority === 'number' ? props.priority : null,
-        redelivered: entry.delivery.redelivered,
-      },
-      worker_pid: process.pid,
-    },
-  ];
-}
-
-/** What remote control asks of its worker. */
-export interface ControlledWorker {
-  readonly hostname: string;
-  registered(): string[];
-  active(): ActiveTaskInfo[];
-  stats(): Record<string, unknown>;
-  revoke(ids: readonly string[], terminate: boolean): void;
-}
+import { runCommand, type Command, type ControlledWorker } from './commands.js';
 
 interface ControlRequest {
   method: string;
@@ -74,11 +20,12 @@ interface ControlRequest {
 }
 
 /**
- * Answers Celery's remote control (`celery inspect ping|active|registered|stats`,
- * `app.control.revoke`, `app.control.ping`) so a Celeriac worker shows up beside Python
- * workers: it listens on kombu's `celery.pidbox` fanout and replies `{hostname: reply}` to
- * the asker's `reply.celery.pidbox` queue with the request's ticket, as kombu's
- * `pidbox.Node` does. Commands it does not know get `{error}`, as Celery answers them.
+ * Answers Celery's remote control (every `celery inspect` and `celery control` command but
+ * the Python-only ones; see `COMMANDS`) so a Celeriac worker shows up beside Python workers:
+ * it listens on kombu's `celery.pidbox` fanout and replies `{hostname: reply}` to the asker's
+ * `reply.celery.pidbox` queue with the request's ticket, as kombu's `pidbox.Node` does.
+ * Commands it does not know get `{error}`, as Celery answers them. `stop()` waits for the
+ * replies under way (a `shutdown` command's among them).
  *
  * A request is decoded by its content type (JSON or msgpack: a Python client with
  * `task_serializer='msgpack'` sends msgpack), and the reply is encoded with the worker's own
@@ -90,15 +37,20 @@ export class RemoteControl {
   readonly #worker: ControlledWorker;
   readonly #logger: Logger;
   readonly #replies: Serializer;
+  readonly #extra: Readonly<Record<string, Command>>;
   #listener: ControlListener | undefined;
   #clock = 0;
+  readonly #sending = new Set<Promise<void>>();
 
   constructor(
     channel: ControlChannel,
     worker: ControlledWorker,
     logger: Logger,
     replySerializer: SerializerName = 'json',
+    /** Commands besides Celery's built-in ones (`COMMANDS`), or replacing them. */
+    extra: Readonly<Record<string, Command>> = {},
   ) {
+    this.#extra = extra;
     this.#channel = channel;
     this.#worker = worker;
     this.#logger = logger;
@@ -113,6 +65,7 @@ export class RemoteControl {
     const l = this.#listener;
     this.#listener = undefined;
     await l?.close();
+    await Promise.all([...this.#sending]);
   }
 
   async #handle(message: BrokerMessage): Promise<void> {
@@ -128,50 +81,34 @@ export class RemoteControl {
     const clock = Number(message.headers['clock']);
     if (Number.isFinite(clock)) this.#clock = Math.max(this.#clock, clock);
     if (request.destination && !request.destination.includes(this.#worker.hostname)) return;
-    let reply: unknown;
-    try {
-      reply = this.#dispatch(request);
-    } catch (err) {
-      reply = { error: err instanceof Error ? err.message : String(err) };
-    }
-    if (!request.reply_to || request.ticket === undefined) return; // a cast: no reply wanted
     this.#clock += 1;
+    const ctx = { clock: this.#clock };
+    const reply = runCommand(this.#worker, request.method, request.arguments, ctx, this.#extra);
+    if (!request.reply_to || request.ticket === undefined) return; // a cast: no reply wanted
+    const sending = this.#reply(request, request.reply_to, request.ticket, reply);
+    this.#sending.add(sending);
+    await sending;
+    this.#sending.delete(sending);
+  }
+
+  async #reply(
+    request: ControlRequest,
+    to: { exchange: string; routing_key: string },
+    ticket: string,
+    reply: unknown,
+  ): Promise<void> {
     const serializer = this.#replies;
     try {
       const body = serializer.encode({ [this.#worker.hostname]: reply });
-      await this.#channel.send(request.reply_to.exchange, request.reply_to.routing_key, {
+      await this.#channel.send(to.exchange, to.routing_key, {
         body,
         contentType: serializer.contentType,
         contentEncoding: serializer.contentEncoding,
-        headers: { ticket: request.ticket, clock: this.#clock },
+        headers: { ticket, clock: this.#clock },
         properties: { delivery_mode: 1 },
       });
     } catch (err) {
       this.#logger.warn({ err, method: request.method }, 'could not send a remote-control reply');
-    }
-  }
-
-  #dispatch(r: ControlRequest): unknown {
-    const args = r.arguments;
-    switch (r.method) {
-      case 'ping':
-        return { ok: 'pong' };
-      case 'registered':
-        return this.#worker.registered();
-      case 'active':
-        return this.#worker.active();
-      case 'stats':
-        return this.#worker.stats();
-      case 'revoke': {
-        const given = args['task_id'];
-        const ids = (Array.isArray(given) ? given : [given]).filter(
-          (x): x is string => typeof x === 'string',
-        );
-        this.#worker.revoke(ids, args['terminate'] === true);
-        return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
-      }
-      default:
-        return { error: `No such control command: ${r.method}` };
     }
   }
 }
