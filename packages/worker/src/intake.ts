@@ -27,19 +27,23 @@ export class Intake {
   #cancelled = false;
   /** The change under way: the next one waits for it. */
   #chain: Promise<void> = Promise.resolve();
+  /** The settings after the changes under way (a failed one reverts to what runs). */
+  #wanted: { queues: readonly string[]; prefetch: number };
 
   constructor(deps: IntakeDeps) {
     this.#deps = deps;
     this.#queues = Object.freeze([...deps.queues]);
     this.#prefetch = deps.prefetch;
+    this.#wanted = { queues: this.#queues, prefetch: this.#prefetch };
   }
 
+  /** The queues consumed once the changes asked for are done (what remote control reports). */
   get queues(): readonly string[] {
-    return this.#queues;
+    return this.#wanted.queues;
   }
 
   get prefetch(): number {
-    return this.#prefetch;
+    return this.#wanted.prefetch;
   }
 
   /** Declares the queues and starts consuming them. */
@@ -56,7 +60,18 @@ export class Intake {
    * consumer runs; rejects when the broker refused it (the old one then goes on).
    */
   change(o: { queues?: readonly string[]; prefetch?: number }): Promise<void> {
-    const next = this.#chain.then(() => this.#change(o));
+    const wanted = {
+      queues: Object.freeze([...(o.queues ?? this.#wanted.queues)]),
+      prefetch: o.prefetch ?? this.#wanted.prefetch,
+    };
+    this.#wanted = wanted;
+    const next = this.#chain
+      .then(() => this.#change(wanted))
+      .catch((err: unknown) => {
+        if (this.#wanted === wanted)
+          this.#wanted = { queues: this.#queues, prefetch: this.#prefetch };
+        throw err;
+      });
     this.#chain = next.catch(() => undefined);
     return next;
   }
@@ -70,10 +85,9 @@ export class Intake {
     await c?.cancel();
   }
 
-  async #change(o: { queues?: readonly string[]; prefetch?: number }): Promise<void> {
+  async #change(o: { queues: readonly string[]; prefetch: number }): Promise<void> {
     if (this.#cancelled) return;
-    const queues = Object.freeze([...(o.queues ?? this.#queues)]);
-    const prefetch = o.prefetch ?? this.#prefetch;
+    const { queues, prefetch } = o;
     const broker = this.#broker;
     if (!broker) {
       this.#queues = queues;
