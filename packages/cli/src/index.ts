@@ -11,10 +11,12 @@ import { isCeleriacError } from '@celeriac/core';
 import { beatCommand, BEAT_HELP } from './beat-command.js';
 import { callCommand, CALL_HELP } from './call-command.js';
 import type { CliIo } from './cli-context.js';
+import { controlCommand, CONTROL_HELP } from './control-command.js';
 import { dlqCommand, DLQ_HELP } from './dlq-command.js';
 import { inspectCommand, INSPECT_HELP } from './inspect-command.js';
 import { purgeCommand, PURGE_HELP } from './purge-command.js';
 import { resultCommand, RESULT_HELP } from './result-command.js';
+import { statusCommand, STATUS_HELP } from './status-command.js';
 import { UsageError } from './usage-error.js';
 import { workerCommand, WORKER_HELP } from './worker-command.js';
 
@@ -28,7 +30,9 @@ Commands:
   result    Show a task's state and result
   purge     Delete the waiting messages of queues
   dlq       List, replay or purge dead letters
-  inspect   Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
+  inspect   Ask the running workers (Celeriac's and Celery's): ping, stats, reserved, conf, ...
+  control   Change the running workers: rate_limit, pool_grow, add_consumer, shutdown, ...
+  status    List the workers online (as celery status)
   beat      Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
 
 Run "celeriac <command> --help" for a command's options.
@@ -46,6 +50,8 @@ const commands: Record<
   purge: { run: purgeCommand, help: PURGE_HELP },
   dlq: { run: dlqCommand, help: DLQ_HELP },
   inspect: { run: inspectCommand, help: INSPECT_HELP },
+  control: { run: controlCommand, help: CONTROL_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
   beat: { run: beatCommand, help: BEAT_HELP },
 };
 
