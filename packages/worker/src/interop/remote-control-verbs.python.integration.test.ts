@@ -192,7 +192,7 @@ describe.each(CONFIGS)('celery inspect/control → Celeriac worker on %s in %s',
       expect.objectContaining({
         name: queue,
         routing_key: queue,
-        exchange: expect.objectContaining({ name: queue, type: 'direct' }),
+        exchange: expect.objectContaining({ name: queue, type: 'direct' }) as unknown,
       }),
     ]);
     expect(reply(next())).toMatchObject({
@@ -207,9 +207,9 @@ describe.each(CONFIGS)('celery inspect/control → Celeriac worker on %s in %s',
     expect(stats).toMatchObject({
       pid: process.pid,
       pool: { 'max-concurrency': 1, 'max-tasks-per-child': 'N/A', timeouts: [0, 0] },
-      broker: { transport: transport, hostname: expect.any(String) },
+      broker: { transport: transport, hostname: expect.any(String) as unknown },
       prefetch_count: 4,
-      rusage: { utime: expect.any(Number), maxrss: expect.any(Number) },
+      rusage: { utime: expect.any(Number) as unknown, maxrss: expect.any(Number) as unknown },
     });
     expect(stats['total']).toMatchObject({ [`${t}.block`]: 1 });
     expect(reply(next())).toBeNull(); // heartbeat: Celery answers None
@@ -260,7 +260,7 @@ describe.each(CONFIGS)('celery inspect/control → Celeriac worker on %s in %s',
       held[0],
     );
     expect(scheduled[0]).toMatchObject({
-      priority: expect.any(Number),
+      priority: expect.any(Number) as unknown,
       request: { name: `${t}.eta`, args: [5] },
     });
     expect(Date.parse(scheduled[0]!.eta)).toBeGreaterThan(Date.now() - 60_000);

@@ -1,7 +1,13 @@
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '@celeriac/client';
 import { CeleriacError, ErrorCodes, type Logger } from '@celeriac/core';
 import type { AppModuleRef } from './app-module.js';
-import { ProcessChild, ThreadChild, type ChildExit, type PoolChild } from './pool-child.js';
+import {
+  describeExit,
+  ProcessChild,
+  ThreadChild,
+  type ChildExit,
+  type PoolChild,
+} from './pool-child.js';
 import type { CompiledPoolOptions } from './pool-options.js';
 import { outcomeOf, poolClosed, runMessage, type PoolOutcome, type PoolRun } from './pool-run.js';
 import { rebuildThrown, serializeThrown, type ChildMessage } from './protocol.js';
@@ -96,22 +102,13 @@ export class ChildPool {
     return [...this.#slots].map((s) => s.child.id);
   }
 
-  /**
-   * Grows or shrinks to `size` members (Celery's `pool_grow` / `pool_shrink`): new members
-   * start at once; idle ones leave first, busy ones when their task is done, so a shrink never
-   * cuts a running task short.
-   */
+  /** Grows or shrinks to `size` members (`pool_grow`): a shrink never cuts a task short. */
   resize(size: number): void {
     this.#size = size;
     if (this.#state !== 'running') return;
     for (let n = size - this.#slots.size; n > 0; n--) this.#replace();
-    let excess = this.#slots.size - size;
-    while (excess > 0) {
-      const idle = this.#idle.pop();
-      if (!idle) break; // busy ones leave when done (see 'done')
-      this.#leave(idle);
-      excess--;
-    }
+    // Idle members leave now; busy ones over the size when their task is done (see 'done').
+    while (this.#slots.size > size && this.#idle.length > 0) this.#leave(this.#idle.pop()!);
   }
 
   /** Runs a task on the next free member. */
@@ -418,7 +415,7 @@ export class ChildPool {
     slot.started(
       new CeleriacError(
         ErrorCodes.INVALID_OPTION,
-        `a ${this.#noun()} exited (${describe(exit)}) before it loaded appModule ${this.#options.appModule.spec}`,
+        `a ${this.#noun()} exited (${describeExit(exit)}) before it loaded appModule ${this.#options.appModule.spec}`,
         { details: { option: 'appModule', value: this.#options.appModule.spec } },
       ),
     );
@@ -450,8 +447,4 @@ export class ChildPool {
     }
     if (counted) this.#replace(wasStarting ? RESPAWN_DELAY_MS : 0);
   }
-}
-
-function describe(exit: ChildExit): string {
-  return exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
 }
