@@ -8,7 +8,17 @@ describe('docs/cli.md', () => {
   it('documents every command that `celeriac --help` lists', () => {
     const commands = [...HELP.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]);
     expect(commands).toEqual(
-      expect.arrayContaining(['worker', 'beat', 'call', 'result', 'inspect', 'purge', 'dlq']),
+      expect.arrayContaining([
+        'worker',
+        'beat',
+        'call',
+        'result',
+        'inspect',
+        'control',
+        'status',
+        'purge',
+        'dlq',
+      ]),
     );
     for (const command of commands) expect(doc, command).toContain(`\`celeriac ${command}\``);
   });

@@ -24,6 +24,8 @@ describe('celeriac CLI on Redis', () => {
       ['dlq', '--help'],
       ['inspect', '--help'],
       ['dashboard', '--help'],
+      ['control', '--help'],
+      ['status', '--help'],
     ]) {
       const r = await runCli(cmd);
       expect(r.code, cmd.join(' ')).toBe(0);
@@ -95,6 +97,40 @@ describe('celeriac CLI on Redis', () => {
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
     }
+  });
+
+  it('`status` lists the workers; `control` changes one and `control shutdown` ends `celeriac worker` with 0', async () => {
+    const queue = uniqueName('cli');
+    const added = uniqueName('cli-added');
+    const name = `${uniqueName('cli-node')}@test`;
+    const env = { CELERIAC_BROKER_URL: redisUrl };
+    const worker = await startWorkerProcess(['-Q', queue, '-c', '2', '-n', name], env);
+    const status = await runCli(['status', '-d', name, '-t', '5'], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toBe(`-> ${name}: OK\n\n1 node online.\n`);
+    const to = ['-d', name, '-t', '5'];
+    const grow = await runCli(['control', 'pool_grow', '3', ...to], env);
+    expect(grow.stdout).toBe(`-> ${name}: OK\n        pool will grow\n`);
+    const stats = await runCli(['inspect', 'stats', ...to, '--json'], env);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ [name]: { pool: { 'max-concurrency': 5 } } });
+    const rate = await runCli(['control', 'rate_limit', 'fx.add', '5/s', ...to, '-j'], env);
+    expect(JSON.parse(rate.stdout)).toEqual({ [name]: { ok: 'new rate limit set successfully' } });
+    const unknown = await runCli(['control', 'rate_limit', 'no.such', '5/s', ...to], env);
+    expect(unknown.stdout).toBe(`-> ${name}: ERROR\n        unknown task\n`);
+    await runCli(['control', 'add_consumer', added, ...to], env);
+    const queues = await runCli(['inspect', 'active_queues', ...to, '--json'], env);
+    expect(JSON.parse(queues.stdout)).toMatchObject({
+      [name]: [{ name: queue }, { name: added }],
+    });
+    const badArg = await runCli(['control', 'pool_grow', 'two'], env);
+    expect(badArg.code).toBe(2);
+    expect(badArg.stderr).toMatch(/n must be an integer/);
+    const down = await runCli(['control', 'shutdown', ...to], env);
+    expect(down.stdout).toBe(`-> ${name}: OK\n        shutting down\n`);
+    expect(await worker.exited).toBe(0);
+    expect(worker.log()).toMatch(/worker stopped/);
+    const none = await runCli(['status', '-d', name, '-t', '0.5'], env);
+    expect(none.code).toBe(69);
   });
 
   it('warm shutdown finishes a running task; `purge` clears what waits', async () => {

@@ -12,11 +12,13 @@ import { beatCommand, BEAT_HELP } from './beat-command.js';
 import { callCommand, CALL_HELP } from './call-command.js';
 import type { CliIo } from './cli-context.js';
 import { dashboardCommand, DASHBOARD_HELP } from './dashboard-command.js';
+import { controlCommand, CONTROL_HELP } from './control-command.js';
 import { dlqCommand, DLQ_HELP } from './dlq-command.js';
 import { eventsCommand, EVENTS_HELP } from './events-command.js';
 import { inspectCommand, INSPECT_HELP } from './inspect-command.js';
 import { purgeCommand, PURGE_HELP } from './purge-command.js';
 import { resultCommand, RESULT_HELP } from './result-command.js';
+import { statusCommand, STATUS_HELP } from './status-command.js';
 import { UsageError } from './usage-error.js';
 import { workerCommand, WORKER_HELP } from './worker-command.js';
 
@@ -30,7 +32,9 @@ Commands:
   result     Show a task's state and result
   purge      Delete the waiting messages of queues
   dlq        List, replay or purge dead letters
-  inspect    Ask the running workers (Celeriac's and Celery's): ping, active, registered, stats
+  inspect    Ask the running workers (Celeriac's and Celery's): ping, stats, reserved, conf, ...
+  control    Change the running workers: rate_limit, pool_grow, add_consumer, shutdown, ...
+  status     List the workers online (as celery status)
   events     Print Celery's events live (like celery events --dump)
   beat       Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
   dashboard  A live web UI: workers, queues, tasks, beat, dead letters, charts (events -E)
@@ -51,6 +55,8 @@ const commands: Record<
   dlq: { run: dlqCommand, help: DLQ_HELP },
   inspect: { run: inspectCommand, help: INSPECT_HELP },
   events: { run: eventsCommand, help: EVENTS_HELP },
+  control: { run: controlCommand, help: CONTROL_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
   beat: { run: beatCommand, help: BEAT_HELP },
   dashboard: { run: dashboardCommand, help: DASHBOARD_HELP },
 };

@@ -92,8 +92,12 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
 
   let signals = 0;
   let beat: Awaited<ReturnType<typeof startWorkerBeat>> | undefined;
+  // Remote control's `shutdown` stops the worker without a signal: the command ends then too.
+  const stoppedByRemote = new AbortController();
+  void worker.whenStopped().then(() => stoppedByRemote.abort());
   await serveUntilSignal({
     logger,
+    abort: stoppedByRemote.signal,
     start: async () => {
       await worker.start();
       if (p.values['beat'] === true)

@@ -118,6 +118,14 @@ export async function broadcastCommand(
   return replies;
 }
 
+/** Refuses an unknown key or a wrong type in `InspectOptions` (`CELERIAC_ERR_INVALID_OPTION`). */
+export function checkInspectOptions(options: InspectOptions, where: string): void {
+  optionChecks(where).strict(options, {
+    timeout: t.seconds,
+    destination: t.arrayOf(t.nonEmptyString),
+  } satisfies { readonly [K in keyof Required<InspectOptions>]: unknown });
+}
+
 /** `app.control.inspect()`: what the workers are doing, by worker name. */
 export class Inspect {
   readonly #broker: () => Promise<Broker>;
@@ -129,10 +137,7 @@ export class Inspect {
     options: InspectOptions = {},
     serializer: SerializerName = 'json',
   ) {
-    optionChecks('inspect()').strict(options, {
-      timeout: t.seconds,
-      destination: t.arrayOf(t.nonEmptyString),
-    } satisfies { readonly [K in keyof Required<InspectOptions>]: unknown });
+    checkInspectOptions(options, 'inspect()');
     this.#broker = broker;
     this.#options = { ...options, serializer };
   }
@@ -157,7 +162,55 @@ export class Inspect {
     return this.#ask('stats') as Promise<Replies<Record<string, unknown>>>;
   }
 
-  async #ask(method: string): Promise<Replies> {
-    return broadcastCommand(await this.#broker(), method, {}, this.#options);
+  /** Tasks each worker took from the broker and has not started (ETA ones aside). */
+  reserved(): Promise<Replies<Record<string, unknown>[]>> {
+    return this.#ask('reserved') as Promise<Replies<Record<string, unknown>[]>>;
+  }
+
+  /** Tasks each worker holds for their ETA: `{eta, priority, request}` entries. */
+  scheduled(): Promise<Replies<Record<string, unknown>[]>> {
+    return this.#ask('scheduled') as Promise<Replies<Record<string, unknown>[]>>;
+  }
+
+  /** The revoked task ids each worker knows. */
+  revoked(): Promise<Replies<string[]>> {
+    return this.#ask('revoked') as Promise<Replies<string[]>>;
+  }
+
+  /** The queues each worker consumes (kombu's `Queue.as_dict()` entries). */
+  activeQueues(): Promise<Replies<Record<string, unknown>[]>> {
+    return this.#ask('active_queues') as Promise<Replies<Record<string, unknown>[]>>;
+  }
+
+  /** Where each worker has these tasks: `{id: [state, info]}`, state `active` or `reserved`. */
+  queryTask(...ids: string[]): Promise<Replies<Record<string, [string, Record<string, unknown>]>>> {
+    return this.#ask('query_task', { ids }) as Promise<
+      Replies<Record<string, [string, Record<string, unknown>]>>
+    >;
+  }
+
+  /** Each worker's configuration, under Celery's setting names. */
+  conf(withDefaults = false): Promise<Replies<Record<string, unknown>>> {
+    return this.#ask('conf', { with_defaults: withDefaults }) as Promise<
+      Replies<Record<string, unknown>>
+    >;
+  }
+
+  /** Each worker's bug report (versions, platform, settings): `{ok: text}`. */
+  report(): Promise<Replies<{ ok: string }>> {
+    return this.#ask('report') as Promise<Replies<{ ok: string }>>;
+  }
+
+  /**
+   * Any remote-control command by its Celery name, with its arguments: an inspect one, or a
+   * control one (`rate_limit`, `pool_grow`, `add_consumer`, `shutdown`, …: Celery's
+   * `app.control.broadcast(reply=True)`), whose replies are `{ok}` or `{error}`.
+   */
+  request(method: string, args: Record<string, unknown> = {}): Promise<Replies> {
+    return this.#ask(method, args);
+  }
+
+  async #ask(method: string, args: Record<string, unknown> = {}): Promise<Replies> {
+    return broadcastCommand(await this.#broker(), method, args, this.#options);
   }
 }

@@ -72,9 +72,12 @@ export class Admission {
   /** Approved messages, in the order their slots came. */
   readonly #ready: Approved[] = [];
   /** Deliveries waiting for a rate-limit slot, held by a timer (no concurrency slot). */
-  readonly #parked = new Map<Delivery, NodeJS.Timeout>();
+  readonly #parked = new Map<Delivery, { timer: NodeJS.Timeout; msg: TaskMessage }>();
   /** Messages held for a near ETA (each in its slot), and how to wake them. */
-  readonly #held = new Map<InFlight, { timer: NodeJS.Timeout; wake: () => void }>();
+  readonly #held = new Map<
+    InFlight,
+    { timer: NodeJS.Timeout; wake: () => void; msg: TaskMessage; eta: number }
+  >();
   #broker: Broker | undefined;
   #coordination: Coordination | undefined;
   #watch: RevocationWatch | undefined;
@@ -94,6 +97,30 @@ export class Admission {
   /** The next approved message, if any. */
   nextReady(): Approved | undefined {
     return this.#ready.shift();
+  }
+
+  /** Decoded messages waiting for their start (approved, or parked for a rate-limit slot). */
+  waiting(): { delivery: Delivery; msg: TaskMessage }[] {
+    return [
+      ...this.#ready.map(({ delivery, msg }) => ({ delivery, msg })),
+      ...[...this.#parked].map(([delivery, { msg }]) => ({ delivery, msg })),
+    ];
+  }
+
+  /** Messages held in memory for their near ETA (epoch ms). */
+  scheduled(): { delivery: Delivery; msg: TaskMessage; eta: number }[] {
+    return [...this.#held].map(([entry, { msg, eta }]) => ({ delivery: entry.delivery, msg, eta }));
+  }
+
+  /** The revocations in force (expired ones are dropped). */
+  revocations(): Revocation[] {
+    const now = this.#deps.clock.now();
+    return [...this.#revoked.values()].filter((r) => r.expiresAt > now);
+  }
+
+  /** Overrides a task's rate limit (`null`: none), as Celery's `rate_limit` control does. */
+  setRateLimit(taskName: string, limit: RateLimit | null): void {
+    this.#rateLimits.set(taskName, limit);
   }
 
   /** Records a revocation (at most `MAX_REVOKED`, the oldest forgotten first). */
@@ -142,7 +169,7 @@ export class Admission {
    */
   stopTimers(): Delivery[] {
     const back = [...this.#ready.splice(0).map((r) => r.delivery), ...this.#parked.keys()];
-    for (const timer of this.#parked.values()) clearTimeout(timer);
+    for (const { timer } of this.#parked.values()) clearTimeout(timer);
     this.#parked.clear();
     for (const { timer, wake } of this.#held.values()) {
       clearTimeout(timer);
@@ -274,7 +301,8 @@ export class Admission {
         this.#held.delete(entry);
         resolve();
       };
-      this.#held.set(entry, { timer: setTimeout(wake, waitMs), wake });
+      const eta = this.#deps.clock.now() + waitMs;
+      this.#held.set(entry, { timer: setTimeout(wake, waitMs), wake, msg, eta });
     });
     if (entry.abandoned) return; // requeued by an abort
     if (!this.#deps.accepting()) {
@@ -319,7 +347,7 @@ export class Admission {
       this.#ready.push({ delivery, msg, task });
       this.#deps.wake();
     }, waitMs);
-    this.#parked.set(delivery, timer);
+    this.#parked.set(delivery, { timer, msg });
   }
 
   #rateLimitOf(task: RegisteredTask): RateLimit | null {

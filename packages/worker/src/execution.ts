@@ -105,11 +105,28 @@ export class Executor {
   readonly pool: ChildPool | undefined;
   readonly #asyncContext: AsyncContextMode;
   readonly #observers: Observers | undefined;
+  /** Time limits set at run time (Celery's `time_limit` control), by task name. */
+  readonly #limits = new Map<string, { soft: number | null; hard: number | null }>();
 
   constructor(pool: ChildPool | undefined, asyncContext: AsyncContextMode, observers?: Observers) {
     this.pool = pool;
     this.#asyncContext = asyncContext;
     this.#observers = observers;
+  }
+
+  /** Replaces a task's time limits in seconds (`null`: none), for the runs that start from now. */
+  setTimeLimits(taskName: string, limits: { soft: number | null; hard: number | null }): void {
+    this.#limits.set(taskName, limits);
+  }
+
+  /** A task's time limits as they are now: set at run time, else its options. */
+  timeLimits(task: RegisteredTask): { soft: number | null; hard: number | null } {
+    return (
+      this.#limits.get(task.name) ?? {
+        soft: task.options.softTimeLimit ?? null,
+        hard: task.options.timeLimit ?? null,
+      }
+    );
   }
 
   /** Starts the run; its outcome never rejects. `entry.execution` holds it meanwhile. */
@@ -121,8 +138,9 @@ export class Executor {
   ): Promise<Outcome> {
     this.#observers?.started(msg, entry.delivery.queue);
     const opts = task.options;
-    const hard = msg.headers.timelimit[0] ?? opts.timeLimit ?? null;
-    const soft = msg.headers.timelimit[1] ?? opts.softTimeLimit ?? null;
+    const limits = this.#limits.size > 0 ? this.timeLimits(task) : undefined;
+    const hard = msg.headers.timelimit[0] ?? (limits ? limits.hard : opts.timeLimit) ?? null;
+    const soft = msg.headers.timelimit[1] ?? (limits ? limits.soft : opts.softTimeLimit) ?? null;
     const pool = this.pool && !runsInWorker(task) ? this.pool : undefined;
     const run = new Execution(entry, pool !== undefined, hard, soft);
     entry.execution = run;

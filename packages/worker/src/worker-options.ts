@@ -90,6 +90,8 @@ export interface CompiledWorkerOptions {
   readonly queues: readonly string[];
   readonly concurrency: number;
   readonly prefetch: number;
+  /** `prefetch` was given; otherwise it follows concurrency (remote control's `pool_grow`). */
+  readonly prefetchGiven: boolean;
   readonly hostname: string;
   readonly shutdownTimeoutMs: number;
   /** The logger given, or the app's; the worker binds its hostname to it. */
@@ -155,6 +157,7 @@ export function compileWorkerOptions(
     queues,
     concurrency,
     prefetch,
+    prefetchGiven: options.prefetch !== undefined,
     hostname: options.hostname ?? `${DEFAULT_HOSTNAME_PREFIX}${osHostname()}`,
     shutdownTimeoutMs: (options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_SECONDS) * 1000,
     logger: options.logger ?? defaults.logger,

@@ -5,23 +5,24 @@ import {
   ErrorCodes,
   type Broker,
   type Clock,
-  type Consumer,
   type ControlChannel,
   type Delivery,
   type Logger,
   type TaskMessage,
 } from '@celeriac/core';
-import { Slots, DEFAULT_REVOKE_TTL_MS } from '@celeriac/core/internal';
+import { Slots } from '@celeriac/core/internal';
 import { Admission, type Approved } from './admission.js';
 import { TasksWithBuiltins } from './builtins/index.js';
+import { drain } from './drain.js';
 import { Executor } from './execution.js';
+import type { RemoteControl } from './control/remote-control.js';
+import { listenForControl, WorkerControl } from './control/worker-control.js';
 import { inFlight, type InFlight } from './in-flight.js';
+import { Intake } from './intake.js';
 import { ChildPool } from './pools/child-pool.js';
 import { WorkerMonitor } from './events/monitor.js';
 import type { TaskObserver } from './observe.js';
-import { activeTaskInfo, type ControlledWorker } from './remote-control.js';
 import { ResultWriter } from './result-writer.js';
-import { workerStats } from './worker-stats.js';
 import { RunContext, taskLogger, type ContextHost } from './run-context.js';
 import {
   compileWorkerOptions,
@@ -34,9 +35,6 @@ import {
  * new starts, and what runs finishes or is requeued.
  */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped';
-
-/** What `shutdown()` waited for: every running task, its timeout, or an `abort()`. */
-type DrainEnd = 'drained' | 'timeout' | 'aborted';
 
 /**
  * Consumes task messages, runs them with bounded concurrency and stores their results.
@@ -65,9 +63,6 @@ type DrainEnd = 'drained' | 'timeout' | 'aborted';
 export class Worker {
   readonly app: Celeriac;
   readonly hostname: string;
-  readonly queues: readonly string[];
-  readonly concurrency: number;
-  readonly prefetch: number;
   readonly shutdownTimeoutMs: number;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -79,7 +74,9 @@ export class Worker {
   readonly #contextHost: ContextHost;
   #state: WorkerState = 'idle';
   #broker: Broker | undefined;
-  #consumer: Consumer | undefined;
+  /** The broker consumer, its queues and prefetch (remote control changes them). */
+  readonly #intake: Intake;
+  #concurrency: number;
   readonly #waiting: Delivery[] = [];
   readonly #running = new Slots<InFlight>();
   #starting: Promise<void> | undefined;
@@ -94,7 +91,10 @@ export class Worker {
   /** Runs started per task name (`celery inspect stats` → total). */
   readonly #totals = new Map<string, number>();
   readonly #monitor: WorkerMonitor;
+  #remoteControl: RemoteControl | undefined;
   readonly #startedAt = Date.now();
+  readonly #whenStopped: Promise<void>;
+  #resolveStopped!: () => void;
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
     this.app = app;
@@ -104,9 +104,7 @@ export class Worker {
       clock: app.clock,
     });
     this.#options = o;
-    this.concurrency = o.concurrency;
-    this.prefetch = o.prefetch;
-    this.queues = o.queues;
+    this.#concurrency = o.concurrency;
     this.hostname = o.hostname;
     this.shutdownTimeoutMs = o.shutdownTimeoutMs;
     this.logger = o.logger.child({ worker: this.hostname });
@@ -139,6 +137,14 @@ export class Worker {
       wake: () => this.#pump(),
       terminate: (id) => this.#running.find((e) => e.taskId === id)?.execution?.terminate(),
     });
+    this.#intake = new Intake({
+      queues: o.queues,
+      prefetch: o.prefetch,
+      logger: this.logger,
+      declare: (q) => app.declareQueue(q),
+      onMessage: (d) => this.#onMessage(d),
+    });
+    this.#whenStopped = new Promise((resolve) => (this.#resolveStopped = resolve));
     let requestAbort!: () => void;
     this.#abortRequested = new Promise((resolve) => (requestAbort = () => resolve('aborted')));
     this.#requestAbort = requestAbort;
@@ -146,6 +152,26 @@ export class Worker {
 
   get state(): WorkerState {
     return this.#state;
+  }
+
+  /** Queues consumed now (remote control's `add_consumer` / `cancel_consumer` change them). */
+  get queues(): readonly string[] {
+    return this.#intake.queues;
+  }
+
+  /** Tasks run at once (remote control's `pool_grow` / `pool_shrink` / `autoscale` change it). */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /** Messages held at once, running or waiting for a slot. */
+  get prefetch(): number {
+    return this.#intake.prefetch;
+  }
+
+  /** Resolves once the worker stopped: `shutdown()`, `abort()`, remote control's `shutdown`. */
+  whenStopped(): Promise<void> {
+    return this.#whenStopped;
   }
 
   /** Tasks finished (any outcome) since start. */
@@ -187,20 +213,20 @@ export class Worker {
       const broker = (this.#broker = await this.app.broker());
       const backend = this.app.hasResultBackend ? await this.app.resultBackend() : undefined;
       this.#writer.attach(broker, backend);
-      for (const q of this.queues) await this.app.declareQueue(q);
       await this.#admission.start(broker, await this.app.coordination());
       // Listening first: a worker that takes tasks can be inspected.
-      if (broker.control) await this.#monitor.start(this.#monitorStart(broker.control));
+      if (broker.control) {
+        const { events, heartbeat, remoteControl } = this.#options;
+        const source = { active: () => this.#running.size, processed: () => this.#processed };
+        this.#monitor.start({ channel: broker.control, events, heartbeat, source });
+        if (remoteControl) await this.#listen(broker.control);
+      }
       if (this.#state !== 'starting') return; // stopped meanwhile: take no message
-      this.#consumer = await broker.consume({
-        queues: this.queues,
-        prefetch: this.prefetch,
-        onMessage: (d) => this.#onMessage(d),
-        onError: (err) => this.logger.warn({ err }, 'broker connection problem; retrying'),
-      });
+      await this.#intake.start(broker);
     } catch (err) {
       await this.#release();
       this.#state = 'stopped';
+      this.#resolveStopped();
       throw err;
     }
     if (this.#state !== 'starting') return; // shutdown() or abort() closes what start opened
@@ -223,15 +249,21 @@ export class Worker {
     return this.#monitor.observers.add(observer);
   }
 
-  #monitorStart(channel: ControlChannel): Parameters<WorkerMonitor['start']>[0] {
-    const o = this.#options;
-    return {
-      channel,
-      controlled: this.#controlled(),
-      replySerializer: this.app.options.taskSerializer,
-      ...{ remoteControl: o.remoteControl, events: o.events, heartbeat: o.heartbeat },
-      source: { active: () => this.#running.size, processed: () => this.#processed },
-    };
+  async #listen(channel: ControlChannel): Promise<void> {
+    const control = new WorkerControl({
+      worker: this,
+      options: this.#options,
+      ...{ startedAt: this.#startedAt, waiting: this.#waiting, running: this.#running },
+      ...{ totals: this.#totals, admission: this.#admission, executor: this.#executor },
+      intake: this.#intake,
+      broker: () => this.#broker,
+      setConcurrency: (n) => {
+        this.#concurrency = n;
+        this.#pump();
+      },
+    });
+    const events = this.#monitor.commands();
+    this.#remoteControl = await listenForControl(channel, control, this.logger, events);
   }
 
   /**
@@ -270,7 +302,9 @@ export class Worker {
       'worker shutting down',
     );
     await this.#stopIntake();
-    const end = this.#running.size > 0 ? await this.#drain(timeoutMs) : 'drained';
+    const running = this.#running.values().map((r) => r.done);
+    const end =
+      running.length > 0 ? await drain(running, timeoutMs, this.#abortRequested) : 'drained';
     if (end === 'aborted') {
       // abort() requeues what still runs: this shutdown is over once that is done, not before
       // (a caller that exits when shutdown() resolves must not cut the requeue short).
@@ -302,6 +336,7 @@ export class Worker {
     switch (this.#state) {
       case 'idle':
         this.#state = 'stopped';
+        this.#resolveStopped();
         return false;
       case 'stopped':
         return false;
@@ -320,8 +355,8 @@ export class Worker {
   /** Stops taking messages: cancels the consumer, stops admission's timers, requeues what waits. */
   #stopIntake(): Promise<void> {
     this.#intakeStopped ??= (async () => {
-      await this.#consumer
-        ?.cancel()
+      await this.#intake
+        .cancel()
         .catch((err: unknown) => this.logger.warn({ err }, 'cancelling the consumer failed'));
       const back = [...this.#waiting.splice(0), ...this.#admission.stopTimers()];
       await Promise.all(back.map((d) => this.#writer.requeue(d)));
@@ -329,27 +364,12 @@ export class Worker {
     return this.#intakeStopped;
   }
 
-  /** Waits for the running tasks, at most `timeoutMs`, or until `abort()`. */
-  async #drain(timeoutMs: number): Promise<DrainEnd> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const drained = Promise.all(this.#running.values().map((r) => r.done)).then(
-      () => 'drained' as const,
-    );
-    try {
-      return await Promise.race([drained, timedOut, this.#abortRequested]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Closes what start() opened besides the consumer: the pool, the revocation watch, remote control. */
   #release(): Promise<void> {
     this.#released ??= (async () => {
       await this.#executor.pool?.close();
       await this.#admission.stopWatch();
+      await this.#remoteControl?.stop().catch(() => undefined);
       await this.#monitor.stop().catch(() => undefined);
     })();
     return this.#released;
@@ -358,28 +378,8 @@ export class Worker {
   #stopped(): void {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#resolveStopped();
     this.logger.info({ processed: this.#processed }, 'worker stopped');
-  }
-
-  /** What Celery's remote control sees of this worker. */
-  #controlled(): ControlledWorker {
-    return {
-      hostname: this.hostname,
-      registered: () => [...this.app.tasks.keys()].sort(),
-      active: () => this.#running.values().flatMap((e) => activeTaskInfo(e, this.hostname)),
-      stats: () =>
-        workerStats({
-          ...{ totals: this.#totals, startedAt: this.#startedAt, concurrency: this.concurrency },
-          ...{ prefetch: this.prefetch, pool: this.#executor.pool?.kind ?? 'async' },
-          transport: this.#broker?.kind ?? 'unknown',
-        }),
-      revoke: (ids, terminate) => {
-        const expiresAt = Date.now() + DEFAULT_REVOKE_TTL_MS;
-        for (const id of ids) this.#admission.revoke({ id, terminate, expiresAt });
-      },
-      taskEvents: () => this.#monitor.taskEvents,
-      setTaskEvents: (on) => this.#monitor.setTaskEvents(on),
-    };
   }
 
   #onMessage(delivery: Delivery): void {
@@ -393,7 +393,7 @@ export class Worker {
 
   /** Gives free slots to approved messages first, then to deliveries in arrival order. */
   #pump(): void {
-    while (this.#running.size < this.concurrency && this.#state === 'running') {
+    while (this.#running.size < this.#concurrency && this.#state === 'running') {
       const approved = this.#admission.nextReady();
       const delivery = approved?.delivery ?? this.#waiting.shift();
       if (!delivery) break;

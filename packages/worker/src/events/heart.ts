@@ -41,6 +41,11 @@ export class Heart {
     this.#timer.unref();
   }
 
+  /** Sends a `worker-heartbeat` now (remote control's `heartbeat`). */
+  beat(): void {
+    if (this.#timer) this.#send('worker-heartbeat');
+  }
+
   /** Sends `worker-offline` and waits for every event under way to be published. */
   async stop(): Promise<void> {
     if (!this.#timer) return;

@@ -120,7 +120,8 @@ describe.each(['redis', 'amqp'] as const)(
         ['revoke', r.id, 'terminate', hostname],
         env,
       );
-      expect(revoked).toEqual([{ [hostname]: { ok: `tasks ${r.id} flagged as revoked` } }]);
+      // Celery names the tasks it terminated (`terminate: <ids>`).
+      expect(revoked).toEqual([{ [hostname]: { ok: `terminate: ${r.id}` } }]);
       await expect(r.get({ timeout: 10 })).rejects.toMatchObject({ type: 'TaskRevokedError' });
       expect(aborted.has(r.id)).toBe(true);
     });

@@ -1,7 +1,13 @@
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '@celeriac/client';
 import { CeleriacError, ErrorCodes, type Logger } from '@celeriac/core';
 import type { AppModuleRef } from './app-module.js';
-import { ProcessChild, ThreadChild, type ChildExit, type PoolChild } from './pool-child.js';
+import {
+  describeExit,
+  ProcessChild,
+  ThreadChild,
+  type ChildExit,
+  type PoolChild,
+} from './pool-child.js';
 import type { CompiledPoolOptions } from './pool-options.js';
 import { outcomeOf, poolClosed, runMessage, type PoolOutcome, type PoolRun } from './pool-run.js';
 import { rebuildThrown, serializeThrown, type ChildMessage } from './protocol.js';
@@ -49,7 +55,7 @@ const EXIT_GRACE_MS = 2000;
  */
 export class ChildPool {
   readonly kind: CompiledPoolOptions['kind'];
-  readonly size: number;
+  #size: number;
   readonly #options: CompiledPoolOptions;
   readonly #logger: Logger;
   readonly #create: (kind: CompiledPoolOptions['kind'], app: AppModuleRef) => PoolChild;
@@ -67,7 +73,7 @@ export class ChildPool {
   constructor(options: CompiledPoolOptions, deps: ChildPoolDeps) {
     this.#options = options;
     this.kind = options.kind;
-    this.size = deps.size;
+    this.#size = deps.size;
     this.#logger = deps.logger;
     this.#create =
       deps.create ??
@@ -79,11 +85,30 @@ export class ChildPool {
     if (this.#state !== 'idle') return;
     this.#state = 'running';
     try {
-      await Promise.all(Array.from({ length: this.size }, () => this.#spawn()));
+      await Promise.all(Array.from({ length: this.#size }, () => this.#spawn()));
     } catch (err) {
       await this.close();
       throw err;
     }
+  }
+
+  /** Members the pool keeps (Celery's `max-concurrency`); `resize()` changes it. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The thread ids or pids of the members now in the pool. */
+  members(): (number | string)[] {
+    return [...this.#slots].map((s) => s.child.id);
+  }
+
+  /** Grows or shrinks to `size` members (`pool_grow`): a shrink never cuts a task short. */
+  resize(size: number): void {
+    this.#size = size;
+    if (this.#state !== 'running') return;
+    for (let n = size - this.#slots.size; n > 0; n--) this.#replace();
+    // Idle members leave now; busy ones over the size when their task is done (see 'done').
+    while (this.#slots.size > size && this.#idle.length > 0) this.#leave(this.#idle.pop()!);
   }
 
   /** Runs a task on the next free member. */
@@ -174,8 +199,9 @@ export class ChildPool {
 
   /** Keeps the pool at `size` after a member left; a member that failed to start is retried later. */
   #replace(delayMs = 0): void {
-    if (this.#state !== 'running') return;
+    if (this.#state !== 'running' || this.#slots.size >= this.#size) return;
     const spawn = (): void => {
+      if (this.#state !== 'running' || this.#slots.size >= this.#size) return; // shrank meanwhile
       this.#spawn().catch((err: unknown) =>
         this.#logger.error({ err }, `a ${this.#noun()} could not start; trying again`),
       );
@@ -363,7 +389,9 @@ export class ChildPool {
             : o.maxMemoryPerChildKiB !== null && m.memoryKiB > o.maxMemoryPerChildKiB
               ? `it uses ${m.memoryKiB} KiB (maxMemoryPerChild ${o.maxMemoryPerChildKiB})`
               : undefined;
-        if (recycle) {
+        if (this.#slots.size > this.#size) {
+          this.#leave(slot); // the pool shrank while it ran
+        } else if (recycle) {
           this.#logger.info(
             { [this.#idKey()]: slot.child.id },
             `replacing a ${this.#noun()}: ${recycle}`,
@@ -387,7 +415,7 @@ export class ChildPool {
     slot.started(
       new CeleriacError(
         ErrorCodes.INVALID_OPTION,
-        `a ${this.#noun()} exited (${describe(exit)}) before it loaded appModule ${this.#options.appModule.spec}`,
+        `a ${this.#noun()} exited (${describeExit(exit)}) before it loaded appModule ${this.#options.appModule.spec}`,
         { details: { option: 'appModule', value: this.#options.appModule.spec } },
       ),
     );
@@ -419,8 +447,4 @@ export class ChildPool {
     }
     if (counted) this.#replace(wasStarting ? RESPAWN_DELAY_MS : 0);
   }
-}
-
-function describe(exit: ChildExit): string {
-  return exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
 }

@@ -117,3 +117,8 @@ export class ProcessChild implements PoolChild {
     this.#child.once('exit', (code, signal) => listener({ code, signal, error: undefined }));
   }
 }
+
+/** How a member ended, for a log line: `signal SIGKILL` or `exit code 1`. */
+export function describeExit(exit: ChildExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
+}

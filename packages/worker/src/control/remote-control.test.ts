@@ -12,7 +12,8 @@ import {
   type ControlChannel,
   type SerializerName,
 } from '@celeriac/core';
-import { RemoteControl, type ControlledWorker } from './remote-control.js';
+import type { ControlledWorker } from './commands.js';
+import { RemoteControl } from './remote-control.js';
 
 /** A channel that hands requests in by hand and keeps what is sent back. */
 class FakeChannel implements ControlChannel {
@@ -43,15 +44,13 @@ class FakeChannel implements ControlChannel {
   }
 }
 
-const worker: ControlledWorker = {
-  hostname: 'celeriac@unit',
-  registered: () => ['t.add'],
-  active: () => [],
-  stats: () => ({ pid: 1 }),
-  revoke: () => undefined,
-  taskEvents: () => false,
-  setTaskEvents: () => undefined,
-};
+/** Only `hostname` is read by a ping; any other method called is a test failure. */
+const worker = new Proxy({ hostname: 'celeriac@unit' } as ControlledWorker, {
+  get: (target, key) => {
+    if (key === 'hostname') return target.hostname;
+    throw new Error(`unexpected call of ${String(key)}`);
+  },
+});
 
 function request(serializer: typeof jsonSerializer | typeof msgpackSerializer): BrokerMessage {
   return {
