@@ -81,7 +81,14 @@ export function seriesCharts(series) {
         { label: 'runtime max', color: '#b98a1d', values: b.map((x) => x.runtimeMax) },
         { label: 'queue wait avg', color: '#6c8cbf', values: avg('waitSum', 'waitCount') },
       ],
-      format: (v) => (v < 1 ? `${(v * 1000).toFixed(0)}ms` : `${v.toFixed(1)}s`),
+      format: (v) =>
+        v === 0
+          ? '0'
+          : v < 0.001
+            ? `${(v * 1e6).toFixed(0)}µs`
+            : v < 1
+              ? `${(v * 1000).toFixed(v < 0.01 ? 1 : 0)}ms`
+              : `${v.toFixed(1)}s`,
     }),
   ];
 }
