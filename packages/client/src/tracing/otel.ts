@@ -1,12 +1,12 @@
 import type * as OtelApiModule from '@opentelemetry/api';
 
+type OtelApi = typeof OtelApiModule;
+
 /**
  * `@opentelemetry/api`, when the application installed it (an optional peer): loaded once,
  * when this module loads, so a publish or a run never waits for it. Without it, tracing is
  * off and costs one `undefined` check per publish and per run.
  */
-type OtelApi = typeof OtelApiModule;
-
 export const otel: OtelApi | undefined = await import('@opentelemetry/api').catch(() => undefined);
 
 /** The tracer name of Celeriac's spans (instrumentation scope). */
