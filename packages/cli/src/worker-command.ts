@@ -11,6 +11,7 @@ import {
   str,
 } from './parse.js';
 import { UsageError } from './usage-error.js';
+import { endpointOptions, ENDPOINTS_HELP, startWorkerEndpoints } from './worker-endpoints.js';
 
 export const WORKER_HELP = `Usage: celeriac worker --app <module> [options]
 
@@ -32,6 +33,7 @@ Options:
   -E, --events                  Send task events (task-received, task-succeeded, …) on celeryev, for
                                 Flower, celery events, celery-exporter and celeriac dashboard
       --without-heartbeat       Do not send worker-online/heartbeat/offline events (sent by default)
+${ENDPOINTS_HELP}
 ${COMMON_HELP}
 
 Example:
@@ -53,6 +55,7 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     'max-memory-per-child': { type: 'string' },
     events: { type: 'boolean', short: 'E' },
     'without-heartbeat': { type: 'boolean' },
+    ...endpointOptions,
   });
   if (p.values['help']) {
     io.stdout.write(WORKER_HELP);
@@ -95,10 +98,12 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
   // Remote control's `shutdown` stops the worker without a signal: the command ends then too.
   const stoppedByRemote = new AbortController();
   void worker.whenStopped().then(() => stoppedByRemote.abort());
+  let closeEndpoints: (() => Promise<void>) | undefined;
   await serveUntilSignal({
     logger,
     abort: stoppedByRemote.signal,
     start: async () => {
+      closeEndpoints = await startWorkerEndpoints(worker, p, logger);
       await worker.start();
       if (p.values['beat'] === true)
         beat = await startWorkerBeat(app, logger, { appSpec: str(p, 'app') });
@@ -118,6 +123,7 @@ export async function workerCommand(argv: string[], io: CliIo): Promise<number> 
     },
     close: async () => {
       await beat?.close();
+      await closeEndpoints?.();
       await app.close();
     },
   });

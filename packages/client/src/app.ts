@@ -33,6 +33,7 @@ import { APPLY_SPEC, compileTaskOptions, REVOKE_SPEC } from './task-options.js';
 import { AppConnections } from './app-connections.js';
 import { sendTaskSentEvent } from './events/sent.js';
 import { resolveReplyTo } from './reply-to.js';
+import { publishTraced } from './tracing/producer.js';
 import {
   buildTaskWire,
   invalid,
@@ -426,7 +427,7 @@ export class Celeriac implements ResultSource {
         wire.properties.reply_to = this.#replyTo;
       const held = eta && eta.getTime() > this.clock.now();
       const deliverAt = held && (await delaysInBroker(this.options, broker, queue));
-      await broker.publish(queue, wire, deliverAt ? { deliverAt: eta.getTime() } : {});
+      await publishTraced(broker, queue, wire, deliverAt ? { deliverAt: eta.getTime() } : {});
       if (this.options.taskSendSentEvent) await sendTaskSentEvent(this, broker, queue, wire);
     } catch (err) {
       if (err instanceof CeleriacError && err.code !== ErrorCodes.BROKER_UNAVAILABLE) throw err;

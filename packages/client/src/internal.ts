@@ -20,3 +20,4 @@ export {
   utcOffsetHours,
 } from './events/index.js';
 export type { EventSenderOptions } from './events/index.js';
+export { otel, errorType, messagingSystem, TRACER_NAME } from './tracing/otel.js';

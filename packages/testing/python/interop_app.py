@@ -46,3 +46,4 @@ def sleep(seconds, marker=None):
 
 
 import interop_canvas_tasks  # noqa: E402,F401 - registers py.tsum and the other canvas tasks
+import interop_tracing  # noqa: E402,F401 - registers py.traceparent

@@ -11,6 +11,8 @@ import { runsInWorker } from './builtins/index.js';
 import type { InFlight } from './in-flight.js';
 import type { Observers } from './observe.js';
 import type { ChildPool } from './pools/child-pool.js';
+import { bindLogger } from './run-context.js';
+import { startConsumerSpan } from './tracing.js';
 import type { PoolOutcome } from './pools/pool-run.js';
 
 /** How a run ended: the pool's outcomes, or a revocation with terminate. */
@@ -107,11 +109,19 @@ export class Executor {
   readonly #observers: Observers | undefined;
   /** Time limits set at run time (Celery's `time_limit` control), by task name. */
   readonly #limits = new Map<string, { soft: number | null; hard: number | null }>();
+  /** The broker's kind, for the CONSUMER span's `messaging.system`. */
+  readonly #brokerKind: () => string | undefined;
 
-  constructor(pool: ChildPool | undefined, asyncContext: AsyncContextMode, observers?: Observers) {
+  constructor(
+    pool: ChildPool | undefined,
+    asyncContext: AsyncContextMode,
+    observers?: Observers,
+    brokerKind: () => string | undefined = () => undefined,
+  ) {
     this.pool = pool;
     this.#asyncContext = asyncContext;
     this.#observers = observers;
+    this.#brokerKind = brokerKind;
   }
 
   /** Replaces a task's time limits in seconds (`null`: none), for the runs that start from now. */
@@ -144,6 +154,23 @@ export class Executor {
     const pool = this.pool && !runsInWorker(task) ? this.pool : undefined;
     const run = new Execution(entry, pool !== undefined, hard, soft);
     entry.execution = run;
+    const span = startConsumerSpan(msg, entry.delivery.queue, this.#brokerKind());
+    if (!span) return this.#start(run, ctx, task, msg, pool, hard);
+    bindLogger(ctx.logger, span.ids);
+    void run.outcome.then((outcome) => span.end(outcome));
+    return span.run(() => this.#start(run, ctx, task, msg, pool, hard));
+  }
+
+  /** Runs the task function in the pool or here, inside the active context. */
+  #start(
+    run: Execution,
+    ctx: TaskContext,
+    task: RegisteredTask,
+    msg: TaskMessage,
+    pool: ChildPool | undefined,
+    hard: number | null,
+  ): Promise<Outcome> {
+    const opts = task.options;
     // In the threads and process pools the task runs there; its limits and signal work alike.
     if (pool) {
       pool

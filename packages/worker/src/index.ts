@@ -21,3 +21,6 @@ export type { WorkerState } from './worker.js';
 export type { WorkerOptions } from './worker-options.js';
 export { WorkerLostError } from './pools/worker-lost-error.js';
 export type { PoolKind, PoolOptions } from './pools/pool-options.js';
+export { startHealthServer } from './health.js';
+export type { HealthOptions, HealthReport } from './health.js';
+export type { HttpEndpoint, ListenOptions } from './http-listen.js';

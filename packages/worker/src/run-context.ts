@@ -17,7 +17,12 @@ class LazyChildLogger implements Logger {
   readonly #bindings: Record<string, unknown>;
   constructor(base: Logger, bindings: Record<string, unknown>) {
     this.#base = base;
-    this.#bindings = bindings;
+    this.#bindings = { ...bindings };
+  }
+  /** Adds bindings (a trace's ids once its span starts); a child made already is made anew. */
+  bind(more: Record<string, unknown>): void {
+    Object.assign(this.#bindings, more);
+    this.#child = undefined;
   }
   #get(): Logger {
     return (this.#child ??= this.#base.child(this.#bindings));
@@ -41,6 +46,11 @@ class LazyChildLogger implements Logger {
 /** The logger of one task's messages: `{ task, taskId }` bound, the child made on first use. */
 export function taskLogger(base: Logger, msg: TaskMessage): Logger {
   return new LazyChildLogger(base, { task: msg.headers.task, taskId: msg.headers.id });
+}
+
+/** Binds `more` on a task's logger made by `taskLogger` (other loggers are left alone). */
+export function bindLogger(log: Logger, more: Record<string, unknown>): void {
+  if (log instanceof LazyChildLogger) log.bind(more);
 }
 
 /** What a task context needs from its worker, shared by every context of one worker. */

@@ -125,7 +125,7 @@ export class Worker {
       storeState: (msg, state, meta, log) => writer.store(msg, state, meta, null, log),
     };
     const pool = o.pool && new ChildPool(o.pool, { size: o.concurrency, logger: this.logger });
-    this.#executor = new Executor(pool, o.asyncContext, observers);
+    this.#executor = new Executor(pool, o.asyncContext, observers, () => this.#broker?.kind);
     this.#admission = new Admission({
       observers,
       tasks: new TasksWithBuiltins(app), // Celery's celery.map, .starmap, .chunks beside the app's
