@@ -4,8 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Celeriac } from '@celeriac/client';
+import { silentLogger } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
-import { BIN, runCli } from './spawn-cli.test-helper.js';
+import { BIN, runCli, startWorkerProcess } from './spawn-cli.test-helper.js';
 
 const redisUrl = inject('redisUrl');
 /** The only queue acted on: never another test's. */
@@ -90,5 +92,47 @@ describe('celeriac dashboard', () => {
     const purge = await post(`${url}api/dead-letters/purge`, { authorization });
     expect(purge.status).toBe(200);
     expect(await purge.json()).toEqual({ purged: 0 });
+  });
+
+  it("serves celery-exporter's metrics on /metrics, fed by the events it shows", async () => {
+    const url = await startDashboardProcess([]);
+    // celery-exporter labels by the host part of the node name: a host of this test's own.
+    const host = uniqueName('dmhost');
+    const hostname = `dm@${host}`;
+    const worker = await startWorkerProcess(['-E', '-Q', QUEUE, '-n', hostname], {
+      CELERIAC_BROKER_URL: redisUrl,
+    });
+    running.push(worker.child);
+    const app = new Celeriac({ broker: redisUrl, logger: silentLogger, defaultQueue: QUEUE });
+    try {
+      for (const [a, b] of [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ])
+        await app.sendTask('fx.add', [a, b]).get({ timeout: 15 });
+      const count = (text: string, name: string): number =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}{`) && l.includes(`hostname="${host}"`))
+          .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      await expect
+        .poll(
+          async () => {
+            const text = await (await fetch(`${url}metrics`)).text();
+            return ['received', 'started', 'succeeded', 'failed'].map((k) =>
+              count(text, `celery_task_${k}_total`),
+            );
+          },
+          { timeout: 15_000 },
+        )
+        .toEqual([3, 3, 3, 0]);
+      const text = await (await fetch(`${url}metrics`)).text();
+      expect(count(text, 'celery_task_runtime_count')).toBe(3);
+      expect(count(text, 'celery_worker_up')).toBe(1);
+      expect(text).toMatch(new RegExp(`celery_queue_length\\{queue_name="${QUEUE}"\\} 0`));
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { startDashboard, type Dashboard } from '@celeriac/dashboard';
+import { dashboardMetrics } from './dashboard-metrics.js';
 import { serveUntilSignal, serviceApp, type CliIo } from './cli-context.js';
 import {
   COMMON_HELP,
@@ -70,6 +71,7 @@ export async function dashboardCommand(argv: string[], io: CliIo): Promise<numbe
     'the broker is memory://: the dashboard sees only this process, where no worker runs',
   );
   let dashboard: Dashboard | undefined;
+  const metrics = dashboardMetrics(app, queues);
   await serveUntilSignal({
     logger,
     start: async () => {
@@ -78,6 +80,8 @@ export async function dashboardCommand(argv: string[], io: CliIo): Promise<numbe
         port,
         logger,
         allowActions: flag(p, 'allow-actions'),
+        routes: [metrics.route],
+        events: metrics.events,
         ...(host === undefined ? {} : { host }),
         ...(basicAuth === undefined ? {} : { basicAuth }),
         ...(queues === undefined ? {} : { queues }),
