@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createScheduleStore, defaultStoreUrl, type ScheduleStore } from '@celeriac/beat';
+import { redactUrl } from '@celeriac/core/internal';
 import { Cluster } from './cluster.js';
 import {
   compileDashboardOptions,
@@ -29,16 +30,9 @@ export interface Dashboard {
 const FLUSH_MS = 250;
 const SERIES_MS = 1000;
 
-/** A URL with its password shown as `***`, for the page's header. */
+/** A URL with its password shown as `***`, for the page's header (core's one redactor). */
 function redact(url: string | false | undefined): string | null {
-  if (typeof url !== 'string') return null;
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
+  return typeof url === 'string' ? redactUrl(url) : null;
 }
 
 async function openScheduleStore(
