@@ -89,8 +89,8 @@ const { celeriac } = await import('./systems/celeriac.js').catch((err) => {
 });
 const { bullmq } = await import('./systems/bullmq.js');
 const { celeriacSqlite } = await import('./systems/celeriac-sqlite.js');
-const { celeriacEvents } = await import('./systems/celeriac-events.js');
-const SYSTEMS = [celeriac, bullmq, celeriacSqlite, celeriacEvents];
+const { celeriacEvents, celeriacEventsListened } = await import('./systems/celeriac-events.js');
+const SYSTEMS = [celeriac, bullmq, celeriacSqlite, celeriacEvents, celeriacEventsListened];
 const only = opts.only
   ?.toLowerCase()
   .split(',')

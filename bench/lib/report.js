@@ -238,13 +238,17 @@ export function renderReport({
     }
   }
 
-  const eventsOn = runs['celeriac-events']?.W1;
-  if (eventsOn?.length && runs.celeriac?.W1?.length) {
-    const ratio = pairedRatio(eventsOn, runs.celeriac.W1, (r) => r.throughput);
-    const cpu = pairedRatio(eventsOn, runs.celeriac.W1, (r) => r.workerCpuUsPerTask);
+  for (const [id, what] of [
+    ['celeriac-events', 'worker -E, nobody listening on this machine'],
+    ['celeriac-events-listened', 'worker -E, a listener process on the same CPUs'],
+  ]) {
+    const on = runs[id]?.W1;
+    if (!on?.length || !runs.celeriac?.W1?.length) continue;
+    const ratio = pairedRatio(on, runs.celeriac.W1, (r) => r.throughput);
+    const cpu = pairedRatio(on, runs.celeriac.W1, (r) => r.workerCpuUsPerTask);
     out.push('');
     out.push(
-      `**Events overhead (W1, worker -E with a receiver listening):** throughput ${ratio === undefined ? 'n/a' : `${(ratio * 100).toFixed(1)}% of events off (${ratio >= 0.9 ? 'within' : 'NOT within'} the 10% budget)`}; worker CPU per task ${cpu === undefined ? 'n/a' : `× ${cpu.toFixed(2)}`}.`,
+      `**Events overhead (W1, ${what}):** throughput ${ratio === undefined ? 'n/a' : `${(ratio * 100).toFixed(1)}% of events off (${ratio >= 0.9 ? 'within' : 'NOT within'} the 10% budget)`}; worker CPU per task × ${cpu === undefined ? 'n/a' : cpu.toFixed(2)}.`,
     );
   }
 

@@ -1,7 +1,9 @@
 // Celeriac with Celery events on (`celeriac worker -E`), beside the plain Celeriac system, for the
-// events overhead line of the report: the same W1, with the worker sending task-received,
-// task-started and task-succeeded for every task, and a separate process listening to them (as
-// Flower or celery-exporter would), so each event is really published and delivered.
+// events overhead lines of the report: the same W1, with the worker sending task-received,
+// task-started and task-succeeded for every task. Two variants: `celeriac-events`, with nobody
+// listening on this machine (what the worker itself pays; a monitor runs elsewhere), and
+// `celeriac-events-listened`, with a separate process listening to every event (as Flower or
+// celery-exporter would) on the same 2 CPUs, so each event is also delivered and decoded here.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { celeriac } from './celeriac.js';
@@ -12,6 +14,18 @@ export const celeriacEvents = {
   ...celeriac,
   id: 'celeriac-events',
   label: 'Celeriac -E',
+  workloads: ['W1'],
+
+  async open(ctx) {
+    const run = await celeriac.open(ctx);
+    return { ...run, workerConfig: { ...run.workerConfig, events: true } };
+  },
+};
+
+export const celeriacEventsListened = {
+  ...celeriac,
+  id: 'celeriac-events-listened',
+  label: 'Celeriac -E + listener',
   workloads: ['W1'],
 
   async open(ctx) {

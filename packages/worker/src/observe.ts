@@ -66,48 +66,82 @@ export class Observers implements Required<TaskObserver> {
     };
   }
 
-  #each<S extends Step>(
-    step: S,
-    call: (fn: NonNullable<TaskObserver[S]>, o: TaskObserver) => void,
-  ): void {
+  // One loop per step, no closure per call: these run three times per task.
+  received(msg: TaskMessage, queue: string): void {
     for (const o of this.#list) {
-      const fn = o[step];
-      if (!fn) continue;
+      if (!o.received) continue;
       try {
-        call(fn, o);
+        o.received(msg, queue);
       } catch (err) {
-        this.#onError(err, step);
+        this.#onError(err, 'received');
       }
     }
   }
 
-  received(msg: TaskMessage, queue: string): void {
-    if (this.#list.length) this.#each('received', (fn, o) => fn.call(o, msg, queue));
-  }
-
   started(msg: TaskMessage, queue: string): void {
-    if (this.#list.length) this.#each('started', (fn, o) => fn.call(o, msg, queue));
+    for (const o of this.#list) {
+      if (!o.started) continue;
+      try {
+        o.started(msg, queue);
+      } catch (err) {
+        this.#onError(err, 'started');
+      }
+    }
   }
 
   succeeded(msg: TaskMessage, queue: string, result: unknown, runtime: number): void {
-    if (this.#list.length)
-      this.#each('succeeded', (fn, o) => fn.call(o, msg, queue, result, runtime));
+    for (const o of this.#list) {
+      if (!o.succeeded) continue;
+      try {
+        o.succeeded(msg, queue, result, runtime);
+      } catch (err) {
+        this.#onError(err, 'succeeded');
+      }
+    }
   }
 
   failed(msg: TaskMessage, queue: string, error: unknown, runtime: number): void {
-    if (this.#list.length) this.#each('failed', (fn, o) => fn.call(o, msg, queue, error, runtime));
+    for (const o of this.#list) {
+      if (!o.failed) continue;
+      try {
+        o.failed(msg, queue, error, runtime);
+      } catch (err) {
+        this.#onError(err, 'failed');
+      }
+    }
   }
 
   retried(msg: TaskMessage, queue: string, error: unknown): void {
-    if (this.#list.length) this.#each('retried', (fn, o) => fn.call(o, msg, queue, error));
+    for (const o of this.#list) {
+      if (!o.retried) continue;
+      try {
+        o.retried(msg, queue, error);
+      } catch (err) {
+        this.#onError(err, 'retried');
+      }
+    }
   }
 
   revoked(msg: TaskMessage, queue: string, info: RevokedInfo): void {
-    if (this.#list.length) this.#each('revoked', (fn, o) => fn.call(o, msg, queue, info));
+    for (const o of this.#list) {
+      if (!o.revoked) continue;
+      try {
+        o.revoked(msg, queue, info);
+      } catch (err) {
+        this.#onError(err, 'revoked');
+      }
+    }
   }
 
   rejected(msg: TaskMessage | undefined, delivery: Delivery, requeue: boolean): void {
-    if (this.#list.length) this.#each('rejected', (fn, o) => fn.call(o, msg, delivery, requeue));
+    for (const o of this.#list) {
+      if (!o.rejected) continue;
+      try {
+        o.rejected(msg, delivery, requeue);
+      } catch (err) {
+        this.#onError(err, 'rejected');
+      }
+    }
   }
 }
 
