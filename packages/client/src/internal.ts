@@ -15,6 +15,7 @@ export { broadcastCommand } from './inspect.js';
 export {
   EventSender,
   EVENT_EXCHANGE,
+  jsonText,
   EVENT_EXCHANGE_ROUTE,
   defaultEventHostname,
   utcOffsetHours,

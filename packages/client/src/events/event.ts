@@ -47,6 +47,17 @@ export interface CeleryEvent {
   [field: string]: unknown;
 }
 
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A string (or null) as JSON text, fast: most event fields (ids, task names, reprs) need no
+ * escaping, and `JSON.stringify` is called only for those that do.
+ */
+export function jsonText(value: string | null | undefined): string {
+  if (value === null || value === undefined) return 'null';
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
 /** Celery's `utcoffset()`: hours west of UTC, daylight saving included. */
 export function utcOffsetHours(now: Date = new Date()): number {
   return Math.floor(now.getTimezoneOffset() / 60);
@@ -108,16 +119,9 @@ export class EventSender {
   /**
    * Sends the event of `type` with `fields` (now, or with its group's list on the next tick),
    * adding `hostname`, `utcoffset`, `pid`, `clock` and `timestamp`. The event is written to
-   * JSON at once, by hand around `JSON.stringify(fields)`: a worker sends three per task, and
-   * neither a copy of the fields nor a generic pass over the common ones is paid for it.
+   * JSON at once; `fields` is not kept.
    */
   send(type: CeleryEventType, fields: Record<string, unknown>): void {
-    const now = Date.now();
-    if (now >= this.#offsetUntil) {
-      const offset = utcOffsetHours(new Date(now));
-      this.#offsetUntil = now + 60_000; // a daylight-saving change shows within a minute
-      this.#common = `"hostname":${JSON.stringify(this.hostname)},"utcoffset":${offset},"pid":${process.pid}`;
-    }
     let own: string;
     try {
       own = JSON.stringify(fields);
@@ -125,7 +129,22 @@ export class EventSender {
       this.#logger.warn({ err, type }, 'an event could not be encoded; dropped');
       return;
     }
-    const text = `${own.length > 2 ? `${own.slice(0, -1)},` : '{'}${this.#common},"clock":${++this.#clock},"timestamp":${now / 1000},"type":"${type}"}`;
+    this.sendMembers(type, own.slice(1, -1));
+  }
+
+  /**
+   * `send` for the hot path: the event's own fields given as JSON object members, without
+   * braces (`"uuid":"…","runtime":0.01`), written by the caller with `jsonText`. A worker's
+   * task events go this way: three per task, each built with no object and no generic pass.
+   */
+  sendMembers(type: CeleryEventType, members: string): void {
+    const now = Date.now();
+    if (now >= this.#offsetUntil) {
+      const offset = utcOffsetHours(new Date(now));
+      this.#offsetUntil = now + 60_000; // a daylight-saving change shows within a minute
+      this.#common = `"hostname":${JSON.stringify(this.hostname)},"utcoffset":${offset},"pid":${process.pid}`;
+    }
+    const text = `{${members}${members ? ',' : ''}${this.#common},"clock":${++this.#clock},"timestamp":${now / 1000},"type":"${type}"}`;
     const group = type.slice(0, type.indexOf('-'));
     if (!this.#bufferGroups.has(group)) {
       this.#publish(text, type.replace('-', '.'));

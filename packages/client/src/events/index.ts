@@ -3,6 +3,7 @@ export {
   EVENT_EXCHANGE_ROUTE,
   EventSender,
   defaultEventHostname,
+  jsonText,
   utcOffsetHours,
 } from './event.js';
 export type { CeleryEvent, CeleryEventType, EventSenderOptions } from './event.js';

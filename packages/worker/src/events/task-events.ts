@@ -1,6 +1,6 @@
 import type { Delivery, TaskMessage } from '@celeriac/core';
 import { exceptionToDocument, excRepr, pyRepr, tracebackOf } from '@celeriac/core/internal';
-import type { EventSender } from '@celeriac/client/internal';
+import { jsonText as q, type EventSender } from '@celeriac/client/internal';
 import type { RevokedInfo, TaskObserver } from '../observe.js';
 
 /** Celery's `resultrepr_maxsize`: how much of a result's repr an event carries. */
@@ -37,34 +37,33 @@ export class TaskEvents implements TaskObserver {
     this.#enabled = false;
   }
 
+  // The three events of every task are written as JSON members by hand (see sendMembers).
   received(msg: TaskMessage, queue: string): void {
     if (!this.#enabled) return;
     const h = msg.headers;
-    this.#sender.send('task-received', {
-      uuid: h.id,
-      name: h.task,
-      args: h.argsrepr ?? pyRepr(msg.args, 1024, true),
-      kwargs: h.kwargsrepr ?? pyRepr(msg.kwargs),
-      root_id: h.root_id,
-      parent_id: h.parent_id,
-      retries: h.retries,
-      eta: h.eta,
-      expires: h.expires,
-      queue,
-    });
+    const args = h.argsrepr ?? pyRepr(msg.args, 1024, true);
+    const kwargs = h.kwargsrepr ?? pyRepr(msg.kwargs);
+    const retries = Number.isFinite(h.retries) ? h.retries : 0;
+    this.#sender.sendMembers(
+      'task-received',
+      `"uuid":${q(h.id)},"name":${q(h.task)},"args":${q(args)},"kwargs":${q(kwargs)},` +
+        `"root_id":${q(h.root_id)},"parent_id":${q(h.parent_id)},"retries":${retries},` +
+        `"eta":${q(h.eta)},"expires":${q(h.expires)},"queue":${q(queue)}`,
+    );
   }
 
   started(msg: TaskMessage): void {
-    if (this.#enabled) this.#sender.send('task-started', { uuid: msg.headers.id });
+    if (this.#enabled) this.#sender.sendMembers('task-started', `"uuid":${q(msg.headers.id)}`);
   }
 
   succeeded(msg: TaskMessage, _queue: string, result: unknown, runtime: number): void {
     if (!this.#enabled) return;
-    this.#sender.send('task-succeeded', {
-      uuid: msg.headers.id,
-      result: pyRepr(result, RESULT_REPR_MAX),
-      runtime,
-    });
+    const repr = pyRepr(result, RESULT_REPR_MAX);
+    const seconds = Number.isFinite(runtime) ? runtime : 0;
+    this.#sender.sendMembers(
+      'task-succeeded',
+      `"uuid":${q(msg.headers.id)},"result":${q(repr)},"runtime":${seconds}`,
+    );
   }
 
   failed(msg: TaskMessage, _queue: string, error: unknown): void {
