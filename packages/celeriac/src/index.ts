@@ -87,8 +87,19 @@ export type {
   UniqueOptions,
   ValueOf,
 } from '@celeriac/client';
-export { Worker, WorkerLostError } from '@celeriac/worker';
-export type { PoolKind, PoolOptions, WorkerOptions, WorkerState } from '@celeriac/worker';
+export { Worker, WorkerLostError, startHealthServer } from '@celeriac/worker';
+export type {
+  HealthOptions,
+  HealthReport,
+  HttpEndpoint,
+  ListenOptions,
+  PoolKind,
+  PoolOptions,
+  RevokedInfo,
+  TaskObserver,
+  WorkerOptions,
+  WorkerState,
+} from '@celeriac/worker';
 export {
   Beat,
   BeatEntries,

@@ -24,3 +24,4 @@ export type { PoolKind, PoolOptions } from './pools/pool-options.js';
 export { startHealthServer } from './health.js';
 export type { HealthOptions, HealthReport } from './health.js';
 export type { HttpEndpoint, ListenOptions } from './http-listen.js';
+export type { TaskObserver, RevokedInfo } from './observe.js';
