@@ -213,7 +213,9 @@ describe('Celery events between a Node client and a Python worker on Redis', () 
       taskSendSentEvent: true,
     });
     receiver = await receiveEvents(app, (e) => seen.push(e));
-    python = await startCeleryWorker({ ...env, queues: [queue], extraArgs: ['-E'] });
+    // Solo pool: the tasks run in the worker's main thread, which sends every task event (the
+    // threads pool sends task-succeeded from the pool thread, and drops some on Redis).
+    python = await startCeleryWorker({ ...env, queues: [queue], extraArgs: ['-E', '-P', 'solo'] });
   });
 
   afterAll(async () => {
