@@ -25,6 +25,7 @@ export class WorkerMonitor {
   #taskEvents: TaskEvents | undefined;
   #heart: Heart | undefined;
   #sender: EventSender | undefined;
+  #unobserve: (() => void) | undefined;
 
   constructor(hostname: string, logger: Logger) {
     this.#hostname = hostname;
@@ -46,10 +47,8 @@ export class WorkerMonitor {
       bufferGroups: ['task'],
     });
     this.#sender = sender;
-    const taskEvents = new TaskEvents(sender);
-    this.#taskEvents = taskEvents;
-    this.observers.add(taskEvents);
-    if (o.events) taskEvents.enable();
+    this.#taskEvents = new TaskEvents(sender);
+    if (o.events) this.#setTaskEvents(true);
     if (o.heartbeat) {
       this.#heart = new Heart(sender, o.source);
       this.#heart.start();
@@ -65,13 +64,13 @@ export class WorkerMonitor {
       enable_events: () => {
         if (!this.#taskEvents || this.#taskEvents.enabled)
           return { ok: 'task events already enabled' };
-        this.#taskEvents.enable();
+        this.#setTaskEvents(true);
         this.#logger.info('task events enabled by remote control');
         return { ok: 'task events enabled' };
       },
       disable_events: () => {
         if (!this.#taskEvents?.enabled) return { ok: 'task events already disabled' };
-        this.#taskEvents.disable();
+        this.#setTaskEvents(false);
         this.#logger.info('task events disabled by remote control');
         return { ok: 'task events disabled' };
       },
@@ -80,6 +79,23 @@ export class WorkerMonitor {
         return null;
       },
     };
+  }
+
+  /**
+   * Task events watch the worker's steps only while on: off, they are no observer at all, so a
+   * worker without `-E` pays nothing for them.
+   */
+  #setTaskEvents(on: boolean): void {
+    const events = this.#taskEvents;
+    if (!events) return;
+    if (on && !events.enabled) {
+      events.enable();
+      this.#unobserve = this.observers.add(events);
+    } else if (!on && events.enabled) {
+      events.disable();
+      this.#unobserve?.();
+      this.#unobserve = undefined;
+    }
   }
 
   /** Sends `worker-offline` and publishes the events still buffered. */
