@@ -6,9 +6,5 @@ export default defineConfig({
     globalSetup: ['../testing/dist/global-setup.js'],
     testTimeout: 60_000,
     hookTimeout: 90_000,
-    // Two files at a time: most of them wait on Python, Redis or RabbitMQ, so the package runs in
-    // 160 s instead of 349 s serially. Three at a time on 2 CPUs slowed the Python canvas files
-    // past their timeouts.
-    maxWorkers: 2,
   },
 });
