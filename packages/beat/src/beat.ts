@@ -15,6 +15,7 @@ import {
   type CompiledBeatOptions,
 } from './beat-options.js';
 import { runTaskId, type BeatEntry, type EntryDefinition, type StoredEntry } from './entry.js';
+import type { RunOutcome } from './events.js';
 import { LeaderLock } from './leader-lock.js';
 import { logPlan, planTicks } from './misfire.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
@@ -37,6 +38,11 @@ export interface BeatApp {
     kwargs?: Record<string, unknown>,
     options?: ApplyOptions,
   ): { readonly published: Promise<void> };
+  /**
+   * What became of earlier runs, by task id, in order (from the result backend). Beat uses it
+   * for `maxInstances` and the `executed` / `error` events; without it neither is available.
+   */
+  runOutcomes?(taskIds: readonly string[]): Promise<RunOutcome[]>;
   readonly logger?: Logger;
   readonly clock?: Clock;
 }

@@ -35,6 +35,16 @@ export type {
   CompiledBeatOptions,
   TickReport,
 } from './beat.js';
+export { BeatEvents } from './events.js';
+export type {
+  BeatEventMap,
+  BeatEventName,
+  BeatListener,
+  BeatRunInfo,
+  MissedReason,
+  RunFailure,
+  RunOutcome,
+} from './events.js';
 export { BeatEntries } from './beat-entries.js';
 export { defineBeat, beatConfigFrom } from './beat-config.js';
 export type { BeatConfig } from './beat-config.js';
