@@ -49,6 +49,7 @@ async function setUp(brokerName: BrokerName) {
     FX_RUNS_KEY: uniqueName('part-runs'),
     FX_BODY_RUNS_KEY: uniqueName('body-runs'),
     FX_ERRBACK_RUNS_KEY: uniqueName('errback-runs'),
+    FX_ACTIVE_KEY: uniqueName('active-parts'),
   };
   const env = {
     CELERIAC_BROKER_URL: broker,
@@ -58,8 +59,8 @@ async function setUp(brokerName: BrokerName) {
   };
   const args = ['-Q', queue, '-c', '10', '--prefetch', '20'];
   const [victim, survivor] = await Promise.all([
-    startWorkerProcess(args, env),
-    startWorkerProcess(args, env),
+    startWorkerProcess(args, { ...env, FX_WORKER: 'victim' }),
+    startWorkerProcess(args, { ...env, FX_WORKER: 'survivor' }),
   ]);
   workers.push(victim, survivor);
   const app = new Celeriac({
@@ -75,12 +76,26 @@ async function setUp(brokerName: BrokerName) {
   return { queue, keys, victim, survivor, app, close };
 }
 
-/** Kills `victim` once the chord's join holds `half` parts; checks the chord was still open. */
-async function killMidway(victim: WorkerProcess, groupId: string, half: number): Promise<void> {
+/**
+ * Kills `victim` once the chord's join holds `half` parts and the victim is running a part
+ * (so the kill interrupts work, not an idle worker); checks the chord was still open.
+ */
+async function killMidway(
+  victim: WorkerProcess,
+  groupId: string,
+  half: number,
+  activeKey: string,
+): Promise<void> {
   const join = `celery-taskset-meta-${groupId}.j`;
   await expect
     .poll(() => redis.zcard(join), { timeout: 30_000, interval: 5 })
     .toBeGreaterThanOrEqual(half);
+  await expect
+    .poll(async () => Number(await redis.hget(activeKey, 'victim')), {
+      timeout: 30_000,
+      interval: 2,
+    })
+    .toBeGreaterThan(0);
   victim.child.kill('SIGKILL');
   await victim.exited;
   expect(await redis.exists(`celery-taskset-meta-${groupId}.s`)).toBe(1);
@@ -130,7 +145,7 @@ describe.each(['redis', 'rabbitmq'] as const)(
         const result = chord(header, app.signature<number>('fx.chord_body')).applyAsync();
         await result.published;
         const groupId = (result.parent as GroupResult).id;
-        await killMidway(victim, groupId, total / 2);
+        await killMidway(victim, groupId, total / 2, keys.FX_ACTIVE_KEY);
 
         expect(await result.get({ timeout: 60 })).toBe(total * (total - 1)); // Σ 2i
         await drained(brokerName, queue, survivor, app);
@@ -161,7 +176,7 @@ describe.each(['redis', 'rabbitmq'] as const)(
         const result = chord(header, body).applyAsync();
         await result.published;
         const group = result.parent as GroupResult;
-        await killMidway(victim, group.id, total / 2);
+        await killMidway(victim, group.id, total / 2, keys.FX_ACTIVE_KEY);
 
         const err = await result.get({ timeout: 60 }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(TaskError);

@@ -56,11 +56,20 @@ export const perTenant = app.task(
 
 // Chords (chord-crash test): every run of a part, the body and the errback appends its task id
 // (the errback: the failed body's id) to a Redis list, so the test counts runs across processes.
+// With FX_ACTIVE_KEY, the parts running now are counted per FX_WORKER in a Redis hash, so the
+// test can kill a worker while it runs one.
 export const chordPart = app.task('fx.chord_part', async function (n, ms, fail = false) {
   await runs().rpush(process.env.FX_RUNS_KEY ?? 'fx:runs', this.id);
-  await new Promise((r) => setTimeout(r, ms));
-  if (fail) throw new Error(`part ${n} failed`);
-  return n * 2;
+  const active = process.env.FX_ACTIVE_KEY;
+  const worker = process.env.FX_WORKER ?? String(process.pid);
+  if (active) await runs().hincrby(active, worker, 1);
+  try {
+    await new Promise((r) => setTimeout(r, ms));
+    if (fail) throw new Error(`part ${n} failed`);
+    return n * 2;
+  } finally {
+    if (active) await runs().hincrby(active, worker, -1);
+  }
 });
 
 export const chordBody = app.task('fx.chord_body', async function (results) {
