@@ -78,6 +78,17 @@ export interface ControlChannel {
    */
   broadcast(exchange: string, message: BrokerMessage, options?: ExchangeRoute): Promise<void>;
   /**
+   * `broadcast` of a UTF-8 text body (Celery's JSON events), for a transport that can carry
+   * text as it is: on Redis the envelope holds it as a string, not base64 (kombu reads an
+   * envelope with no `body_encoding` as text). Optional: callers fall back to `broadcast`.
+   */
+  broadcastText?(
+    exchange: string,
+    text: string,
+    message: Omit<BrokerMessage, 'body'>,
+    options?: ExchangeRoute,
+  ): Promise<void>;
+  /**
    * A reply queue of this process, bound to the direct `exchange` with `routingKey` and read
    * until closed (closing removes it): where replies to a broadcast come back.
    */

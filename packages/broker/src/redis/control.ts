@@ -2,7 +2,7 @@ import type { BrokerMessage, ControlChannel, ControlListener, ExchangeRoute } fr
 import type { Redis } from 'ioredis';
 import type { BrokerContext } from './context.js';
 import { openRedisClient } from './internal/index.js';
-import { buildEnvelope, parseEnvelope } from './envelope.js';
+import { buildEnvelope, parseEnvelope, textEnvelopeJson } from './envelope.js';
 import { bindingMember, bindingSetKey, parseBindingMember } from './keys.js';
 
 /**
@@ -110,6 +110,20 @@ export class RedisControlChannel implements ControlChannel {
     const channel = this.#topic(exchange, options.routingKey);
     await this.#ctx.run('control.broadcast', async () => {
       await client.publish(channel, buildEnvelope(exchange, message).json);
+    });
+  }
+
+  async broadcastText(
+    exchange: string,
+    text: string,
+    message: Omit<BrokerMessage, 'body'>,
+    options: ExchangeRoute = {},
+  ): Promise<void> {
+    const client = this.#ctx.client;
+    const channel = this.#topic(exchange, options.routingKey);
+    const envelope = textEnvelopeJson(exchange, text, message);
+    await this.#ctx.run('control.broadcast', async () => {
+      await client.publish(channel, envelope);
     });
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCeleriacError, ErrorCodes, type BrokerMessage } from '@celeriac/core';
-import { buildEnvelope, markRedelivered, parseEnvelope } from './envelope.js';
+import { buildEnvelope, markRedelivered, parseEnvelope, textEnvelopeJson } from './envelope.js';
 
 const message: BrokerMessage = {
   body: Buffer.from([0, 1, 2, 255]),
@@ -133,6 +133,24 @@ describe('kombu envelope', () => {
       JSON.stringify({ body: 'héllo', headers: {}, properties: { delivery_tag: 'x' } }),
     );
     expect(parsed.message.body.toString('utf8')).toBe('héllo');
+  });
+
+  it('carries a text body as a JSON string with no body_encoding, and reads it back', () => {
+    const text = '[{"type":"task-started","uuid":"a\\"b","name":"héllo\\n"}]';
+    const raw = textEnvelopeJson('celeryev', text, {
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: { hostname: 'w@h' },
+      properties: { delivery_mode: 1 },
+    });
+    const envelope = JSON.parse(raw) as { body: unknown; properties: Record<string, unknown> };
+    expect(envelope.body).toBe(text);
+    expect('body_encoding' in envelope.properties).toBe(false);
+    expect(envelope.properties['delivery_info']).toEqual({ exchange: '', routing_key: 'celeryev' });
+    const parsed = parseEnvelope(raw);
+    expect(parsed.message.body.toString('utf8')).toBe(text);
+    expect(parsed.message.headers).toEqual({ hostname: 'w@h' });
+    expect(parsed.message.contentType).toBe('application/json');
   });
 
   it('rejects what is not an envelope with MALFORMED_MESSAGE', () => {

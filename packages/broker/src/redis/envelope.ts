@@ -62,6 +62,37 @@ export function buildEnvelope(
  * objects) lived only to be stringified.
  */
 function envelopeJson(queue: string, message: BrokerMessage, tag: string): string {
+  return envelopeWithBody(queue, message, tag, `"${message.body.toString('base64')}"`, true);
+}
+
+/**
+ * The envelope of a UTF-8 text body carried as it is: a JSON string, with no `body_encoding`
+ * (kombu's `decode_body` then hands the text to the deserializer unchanged). A third fewer
+ * bytes than base64 and no Buffer on the way, for the events a worker sends many of.
+ */
+export function textEnvelopeJson(
+  exchange: string,
+  text: string,
+  message: Omit<BrokerMessage, 'body'>,
+): string {
+  try {
+    return envelopeWithBody(exchange, message, randomUUID(), JSON.stringify(text), false);
+  } catch (err) {
+    throw new CeleriacError(
+      ErrorCodes.SERIALIZATION,
+      `cannot publish to "${exchange}": the message headers or properties are not JSON-serializable (${(err as Error).message})`,
+      { cause: err, details: { exchange } },
+    );
+  }
+}
+
+function envelopeWithBody(
+  queue: string,
+  message: Omit<BrokerMessage, 'body'>,
+  tag: string,
+  bodyJson: string,
+  base64: boolean,
+): string {
   const props = message.properties;
   let priority: unknown;
   let appProps: string;
@@ -89,12 +120,12 @@ function envelopeJson(queue: string, message: BrokerMessage, tag: string): strin
   const prio = typeof priority === 'number' ? JSON.stringify(priority) : '0';
   // base64 needs no escaping; every other string goes through JSON.stringify.
   return (
-    `{"body":"${message.body.toString('base64')}"` +
+    `{"body":${bodyJson}` +
     `,"content-encoding":${JSON.stringify(message.contentEncoding)}` +
     `,"content-type":${JSON.stringify(message.contentType)}` +
     `,"headers":${JSON.stringify(message.headers ?? {})}` +
     `,"properties":${head}"delivery_info":{"exchange":"","routing_key":${JSON.stringify(queue)}}` +
-    `,"priority":${prio},"body_encoding":"base64","delivery_tag":${JSON.stringify(tag)}}}`
+    `,"priority":${prio}${base64 ? ',"body_encoding":"base64"' : ''},"delivery_tag":${JSON.stringify(tag)}}}`
   );
 }
 

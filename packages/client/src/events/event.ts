@@ -103,6 +103,8 @@ export class EventSender {
   /** The common fields but clock and timestamp, as JSON members; set with the UTC offset. */
   #common = '';
   #offsetUntil = 0;
+  #stampAt = -1;
+  #stamp = '';
   #pending = new Set<Promise<void>>();
   #warned = false;
   readonly #headers: Record<string, unknown>;
@@ -144,7 +146,12 @@ export class EventSender {
       this.#offsetUntil = now + 60_000; // a daylight-saving change shows within a minute
       this.#common = `"hostname":${JSON.stringify(this.hostname)},"utcoffset":${offset},"pid":${process.pid}`;
     }
-    const text = `{${members}${members ? ',' : ''}${this.#common},"clock":${++this.#clock},"timestamp":${now / 1000},"type":"${type}"}`;
+    // Many events share a millisecond: its seconds are written to text once.
+    if (now !== this.#stampAt) {
+      this.#stampAt = now;
+      this.#stamp = String(now / 1000);
+    }
+    const text = `{${members}${members ? ',' : ''}${this.#common},"clock":${++this.#clock},"timestamp":${this.#stamp},"type":"${type}"}`;
     const group = type.slice(0, type.indexOf('-'));
     if (!this.#bufferGroups.has(group)) {
       this.#publish(text, type.replace('-', '.'));
@@ -179,23 +186,29 @@ export class EventSender {
     this.#publish(`[${events.join(',')}]`, `${group}.multi`);
   }
 
-  /** `json`: one event, or a list of them, as JSON text. */
+  /**
+   * `json`: one event, or a list of them, as JSON text; sent as text where the transport can
+   * carry it (Redis: no Buffer, no base64), else as a UTF-8 body.
+   */
   #publish(json: string, routingKey: string): void {
-    let message: BrokerMessage;
+    const route = { ...EVENT_EXCHANGE_ROUTE, routingKey };
+    const meta: Omit<BrokerMessage, 'body'> = {
+      contentType: JSON_CONTENT_TYPE,
+      contentEncoding: 'utf-8',
+      headers: this.#headers,
+      properties: { delivery_mode: 1 },
+    };
+    let publishing: Promise<void>;
     try {
-      message = {
-        body: Buffer.from(json),
-        contentType: JSON_CONTENT_TYPE,
-        contentEncoding: 'utf-8',
-        headers: this.#headers,
-        properties: { delivery_mode: 1 },
-      };
+      const channel = this.#channel;
+      publishing = channel.broadcastText
+        ? channel.broadcastText(EVENT_EXCHANGE, json, meta, route)
+        : channel.broadcast(EVENT_EXCHANGE, { ...meta, body: Buffer.from(json) }, route);
     } catch (err) {
       this.#logger.warn({ err, routingKey }, 'an event could not be encoded; dropped');
       return;
     }
-    const sent = this.#channel
-      .broadcast(EVENT_EXCHANGE, message, { ...EVENT_EXCHANGE_ROUTE, routingKey })
+    const sent = publishing
       .then(
         () => {
           this.#warned = false;
