@@ -171,7 +171,7 @@ describe('Beat on an injected clock', () => {
       beat.add({
         name: 'bad',
         task: 'x',
-        schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'either' },
+        schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'vixie' },
       }),
     ).rejects.toMatchObject({
       code: 'CELERIAC_ERR_INVALID_SCHEDULE',
