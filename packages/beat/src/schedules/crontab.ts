@@ -22,6 +22,7 @@ import { checkTimeZone, nextInstant, type WallMatcher } from './wall-clock.js';
  */
 export type CrontabDayMatch = 'vixie' | 'celery' | 'or';
 
+/** The values `crontab({ dayMatch })` accepts. */
 export const CRONTAB_DAY_MATCHES: readonly CrontabDayMatch[] = ['vixie', 'celery', 'or'];
 
 /** Options of {@link crontab}. */
