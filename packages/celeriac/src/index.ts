@@ -103,6 +103,7 @@ export type {
 export {
   Beat,
   BeatEntries,
+  BeatEvents,
   CRON_FIELD_NAMES,
   CRONTAB_DAY_MATCHES,
   MemoryScheduleStore,
