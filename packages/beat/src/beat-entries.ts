@@ -7,12 +7,8 @@ import {
   type EntrySource,
   type StoredEntry,
 } from './entry.js';
-import {
-  jitterDelayMs,
-  nextRunAfterMs,
-  scheduleFromJSON,
-  type Schedule,
-} from './schedules/schedule.js';
+import { dueAtMs } from './schedules/jitter.js';
+import { nextRunAfterMs, scheduleFromJSON, type Schedule } from './schedules/schedule.js';
 import type {
   EntryWrite,
   NextRun,
@@ -51,7 +47,7 @@ export class BeatEntries {
     const next = nextRunAfterMs(schedule, now) ?? null;
     return {
       nextRunAt: next,
-      dueAt: next === null ? null : next + jitterDelayMs(schedule, entry.definition.name, next),
+      dueAt: next === null ? null : dueAtMs(schedule, entry.definition.name, next),
     };
   }
 

@@ -171,7 +171,7 @@ describe('Beat on an injected clock', () => {
       beat.add({
         name: 'bad',
         task: 'x',
-        schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'either' },
+        schedule: { kind: 'crontab', expression: '0 99 * * *', dayMatch: 'vixie' },
       }),
     ).rejects.toMatchObject({
       code: 'CELERIAC_ERR_INVALID_SCHEDULE',
@@ -204,7 +204,7 @@ describe('Beat on an injected clock', () => {
     expect(await beat.entries.upcoming('nope', 3)).toBeUndefined();
   });
 
-  it('a one-off runs once; jitter delays a run but keeps its scheduled time', async () => {
+  it('a one-off runs once; jitter moves a run but keeps its scheduled time', async () => {
     const { clock, app, beat } = setup({
       entries: [
         { name: 'once', task: 't.once', schedule: oneOff(T0 + 5000) },
@@ -218,10 +218,36 @@ describe('Beat on an injected clock', () => {
     }
     expect(app.runs('once')).toEqual([at(T0 + 5000)]);
     expect((await beat.entries.get('once'))?.state.nextRunAt).toBeNull();
-    // Each run is enqueued up to 10 s after its scheduled time, under the scheduled time's identity.
+    // Each run is enqueued up to 10 s before or after its scheduled time, under the scheduled time's identity.
     expect(app.runs('jittery').slice(0, 3)).toEqual(
       [30_000, 60_000, 90_000].map((d) => at(T0 + d)),
     );
+  });
+
+  it('a run jittered earlier is published before its scheduled time, once, and in order', async () => {
+    const schedule = interval({ minutes: 1, jitter: 25 });
+    const { clock, app, beat } = setup({
+      entries: [{ name: 'early', task: 't.e', schedule }],
+    });
+    await beat.syncEntries();
+    const publishedAt: number[] = [];
+    for (let t = T0; t <= T0 + 20 * 60_000; t += 250) {
+      clock.set(t);
+      await beat.tick();
+      while (publishedAt.length < app.runs('early').length) publishedAt.push(t);
+    }
+    const scheduled = app.runs('early').map((r) => Date.parse(r));
+    expect(scheduled.slice(0, 19)).toEqual(
+      Array.from({ length: 19 }, (_, i) => T0 + (i + 1) * 60_000),
+    );
+    expect(new Set(scheduled).size).toBe(scheduled.length); // each run once
+    scheduled.forEach((s, i) => {
+      expect(Math.abs((publishedAt[i] ?? 0) - s)).toBeLessThanOrEqual(25_250);
+      if (i > 0) expect(publishedAt[i]).toBeGreaterThan(publishedAt[i - 1] ?? 0);
+    });
+    expect(scheduled.filter((s, i) => (publishedAt[i] ?? 0) < s).length).toBeGreaterThan(2);
+    const state = (await beat.entries.get('early'))?.state;
+    expect(state?.nextRunAt).toBe((state?.lastRunAt ?? 0) + 60_000);
   });
 
   it('refuses an invalid entry at construction, naming it', () => {

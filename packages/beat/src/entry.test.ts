@@ -63,14 +63,14 @@ describe('entries', () => {
     expect(
       fieldOf(() =>
         compileEntry(
-          { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } },
+          { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'vixie' } },
           defaults,
         ),
       ),
     ).toBe('schedule');
     expect(() =>
       compileEntry(
-        { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'either' } },
+        { ...ok, schedule: { kind: 'crontab', expression: '99 * * * *', dayMatch: 'vixie' } },
         defaults,
       ),
     ).toThrow(/minute field "99"/);

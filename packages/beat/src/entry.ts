@@ -5,7 +5,6 @@ import { invalidSchedule, scheduleChecks, show } from './errors.js';
 import {
   scheduleFromJSON,
   scheduleToJSON,
-  takesTimezone,
   withDefaultTimezone,
   type Schedule,
   type ScheduleJSON,
@@ -77,7 +76,10 @@ export interface BeatEntry extends MisfireOptions {
    * `pause` at run time survives a restart with the same configuration. @default true
    */
   enabled?: boolean;
-  /** IANA time zone of a wall-clock schedule that has none of its own. @default the beat's `timezone` (`UTC`) */
+  /**
+   * IANA time zone of a wall-clock schedule that has none of its own, and of offset-less dates
+   * (`startDate`, `endDate`, `oneOff`) of a schedule without one. @default the beat's `timezone` (`UTC`)
+   */
   timezone?: string;
 }
 
@@ -106,7 +108,7 @@ export type EntrySource = 'config' | 'api';
 export interface EntryState {
   readonly enabled: boolean;
   readonly source: EntrySource;
-  /** Scheduled time of the next run (before jitter); null when the schedule has no more runs. */
+  /** Scheduled time of the next run (jitter moves its due time, not this); null when the schedule has no more runs. */
   readonly nextRunAt: number | null;
   /** Scheduled time of the last enqueued run. */
   readonly lastRunAt: number | null;
@@ -294,7 +296,8 @@ export function compileEntry(
     input.timezone === undefined
       ? defaults.timezone
       : checkTimeZone(input.timezone, `entry "${name}" timezone`);
-  if (takesTimezone(schedule)) schedule = withDefaultTimezone(schedule, timezone);
+  // Wall-clock schedules take the zone; offset-less dates of any schedule are read in it.
+  schedule = withDefaultTimezone(schedule, timezone);
   let argsJson: unknown[];
   let kwargsJson: Record<string, unknown>;
   try {

@@ -90,13 +90,15 @@ export {
   scheduleFromJSON,
   scheduleToJSON,
   describeSchedule,
-  jitterDelayMs,
 } from './schedules/schedule.js';
+export { dueAtMs, jitterDelayMs, jitterOffsetMs } from './schedules/jitter.js';
+export type { JitterContext } from './schedules/jitter.js';
 export type { Schedule, ScheduleJSON, ScheduleKind } from './schedules/schedule.js';
 export { interval } from './schedules/interval.js';
 export type { IntervalOptions, IntervalSchedule } from './schedules/interval.js';
-export { crontab } from './schedules/crontab.js';
+export { crontab, CRONTAB_DAY_MATCHES } from './schedules/crontab.js';
 export type {
+  CrontabDayMatch,
   CrontabField,
   CrontabFields,
   CrontabOptions,
@@ -105,7 +107,7 @@ export type {
 export { cron, CRON_FIELD_NAMES } from './schedules/cron.js';
 export type { CronFieldName, CronOptions, CronSchedule } from './schedules/cron.js';
 export { oneOff } from './schedules/one-off.js';
-export type { OneOffSchedule } from './schedules/one-off.js';
+export type { OneOffOptions, OneOffSchedule } from './schedules/one-off.js';
 export { solar, SOLAR_EVENTS } from './schedules/solar.js';
 export type { SolarEvent, SolarSchedule } from './schedules/solar.js';
 export { every, WEEKDAY_NAMES } from './schedules/every.js';
@@ -116,5 +118,5 @@ export type {
   EveryUnit,
   Weekday,
 } from './schedules/every.js';
-export type { DateInput, RangeOptions } from './schedules/common.js';
+export type { DateInput, RangeOptions, ScheduleDate } from './schedules/common.js';
 export { checkTimeZone } from './schedules/wall-clock.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planTicks } from './misfire.js';
+import { dueAtMs } from './schedules/jitter.js';
 import { interval } from './schedules/interval.js';
 import { oneOff } from './schedules/one-off.js';
 
@@ -114,11 +115,27 @@ describe('planTicks: the misfire policy', () => {
     expect(p).toMatchObject({ dispatch: [T0], nextRunAt: null, dueAt: null });
   });
 
-  it('jitter delays the due time, not the scheduled time', () => {
+  it('jitter moves the due time both ways, never the scheduled time, and keeps runs in order', () => {
+    // A jitter longer than the period: each move is capped at half the gap to its neighbours.
     const s = interval({ minutes: 1, jitter: 50 });
-    const p = planTicks({ definition: policy(), schedule: s, nextRunAt: T0, now: T0 + 59_999 });
-    expect(p.dueAt).toBeGreaterThanOrEqual(T0 + 60_000);
-    expect(p.dueAt).toBeLessThan(T0 + 110_000);
-    expect(p.nextRunAt).toBe(T0 + 60_000);
+    let nextRunAt = T0;
+    let now = dueAtMs(s, 'e', T0);
+    const seen: number[] = [];
+    let early = 0;
+    for (let i = 0; i < 50; i++) {
+      const p = planTicks({ definition: policy(), schedule: s, nextRunAt, now });
+      expect(p.dispatch).toEqual([nextRunAt]); // one run per due time: nothing coalesced
+      expect(p.coalesced).toBe(0);
+      seen.push(...p.dispatch);
+      if (now < nextRunAt) early++;
+      expect(p.nextRunAt).toBe(nextRunAt + 60_000);
+      expect(Math.abs((p.dueAt ?? 0) - (p.nextRunAt ?? 0))).toBeLessThan(30_000);
+      expect(p.dueAt).toBeGreaterThan(now); // strictly after the previous run's due time
+      expect(p.dueAt).toBeGreaterThan(nextRunAt); // and after its scheduled time
+      nextRunAt = p.nextRunAt ?? 0;
+      now = p.dueAt ?? 0;
+    }
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => T0 + i * 60_000));
+    expect(early).toBeGreaterThan(5); // some runs are due before their scheduled time
   });
 });

@@ -1,6 +1,7 @@
 import type { Logger } from '@celeriac/core';
 import type { EntryDefinition } from './entry.js';
-import { jitterDelayMs, nextRunAfterMs, type Schedule } from './schedules/schedule.js';
+import { dueAtMs } from './schedules/jitter.js';
+import { jitterOf, nextRunAfterMs, type Schedule } from './schedules/schedule.js';
 
 /** What to do with an entry whose next run is due: a pure function of the entry and `now`. */
 export interface TickPlan {
@@ -16,7 +17,7 @@ export interface TickPlan {
   readonly misfired: readonly number[];
   /** The next scheduled time after the due ones; null when the schedule has no more. */
   readonly nextRunAt: number | null;
-  /** When that run is due: `nextRunAt` plus its jitter. */
+  /** When that run is due: `nextRunAt` moved by its jitter (earlier or later). */
   readonly dueAt: number | null;
   /** True when more than {@link MAX_SCAN} runs were due and the plan jumped to `now`. */
   readonly truncated: boolean;
@@ -40,30 +41,47 @@ export interface PlanInput {
  * Walks the runs due from the stored next run up to `now` and applies the misfire policy:
  * keep the latest (`coalesce`, the default) or up to `catchUpLimit` of them (`catchUp`, or
  * `coalesce: false`), then skip the kept ones later than `misfireGraceTime`. The grace is
- * measured from the run's due time (scheduled time plus jitter), as in APScheduler.
+ * measured from the run's due time (scheduled time moved by its jitter), as in APScheduler.
+ * Due times increase with scheduled times (see schedules/jitter.ts), so the walk stops at the
+ * first run not yet due, even when jitter makes a run due before its scheduled time.
  */
 export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput): TickPlan {
   const keep = d.catchUp || !d.coalesce ? d.catchUpLimit : 1;
-  const dueAt = (t: number): number => t + jitterDelayMs(schedule, d.name, t);
-  const kept: number[] = [];
-  let count = 0;
+  const jittered = jitterOf(schedule) > 0;
+  // The walk knows each run's neighbours, so the jitter needs no extra schedule lookups.
+  let previous: number | null | undefined; // unknown for the stored next run
   let t: number | undefined = nextRunAt;
+  let next = jittered ? nextRunAfterMs(schedule, t) : undefined;
+  const dueOf = (run: number): number =>
+    jittered ? dueAtMs(schedule, d.name, run, { previous, next: next ?? null }) : run;
+  const advance = (): void => {
+    previous = t;
+    t = jittered ? next : t === undefined ? undefined : nextRunAfterMs(schedule, t);
+    if (jittered && t !== undefined) next = nextRunAfterMs(schedule, t);
+  };
+  const kept: { at: number; due: number }[] = [];
+  let count = 0;
   let truncated = false;
-  while (t !== undefined && dueAt(t) <= now) {
+  let due = dueOf(t);
+  while (t !== undefined && due <= now) {
     if (count >= MAX_SCAN) {
       truncated = true;
       t = nextRunAfterMs(schedule, now);
+      previous = undefined;
+      if (t !== undefined) next = jittered ? nextRunAfterMs(schedule, t) : undefined;
+      if (t !== undefined) due = dueOf(t);
       break;
     }
     count++;
-    kept.push(t);
+    kept.push({ at: t, due });
     if (kept.length > keep) kept.shift();
-    t = nextRunAfterMs(schedule, t);
+    advance();
+    if (t !== undefined) due = dueOf(t);
   }
   const graceMs = d.misfireGraceTime === null ? Infinity : d.misfireGraceTime * 1000;
   const dispatch: number[] = [];
   const misfired: number[] = [];
-  for (const k of kept) (now - dueAt(k) > graceMs ? misfired : dispatch).push(k);
+  for (const k of kept) (now - k.due > graceMs ? misfired : dispatch).push(k.at);
   const skippedByLimit = count - kept.length;
   return {
     dispatch,
@@ -72,7 +90,7 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     dropped: keep === 1 ? 0 : skippedByLimit,
     misfired,
     nextRunAt: t ?? null,
-    dueAt: t === undefined ? null : dueAt(t),
+    dueAt: t === undefined ? null : due,
     truncated,
   };
 }

@@ -148,12 +148,13 @@ export function cron(options: CronOptions = {}): CronSchedule {
       fields[name] = last >= 0 && i > last ? DEFAULTS[name] : '*';
     }
   });
+  const timezone =
+    options.timezone === undefined ? undefined : checkTimeZone(options.timezone, 'cron.timezone');
   const schedule = defined({
     kind: 'cron' as const,
     fields: Object.freeze(fields),
-    timezone:
-      options.timezone === undefined ? undefined : checkTimeZone(options.timezone, 'cron.timezone'),
-    ...compileRange(options, 'cron'),
+    timezone,
+    ...compileRange(options, 'cron', timezone),
   });
   compiled(schedule);
   return Object.freeze(schedule);
@@ -323,7 +324,10 @@ function compiled(s: CronSchedule): Compiled {
     ...parts,
     dayRules,
     matcher: {
-      everyHour: parts.hour.values.length === 24,
+      // APScheduler 3 (pytz) shifts a nonexistent time forward by the gap; a schedule with
+      // every hour keeps its rhythm through a repeated hour (see docs/beat.md).
+      gap: 'shift',
+      overlap: parts.hour.values.length === 24 ? 'both' : 'first',
       next: (naive) => {
         let t = nextWholeSecond(naive);
         for (let i = 0; i < MAX_STEPS; i++) {
@@ -362,5 +366,6 @@ function compiled(s: CronSchedule): Compiled {
 
 export function nextCronRun(s: CronSchedule, after: number, timezone: string): number | undefined {
   const { matcher } = compiled(s);
-  return withinRange(s, after, (from) => nextInstant(matcher, s.timezone ?? timezone, from));
+  const tz = s.timezone ?? timezone;
+  return withinRange(s, after, tz, (from) => nextInstant(matcher, tz, from));
 }

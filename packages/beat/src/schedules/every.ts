@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { invalidSchedule, show } from '../errors.js';
-import { defined, instantOf, type DateInput } from './common.js';
+import { dateOf, defined, resolveDate, type DateInput, type ScheduleDate } from './common.js';
 import {
   checkTimeZone,
   fieldsOf,
@@ -36,7 +36,8 @@ export interface EverySchedule {
   readonly unit: EveryUnit;
   readonly weekday?: Weekday;
   readonly time?: string;
-  readonly endDate?: number;
+  /** `.until()`: epoch ms, or an offset-less wall time until the job has a zone (see `ScheduleDate`). */
+  readonly endDate?: ScheduleDate;
   readonly timezone?: string;
 }
 
@@ -47,7 +48,10 @@ export interface EveryJob extends EverySchedule {
    * `':MM'` for hours, `':SS'` for minutes; read on the wall clock of `timezone`.
    */
   at(time: string, timezone?: string): EveryJob;
-  /** No run after this time (the `schedule` library's `until`). */
+  /**
+   * No run after this time (the `schedule` library's `until`). A string without an offset is
+   * a wall time in the job's time zone.
+   */
   until(date: DateInput): EveryJob;
   /** Reads `.at()` times in this IANA time zone. */
   in(timezone: string): EveryJob;
@@ -169,7 +173,12 @@ function builder(interval: number, maxInterval: number | undefined): EveryBuilde
 }
 
 /** Freezes the data and adds the chain methods as non-enumerable properties (so JSON is the data). */
-function job(data: EverySchedule): EveryJob {
+function job(given: EverySchedule): EveryJob {
+  // A wall-time `until` is read once the job has a zone, whichever came first in the chain.
+  const data =
+    given.timezone !== undefined && typeof given.endDate === 'string'
+      ? { ...given, endDate: resolveDate(given.endDate, given.timezone) }
+      : given;
   const o = { ...data } as EveryJob;
   Object.defineProperties(o, {
     at: {
@@ -184,7 +193,8 @@ function job(data: EverySchedule): EveryJob {
         ),
     },
     until: {
-      value: (date: DateInput) => job({ ...data, endDate: instantOf(date, 'every.until') }),
+      value: (date: DateInput) =>
+        job({ ...data, endDate: dateOf(date, 'every.until', data.timezone) }),
     },
     in: {
       value: (timezone: string) =>
@@ -274,7 +284,8 @@ function matcherOf(s: EverySchedule): WallMatcher {
       : 0;
   const anchor = weekStart + timeOffsetMs(s);
   m = {
-    everyHour: s.unit === 'minutes' || (s.unit === 'hours' && s.interval === 1),
+    gap: 'shift',
+    overlap: s.unit === 'minutes' || (s.unit === 'hours' && s.interval === 1) ? 'both' : 'first',
     next: (naive) => anchor + (Math.floor((naive - anchor) / period) + 1) * period,
   };
   matchers.set(s, m);
@@ -311,6 +322,7 @@ export function nextEveryRun(
     const period = s.interval * UNIT_MS[s.unit];
     t = (Math.floor(after / period) + 1) * period;
   }
-  if (t === undefined || (s.endDate !== undefined && t > s.endDate)) return undefined;
+  if (t === undefined || (s.endDate !== undefined && t > resolveDate(s.endDate, tz)))
+    return undefined;
   return t;
 }

@@ -2,7 +2,8 @@ import { isCeleriacError } from '@celeriac/core';
 import { describe, expect, it } from 'vitest';
 import { interval } from './interval.js';
 import { oneOff } from './one-off.js';
-import { jitterDelayMs, nextRunAfter, upcomingRuns, type Schedule } from './schedule.js';
+import { jitterOffsetMs } from './jitter.js';
+import { nextRunAfter, upcomingRuns, type Schedule } from './schedule.js';
 
 const runs = (s: Schedule, from: string, n: number): string[] =>
   upcomingRuns(s, from, n).map((d) => d.toISOString());
@@ -51,16 +52,17 @@ describe('interval()', () => {
     ]);
   });
 
-  it('jitter is a deterministic delay below the bound', () => {
+  it('jitter is a deterministic move both ways within the bound', () => {
     const s = interval({ minutes: 1, jitter: 5 });
-    const delays = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => jitterDelayMs(s, 'entry', 60_000 * i));
-    for (const d of delays) {
-      expect(d).toBeGreaterThanOrEqual(0);
-      expect(d).toBeLessThan(5000);
+    const offsets = Array.from({ length: 40 }, (_, i) => jitterOffsetMs(s, 'entry', 60_000 * i));
+    for (const d of offsets) {
+      expect(d).toBeGreaterThanOrEqual(-5000);
+      expect(d).toBeLessThanOrEqual(5000);
     }
-    expect(new Set(delays).size).toBeGreaterThan(1);
-    expect(jitterDelayMs(s, 'entry', 60_000)).toBe(delays[1]);
-    expect(jitterDelayMs(interval({ minutes: 1 }), 'entry', 60_000)).toBe(0);
+    expect(offsets.some((d) => d < 0)).toBe(true);
+    expect(offsets.some((d) => d > 0)).toBe(true);
+    expect(jitterOffsetMs(s, 'entry', 60_000)).toBe(offsets[1]);
+    expect(jitterOffsetMs(interval({ minutes: 1 }), 'entry', 60_000)).toBe(0);
   });
 
   it('rejects an empty or negative period', () => {

@@ -3,10 +3,13 @@ import { invalidSchedule, scheduleChecks, show } from '../errors.js';
 import {
   compileRange,
   defined,
+  resolveDate,
+  wallToInstant,
   withinRange,
   type RangeOptions,
   type ScheduleRange,
 } from './common.js';
+import { checkTimeZone } from './wall-clock.js';
 
 /** Options of {@link interval}: APScheduler's interval trigger. The units add up. */
 export interface IntervalOptions extends RangeOptions {
@@ -20,6 +23,13 @@ export interface IntervalOptions extends RangeOptions {
   minutes?: number;
   /** @default 0 */
   seconds?: number;
+  /**
+   * IANA time zone that reads an offset-less `startDate` / `endDate` and, without a
+   * `startDate`, places the grid at midnight of 1 January 1970 on that zone's clock. The period
+   * stays elapsed time. @default none: offset-less dates are read in the entry's, else the beat's
+   * zone, and the grid is anchored at the Unix epoch (00:00 UTC)
+   */
+  timezone?: string;
 }
 
 /** A fixed period of elapsed time. See {@link interval}. */
@@ -27,6 +37,8 @@ export interface IntervalSchedule extends ScheduleRange {
   readonly kind: 'interval';
   /** The period in milliseconds. */
   readonly everyMs: number;
+  /** The interval's own time zone: see {@link IntervalOptions.timezone}. */
+  readonly timezone?: string;
 }
 
 const INTERVAL_SPEC = {
@@ -35,6 +47,7 @@ const INTERVAL_SPEC = {
   hours: t.nonNegative,
   minutes: t.nonNegative,
   seconds: t.nonNegative,
+  timezone: t.string,
   startDate: t.any,
   endDate: t.any,
   jitter: t.any,
@@ -57,14 +70,18 @@ const UNIT_MS = {
  * The runs lie on a grid anchored at `startDate`, or, without one, at the Unix epoch (as
  * Temporal's interval specs), so every beat process, and a restarted one, computes the same
  * run times: `interval({ seconds: 10 })` runs at :00, :10, :20 of each minute, and
- * `interval({ days: 1 })` at 00:00 UTC. The period is elapsed time, so across a DST change a
- * daily interval keeps 24 hours and its wall-clock time moves; use `crontab` or
- * `every().day().at()` for a wall-clock time.
+ * `interval({ days: 1 })` at 00:00 UTC. With a `timezone` (APScheduler's), an offset-less
+ * `startDate` / `endDate` is a wall time in that zone, and without a `startDate` the grid is
+ * anchored at midnight, 1 January 1970, on that zone's clock (at that date's offset: Europe/London
+ * was on UTC+1 all through 1970). The period is elapsed time, so across a DST change a daily
+ * interval keeps 24 hours and its wall-clock time moves; use `crontab` or `every().day().at()`
+ * for a wall-clock time.
  *
  * @example
  * ```ts
  * interval({ minutes: 5 });                                   // :00, :05, :10 …
  * interval({ hours: 1, startDate: '2025-01-01T00:30:00Z' });  // every hour at :30 from that date
+ * interval({ hours: 4, startDate: '2025-01-10 09:30', timezone: 'Asia/Kolkata' }); // 09:30 IST, 13:30 IST …
  * ```
  */
 export function interval(options: IntervalOptions | number): IntervalSchedule {
@@ -98,14 +115,42 @@ export function interval(options: IntervalOptions | number): IntervalSchedule {
       options,
     );
   }
+  const timezone =
+    o.timezone === undefined ? undefined : checkTimeZone(o.timezone, 'interval.timezone');
   return Object.freeze(
-    defined({ kind: 'interval' as const, everyMs, ...compileRange(o, 'interval') }),
+    defined({
+      kind: 'interval' as const,
+      everyMs,
+      timezone,
+      ...compileRange(o, 'interval', timezone),
+    }),
   );
 }
 
-export function nextIntervalRun(s: IntervalSchedule, after: number): number | undefined {
-  const anchor = s.startDate ?? 0;
-  return withinRange(s, after, (from) => {
+/** Midnight, 1 January 1970, on the wall clock (naive ms 0) of each zone. */
+const anchors = new Map<string, number>();
+
+/** The grid's anchor without a `startDate`: the Unix epoch, or local midnight of that day in the interval's zone. */
+function epochAnchor(s: IntervalSchedule): number {
+  if (s.timezone === undefined) return 0;
+  let a = anchors.get(s.timezone);
+  if (a === undefined) {
+    a = wallToInstant(0, s.timezone);
+    anchors.set(s.timezone, a);
+  }
+  return a;
+}
+
+/** `timezone` reads wall-time dates of an interval without a zone of its own (the entry's or the beat's). */
+export function nextIntervalRun(
+  s: IntervalSchedule,
+  after: number,
+  timezone = 'UTC',
+): number | undefined {
+  const tz = s.timezone ?? timezone;
+  const start = s.startDate === undefined ? undefined : resolveDate(s.startDate, tz);
+  const anchor = start ?? epochAnchor(s);
+  return withinRange(s, after, tz, (from) => {
     if (from < anchor) return anchor;
     return anchor + (Math.floor((from - anchor) / s.everyMs) + 1) * s.everyMs;
   });

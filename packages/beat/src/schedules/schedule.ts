@@ -1,5 +1,11 @@
 import { invalidSchedule, show } from '../errors.js';
-import { instantOf, type DateInput } from './common.js';
+import {
+  instantOf,
+  resolveDates,
+  resolveDate,
+  type DateInput,
+  type ScheduleDate,
+} from './common.js';
 import {
   cron,
   CRON_FIELD_NAMES,
@@ -7,10 +13,15 @@ import {
   type CronOptions,
   type CronSchedule,
 } from './cron.js';
-import { crontab, nextCrontabRun, type CrontabSchedule } from './crontab.js';
+import {
+  crontab,
+  CRONTAB_DAY_MATCHES,
+  nextCrontabRun,
+  type CrontabDayMatch,
+  type CrontabSchedule,
+} from './crontab.js';
 import {
   every,
-  hashUnit,
   nextEveryRun,
   WEEKDAY_NAMES,
   type EveryJob,
@@ -41,12 +52,12 @@ export type ScheduleKind = Schedule['kind'];
 /**
  * The next run strictly after `after`, or undefined when the schedule has no more runs (a
  * one-off that has passed, an `endDate` reached). Wall-clock schedules without a time zone of
- * their own are read in `timezone`.
+ * their own are read in `timezone`, and so are offset-less dates of schedules without one.
  *
  * @example
  * ```ts
  * nextRunAfter(crontab('30 2 * * *', { timezone: 'America/New_York' }), new Date('2025-03-09T00:00:00Z'));
- * // 2025-03-09T07:30:00.000Z: 02:30 does not exist that day, so the run moves to 03:30 EDT
+ * // 2025-03-09T07:00:00.000Z: 02:30 does not exist that day, so it runs at the change, 03:00 EDT
  * ```
  */
 export function nextRunAfter(
@@ -66,13 +77,13 @@ export function nextRunAfterMs(
 ): number | undefined {
   switch (schedule.kind) {
     case 'interval':
-      return nextIntervalRun(schedule, after);
+      return nextIntervalRun(schedule, after, timezone);
     case 'crontab':
       return nextCrontabRun(schedule, after, timezone);
     case 'cron':
       return nextCronRun(schedule, after, timezone);
     case 'oneOff':
-      return nextOneOffRun(schedule, after);
+      return nextOneOffRun(schedule, after, timezone);
     case 'solar':
       return nextSolarRun(schedule, after);
     case 'every':
@@ -104,9 +115,9 @@ export function takesTimezone(
   return schedule.kind === 'crontab' || schedule.kind === 'cron' || schedule.kind === 'every';
 }
 
-/** The schedule's own time zone, if it has one. */
+/** The schedule's own time zone, if it has one (a wall-clock schedule's, or an interval's). */
 export function timezoneOf(schedule: Schedule): string | undefined {
-  return takesTimezone(schedule) ? schedule.timezone : undefined;
+  return takesTimezone(schedule) || schedule.kind === 'interval' ? schedule.timezone : undefined;
 }
 
 /** Seconds of jitter the schedule asks for (APScheduler's `jitter`). */
@@ -114,15 +125,6 @@ export function jitterOf(schedule: Schedule): number {
   return schedule.kind === 'interval' || schedule.kind === 'crontab' || schedule.kind === 'cron'
     ? (schedule.jitter ?? 0)
     : 0;
-}
-
-/**
- * The delay added to one run: up to the schedule's jitter, drawn from a hash of the entry and
- * the scheduled time, so every beat computes the same delay for the same tick.
- */
-export function jitterDelayMs(schedule: Schedule, entryName: string, scheduledAt: number): number {
-  const j = jitterOf(schedule);
-  return j > 0 ? Math.floor(hashUnit(`${entryName}:${scheduledAt}`) * j * 1000) : 0;
 }
 
 /** The JSON form of a schedule, as stored: the data without the `every()` chain methods. */
@@ -145,6 +147,21 @@ function field<T>(
 }
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isString = (v: unknown): v is string => typeof v === 'string';
+/** Epoch ms, or an ISO string (an offset-less one is a wall time). */
+const isDate = (v: unknown): v is ScheduleDate => isNumber(v) || isString(v);
+
+/** `dayMatch` as stored: the three current values, and the two of earlier releases. */
+function dayMatchOf(v: unknown): CrontabDayMatch | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (v === 'either') return 'or'; // string crontabs stored before Vixie became the default
+  if (v === 'both') return 'celery';
+  if ((CRONTAB_DAY_MATCHES as readonly unknown[]).includes(v)) return v as CrontabDayMatch;
+  throw invalidSchedule(
+    `schedule.dayMatch must be ${CRONTAB_DAY_MATCHES.map((m) => `"${m}"`).join(', ')}, got ${show(v)}`,
+    'schedule.dayMatch',
+    v,
+  );
+}
 
 /**
  * Rebuilds a schedule from its JSON form (from the store, the CLI or a config file) through
@@ -160,18 +177,22 @@ export function scheduleFromJSON(json: unknown): Schedule {
   }
   const o = json as Record<string, unknown>;
   const range = {
-    ...opt('startDate', field(o, 'startDate', isNumber)),
-    ...opt('endDate', field(o, 'endDate', isNumber)),
+    ...opt('startDate', field(o, 'startDate', isDate)),
+    ...opt('endDate', field(o, 'endDate', isDate)),
     ...opt('jitter', field(o, 'jitter', isNumber)),
   };
   const tz = opt('timezone', field(o, 'timezone', isString));
   switch (o['kind']) {
     case 'interval':
-      return interval({ seconds: (field(o, 'everyMs', isNumber) ?? 0) / 1000, ...range });
+      return interval({ seconds: (field(o, 'everyMs', isNumber) ?? 0) / 1000, ...range, ...tz });
     case 'crontab': {
       const expression = field(o, 'expression', isString) ?? '';
-      const s = crontab(expression, { ...range, ...tz });
-      return o['dayMatch'] === 'both' ? Object.freeze({ ...s, dayMatch: 'both' as const }) : s;
+      // Without a stored dayMatch (hand-written JSON), the string form's default applies.
+      return crontab(expression, {
+        ...range,
+        ...tz,
+        ...opt('dayMatch', dayMatchOf(o['dayMatch'])),
+      });
     }
     case 'cron': {
       const fields = o['fields'];
@@ -186,7 +207,7 @@ export function scheduleFromJSON(json: unknown): Schedule {
       return cron({ ...given, ...range, ...tz });
     }
     case 'oneOff':
-      return oneOff(field(o, 'at', isNumber) ?? Number.NaN);
+      return oneOff(field(o, 'at', isDate) ?? Number.NaN, tz);
     case 'solar':
       return solar(o['event'] as SolarEvent, o['latitude'] as number, o['longitude'] as number);
     case 'every':
@@ -230,21 +251,48 @@ function everyFromJSON(o: Record<string, unknown>): EveryJob {
   if (time !== undefined) j = j.at(time);
   const tz = field(o, 'timezone', isString);
   if (tz !== undefined) j = j.in(tz);
-  const end = field(o, 'endDate', isNumber);
+  const end = field(o, 'endDate', isDate);
   if (end !== undefined) j = j.until(end);
   return j;
 }
 
-/** The schedule with `timezone` as its time zone when it is a wall-clock one without its own. */
+/**
+ * The schedule with `timezone` as its time zone when it is a wall-clock one without its own,
+ * and its offset-less dates read in its own zone, else `timezone` (an `interval` or a `oneOff`
+ * keeps no zone from this: an interval's grid stays where its own options put it).
+ */
 export function withDefaultTimezone(schedule: Schedule, timezone: string): Schedule {
-  if (!takesTimezone(schedule) || schedule.timezone !== undefined) return schedule;
   const tz = checkTimeZone(timezone);
-  if (schedule.kind === 'every') {
-    return (schedule as Partial<EveryJob>).in
-      ? (schedule as EveryJob).in(tz)
-      : Object.freeze({ ...schedule, timezone: tz });
+  switch (schedule.kind) {
+    case 'interval': {
+      const dated = resolveDates(schedule, schedule.timezone ?? tz);
+      return dated.startDate === schedule.startDate && dated.endDate === schedule.endDate
+        ? schedule
+        : Object.freeze(dated);
+    }
+    case 'oneOff':
+      return typeof schedule.at === 'number'
+        ? schedule
+        : Object.freeze({ ...schedule, at: resolveDate(schedule.at, tz) });
+    case 'solar':
+      return schedule;
+    case 'every':
+      if (schedule.timezone !== undefined) return schedule;
+      return (schedule as Partial<EveryJob>).in
+        ? (schedule as EveryJob).in(tz)
+        : Object.freeze({
+            ...schedule,
+            timezone: tz,
+            ...opt(
+              'endDate',
+              schedule.endDate === undefined ? undefined : resolveDate(schedule.endDate, tz),
+            ),
+          });
+    case 'crontab':
+    case 'cron':
+      if (schedule.timezone !== undefined) return schedule;
+      return scheduleFromJSON({ ...scheduleToJSON(schedule), timezone: tz });
   }
-  return scheduleFromJSON({ ...scheduleToJSON(schedule), timezone: tz });
 }
 
 /** A one-line description for logs and `celeriac beat list`. */
@@ -253,7 +301,7 @@ export function describeSchedule(s: Schedule): string {
   const inTz = tz && tz !== 'UTC' ? ` (${tz})` : '';
   switch (s.kind) {
     case 'interval':
-      return `every ${formatDuration(s.everyMs)}${s.startDate === undefined ? '' : ` from ${new Date(s.startDate).toISOString()}`}`;
+      return `every ${formatDuration(s.everyMs)}${s.startDate === undefined ? '' : ` from ${dateText(s.startDate)}`}${inTz}`;
     case 'crontab':
       return `crontab "${s.expression}"${inTz}`;
     case 'cron':
@@ -263,16 +311,21 @@ export function describeSchedule(s: Schedule): string {
           .join(' ') || '(every second)'
       }${inTz}`;
     case 'oneOff':
-      return `once at ${new Date(s.at).toISOString()}`;
+      return `once at ${dateText(s.at)}`;
     case 'solar':
       return `${s.event} at ${s.latitude}, ${s.longitude}`;
     case 'every': {
       const what =
         s.weekday ??
         `${s.maxInterval === undefined ? s.interval : `${s.interval} to ${s.maxInterval}`} ${s.unit}`;
-      return `every ${what}${s.time === undefined ? '' : ` at ${s.time}`}${s.endDate === undefined ? '' : ` until ${new Date(s.endDate).toISOString()}`}${inTz}`;
+      return `every ${what}${s.time === undefined ? '' : ` at ${s.time}`}${s.endDate === undefined ? '' : ` until ${dateText(s.endDate)}`}${inTz}`;
     }
   }
+}
+
+/** An instant in ISO form; a wall time as it is (it has no offset yet). */
+function dateText(d: ScheduleDate): string {
+  return typeof d === 'number' ? new Date(d).toISOString() : `${d} (local)`;
 }
 
 function formatDuration(ms: number): string {

@@ -8,15 +8,19 @@ import { invalidSchedule, show } from '../errors.js';
  * the milliseconds `Date.UTC` gives for it, so calendar arithmetic on it is plain UTC
  * arithmetic. Converting a naive time to an instant needs the zone's offset, and around a
  * transition a naive time maps to no instant (the spring-forward gap) or to two (the
- * fall-back overlap). The rules, documented in docs/beat.md:
+ * fall-back overlap). Each schedule family says what it does there (its matcher's `gap` and
+ * `overlap` rules, documented in docs/beat.md):
  *
- * - **Gap.** A wall time that does not exist runs at the instant the same wall time would have
- *   been on the old offset, i.e. shifted forward by the gap (02:30 → 03:30 when clocks jump
- *   from 02:00 to 03:00). This is Temporal's `disambiguation: 'compatible'`.
- * - **Overlap.** A wall time that happens twice runs once, at its first occurrence, unless the
- *   schedule fires every hour (cron's hour field `*`), in which case it runs in both passes, so
- *   that an hourly or every-15-minutes job keeps its real-time rhythm through the repeated hour.
- *   This is Vixie cron's rule for fixed-time versus wildcard jobs.
+ * - **Gap** (`gap`). `'shift'`: a wall time that does not exist runs at the instant the same
+ *   wall time would have been on the old offset, i.e. shifted forward by the gap (02:30 → 03:30
+ *   when clocks jump from 02:00 to 03:00): Temporal's `disambiguation: 'compatible'`, and
+ *   APScheduler 3 with pytz (`cron`, `every`). `'atChange'`: it runs once, at the first instant
+ *   after the gap (03:00), as Vixie cron runs its fixed-time jobs "soon after the change";
+ *   several such times in one gap make one run. `'skip'`: it does not run (Vixie cron's wildcard
+ *   jobs, which run "based on the new time").
+ * - **Overlap** (`overlap`). `'first'`: a wall time that happens twice runs once, at its first
+ *   occurrence. `'both'`: it runs in both passes, so an hourly or every-15-minutes job keeps its
+ *   real-time rhythm through the repeated hour (Vixie cron's wildcard jobs).
  */
 
 const SECOND = 1000;
@@ -128,8 +132,11 @@ export function offsetAt(instant: number, tz: string): number {
 /** What a naive time is in a zone: one instant, none (a gap) or two (an overlap). */
 export type WallResolution =
   | { readonly kind: 'single'; readonly instant: number }
-  /** `instant` is where the wall time lands under the rule for gaps (shifted by the gap). */
-  | { readonly kind: 'gap'; readonly instant: number }
+  /**
+   * `instant` is where the wall time lands shifted forward by the gap; `transition` is the first
+   * instant after the gap (the moment the clocks changed).
+   */
+  | { readonly kind: 'gap'; readonly instant: number; readonly transition: number }
   | { readonly kind: 'overlap'; readonly earlier: number; readonly later: number };
 
 /** Resolves a naive time in `tz`, assuming at most one offset change within a day of it. */
@@ -144,7 +151,12 @@ export function resolveWall(naive: number, tz: string): WallResolution {
   }
   found.sort((a, b) => a - b);
   const [first, second] = found;
-  if (first === undefined) return { kind: 'gap', instant: naive - before };
+  if (first === undefined)
+    return {
+      kind: 'gap',
+      instant: naive - before,
+      transition: transitionBetween(naive - after, naive - before, tz),
+    };
   if (second === undefined) return { kind: 'single', instant: first };
   return { kind: 'overlap', earlier: first, later: second };
 }
@@ -168,8 +180,30 @@ function transitionBetween(lo: number, hi: number, tz: string): number {
  */
 export interface WallMatcher {
   next(naive: number): number | undefined;
-  /** True when the schedule fires in every hour of the day (runs both passes of an overlap). */
-  readonly everyHour: boolean;
+  /** What a wall time in a spring-forward gap does (see the top of this module). */
+  readonly gap: GapRule;
+  /** What a wall time in a fall-back overlap does (see the top of this module). */
+  readonly overlap: OverlapRule;
+}
+
+/** See the top of this module. */
+export type GapRule = 'shift' | 'atChange' | 'skip';
+/** See the top of this module. */
+export type OverlapRule = 'first' | 'both';
+
+/** Where a wall time in a gap runs under `rule`, or undefined when it does not run. */
+function gapInstant(
+  rule: GapRule,
+  r: Extract<WallResolution, { kind: 'gap' }>,
+): number | undefined {
+  switch (rule) {
+    case 'shift':
+      return r.instant;
+    case 'atChange':
+      return r.transition;
+    case 'skip':
+      return undefined;
+  }
 }
 
 /**
@@ -184,7 +218,8 @@ export function nextInstant(matcher: WallMatcher, tz: string, after: number): nu
   const oLo = offsetAt(lo, tz);
   if (oLo !== offsetAt(hi, tz)) {
     // Near a transition, a wall time earlier than `after`'s own can still map to a later
-    // instant: a gap time shifted forward, or the second pass of a repeated hour.
+    // instant: a gap time shifted forward, or the second pass of a repeated hour. (A gap time
+    // run at the change maps to the transition, which `forward` finds from any earlier `after`.)
     const t = transitionBetween(lo, hi, tz);
     const oBefore = offsetAt(t - SECOND, tz);
     const oAfter = offsetAt(t, tz);
@@ -192,7 +227,8 @@ export function nextInstant(matcher: WallMatcher, tz: string, after: number): nu
     const shift = gap ? oBefore : oAfter;
     const rangeStart = t + Math.min(oBefore, oAfter);
     const rangeEnd = t + Math.max(oBefore, oAfter);
-    if ((gap || matcher.everyHour) && after < t + Math.abs(oAfter - oBefore)) {
+    const looksBack = gap ? matcher.gap === 'shift' : matcher.overlap === 'both';
+    if (looksBack && after < t + Math.abs(oAfter - oBefore)) {
       const c = matcher.next(Math.max(after + shift, rangeStart - SECOND));
       if (c !== undefined && c < rangeEnd) {
         const instant = c - shift;
@@ -214,12 +250,16 @@ function forward(matcher: WallMatcher, tz: string, after: number): number | unde
     const r = resolveWall(c, tz);
     switch (r.kind) {
       case 'single':
-      case 'gap':
         if (r.instant > after) return r.instant;
         break;
+      case 'gap': {
+        const g = gapInstant(matcher.gap, r);
+        if (g !== undefined && g > after) return g;
+        break;
+      }
       case 'overlap':
         if (r.earlier > after) return r.earlier;
-        if (matcher.everyHour && r.later > after) return r.later;
+        if (matcher.overlap === 'both' && r.later > after) return r.later;
         break;
     }
   }
