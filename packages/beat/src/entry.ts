@@ -291,7 +291,12 @@ export function compileInstances(
   o: InstanceOptions,
   defaults: InstanceOptions = {},
 ): Pick<EntryDefinition, 'maxInstances' | 'maxInstancesTimeout'> {
-  const max = o.maxInstances !== undefined ? o.maxInstances : (defaults.maxInstances ?? 1);
+  const max =
+    o.maxInstances !== undefined
+      ? o.maxInstances
+      : defaults.maxInstances !== undefined
+        ? defaults.maxInstances
+        : 1;
   if (
     max !== null &&
     (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_INSTANCES_LIMIT)
