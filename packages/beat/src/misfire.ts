@@ -1,5 +1,6 @@
 import type { Logger } from '@celeriac/core';
 import type { EntryDefinition } from './entry.js';
+import type { MissedReason } from './events.js';
 import { dueAtMs } from './schedules/jitter.js';
 import { jitterOf, nextRunAfterMs, type Schedule } from './schedules/schedule.js';
 
@@ -21,7 +22,15 @@ export interface TickPlan {
   readonly dueAt: number | null;
   /** True when more than {@link MAX_SCAN} runs were due and the plan jumped to `now`. */
   readonly truncated: boolean;
+  /**
+   * The skipped runs (merged, over the catch-up cap, later than the grace), oldest first, for
+   * beat's `missed` event: at most {@link MAX_MISSED_LISTED} (the counts above stay exact).
+   */
+  readonly missed: readonly { readonly scheduledAt: number; readonly reason: MissedReason }[];
 }
+
+/** Skipped runs a plan lists at most (a per-second entry down for a day skips 86,400). */
+export const MAX_MISSED_LISTED = 1000;
 
 /** Due runs walked through at most, for one entry and one plan (a per-second entry down for a day). */
 export const MAX_SCAN = 100_000;
@@ -62,6 +71,8 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
   const kept: { at: number; due: number }[] = [];
   let count = 0;
   let truncated = false;
+  const missed: { scheduledAt: number; reason: MissedReason }[] = [];
+  const limitReason: MissedReason = keep === 1 ? 'coalesced' : 'dropped';
   let due = dueOf(t);
   while (t !== undefined && due <= now) {
     if (count >= MAX_SCAN) {
@@ -74,7 +85,11 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     }
     count++;
     kept.push({ at: t, due });
-    if (kept.length > keep) kept.shift();
+    if (kept.length > keep) {
+      const skipped = kept.shift();
+      if (skipped !== undefined && missed.length < MAX_MISSED_LISTED)
+        missed.push({ scheduledAt: skipped.at, reason: limitReason });
+    }
     advance();
     if (t !== undefined) due = dueOf(t);
   }
@@ -82,6 +97,8 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
   const dispatch: number[] = [];
   const misfired: number[] = [];
   for (const k of kept) (now - k.due > graceMs ? misfired : dispatch).push(k.at);
+  for (const k of misfired)
+    if (missed.length < MAX_MISSED_LISTED) missed.push({ scheduledAt: k, reason: 'misfire' });
   const skippedByLimit = count - kept.length;
   return {
     dispatch,
@@ -92,6 +109,7 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     nextRunAt: t ?? null,
     dueAt: t === undefined ? null : due,
     truncated,
+    missed,
   };
 }
 
