@@ -116,6 +116,11 @@ export interface EntryState {
   readonly totalRunCount: number;
   /** Increases with every change of definition or enabled flag. */
   readonly revision: number;
+  /**
+   * Scheduled times of the last up to 16 claimed runs, ascending; kept when the definition is
+   * updated, cleared on remove. (Optional here until every store fills it in.)
+   */
+  readonly recentRuns?: readonly number[];
 }
 
 export interface StoredEntry {

@@ -154,6 +154,7 @@ export type {
   DateInput,
   EmbeddedBeat,
   EmbeddedBeatOptions,
+  EntryChange,
   EntryDefaults,
   EntryDefinition,
   EntryPublishOptions,
