@@ -16,7 +16,9 @@ const TYPES = {
   getTypeParser: ((oid: TypeId, format?: 'text' | 'binary') => {
     if (oid === INT8) return (v: string) => Number(v);
     if (oid === INT8_ARRAY) return (v: string) => parseInt8Array(v).map(Number);
-    return format === undefined ? types.getTypeParser(oid) : types.getTypeParser(oid, format);
+    return (format === undefined ? types.getTypeParser(oid) : types.getTypeParser(oid, format)) as (
+      v: string,
+    ) => unknown;
   }) as typeof types.getTypeParser,
 };
 

@@ -2,7 +2,8 @@ import { CeleriacError, ErrorCodes } from '@celeriac/core';
 
 /** What to do about a failure, by the error's code (a SQLSTATE or a Node socket code). */
 const HINTS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'nothing accepts connections there: check the host and port, and that PostgreSQL runs',
+  ECONNREFUSED:
+    'nothing accepts connections there: check the host and port, and that PostgreSQL runs',
   ENOTFOUND: 'the host name does not resolve: check the URL',
   EAI_AGAIN: 'the host name does not resolve: check the URL and DNS',
   ETIMEDOUT: 'the connection timed out: check the host, the port and the network',
@@ -12,7 +13,8 @@ const HINTS: Readonly<Record<string, string>> = {
   '3D000': 'the database does not exist: create it (createdb) or fix the URL',
   '42501':
     'permission denied: grant the user CREATE on the schema (or create the tables once as an owner), and SELECT, INSERT, UPDATE, DELETE on them',
-  '57P01': 'the server is shutting down or the connection was terminated: it is retried at the next call',
+  '57P01':
+    'the server is shutting down or the connection was terminated: it is retried at the next call',
   '53300': 'the server has too many connections: lower poolSize or raise max_connections',
 };
 

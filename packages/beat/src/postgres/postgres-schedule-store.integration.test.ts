@@ -88,12 +88,18 @@ describe('PostgresScheduleStore', () => {
       await store.upsert([write('r', T0)], 'sync', T0);
       const lease = await lead(store);
       const runs = Array.from({ length: 20 }, (_, i) => T0 + i * 60_000);
-      expect(await store.claim(lease, [claimOf('r', 1, T0, runs, T0 + 20 * 60_000)], T0)).toEqual(
-        [{ name: 'r', status: 'claimed', runs }],
-      );
+      expect(await store.claim(lease, [claimOf('r', 1, T0, runs, T0 + 20 * 60_000)], T0)).toEqual([
+        { name: 'r', status: 'claimed', runs },
+      ]);
       expect((await store.get('r'))?.state.recentRuns).toEqual(runs.slice(-16));
-      await store.claim(lease, [claimOf('r', 1, T0 + 20 * 60_000, [T0 + 20 * 60_000], T0 + 21 * 60_000)], T0);
-      expect((await store.get('r'))?.state.recentRuns).toEqual([...runs, T0 + 20 * 60_000].slice(-16));
+      await store.claim(
+        lease,
+        [claimOf('r', 1, T0 + 20 * 60_000, [T0 + 20 * 60_000], T0 + 21 * 60_000)],
+        T0,
+      );
+      expect((await store.get('r'))?.state.recentRuns).toEqual(
+        [...runs, T0 + 20 * 60_000].slice(-16),
+      );
       await store.upsert([write('r', T0 + 21 * 60_000, [1])], 'sync', T0);
       expect((await store.get('r'))?.state).toMatchObject({ revision: 2, totalRunCount: 21 });
       expect((await store.get('r'))?.state.recentRuns).toHaveLength(16);
@@ -140,7 +146,10 @@ describe('PostgresScheduleStore', () => {
       for (const r of results) if (!r.acquired) expect(r.holder).toBe(lease.owner);
       // A split brain: both use the same read and the same (valid) lease.
       const claim = claimOf('e', 1, T0, [T0], T0 + 60_000);
-      const [ra, rb] = await Promise.all([a.claim(lease, [claim], T0), b.claim(lease, [claim], T0)]);
+      const [ra, rb] = await Promise.all([
+        a.claim(lease, [claim], T0),
+        b.claim(lease, [claim], T0),
+      ]);
       expect([ra[0]?.status, rb[0]?.status].sort()).toEqual(['claimed', 'stale']);
       expect(await b.pending(T0 + 1, 10)).toEqual([{ name: 'e', scheduledAt: T0, claimedAt: T0 }]);
       expect((await b.get('e'))?.state.totalRunCount).toBe(1);
@@ -152,7 +161,9 @@ describe('PostgresScheduleStore', () => {
   it('a batch naming an entry twice sees the first claim; sync of a name twice keeps the last', () =>
     withStore({}, async (store) => {
       expect(
-        (await store.upsert([write('d', T0), write('d', T0, [2])], 'sync', T0)).map((r) => r.status),
+        (await store.upsert([write('d', T0), write('d', T0, [2])], 'sync', T0)).map(
+          (r) => r.status,
+        ),
       ).toEqual(['created', 'updated']);
       expect((await store.get('d'))?.definition.args).toEqual([2]);
       const rev = (await store.get('d'))?.state.revision ?? 0;
@@ -273,7 +284,9 @@ describe('PostgresScheduleStore', () => {
       expect(err.code).toBe(ErrorCodes.BROKER_UNAVAILABLE);
       expect(err.message).toContain(`postgresql://beat:***@127.0.0.1:${port}/app`);
       expect(err.message).not.toContain('s3cret');
-      expect(err.message).toMatch(/list failed: .*check the host and port, and that PostgreSQL runs/);
+      expect(err.message).toMatch(
+        /list failed: .*check the host and port, and that PostgreSQL runs/,
+      );
       const watchErr = await rejectionOf(() => down.watch(() => undefined));
       expect(watchErr.code).toBe(ErrorCodes.BROKER_UNAVAILABLE);
     } finally {
@@ -284,7 +297,9 @@ describe('PostgresScheduleStore', () => {
       const err = await rejectionOf(() => noDb.acquireLeadership('me', 1000, 0));
       expect(err.code).toBe(ErrorCodes.BROKER_UNAVAILABLE);
       expect(err.details).toMatchObject({ sqlState: '3D000' });
-      expect(err.message).toMatch(/database "nope" does not exist \(the database does not exist: create it/);
+      expect(err.message).toMatch(
+        /database "nope" does not exist \(the database does not exist: create it/,
+      );
     } finally {
       await noDb.close();
     }

@@ -245,7 +245,8 @@ export class PostgresScheduleStore implements ScheduleStore {
   remove(name: string, now: number): Promise<boolean> {
     return this.#tx('remove', async (c) => {
       await this.#purgeTombstones(c, now);
-      const removed = ((await c.query(this.#sql.remove, [this.namespace, name, now])).rowCount ?? 0) === 1;
+      const removed =
+        ((await c.query(this.#sql.remove, [this.namespace, name, now])).rowCount ?? 0) === 1;
       if (removed) await this.#notify(c, [{ kind: 'removed', name }]);
       this.#definitions.forget(name);
       return removed;
@@ -373,7 +374,11 @@ export class PostgresScheduleStore implements ScheduleStore {
       this.#sql.pending,
       [this.namespace, claimedBefore, limit],
     );
-    return r.rows.map((p) => ({ name: p.name, scheduledAt: p.scheduled_at, claimedAt: p.claimed_at }));
+    return r.rows.map((p) => ({
+      name: p.name,
+      scheduledAt: p.scheduled_at,
+      claimedAt: p.claimed_at,
+    }));
   }
 
   /** Takes or extends the lock on the database's clock (`now` is not used). */

@@ -89,7 +89,8 @@ const ENTRY = `name, definition, enabled, source, next_run_at, last_run_at, last
 /** What makes a row count in the due index (the partial index's WHERE, repeated so it is used). */
 const DUE = `namespace = $1 AND removed_at IS NULL AND enabled AND due_at IS NOT NULL`;
 /** The database's clock plus $n milliseconds. */
-const plusMs = (n: number): string => `clock_timestamp() + $${n}::bigint * interval '1 millisecond'`;
+const plusMs = (n: number): string =>
+  `clock_timestamp() + $${n}::bigint * interval '1 millisecond'`;
 /** Milliseconds left on the lock, rounded up. */
 const TTL_MS = `ceil(extract(epoch FROM (expires_at - clock_timestamp())) * 1000)::bigint`;
 
