@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ErrorCodes } from '@celeriac/core';
 import {
   expectInvalidOption,
@@ -303,5 +305,21 @@ describe('PostgresScheduleStore', () => {
     } finally {
       await noDb.close();
     }
+  });
+
+  it('importing @celeriac/beat (or opening a memory:// store) does not load pg; @celeriac/beat/postgres does', () => {
+    const script = `
+      const { createRequire } = await import('node:module');
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/pg/'));
+      const { createScheduleStore } = await import('@celeriac/beat');
+      await (await createScheduleStore('memory://')).close();
+      const before = loaded();
+      await import('@celeriac/beat/postgres');
+      console.log(JSON.stringify([before, loaded()]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out.trim())).toEqual([false, true]);
   });
 });
