@@ -433,7 +433,7 @@ export class PostgresScheduleStore implements ScheduleStore {
    * Reports every change to this namespace's entries, by any process, through LISTEN on a
    * connection of its own (reopened with backoff if it drops; see `PgChangeFeed`).
    */
-  watch(listener: (change: EntryChange) => void): Promise<{ close(): Promise<void> }> {
+  async watch(listener: (change: EntryChange) => void): Promise<{ close(): Promise<void> }> {
     this.#open();
     return this.#feed.add(listener);
   }
