@@ -12,7 +12,6 @@ import { DefinitionCache } from '../store/definition-cache.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
-  parseToken,
   TOMBSTONE_TTL_MS,
   type ClaimResult,
   type EntryChange,
@@ -29,6 +28,7 @@ import {
 } from '../store/schedule-store.js';
 import { PgChangeFeed, type ChangePayload } from './pg-change-feed.js';
 import { PgDatabase } from './pg-database.js';
+import { PgLeaderLock } from './pg-leader-lock.js';
 import { planClaims, planUpsert, type ClaimRow, type WriteRow } from './pg-plans.js';
 import { IDENTIFIER, pgNames, statements, type PgNames, type PgStatements } from './schema.js';
 
@@ -108,6 +108,7 @@ export class PostgresScheduleStore implements ScheduleStore {
   readonly #db: PgDatabase;
   readonly #sql: PgStatements;
   readonly #feed: PgChangeFeed;
+  readonly #lock: PgLeaderLock;
   readonly #maxEntries: number;
   readonly #maxPending: number;
   readonly #definitions = new DefinitionCache();
@@ -167,6 +168,7 @@ export class PostgresScheduleStore implements ScheduleStore {
       poolSize: options.poolSize ?? 4,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     });
+    this.#lock = new PgLeaderLock(this.#db, this.#sql, namespace);
     this.#feed = new PgChangeFeed({
       open: () => this.#db.newClient('celeriac-beat-listen'),
       channel: this.names.channel,
@@ -382,51 +384,26 @@ export class PostgresScheduleStore implements ScheduleStore {
   }
 
   /** Takes or extends the lock on the database's clock (`now` is not used). */
-  async acquireLeadership(owner: string, ttlMs: number, _now: number): Promise<LeadershipResult> {
-    const ttl = Math.max(1, Math.round(ttlMs));
-    // Twice at most: the holder seen refusing us may have let the lock go before we read it.
-    for (let attempt = 0; ; attempt++) {
-      const r = await this.#query<{ fence: number; token: string }>(
-        'acquireLeadership',
-        this.#sql.acquire,
-        [this.namespace, owner, ttl],
-      );
-      const won = r.rows[0];
-      if (won) return { acquired: true, lease: { owner, fence: won.fence, token: won.token } };
-      const holder = await this.#holder('acquireLeadership');
-      if (holder) return { acquired: false, holder: holder.owner, ttlMs: holder.ttlMs };
-      if (attempt >= 1) return { acquired: false, holder: '', ttlMs: 0 };
-    }
+  acquireLeadership(owner: string, ttlMs: number, _now: number): Promise<LeadershipResult> {
+    return this.#locked(() => this.#lock.acquire(owner, ttlMs));
   }
 
-  async renewLeadership(lease: Lease, ttlMs: number, _now: number): Promise<boolean> {
-    const r = await this.#query('renewLeadership', this.#sql.renew, [
-      this.namespace,
-      lease.token,
-      Math.max(1, Math.round(ttlMs)),
-    ]);
-    return r.rowCount === 1;
+  renewLeadership(lease: Lease, ttlMs: number, _now: number): Promise<boolean> {
+    return this.#locked(() => this.#lock.renew(lease, ttlMs));
   }
 
-  async releaseLeadership(lease: Lease): Promise<void> {
-    await this.#query('releaseLeadership', this.#sql.release, [this.namespace, lease.token]);
-  }
-
-  async #holder(
-    what: string,
-  ): Promise<{ owner: string; fence: number; ttlMs: number } | undefined> {
-    const r = await this.#query<{ token: string; ttl_ms: number }>(what, this.#sql.holder, [
-      this.namespace,
-    ]);
-    const row = r.rows[0];
-    if (!row) return undefined;
-    const { fence, owner } = parseToken(row.token);
-    return { owner, fence, ttlMs: Math.max(0, row.ttl_ms) };
+  releaseLeadership(lease: Lease): Promise<void> {
+    return this.#locked(() => this.#lock.release(lease));
   }
 
   /** The holder on the database's clock (`now` is not used). */
   leader(_now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined> {
-    return this.#holder('leader');
+    return this.#locked(() => this.#lock.holder());
+  }
+
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    this.#open();
+    return fn();
   }
 
   /**
