@@ -55,6 +55,8 @@ export class PgChangeFeed {
   #connecting: Promise<void> | undefined;
   #retry: NodeJS.Timeout | undefined;
   #retryMs = RETRY_MIN_MS;
+  /** The connection dropped since the last one was open: changes may have been missed. */
+  #missed = false;
   #closed = false;
 
   constructor(options: ChangeFeedOptions) {
@@ -66,7 +68,12 @@ export class PgChangeFeed {
     const wrapped = (change: EntryChange): void => listener(change);
     this.#listeners.add(wrapped);
     try {
-      if (!this.#client) await (this.#connecting ??= this.#connect());
+      if (!this.#client) {
+        // Connecting now makes a pending retry moot.
+        if (this.#retry) clearTimeout(this.#retry);
+        this.#retry = undefined;
+        await (this.#connecting ??= this.#connect());
+      }
     } catch (err) {
       this.#listeners.delete(wrapped);
       throw this.#o.fail(err);
@@ -98,12 +105,19 @@ export class PgChangeFeed {
     } finally {
       this.#connecting = undefined;
     }
-    if (this.#listeners.size === 0 || this.#closed) {
+    if (this.#listeners.size === 0 || this.#closed || this.#client) {
+      client.removeAllListeners();
+      client.on('error', () => undefined);
       await client.end().catch(() => undefined);
       return;
     }
     this.#client = client;
     this.#retryMs = RETRY_MIN_MS;
+    if (this.#missed) {
+      this.#missed = false;
+      // Changes made while the connection was down were not seen.
+      this.#emit({ kind: 'modified' });
+    }
   }
 
   #deliver(n: Notification): void {
@@ -135,6 +149,7 @@ export class PgChangeFeed {
     client.removeAllListeners();
     client.on('error', () => undefined);
     if (err) this.#o.onError(err);
+    this.#missed = true;
     this.#scheduleReconnect();
   }
 
@@ -144,15 +159,11 @@ export class PgChangeFeed {
     this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      if (this.#closed || this.#listeners.size === 0) return;
-      (this.#connecting ??= this.#connect()).then(
-        // Changes made while the connection was down were not seen.
-        () => this.#emit({ kind: 'modified' }),
-        (e: unknown) => {
-          this.#o.onError(e);
-          this.#scheduleReconnect();
-        },
-      );
+      if (this.#closed || this.#listeners.size === 0 || this.#client) return;
+      (this.#connecting ??= this.#connect()).catch((e: unknown) => {
+        this.#o.onError(e);
+        this.#scheduleReconnect();
+      });
     }, delay);
     this.#retry.unref();
   }
@@ -160,6 +171,7 @@ export class PgChangeFeed {
   async #stop(): Promise<void> {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
+    this.#missed = false;
     const client = this.#client;
     this.#client = undefined;
     if (client) {
