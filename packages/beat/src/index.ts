@@ -72,6 +72,7 @@ export { createScheduleStore } from './store/create-schedule-store.js';
 export type { CreateScheduleStoreOptions } from './store/create-schedule-store.js';
 export type {
   ClaimResult,
+  EntryChange,
   EntryWrite,
   Lease,
   LeadershipResult,

@@ -166,6 +166,7 @@ export type {
   DateInput,
   EmbeddedBeat,
   EmbeddedBeatOptions,
+  EntryChange,
   EntryDefaults,
   EntryDefinition,
   EntryPublishOptions,

@@ -81,9 +81,9 @@ async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<Be
     url = config.store ?? defaultStoreUrl(await loadApp(spec));
   }
   url ??= process.env['CELERIAC_BROKER_URL'];
-  if (url === undefined || !/^(rediss?|sqlite):\/\//i.test(url)) {
+  if (url === undefined || !/^(rediss?|sqlite|postgres(ql)?):\/\//i.test(url)) {
     throw new UsageError(
-      `beat ${command} needs the schedule store the beats share, Redis or SQLite: pass --store redis://… or --store sqlite://./celeriac.db, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
+      `beat ${command} needs the schedule store the beats share, Redis, SQLite or PostgreSQL: pass --store redis://…, --store sqlite://./celeriac.db or --store postgresql://…, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
     );
   }
   const namespace = str(p, 'namespace');

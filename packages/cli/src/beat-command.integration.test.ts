@@ -174,7 +174,7 @@ describe('celeriac beat', () => {
     delete process.env['CELERIAC_BROKER_URL'];
     try {
       await expect(beatCommand(['list'], io().io)).rejects.toThrow(
-        /needs the schedule store the beats share, Redis or SQLite/,
+        /needs the schedule store the beats share, Redis, SQLite or PostgreSQL/,
       );
     } finally {
       if (saved !== undefined) process.env['CELERIAC_BROKER_URL'] = saved;

@@ -34,16 +34,16 @@ export { parseDuration } from './beat-admin-command.js';
 export const BEAT_HELP = `Usage: celeriac beat --app <module> [options]        run the scheduler
        celeriac beat <add|remove|pause|resume|list|next> ...  edit and inspect the schedule
 
-Enqueues periodic tasks. Run as many beats as you like on one Redis or SQLite store: one leads (a lock
+Enqueues periodic tasks. Run as many beats as you like on one Redis, SQLite or PostgreSQL store: one leads (a lock
 with a short TTL), and each run is enqueued exactly once. Entries come from the app module's
 \`beat\` export (an array of entries, or defineBeat({ entries, timezone, ... })), from
 --crontab, and from "celeriac beat add" at run time. SIGTERM or SIGINT stops it.
 
 Run options:
       --crontab <file>         Entries from a crontab-style file (5 fields, task, JSON args)
-      --store <url>            Schedule store: redis://…, sqlite://./file.db or memory:// (default:
-                               the app's broker when it is Redis or SQLite, else memory://, which
-                               suits a single beat)
+      --store <url>            Schedule store: redis://…, sqlite://./file.db, postgresql://… or
+                               memory:// (default: the app's broker when it is Redis or SQLite,
+                               else memory://, which suits a single beat)
       --namespace <name>       Namespace in the store (default: default)
       --timezone <zone>        Time zone of schedules that name none (default: UTC)
       --lock-ttl <s>           Leader lock TTL: a dead leader is replaced within it (default: 10)
@@ -52,7 +52,8 @@ Run options:
                                celeryev, for celeriac events and other monitors
 ${COMMON_HELP}
 
-Editing (needs a shared store, Redis or SQLite: --store, --broker, --app or $CELERIAC_BROKER_URL):
+Editing (needs a shared store, Redis, SQLite or PostgreSQL: --store, --broker, --app or
+$CELERIAC_BROKER_URL):
   add <name> --task <task> (--cron <expr> | --every <duration> | --at <iso> | --solar <event:lat:lon> | --schedule <json>)
              [--args <json>] [--kwargs <json>] [--queue <q>] [--priority <n>] [--expires <s>]
              [--tz <zone>] [--paused] [--replace]

@@ -14,6 +14,8 @@ declare module 'vitest' {
 export { freePort } from './servers/free-port.js';
 export { startRedisServer } from './servers/redis-server.js';
 export type { RedisServerHandle, RedisServerOptions } from './servers/redis-server.js';
+export { findPostgresBin, startPostgresServer } from './servers/postgres-server.js';
+export type { PostgresServerHandle, PostgresServerOptions } from './servers/postgres-server.js';
 export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';
 export type {
   RabbitMqForTests,

@@ -3,18 +3,20 @@ import { redactUrl } from '@celeriac/core/internal';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as RedisStoreModule from '../redis/index.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';
+import type * as PostgresStoreModule from '../postgres/index.js';
 import type { ScheduleStore } from './schedule-store.js';
 
 /** Options of {@link createScheduleStore}. */
 export interface CreateScheduleStoreOptions {
-  /** The store's namespace (Redis key prefix or SQLite row namespace, part of run task ids). @default 'default' */
+  /** The store's namespace (Redis key prefix, SQLite or PostgreSQL row namespace; part of run task ids). @default 'default' */
   namespace?: string;
 }
 
 /**
  * The schedule store a URL names: `memory://` (this process only), `redis://` / `rediss://`
- * (loads `@celeriac/beat/redis` and ioredis only then) or `sqlite://./file.db` (loads
- * `@celeriac/beat/sqlite` and better-sqlite3 only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
+ * (loads `@celeriac/beat/redis` and ioredis only then), `sqlite://./file.db` (loads
+ * `@celeriac/beat/sqlite` and better-sqlite3 only then) or `postgresql://` / `postgres://` (loads
+ * `@celeriac/beat/postgres` and pg only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
  * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when the driver is not installed.
  */
 export async function createScheduleStore(
@@ -44,9 +46,25 @@ export async function createScheduleStore(
     const mod: typeof SqliteStoreModule = await import('../sqlite/index.js');
     return new mod.SqliteScheduleStore({ url, ...options });
   }
+  if (scheme === 'postgresql' || scheme === 'postgres') {
+    let mod: typeof PostgresStoreModule;
+    try {
+      mod = await import('../postgres/index.js');
+    } catch (err) {
+      throw new CeleriacError(
+        ErrorCodes.MISSING_DRIVER,
+        `the beat store at ${redactUrl(url)} needs the pg package: npm install pg`,
+        {
+          cause: err,
+          details: { driver: 'pg' },
+        },
+      );
+    }
+    return new mod.PostgresScheduleStore({ url, ...options });
+  }
   throw new CeleriacError(
     ErrorCodes.UNSUPPORTED_URL,
-    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://) or sqlite://`,
+    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://), sqlite:// or postgresql://`,
     {
       details: { scheme: scheme ?? null },
     },

@@ -62,8 +62,27 @@ export interface ScheduleStore {
   releaseLeadership(lease: Lease): Promise<void>;
   /** The current leader, for status output. */
   leader(now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined>;
+  /**
+   * Removes every entry (keeping their high-water marks, as `remove` does); resolves with how
+   * many there were.
+   */
+  removeAll?(now: number): Promise<number>;
+  /**
+   * Calls `listener` after every write that changes entries, made by any process sharing the
+   * store (upsert created or updated, remove, setEnabled, removeAll). Resolves once listening.
+   */
+  watch?(listener: (change: EntryChange) => void): Promise<{ close(): Promise<void> }>;
   /** Closes what the store opened. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A change to a store's entries, as `ScheduleStore.watch` reports it. */
+export interface EntryChange {
+  readonly kind: 'added' | 'modified' | 'removed' | 'paused' | 'resumed' | 'cleared';
+  /** The entry; absent for `cleared` (and for a change that may have been missed). */
+  readonly name?: string;
+  /** Who made the change (the writing store's `origin`). */
+  readonly origin?: string;
 }
 
 /**
