@@ -6,7 +6,6 @@ import {
   type Clock,
   type Logger,
 } from '@celeriac/core';
-import type { ApplyOptions } from '@celeriac/client';
 import { BeatEntries } from './beat-entries.js';
 import {
   checkConfigEntries,
@@ -14,10 +13,13 @@ import {
   type BeatOptions,
   type CompiledBeatOptions,
 } from './beat-options.js';
+import type { BeatApp, BeatRole, BeatState, TickReport } from './beat-types.js';
+import { BeatWake } from './beat-wake.js';
+import type { EntryPatch } from './entry-patch.js';
 import { runTaskId, type BeatEntry, type EntryDefinition, type StoredEntry } from './entry.js';
-import type { RunOutcome } from './events.js';
 import { LeaderLock } from './leader-lock.js';
 import { logPlan, planTicks } from './misfire.js';
+import type { Schedule } from './schedules/schedule.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import type {
   PendingRun,
@@ -29,40 +31,7 @@ import type {
 
 export { BEAT_SPEC, compileBeatOptions } from './beat-options.js';
 export type { BeatOptions, CompiledBeatOptions } from './beat-options.js';
-
-/** What beat needs of the app: `sendTask` (and, when present, its logger and clock). */
-export interface BeatApp {
-  sendTask(
-    name: string,
-    args?: readonly unknown[],
-    kwargs?: Record<string, unknown>,
-    options?: ApplyOptions,
-  ): { readonly published: Promise<void> };
-  /**
-   * What became of earlier runs, by task id, in order (from the result backend). Beat uses it
-   * for `maxInstances` and the `executed` / `error` events; without it neither is available.
-   */
-  runOutcomes?(taskIds: readonly string[]): Promise<RunOutcome[]>;
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-}
-
-/**
- * Lifecycle of a beat: `start()` moves it from `idle` through `starting` to `running`;
- * `close()`, from any state, through `closing` to `closed`, for good.
- */
-export type BeatState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
-/** Whether this beat dispatches (`leader`) or waits for the lock (`follower`). */
-export type BeatRole = 'leader' | 'follower';
-
-/** What one `tick()` did. */
-export interface TickReport {
-  readonly role: BeatRole;
-  /** Runs published in this tick. */
-  readonly published: number;
-  /** Milliseconds until this beat wants to tick again. */
-  readonly sleepMs: number;
-}
+export type { BeatApp, BeatRole, BeatState, TickReport } from './beat-types.js';
 
 /**
  * The beat scheduler: enqueues each run of each entry once, however many beat processes run.
@@ -99,7 +68,7 @@ export class Beat {
   readonly #app: BeatApp;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  readonly #config: readonly BeatEntry[];
+  #config: readonly BeatEntry[];
   readonly #ownsStore: boolean;
   readonly #lock: LeaderLock;
   #state: BeatState = 'idle';
@@ -107,8 +76,7 @@ export class Beat {
   #starting: Promise<unknown> | undefined;
   #closing: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #wake: BeatWake;
   readonly #inFlight = new Set<string>();
   #published = 0;
 
@@ -138,6 +106,11 @@ export class Beat {
     });
     this.#config = [...(options.entries ?? [])];
     checkConfigEntries(this.#config, this.options);
+    this.#wake = new BeatWake({
+      logger: this.#logger,
+      leads: () => this.#state === 'running' && this.role === 'leader',
+      // The entry events' hook: `onChange: (c) => emit entryEvent(c)` once the beat has `on()`.
+    });
   }
 
   get state(): BeatState {
@@ -171,13 +144,15 @@ export class Beat {
       });
     }
     this.#state = 'starting';
-    const syncing = this.syncEntries();
+    // Watch first, so no change made while the entries sync goes unseen.
+    const syncing = this.#wake.watch(this.store).then(() => this.syncEntries());
     this.#starting = syncing;
     let results: UpsertResult[];
     try {
       results = await syncing;
     } catch (err) {
       if (this.#state === 'starting') this.#state = 'closed';
+      await this.#wake.close();
       throw err;
     }
     if (this.#state !== 'starting') return;
@@ -197,6 +172,7 @@ export class Beat {
   async #run(): Promise<void> {
     while (this.#state === 'running') {
       let sleepMs: number;
+      this.#wake.looking();
       try {
         sleepMs = (await this.tick()).sleepMs;
       } catch (err) {
@@ -204,11 +180,7 @@ export class Beat {
         sleepMs = Math.min(1000, this.options.maxLoopIntervalMs);
       }
       if (this.#state !== 'running') break;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        this.#timer = setTimeout(resolve, Math.max(0, sleepMs));
-      });
-      this.#wake = undefined;
+      await this.#wake.sleep(sleepMs);
     }
   }
 
@@ -396,8 +368,27 @@ export class Beat {
     return this.entries.add(entry, options);
   }
 
+  modify(name: string, patch: EntryPatch): Promise<StoredEntry | undefined> {
+    return this.entries.modify(name, patch);
+  }
+
+  reschedule(name: string, schedule: Schedule): Promise<StoredEntry | undefined> {
+    return this.entries.reschedule(name, schedule);
+  }
+
   remove(name: string): Promise<boolean> {
     return this.entries.remove(name);
+  }
+
+  removeAll(): Promise<number> {
+    return this.entries.removeAll();
+  }
+
+  /** Replaces the configured entries and syncs them as `start()` does (an invalid set is refused). */
+  setEntries(entries: readonly BeatEntry[]): Promise<UpsertResult[]> {
+    checkConfigEntries(entries, this.options);
+    this.#config = [...entries];
+    return this.syncEntries();
   }
 
   pause(name: string): Promise<boolean> {
@@ -431,11 +422,11 @@ export class Beat {
 
   async #close(): Promise<void> {
     this.#state = 'closing';
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#wake?.();
+    this.#wake.stop();
     // A start() syncing entries still uses the store: let it finish (it then does not run).
     await this.#starting?.catch(() => undefined);
     await this.#loop;
+    await this.#wake.close();
     await this.#lock.release();
     if (this.#ownsStore) await this.store.close();
     this.#state = 'closed';

@@ -108,7 +108,11 @@ describe('RedisScheduleStore', () => {
   it('watch survives a dropped subscriber connection: it resubscribes and says to read again', async () => {
     const namespace = uniqueName('beat');
     const name = uniqueName('beat-conn');
-    const store = new RedisScheduleStore({ url, namespace, redisOptions: { connectionName: name } });
+    const store = new RedisScheduleStore({
+      url,
+      namespace,
+      redisOptions: { connectionName: name },
+    });
     const writer = new RedisScheduleStore({ url, namespace });
     const seen: string[] = [];
     await store.watch((c) => seen.push(`${c.kind}:${c.name ?? '*'}`));

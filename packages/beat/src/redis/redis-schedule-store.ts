@@ -1,11 +1,6 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import {
-  optionChecks,
-  optionTypes as t,
-  type OptionType,
-  redactUrl,
-} from '@celeriac/core/internal';
-import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
+import { runScript } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { EntrySource, StoredEntry } from '../entry.js';
 import {
@@ -57,7 +52,6 @@ export interface RedisScheduleStoreOptions {
   /** The writer's name in change notices (`EntryChange.origin`). @default `<hostname>:<pid>` */
   origin?: string;
 }
-
 
 /** A day after the last claim the pending set expires (every run in it is long stale). */
 const PENDING_TTL_MS = 86_400_000;

@@ -31,7 +31,10 @@ import { EntryRows, type EntryRow, type LockRow, type WriteRow } from './entry-r
 import { SCHEMA, SQL, TABLES } from './schema.js';
 import { recordChange, SqliteChangeWatch } from './sqlite-change-watch.js';
 import { acquireLock, lockHolder } from './sqlite-leader-lock.js';
-import { compileSqliteStoreOptions, type SqliteScheduleStoreOptions } from './sqlite-store-options.js';
+import {
+  compileSqliteStoreOptions,
+  type SqliteScheduleStoreOptions,
+} from './sqlite-store-options.js';
 
 export type { SqliteScheduleStoreOptions } from './sqlite-store-options.js';
 

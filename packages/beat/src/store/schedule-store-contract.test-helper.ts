@@ -298,10 +298,18 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
       await store.upsert([write({ name: 'v' }, T0)], 'create', T0);
       const rev = (await store.get('v'))?.state.revision ?? 0;
       expect(
-        await store.upsert([{ ...write({ name: 'v', args: [1] }, T0), revision: rev }], 'replace', T0),
+        await store.upsert(
+          [{ ...write({ name: 'v', args: [1] }, T0), revision: rev }],
+          'replace',
+          T0,
+        ),
       ).toEqual([{ name: 'v', status: 'updated' }]);
       expect(
-        await store.upsert([{ ...write({ name: 'v', args: [2] }, T0), revision: rev }], 'replace', T0),
+        await store.upsert(
+          [{ ...write({ name: 'v', args: [2] }, T0), revision: rev }],
+          'replace',
+          T0,
+        ),
       ).toEqual([{ name: 'v', status: 'stale' }]);
       expect((await store.get('v'))?.definition.args).toEqual([1]);
       expect((await store.get('v'))?.state.revision).toBe(rev + 1);
@@ -339,7 +347,7 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
     });
 
     it('watch: each change written through another instance is announced, with name and origin', async () => {
-      expect(store.watch).toBeTypeOf('function');
+      expect(typeof store.watch).toBe('function');
       const peer = f.peer ? await f.peer() : store;
       const seen: EntryChange[] = [];
       const watching = await store.watch?.((c) => seen.push(c));
