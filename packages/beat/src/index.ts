@@ -41,6 +41,7 @@ export type {
   BeatEventName,
   BeatListener,
   BeatRunInfo,
+  EntryEventInfo,
   MissedReason,
   RunFailure,
   RunOutcome,
@@ -49,6 +50,7 @@ export { BeatEntries } from './beat-entries.js';
 export { defineBeat, beatConfigFrom } from './beat-config.js';
 export type { BeatConfig } from './beat-config.js';
 export type { BeatEntriesOptions } from './beat-entries.js';
+export type { EntryPatch } from './entry-patch.js';
 export { compileEntry, definitionHash, runTaskId } from './entry.js';
 export type {
   BeatEntry,
@@ -71,6 +73,8 @@ export { createScheduleStore } from './store/create-schedule-store.js';
 export type { CreateScheduleStoreOptions } from './store/create-schedule-store.js';
 export type {
   ClaimResult,
+  EntryChange,
+  EntryChangeKind,
   EntryWrite,
   Lease,
   LeadershipResult,
@@ -78,6 +82,7 @@ export type {
   PendingRun,
   RunRef,
   ScheduleStore,
+  StoreWatch,
   TickClaim,
   UpsertMode,
   UpsertResult,
