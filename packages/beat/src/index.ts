@@ -64,7 +64,8 @@ export type {
 } from './entry.js';
 export { planTicks } from './misfire.js';
 export type { PlanInput, TickPlan } from './misfire.js';
-export { parseCrontabFile } from './crontab-file.js';
+export { loadCrontabFile, parseCrontabFile, watchCrontabFile } from './crontab-file.js';
+export type { CrontabFileWatchOptions } from './crontab-file.js';
 export { startEmbeddedBeat, defaultStoreUrl } from './embedded.js';
 export type { EmbeddedBeat, EmbeddedBeatOptions } from './embedded.js';
 export { MemoryScheduleStore } from './store/memory-schedule-store.js';
