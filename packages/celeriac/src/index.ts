@@ -123,6 +123,7 @@ export {
   jitterDelayMs,
   nextRunAfter,
   nextRunAfterMs,
+  loadCrontabFile,
   oneOff,
   parseCrontabFile,
   planTicks,
@@ -132,6 +133,7 @@ export {
   solar,
   startEmbeddedBeat,
   upcomingRuns,
+  watchCrontabFile,
 } from '@celeriac/beat';
 export type {
   BeatApp,
@@ -147,6 +149,7 @@ export type {
   CronFieldName,
   CronOptions,
   CronSchedule,
+  CrontabFileWatchOptions,
   CrontabField,
   CrontabFields,
   CrontabOptions,
