@@ -56,7 +56,7 @@ describe('a running beat and edits', () => {
     await beat.close();
   });
 
-  it('modify, reschedule, removeAll and setEntries on the beat itself', async () => {
+  it('modify, reschedule and removeAll on the beat itself; entries.sync replaces its configuration', async () => {
     const clock = new ManualClock(T0 + 1);
     const app = new FakeApp();
     const beat = new Beat(app, {
@@ -73,19 +73,21 @@ describe('a running beat and edits', () => {
       { task: 't.cfg', args: [], entry: 'cfg' },
       { task: 't.api', args: [7], entry: 'api' },
     ]);
-    const results = await beat.setEntries([
+    const results = await beat.entries.sync([
       { name: 'cfg2', task: 't.cfg2', schedule: interval(60) },
     ]);
     expect(results).toEqual([{ name: 'cfg2', status: 'created' }]);
     expect((await beat.list()).map((e) => e.definition.name)).toEqual(['api', 'cfg2']);
     // An invalid set is refused and the previous one kept.
-    expect(() =>
-      beat.setEntries([
+    await expect(
+      beat.entries.sync([
         { name: 'dup', task: 't', schedule: interval(60) },
         { name: 'dup', task: 't', schedule: interval(60) },
       ]),
-    ).toThrow(/two beat entries are named "dup"/);
-    await beat.syncEntries();
+    ).rejects.toThrow(/two beat entries are named "dup"/);
+    await expect(
+      beat.entries.sync([{ name: 'bad', task: 't', schedule: interval(60), args: 'x' as never }]),
+    ).rejects.toThrow(/args/);
     expect((await beat.list()).map((e) => e.definition.name)).toEqual(['api', 'cfg2']);
     expect(await beat.removeAll()).toBe(2);
     expect(await beat.list()).toEqual([]);

@@ -6,6 +6,7 @@ import {
   type Clock,
   type Logger,
 } from '@celeriac/core';
+import type { ApplyOptions } from '@celeriac/client';
 import { BeatEntries } from './beat-entries.js';
 import {
   checkConfigEntries,
@@ -13,10 +14,11 @@ import {
   type BeatOptions,
   type CompiledBeatOptions,
 } from './beat-options.js';
-import type { BeatApp, BeatRole, BeatState, TickReport } from './beat-types.js';
+import type { BeatRole, BeatState, TickReport } from './beat-types.js';
 import { BeatWake } from './beat-wake.js';
 import type { EntryPatch } from './entry-patch.js';
 import { runTaskId, type BeatEntry, type EntryDefinition, type StoredEntry } from './entry.js';
+import type { RunOutcome } from './events.js';
 import { LeaderLock } from './leader-lock.js';
 import { logPlan, planTicks } from './misfire.js';
 import type { Schedule } from './schedules/schedule.js';
@@ -31,7 +33,24 @@ import type {
 
 export { BEAT_SPEC, compileBeatOptions } from './beat-options.js';
 export type { BeatOptions, CompiledBeatOptions } from './beat-options.js';
-export type { BeatApp, BeatRole, BeatState, TickReport } from './beat-types.js';
+export type { BeatRole, BeatState, TickReport } from './beat-types.js';
+
+/** What beat needs of the app: `sendTask` (and, when present, its logger and clock). */
+export interface BeatApp {
+  sendTask(
+    name: string,
+    args?: readonly unknown[],
+    kwargs?: Record<string, unknown>,
+    options?: ApplyOptions,
+  ): { readonly published: Promise<void> };
+  /**
+   * What became of earlier runs, by task id, in order (from the result backend). Beat uses it
+   * for `maxInstances` and the `executed` / `error` events; without it neither is available.
+   */
+  runOutcomes?(taskIds: readonly string[]): Promise<RunOutcome[]>;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
 
 /**
  * The beat scheduler: enqueues each run of each entry once, however many beat processes run.
@@ -68,7 +87,7 @@ export class Beat {
   readonly #app: BeatApp;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  #config: readonly BeatEntry[];
+  readonly #config: readonly BeatEntry[];
   readonly #ownsStore: boolean;
   readonly #lock: LeaderLock;
   #state: BeatState = 'idle';
@@ -144,7 +163,6 @@ export class Beat {
       });
     }
     this.#state = 'starting';
-    // Watch first, so no change made while the entries sync goes unseen.
     const syncing = this.#wake.watch(this.store).then(() => this.syncEntries());
     this.#starting = syncing;
     let results: UpsertResult[];
@@ -382,13 +400,6 @@ export class Beat {
 
   removeAll(): Promise<number> {
     return this.entries.removeAll();
-  }
-
-  /** Replaces the configured entries and syncs them as `start()` does (an invalid set is refused). */
-  setEntries(entries: readonly BeatEntry[]): Promise<UpsertResult[]> {
-    checkConfigEntries(entries, this.options);
-    this.#config = [...entries];
-    return this.syncEntries();
   }
 
   pause(name: string): Promise<boolean> {

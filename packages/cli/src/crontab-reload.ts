@@ -6,7 +6,7 @@ import type { Logger } from '@celeriac/core';
 export interface CrontabReloadOptions {
   readonly file: string;
   /** The beat whose configured entries the file's join. */
-  readonly beat: Pick<Beat, 'setEntries'>;
+  readonly beat: Pick<Beat, 'entries'>;
   /** The configured entries that do not come from the file (the app module's). */
   readonly baseEntries: readonly BeatEntry[];
   /** The file's entries as the beat started with them. */
@@ -43,7 +43,9 @@ export function reloadCrontab(o: CrontabReloadOptions): { close(): void } {
     let fresh: BeatEntry[];
     try {
       fresh = loadCrontabFile(o.file);
-      const results = await o.beat.setEntries([...o.baseEntries, ...fresh]);
+      // Synced as configuration: new lines created, edited ones updated, dropped ones removed;
+      // an invalid set is refused before anything is written.
+      const results = await o.beat.entries.sync([...o.baseEntries, ...fresh]);
       lastText = text;
       current = fresh.length;
       o.logger.info(
