@@ -4,14 +4,20 @@
 // run's scheduled time. Afterwards this process reads the queue from Redis and checks that
 // each (entry, scheduled time) in the measured window is there exactly once.
 //
-//   node packages/beat/bench/beat-latency.js redis://127.0.0.1:6379/0 [--entries 1000] [--seconds 20] [--warmup 3] [--json]
+//   node packages/beat/bench/beat-latency.js redis://127.0.0.1:6379/0 [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite sqlite:///tmp/x.db] [--json]
 //
 // Prints p50 / p90 / p99 / max in milliseconds, and checks that every run arrived exactly once.
-// Only the bench's own keys are written and deleted afterwards.
+// Then, with --edits N (0 skips it), the "edit → acted on by the leader" latency on Redis and
+// on SQLite (a temporary file unless --sqlite names one): see edit-latency.js.
+// Only the bench's own keys (and temporary file) are written and deleted afterwards.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { formatEditLatency, measureEditLatency } from './edit-latency.js';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -19,6 +25,8 @@ const { values: opts, positionals } = parseArgs({
     entries: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '3' },
+    edits: { type: 'string', default: '200' },
+    sqlite: { type: 'string' },
     json: { type: 'boolean', default: false },
     child: { type: 'boolean', default: false },
     namespace: { type: 'string' },
@@ -29,7 +37,7 @@ const { values: opts, positionals } = parseArgs({
 const url = positionals[0] ?? process.env.REDIS_URL;
 if (opts.help || !url) {
   console.log(
-    'Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--json]',
+    'Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite <url>] [--json]',
   );
   process.exit(opts.help ? 0 : 2);
 }
@@ -136,6 +144,18 @@ if (opts.child) {
     p99: pct(99),
     max: late.at(-1) ?? NaN,
   };
+  const edits = Number(opts.edits);
+  if (edits > 0) {
+    result.edit = [await measureEditLatency(url, { edits })];
+    const dir = opts.sqlite ? undefined : mkdtempSync(join(tmpdir(), 'celeriac-edit-bench-'));
+    try {
+      result.edit.push(
+        await measureEditLatency(opts.sqlite ?? `sqlite://${join(dir, 'bench.db')}`, { edits }),
+      );
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  }
   if (opts.json) console.log(JSON.stringify(result));
   else {
     console.log(
@@ -147,8 +167,12 @@ if (opts.child) {
     console.log(
       `  lateness (publish confirmed − scheduled), ms: p50 ${result.p50}  p90 ${result.p90}  p99 ${result.p99}  max ${result.max}`,
     );
+    for (const r of result.edit ?? []) console.log(formatEditLatency(r));
   }
+  const editsOk = (result.edit ?? []).every((r) => r.acted === r.edits);
   process.exit(
-    received === result.expected && late.length === result.expected && duplicates === 0 ? 0 : 1,
+    received === result.expected && late.length === result.expected && duplicates === 0 && editsOk
+      ? 0
+      : 1,
   );
 }

@@ -1,4 +1,5 @@
 import { CeleriacError, ErrorCodes, systemClock, type Clock } from '@celeriac/core';
+import { patchedEntry, type EntryPatch } from './entry-patch.js';
 import {
   compileEntry,
   definitionHash,
@@ -29,10 +30,14 @@ export interface BeatEntriesOptions extends Partial<EntryDefaults> {
   events?: BeatEvents;
 }
 
+/** Attempts of a `modify` that lost races with other edits before it gives up. */
+const MODIFY_ATTEMPTS = 5;
+
 /**
  * Reads and edits the entries of a schedule store: what `beat.add()` and `celeriac beat add |
- * remove | pause | resume | list | next` use. It needs no app and no leadership: an edit goes
- * to the store and the leader picks it up at its next loop.
+ * modify | reschedule | remove | pause | resume | clear | list | next` use. It needs no app and
+ * no leadership: an edit goes to the store, which tells every beat watching it (the leader
+ * acts on it at once; without a watch, at its next loop).
  */
 export class BeatEntries {
   readonly store: ScheduleStore;
@@ -76,6 +81,16 @@ export class BeatEntries {
     return {
       nextRunAt: next,
       dueAt: next === null ? null : dueAtMs(schedule, entry.definition.name, next),
+    };
+  }
+
+  /** The stored next run kept, with its due time recomputed for the (maybe new) definition. */
+  #keptRun(entry: { definition: StoredEntry['definition'] }, nextRunAt: number | null): NextRun {
+    if (nextRunAt === null) return { nextRunAt: null, dueAt: null };
+    const schedule = scheduleFromJSON(entry.definition.schedule);
+    return {
+      nextRunAt,
+      dueAt: dueAtMs(schedule, entry.definition.name, nextRunAt),
     };
   }
 
@@ -162,6 +177,83 @@ export class BeatEntries {
       }
     }
     return results;
+  }
+
+  /**
+   * Changes part of an entry (APScheduler's `modify_job`); see {@link EntryPatch}. The patch
+   * is validated as a whole entry would be (`CELERIAC_ERR_INVALID_SCHEDULE`). The next run is
+   * recomputed from now only when the schedule or its time zone changed (or a paused entry is
+   * resumed); otherwise the entry keeps its next run, last run and run count. The write
+   * applies only to the revision it was computed from: an edit that lands in between makes it
+   * read the entry again and apply the patch to that. Resolves with the entry as stored, or
+   * undefined when there is no such entry.
+   */
+  async modify(name: string, patch: EntryPatch): Promise<StoredEntry | undefined> {
+    for (let attempt = 0; attempt < MODIFY_ATTEMPTS; attempt++) {
+      const stored = await this.store.get(name);
+      if (!stored) return undefined;
+      const now = this.#clock.now();
+      const input = patchedEntry(
+        stored.definition,
+        stored.state.enabled,
+        patch,
+        this.#defaults.timezone,
+      );
+      const { definition, enabled } = compileEntry(input, this.#defaults);
+      const hash = definitionHash(definition);
+      if (hash === definitionHash(stored.definition) && enabled === stored.state.enabled)
+        return stored;
+      const rescheduled =
+        JSON.stringify(definition.schedule) !== JSON.stringify(stored.definition.schedule) ||
+        (enabled && !stored.state.enabled);
+      const next = rescheduled
+        ? this.#firstRun({ definition }, now)
+        : this.#keptRun({ definition }, stored.state.nextRunAt);
+      const [result] = await this.store.upsert(
+        [
+          {
+            definition,
+            hash,
+            enabled,
+            source: stored.state.source,
+            ...next,
+            revision: stored.state.revision,
+          },
+        ],
+        'replace',
+        now,
+      );
+      if (result?.status === 'stale') continue;
+      this.#check(result, name);
+      return this.store.get(name);
+    }
+    throw new CeleriacError(
+      ErrorCodes.INVALID_STATE,
+      `beat entry "${name}" changed ${MODIFY_ATTEMPTS} times while it was being modified: try again`,
+      { details: { entry: name } },
+    );
+  }
+
+  /**
+   * Gives an entry a new schedule and computes its next run from now (APScheduler's
+   * `reschedule_job`). A schedule without a zone of its own keeps the entry's zone, unless
+   * `timezone` is given. Resolves with the entry as stored, or undefined when there is none.
+   */
+  reschedule(
+    name: string,
+    schedule: Schedule,
+    options: { timezone?: string } = {},
+  ): Promise<StoredEntry | undefined> {
+    return this.modify(name, { schedule, ...options });
+  }
+
+  /**
+   * Removes every entry of the store's namespace (APScheduler's `remove_all_jobs`), API and
+   * configuration entries alike; resolves with how many. A beat that starts afterwards syncs
+   * its configuration again.
+   */
+  removeAll(): Promise<number> {
+    return this.store.removeAll(this.#clock.now());
   }
 
   /** Removes an entry; false when there was none. */

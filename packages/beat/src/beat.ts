@@ -18,14 +18,19 @@ import {
   type BeatOptions,
   type CompiledBeatOptions,
 } from './beat-options.js';
+import type { BeatRole, BeatState, TickReport } from './beat-types.js';
+import { BeatWake, entryEvent } from './beat-wake.js';
+import type { EntryPatch } from './entry-patch.js';
 import type { BeatEntry, StoredEntry } from './entry.js';
 import { BeatEvents, type BeatEventName, type BeatListener, type RunOutcome } from './events.js';
 import { LeaderLock } from './leader-lock.js';
+import type { Schedule } from './schedules/schedule.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import type { ScheduleStore, UpsertResult } from './store/schedule-store.js';
 
 export { BEAT_SPEC, compileBeatOptions } from './beat-options.js';
 export type { BeatOptions, CompiledBeatOptions } from './beat-options.js';
+export type { BeatRole, BeatState, TickReport } from './beat-types.js';
 
 /** What beat needs of the app: `sendTask` (and, when present, its logger and clock). */
 export interface BeatApp {
@@ -52,23 +57,6 @@ export interface BeatApp {
   broker?(): Promise<{ readonly control?: ControlChannel | undefined }>;
   readonly logger?: Logger;
   readonly clock?: Clock;
-}
-
-/**
- * Lifecycle of a beat: `start()` moves it from `idle` through `starting` to `running`;
- * `close()`, from any state, through `closing` to `closed`, for good.
- */
-export type BeatState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
-/** Whether this beat dispatches (`leader`) or waits for the lock (`follower`). */
-export type BeatRole = 'leader' | 'follower';
-
-/** What one `tick()` did. */
-export interface TickReport {
-  readonly role: BeatRole;
-  /** Runs published in this tick. */
-  readonly published: number;
-  /** Milliseconds until this beat wants to tick again. */
-  readonly sleepMs: number;
 }
 
 /**
@@ -118,8 +106,7 @@ export class Beat {
   #starting: Promise<unknown> | undefined;
   #closing: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #wake: BeatWake;
 
   constructor(app: BeatApp, options: BeatOptions = {}) {
     this.options = compileBeatOptions(options);
@@ -167,6 +154,16 @@ export class Beat {
     });
     this.#config = [...(options.entries ?? [])];
     checkConfigEntries(this.#config, this.options);
+    this.#wake = new BeatWake({
+      logger: this.#logger,
+      leads: () => this.#state === 'running' && this.role === 'leader',
+      // Edits made in another process (this one's are emitted by `entries` as they are made).
+      onChange: (change) => {
+        if (change.origin !== undefined && change.origin === this.store.origin) return;
+        const e = entryEvent(change);
+        if (e) this.events.emit(e.name, e.event);
+      },
+    });
     if (this.options.events)
       this.#celeryEvents = forwardCeleryEvents(this.events, app, this.options.id, this.#logger);
   }
@@ -217,13 +214,14 @@ export class Beat {
       });
     }
     this.#state = 'starting';
-    const syncing = this.syncEntries();
+    const syncing = this.#wake.watch(this.store).then(() => this.syncEntries());
     this.#starting = syncing;
     let results: UpsertResult[];
     try {
       results = await syncing;
     } catch (err) {
       if (this.#state === 'starting') this.#state = 'closed';
+      await this.#wake.close();
       throw err;
     }
     if (this.#state !== 'starting') return;
@@ -243,6 +241,7 @@ export class Beat {
   async #run(): Promise<void> {
     while (this.#state === 'running') {
       let sleepMs: number;
+      this.#wake.looking();
       try {
         sleepMs = (await this.tick()).sleepMs;
       } catch (err) {
@@ -250,11 +249,7 @@ export class Beat {
         sleepMs = Math.min(1000, this.options.maxLoopIntervalMs);
       }
       if (this.#state !== 'running') break;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        this.#timer = setTimeout(resolve, Math.max(0, sleepMs));
-      });
-      this.#wake = undefined;
+      await this.#wake.sleep(sleepMs);
     }
   }
 
@@ -288,8 +283,20 @@ export class Beat {
     return this.entries.add(entry, options);
   }
 
+  modify(name: string, patch: EntryPatch): Promise<StoredEntry | undefined> {
+    return this.entries.modify(name, patch);
+  }
+
+  reschedule(name: string, schedule: Schedule): Promise<StoredEntry | undefined> {
+    return this.entries.reschedule(name, schedule);
+  }
+
   remove(name: string): Promise<boolean> {
     return this.entries.remove(name);
+  }
+
+  removeAll(): Promise<number> {
+    return this.entries.removeAll();
   }
 
   pause(name: string): Promise<boolean> {
@@ -323,11 +330,11 @@ export class Beat {
 
   async #close(): Promise<void> {
     this.#state = 'closing';
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#wake?.();
+    this.#wake.stop();
     // A start() syncing entries still uses the store: let it finish (it then does not run).
     await this.#starting?.catch(() => undefined);
     await this.#loop;
+    await this.#wake.close();
     await this.#lock.release();
     await this.#celeryEvents?.close();
     if (this.#ownsStore) await this.store.close();

@@ -1,5 +1,8 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCrontabFile } from './crontab-file.js';
+import { loadCrontabFile, parseCrontabFile, watchCrontabFile } from './crontab-file.js';
 import { nextRunAfter } from './schedules/schedule.js';
 
 describe('crontab files', () => {
@@ -41,5 +44,54 @@ describe('crontab files', () => {
     expect(() => parseCrontabFile('CRON_TZ=Mars/Base', 'jobs.cron')).toThrow(
       /jobs\.cron:1: .*IANA/,
     );
+  });
+
+  it('loadCrontabFile reads a file, and says when there is none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-crontab-'));
+    try {
+      const file = join(dir, 'jobs.cron');
+      writeFileSync(file, '@daily ops.ping\n');
+      expect(loadCrontabFile(file).map((e) => e.name)).toEqual(['ops.ping @daily']);
+      expect(() => loadCrontabFile(join(dir, 'nope.cron'))).toThrow(
+        expect.objectContaining({
+          code: 'CELERIAC_ERR_INVALID_OPTION',
+          message: expect.stringMatching(/nope\.cron: no such file/) as unknown,
+        }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('watchCrontabFile reports a burst of writes once, a save by rename too, and nothing else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-crontab-'));
+    const file = join(dir, 'jobs.cron');
+    writeFileSync(file, '@daily a\n');
+    let changes = 0;
+    let notify: () => void = () => undefined;
+    const watcher = watchCrontabFile(file, {
+      debounceMs: 100,
+      onChange: () => {
+        changes++;
+        notify();
+      },
+    });
+    const next = (): Promise<void> => new Promise<void>((resolve) => (notify = resolve));
+    try {
+      let seen = next();
+      writeFileSync(file, '@daily b\n');
+      writeFileSync(file, '@daily c\n');
+      writeFileSync(join(dir, 'other.txt'), 'not the crontab');
+      await seen;
+      expect(changes).toBe(1);
+      seen = next();
+      writeFileSync(`${file}.tmp`, '@daily d\n');
+      renameSync(`${file}.tmp`, file);
+      await seen;
+      expect(changes).toBe(2);
+    } finally {
+      watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

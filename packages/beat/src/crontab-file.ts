@@ -1,3 +1,5 @@
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import type { BeatEntry } from './entry.js';
 import { crontab } from './schedules/crontab.js';
@@ -87,4 +89,57 @@ export function parseCrontabFile(text: string, source = 'crontab'): BeatEntry[] 
     entries.push({ name: n === 1 ? base : `${base} #${n}`, task, schedule, args, kwargs });
   });
   return entries;
+}
+
+/**
+ * Reads and parses a crontab file. Throws `CELERIAC_ERR_INVALID_SCHEDULE` naming the line of a
+ * bad entry, and `CELERIAC_ERR_INVALID_OPTION` when the file cannot be read.
+ */
+export function loadCrontabFile(file: string): BeatEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err);
+    throw new CeleriacError(ErrorCodes.INVALID_OPTION, `crontab file ${file}: ${why}`, {
+      cause: err,
+      details: { field: 'crontab', option: 'crontab', value: file },
+    });
+  }
+  return parseCrontabFile(text, file);
+}
+
+/** Options of {@link watchCrontabFile}. */
+export interface CrontabFileWatchOptions {
+  /** Called once the file has changed and stayed unchanged for `debounceMs`. */
+  onChange: () => void;
+  /** Quiet time after the last change before `onChange`, in milliseconds. @default 200 */
+  debounceMs?: number;
+}
+
+/**
+ * Calls `onChange` when a crontab file changes, once per burst of writes (an editor saving
+ * writes, truncates or renames several times). It watches the file's folder, not the file, so
+ * a save that replaces the file (a rename over it) is seen too. `close()` stops it.
+ */
+export function watchCrontabFile(
+  file: string,
+  options: CrontabFileWatchOptions,
+): { close(): void } {
+  const path = resolve(file);
+  const name = basename(path);
+  const debounceMs = options.debounceMs ?? 200;
+  let timer: NodeJS.Timeout | undefined;
+  const watcher: FSWatcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
+    if (changed !== null && changed !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(options.onChange, debounceMs);
+  });
+  watcher.on('error', () => watcher.close());
+  return {
+    close: () => {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }

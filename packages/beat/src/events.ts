@@ -12,6 +12,15 @@ export interface BeatRunInfo {
   readonly scheduledAt: Date;
 }
 
+/**
+ * An entry changed in the store, through any process (APScheduler's `EVENT_JOB_ADDED`,
+ * `_MODIFIED`, `_REMOVED`): `origin` names the writer (`EntryChange.origin`).
+ */
+export interface EntryEventInfo {
+  readonly entry: string;
+  readonly origin?: string;
+}
+
 /** Why a due run was not enqueued. */
 export type MissedReason = 'misfire' | 'coalesced' | 'dropped';
 
@@ -40,11 +49,11 @@ export interface BeatEventMap {
   };
   /** A due run was skipped because `maxInstances` runs were still going (`EVENT_JOB_MAX_INSTANCES`). */
   maxInstances: BeatRunInfo & { readonly running: number; readonly maxInstances: number };
-  added: { readonly entry: string };
-  removed: { readonly entry: string };
-  modified: { readonly entry: string };
-  paused: { readonly entry: string };
-  resumed: { readonly entry: string };
+  added: EntryEventInfo;
+  removed: EntryEventInfo;
+  modified: EntryEventInfo;
+  paused: EntryEventInfo;
+  resumed: EntryEventInfo;
 }
 
 export type BeatEventName = keyof BeatEventMap;

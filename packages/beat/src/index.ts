@@ -41,6 +41,7 @@ export type {
   BeatEventName,
   BeatListener,
   BeatRunInfo,
+  EntryEventInfo,
   MissedReason,
   RunFailure,
   RunOutcome,
@@ -49,6 +50,7 @@ export { BeatEntries } from './beat-entries.js';
 export { defineBeat, beatConfigFrom } from './beat-config.js';
 export type { BeatConfig } from './beat-config.js';
 export type { BeatEntriesOptions } from './beat-entries.js';
+export type { EntryPatch } from './entry-patch.js';
 export { compileEntry, definitionHash, MAX_INSTANCES_LIMIT, runTaskId } from './entry.js';
 export type {
   BeatEntry,
@@ -63,7 +65,8 @@ export type {
 } from './entry.js';
 export { planTicks } from './misfire.js';
 export type { PlanInput, TickPlan } from './misfire.js';
-export { parseCrontabFile } from './crontab-file.js';
+export { loadCrontabFile, parseCrontabFile, watchCrontabFile } from './crontab-file.js';
+export type { CrontabFileWatchOptions } from './crontab-file.js';
 export { startEmbeddedBeat, defaultStoreUrl } from './embedded.js';
 export type { EmbeddedBeat, EmbeddedBeatOptions } from './embedded.js';
 export { MemoryScheduleStore } from './store/memory-schedule-store.js';
@@ -73,6 +76,7 @@ export type { CreateScheduleStoreOptions } from './store/create-schedule-store.j
 export type {
   ClaimResult,
   EntryChange,
+  EntryChangeKind,
   EntryWrite,
   Lease,
   LeadershipResult,
@@ -80,6 +84,7 @@ export type {
   PendingRun,
   RunRef,
   ScheduleStore,
+  StoreWatch,
   TickClaim,
   UpsertMode,
   UpsertResult,

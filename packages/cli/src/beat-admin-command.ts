@@ -1,96 +1,30 @@
 // `celeriac beat <add|remove|pause|resume|list|next>`: the schedule edited and read in the store
 // the beats share, with no beat running here.
 import {
-  BeatEntries,
   checkTimeZone,
-  createScheduleStore,
   crontab,
-  defaultStoreUrl,
   describeSchedule,
-  interval,
-  oneOff,
   scheduleFromJSON,
-  solar,
   upcomingRuns,
-  type BeatConfig,
-  type EntryPublishOptions,
-  type Schedule,
-  type SolarEvent,
   type StoredEntry,
 } from '@celeriac/beat';
-import type { Logger } from '@celeriac/core';
+import { beatEditCommand, BEAT_EDIT_COMMANDS, isBeatEditCommand } from './beat-edit-command.js';
+import {
+  argsFrom,
+  EDIT_OPTIONS,
+  iso,
+  kwargsFrom,
+  PUBLISH_OPTIONS,
+  publishOptionsFrom,
+  SCHEDULE_OPTIONS,
+  scheduleFrom,
+  storeFrom,
+} from './beat-schedule-args.js';
 import { createLogger, logLevelOf, type CliIo } from './cli-context.js';
-import { loadApp, loadBeatConfig } from './load-app.js';
-import { flag, intOption, jsonOption, numberOption, parse, str, type Parsed } from './parse.js';
+import { flag, intOption, parse, str } from './parse.js';
 import { UsageError } from './usage-error.js';
 
-const DURATION_UNITS: Record<string, number> = {
-  ms: 0.001,
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86_400,
-  w: 604_800,
-};
-
-/** `90`, `10s`, `5m`, `1h30m`, `2d` → seconds. */
-export function parseDuration(text: string): number {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(trimmed); m; m = re.exec(trimmed)) {
-    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] ?? 1);
-    matched = re.lastIndex;
-  }
-  if (matched !== trimmed.length || total <= 0)
-    throw new UsageError(`--every must be a duration such as 30s, 5m, 1h30m or 2d, got "${text}"`);
-  return total;
-}
-
-function scheduleFrom(p: Parsed): Schedule {
-  const given = ['cron', 'every', 'at', 'solar', 'schedule'].filter((k) => str(p, k) !== undefined);
-  if (given.length !== 1)
-    throw new UsageError('give exactly one of --cron, --every, --at, --solar or --schedule');
-  const cronExpr = str(p, 'cron');
-  if (cronExpr !== undefined) return crontab(cronExpr);
-  const every = str(p, 'every');
-  if (every !== undefined) return interval(parseDuration(every));
-  const at = str(p, 'at');
-  if (at !== undefined) return oneOff(at);
-  const sol = str(p, 'solar');
-  if (sol !== undefined) {
-    const [event, lat, lon] = sol.split(':');
-    if (lat === undefined || lon === undefined)
-      throw new UsageError(
-        `--solar must be <event>:<latitude>:<longitude>, e.g. sunrise:51.5:-0.13, got "${sol}"`,
-      );
-    return solar(event as SolarEvent, Number(lat), Number(lon));
-  }
-  const isObject = (v: unknown): v is Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v);
-  return scheduleFromJSON(jsonOption(str(p, 'schedule'), '--schedule', isObject, 'an object'));
-}
-
-async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<BeatEntries> {
-  let url = str(p, 'store') ?? str(p, 'broker');
-  const spec = str(p, 'app');
-  if (url === undefined && spec) {
-    const config = await loadBeatConfig(spec).catch((): BeatConfig => ({}));
-    url = config.store ?? defaultStoreUrl(await loadApp(spec));
-  }
-  url ??= process.env['CELERIAC_BROKER_URL'];
-  if (url === undefined || !/^(rediss?|sqlite|postgres(ql)?):\/\//i.test(url)) {
-    throw new UsageError(
-      `beat ${command} needs the schedule store the beats share, Redis, SQLite or PostgreSQL: pass --store redis://…, --store sqlite://./celeriac.db or --store postgresql://…, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
-    );
-  }
-  const namespace = str(p, 'namespace');
-  const store = await createScheduleStore(url, namespace === undefined ? {} : { namespace });
-  logger.debug({ namespace: store.namespace }, 'beat: schedule store');
-  return new BeatEntries(store);
-}
+export { parseDuration } from './beat-schedule-args.js';
 
 function pad(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -100,8 +34,6 @@ function pad(rows: string[][]): string {
       .join('\n') + '\n'
   );
 }
-
-const iso = (t: number | null): string => (t === null ? '-' : new Date(t).toISOString());
 
 function entryJson(e: StoredEntry): Record<string, unknown> {
   return {
@@ -135,7 +67,15 @@ function local(d: Date, tz: string): string {
 }
 
 /** The subcommands that edit or read the schedule rather than run a beat. */
-export const BEAT_ADMIN_COMMANDS = ['add', 'remove', 'pause', 'resume', 'list', 'next'] as const;
+export const BEAT_ADMIN_COMMANDS = [
+  'add',
+  'remove',
+  'pause',
+  'resume',
+  'list',
+  'next',
+  ...BEAT_EDIT_COMMANDS,
+] as const;
 /** One of {@link BEAT_ADMIN_COMMANDS}. */
 export type BeatAdminCommand = (typeof BEAT_ADMIN_COMMANDS)[number];
 
@@ -149,27 +89,13 @@ export async function beatAdminCommand(
   io: CliIo,
   help: string,
 ): Promise<number> {
+  if (isBeatEditCommand(command)) return beatEditCommand(command, argv, io);
   const p = parse(
     argv,
     {
-      store: { type: 'string' },
-      namespace: { type: 'string' },
-      broker: { type: 'string', short: 'b' },
-      app: { type: 'string', short: 'A' },
-      loglevel: { type: 'string', short: 'l' },
-      help: { type: 'boolean', short: 'h' },
-      task: { type: 'string' },
-      cron: { type: 'string' },
-      every: { type: 'string' },
-      at: { type: 'string' },
-      solar: { type: 'string' },
-      schedule: { type: 'string' },
-      args: { type: 'string' },
-      kwargs: { type: 'string' },
-      queue: { type: 'string', short: 'Q' },
-      priority: { type: 'string' },
-      expires: { type: 'string' },
-      tz: { type: 'string' },
+      ...EDIT_OPTIONS,
+      ...SCHEDULE_OPTIONS,
+      ...PUBLISH_OPTIONS,
       paused: { type: 'boolean' },
       replace: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -208,24 +134,14 @@ export async function beatAdminCommand(
       case 'add': {
         const task = str(p, 'task');
         if (!task) throw new UsageError('beat add needs --task <task name>');
-        const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
-        const isObject = (v: unknown): v is Record<string, unknown> =>
-          typeof v === 'object' && v !== null && !Array.isArray(v);
-        const options: EntryPublishOptions = {};
-        const queue = str(p, 'queue');
-        if (queue !== undefined) options.queue = queue;
-        const priority = intOption(str(p, 'priority'), '--priority', 0);
-        if (priority !== undefined) options.priority = priority;
-        const expires = numberOption(str(p, 'expires'), '--expires');
-        if (expires !== undefined) options.expires = expires;
         const stored = await entries.add(
           {
             name,
             task,
             schedule: scheduleFrom(p),
-            args: jsonOption(str(p, 'args'), '--args', isArray, 'an array') ?? [],
-            kwargs: jsonOption(str(p, 'kwargs'), '--kwargs', isObject, 'an object') ?? {},
-            options,
+            args: argsFrom(p) ?? [],
+            kwargs: kwargsFrom(p) ?? {},
+            options: publishOptionsFrom(p),
             enabled: !flag(p, 'paused'),
             ...(tz === undefined ? {} : { timezone: tz }),
           },

@@ -17,6 +17,7 @@ import {
   type BeatAdminCommand,
 } from './beat-admin-command.js';
 import { serveUntilSignal, serviceApp, type CliIo } from './cli-context.js';
+import { reloadCrontab } from './crontab-reload.js';
 import { loadBeatConfig } from './load-app.js';
 import {
   COMMON_HELP,
@@ -32,7 +33,8 @@ import { UsageError } from './usage-error.js';
 export { parseDuration } from './beat-admin-command.js';
 
 export const BEAT_HELP = `Usage: celeriac beat --app <module> [options]        run the scheduler
-       celeriac beat <add|remove|pause|resume|list|next> ...  edit and inspect the schedule
+       celeriac beat <add|modify|reschedule|remove|pause|resume|clear|list|next> ...
+                                                    edit and inspect the schedule
 
 Enqueues periodic tasks. Run as many beats as you like on one Redis, SQLite or PostgreSQL store: one leads (a lock
 with a short TTL), and each run is enqueued exactly once. Entries come from the app module's
@@ -40,7 +42,9 @@ with a short TTL), and each run is enqueued exactly once. Entries come from the 
 --crontab, and from "celeriac beat add" at run time. SIGTERM or SIGINT stops it.
 
 Run options:
-      --crontab <file>         Entries from a crontab-style file (5 fields, task, JSON args)
+      --crontab <file>         Entries from a crontab-style file (5 fields, task, JSON args), read
+                               again when it changes and on SIGHUP (a bad file is logged and the
+                               previous entries kept)
       --store <url>            Schedule store: redis://…, sqlite://./file.db, postgresql://… or
                                memory:// (default: the app's broker when it is Redis or SQLite,
                                else memory://, which suits a single beat)
@@ -57,7 +61,12 @@ $CELERIAC_BROKER_URL):
   add <name> --task <task> (--cron <expr> | --every <duration> | --at <iso> | --solar <event:lat:lon> | --schedule <json>)
              [--args <json>] [--kwargs <json>] [--queue <q>] [--priority <n>] [--expires <s>]
              [--tz <zone>] [--paused] [--replace]
+  modify <name> [--task] [--args] [--kwargs] [-Q] [--priority] [--expires] [a schedule] [--tz] ...
+                       Change part of an entry (celeriac beat modify --help)
+  reschedule <name> (--cron | --every | --at | --solar | --schedule) [--tz]
+                       A new schedule; the next run counts from now
   remove <name>        pause <name>        resume <name>
+  clear --yes          Remove every entry of the namespace
   list [--json]        Entries with their next and last run and run count
   next <name | 'cron expr'> [-n <count>] [--tz <zone>]   Upcoming runs (an expression needs no store)
 
@@ -123,7 +132,9 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     entries: configEntries = [],
     ...options
   } = config;
-  const entries = [...configEntries, ...crontabEntries(str(p, 'crontab'))];
+  const crontabFile = str(p, 'crontab');
+  const fromFile = crontabEntries(crontabFile);
+  const entries = [...configEntries, ...fromFile];
   const storeUrl = str(p, 'store') ?? configStore ?? defaultStoreUrl(app);
   const namespace = str(p, 'namespace') ?? configNamespace;
   if (/^memory:/i.test(storeUrl))
@@ -152,11 +163,20 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     throw err;
   }
 
+  let reloading: { close(): void } | undefined;
   await serveUntilSignal({
     logger,
     abort: control.signal,
     start: async () => {
       await beat.start();
+      if (crontabFile !== undefined)
+        reloading = reloadCrontab({
+          file: crontabFile,
+          beat,
+          baseEntries: configEntries,
+          loaded: fromFile,
+          logger,
+        });
       logger.info({ entries: entries.length, store: redactUrl(storeUrl) }, 'beat: ready');
     },
     onSignal: (signal, stop) => {
@@ -164,6 +184,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
       stop();
     },
     close: async () => {
+      reloading?.close();
       await beat.close();
       await store.close();
       await app.close();

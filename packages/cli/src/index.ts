@@ -36,7 +36,7 @@ Commands:
   control    Change the running workers: rate_limit, pool_grow, add_consumer, shutdown, ...
   status     List the workers online (as celery status)
   events     Print Celery's events live (like celery events --dump)
-  beat       Enqueue periodic tasks; add/remove/pause/resume/list/next edit the schedule
+  beat       Enqueue periodic tasks; add/modify/reschedule/remove/pause/clear/list... edit them
   dashboard  A live web UI: workers, queues, tasks, beat, dead letters, charts (events -E)
 
 Run "celeriac <command> --help" for a command's options.

@@ -41,11 +41,12 @@ export interface WorkerProcess {
   readonly child: ChildProcess;
   log(): string;
   /**
-   * Resolves once the worker's output contains `text` (already there counts), rejects with the
+   * Resolves once the worker's output contains `text` (already there counts; with `from`,
+   * only in the output after that offset, a `log().length` taken earlier), rejects with the
    * log so far after `timeoutMs` or if the worker exits first. How a test waits for the worker
    * to have done something, instead of a fixed sleep.
    */
-  waitForLog(text: string, timeoutMs?: number): Promise<void>;
+  waitForLog(text: string, timeoutMs?: number, from?: number): Promise<void>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
@@ -55,13 +56,26 @@ export const SQLITE_FIXTURE_APP = fileURLToPath(
 );
 
 /** Starts `celeriac worker` (on the fixture app `app`) and resolves once it logged that it is ready. */
-export async function startWorkerProcess(
+export function startWorkerProcess(
   args: string[],
   env: NodeJS.ProcessEnv,
   app: string = FIXTURE_APP,
   cwd?: string,
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', '--app', app, ...args], {
+  return startCliProcess(['worker', '--app', app, ...args], env, cwd);
+}
+
+/**
+ * Starts a long-running `celeriac` command (`worker`, `beat`) and resolves once it logged that
+ * it is ready.
+ */
+export async function startCliProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<WorkerProcess> {
+  const what = args[0] ?? 'celeriac';
+  const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },
     ...(cwd === undefined ? {} : { cwd }),
   });
@@ -72,7 +86,7 @@ export async function startWorkerProcess(
     child.once('exit', (code) => resolve(code)),
   );
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${log}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${log}`)), 30_000);
     const check = (): void => {
       if (log.includes(' ready')) {
         clearTimeout(timer);
@@ -82,12 +96,12 @@ export async function startWorkerProcess(
     child.stderr.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`worker exited with ${String(code)} before it was ready:\n${log}`));
+      reject(new Error(`${what} exited with ${String(code)} before it was ready:\n${log}`));
     });
   });
-  const waitForLog = (text: string, timeoutMs = 15_000): Promise<void> =>
+  const waitForLog = (text: string, timeoutMs = 15_000, from = 0): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      if (log.includes(text)) return resolve();
+      if (log.slice(from).includes(text)) return resolve();
       const done = (err?: Error): void => {
         clearTimeout(timer);
         child.stdout.off('data', check);
@@ -97,18 +111,20 @@ export async function startWorkerProcess(
         else resolve();
       };
       const check = (): void => {
-        if (log.includes(text)) done();
+        if (log.slice(from).includes(text)) done();
       };
       const onExit = (code: number | null): void =>
         done(
           new Error(
-            `worker exited with ${String(code)} before it logged ${JSON.stringify(text)}:\n${log}`,
+            `${what} exited with ${String(code)} before it logged ${JSON.stringify(text)}:\n${log}`,
           ),
         );
       const timer = setTimeout(
         () =>
           done(
-            new Error(`worker did not log ${JSON.stringify(text)} within ${timeoutMs} ms:\n${log}`),
+            new Error(
+              `${what} did not log ${JSON.stringify(text)} within ${timeoutMs} ms:\n${log}`,
+            ),
           ),
         timeoutMs,
       );

@@ -79,6 +79,11 @@ export function planUpsert(
     const name = e.definition.name;
     const s = state.get(name);
     const isLive = s?.live === true;
+    // An edit made against a revision applies only if the entry is still live at it.
+    if (e.revision !== undefined && (!isLive || s.revision !== e.revision)) {
+      results.push({ name, status: 'stale' });
+      continue;
+    }
     if (isLive && mode === 'create') {
       results.push({ name, status: 'exists' });
       continue;

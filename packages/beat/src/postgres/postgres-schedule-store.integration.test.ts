@@ -33,8 +33,21 @@ afterAll(async () => {
 
 // One database, a namespace per test: the rows of one test never meet another's.
 scheduleStoreContract('PostgresScheduleStore', () => {
-  const store = new PostgresScheduleStore({ url: server.url, namespace: uniqueName('contract') });
-  return Promise.resolve({ store, cleanup: () => store.close() });
+  const namespace = uniqueName('contract');
+  const store = new PostgresScheduleStore({ url: server.url, namespace });
+  const peers: PostgresScheduleStore[] = [];
+  return Promise.resolve({
+    store,
+    // Another connection pool on the same tables: its NOTIFY reaches the store's LISTEN.
+    peer: () => {
+      const peer = new PostgresScheduleStore({ url: server.url, namespace, origin: 'peer' });
+      peers.push(peer);
+      return Promise.resolve(peer);
+    },
+    cleanup: async () => {
+      await Promise.all([store, ...peers].map((s) => s.close()));
+    },
+  });
 });
 
 function write(name: string, next: number | null, args: unknown[] = []): EntryWrite {

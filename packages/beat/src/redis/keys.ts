@@ -12,6 +12,7 @@ import { CeleriacError, ErrorCodes } from '@celeriac/core';
  * | `lock` | string | leader lock, `<fence>:<owner>` | PX lock TTL |
  * | `fence` | string | fencing counter | 30-day TTL, refreshed on each acquisition |
  * | `pending` | zset | claimed runs not yet confirmed, `<name>\n<ms>` by claim time | `maxPending`, TTL a day after the last claim |
+ * | `changes` | pub/sub channel | a JSON notice `{kind, name?, origin}` per change of entries (`ScheduleStore.watch`) | not stored |
  */
 export interface BeatKeys {
   entry(name: string): string;
@@ -20,6 +21,10 @@ export interface BeatKeys {
   readonly lock: string;
   readonly fence: string;
   readonly pending: string;
+  /** The pub/sub channel of change notices (a channel, not a key: nothing is stored). */
+  readonly changes: string;
+  /** What every entry key starts with (the Lua of `removeAll` builds entry keys from it). */
+  readonly entryPrefix: string;
 }
 
 export function beatKeys(namespace: string): BeatKeys {
@@ -40,6 +45,8 @@ export function beatKeys(namespace: string): BeatKeys {
     lock: `${p}lock`,
     fence: `${p}fence`,
     pending: `${p}pending`,
+    changes: `${p}changes`,
+    entryPrefix: `${p}entry.`,
   };
 }
 

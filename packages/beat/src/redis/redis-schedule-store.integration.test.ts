@@ -25,34 +25,41 @@ async function dropNamespace(namespace: string): Promise<void> {
 scheduleStoreContract('RedisScheduleStore', () => {
   const namespace = uniqueName('beat');
   const store = new RedisScheduleStore({ url, namespace });
+  const peers: RedisScheduleStore[] = [];
   return Promise.resolve({
     store,
+    peer: () => {
+      const peer = new RedisScheduleStore({ url, namespace, origin: 'peer' });
+      peers.push(peer);
+      return Promise.resolve(peer);
+    },
     cleanup: async () => {
-      await store.close();
+      await Promise.all([store, ...peers].map((s) => s.close()));
       await dropNamespace(namespace);
     },
   });
 });
+
+function w(name: string) {
+  const { definition } = compileEntry(
+    { name, task: 't', schedule: interval(60) },
+    { timezone: 'UTC' },
+  );
+  return {
+    definition,
+    hash: definitionHash(definition),
+    enabled: true,
+    source: 'api' as const,
+    nextRunAt: 1000,
+    dueAt: 1000,
+  };
+}
 
 describe('RedisScheduleStore', () => {
   it('keeps every key bounded: a TTL or a cap', async () => {
     const namespace = uniqueName('beat');
     const store = new RedisScheduleStore({ url, namespace, maxEntries: 2 });
     const k = beatKeys(namespace);
-    const w = (name: string) => {
-      const { definition } = compileEntry(
-        { name, task: 't', schedule: interval(60) },
-        { timezone: 'UTC' },
-      );
-      return {
-        definition,
-        hash: definitionHash(definition),
-        enabled: true,
-        source: 'api' as const,
-        nextRunAt: 1000,
-        dueAt: 1000,
-      };
-    };
     expect((await store.upsert([w('a'), w('b'), w('c')], 'sync', 0)).map((r) => r.status)).toEqual([
       'created',
       'created',
@@ -96,6 +103,48 @@ describe('RedisScheduleStore', () => {
       code: 'CELERIAC_ERR_BROKER_UNAVAILABLE',
     });
     await store.close();
+  });
+
+  it('watch survives a dropped subscriber connection: it resubscribes and says to read again', async () => {
+    const namespace = uniqueName('beat');
+    const name = uniqueName('beat-conn');
+    const store = new RedisScheduleStore({
+      url,
+      namespace,
+      redisOptions: { connectionName: name },
+    });
+    const writer = new RedisScheduleStore({ url, namespace });
+    const seen: string[] = [];
+    await store.watch((c) => seen.push(`${c.kind}:${c.name ?? '*'}`));
+    const list = await admin.client('LIST');
+    const id = /id=(\d+) [^\n]* name=(\S+)/g;
+    const ids = [...String(list).matchAll(id)].filter((m) => m[2] === `${name}-watch`);
+    expect(ids).toHaveLength(1);
+    await admin.client('KILL', 'ID', ids[0]?.[1] ?? '');
+    // After the reconnect: a nameless notice (changes may have been missed), then new writes.
+    await expect.poll(() => seen, { timeout: 10_000, interval: 20 }).toContain('modified:*');
+    await writer.upsert([w('after')], 'create', 0);
+    await expect.poll(() => seen, { timeout: 5000, interval: 10 }).toContain('added:after');
+    await Promise.all([store.close(), writer.close()]);
+    await dropNamespace(namespace);
+  });
+
+  it('removeAll takes large schedules in batches', async () => {
+    const namespace = uniqueName('beat');
+    const store = new RedisScheduleStore({ url, namespace });
+    const cleared: string[] = [];
+    await store.watch((c) => {
+      if (c.kind === 'cleared') cleared.push(c.origin ?? '');
+    });
+    const names = Array.from({ length: 2500 }, (_, i) => `e${i}`);
+    await store.upsert(names.map(w), 'sync', 0);
+    expect(await store.removeAll(1)).toBe(2500);
+    expect(await store.list()).toEqual([]);
+    expect(await admin.zcard(beatKeys(namespace).due)).toBe(0);
+    expect(await admin.pttl(beatKeys(namespace).entry('e7'))).toBeGreaterThan(0); // a tombstone
+    await expect.poll(() => cleared.length, { timeout: 5000, interval: 10 }).toBe(3);
+    await store.close();
+    await dropNamespace(namespace);
   });
 
   it('rejects a bad URL and namespace', () => {

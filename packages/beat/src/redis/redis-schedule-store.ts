@@ -1,19 +1,16 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import {
-  optionChecks,
-  optionTypes as t,
-  type OptionType,
-  redactUrl,
-} from '@celeriac/core/internal';
-import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
+import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
+import { runScript } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { EntrySource, StoredEntry } from '../entry.js';
 import {
+  defaultOrigin,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
   RECENT_RUNS_KEPT,
   TOMBSTONE_TTL_MS,
   type ClaimResult,
+  type EntryChange,
   type EntryWrite,
   type Lease,
   type LeadershipResult,
@@ -21,14 +18,17 @@ import {
   type PendingRun,
   type RunRef,
   type ScheduleStore,
+  type StoreWatch,
   type TickClaim,
   type UpsertMode,
   type UpsertResult,
 } from '../store/schedule-store.js';
 import { DefinitionCache } from '../store/definition-cache.js';
 import { beatKeys, parsePendingMember, pendingMember, type BeatKeys } from './keys.js';
+import { RedisChangeWatch } from './redis-change-watch.js';
 import { RedisLeaderLock } from './redis-leader-lock.js';
 import { CLAIM_SCRIPT, REMOVE_SCRIPT, SET_ENABLED_SCRIPT, UPSERT_SCRIPT } from './scripts.js';
+import { openStoreClient, removeAllEntries } from './store-connection.js';
 
 /** Options of {@link RedisScheduleStore}. */
 export interface RedisScheduleStoreOptions {
@@ -50,6 +50,8 @@ export interface RedisScheduleStoreOptions {
   maxEntries?: number;
   /** Unconfirmed runs kept at most (the oldest are dropped). @default 100000 */
   maxPending?: number;
+  /** The writer's name in change notices (`EntryChange.origin`). @default `<hostname>:<pid>` */
+  origin?: string;
 }
 
 /** A day after the last claim the pending set expires (every run in it is long stale). */
@@ -75,6 +77,11 @@ const num = (s: string | undefined): number | null =>
  */
 export class RedisScheduleStore implements ScheduleStore {
   readonly namespace: string;
+
+  /** This instance's name in the change notices it writes. */
+  get origin(): string {
+    return this.#origin;
+  }
   readonly #client: Redis;
   readonly #ownsClient: boolean;
   readonly #keys: BeatKeys;
@@ -90,6 +97,8 @@ export class RedisScheduleStore implements ScheduleStore {
    * edited elsewhere) fails the claim script's revision check, is dropped, and is read again.
    */
   readonly #cache = new Map<string, { entry: StoredEntry; dueAt: number | null }>();
+  readonly #origin: string;
+  readonly #watch: RedisChangeWatch;
   #lastError: Error | undefined;
   #closed = false;
 
@@ -101,38 +110,34 @@ export class RedisScheduleStore implements ScheduleStore {
       namespace: t.nonEmptyString,
       maxEntries: t.positiveInteger,
       maxPending: t.positiveInteger,
+      origin: t.nonEmptyString,
     } satisfies { readonly [K in keyof Required<RedisScheduleStoreOptions>]: OptionType });
     this.namespace = options.namespace ?? 'default';
     this.#keys = beatKeys(this.namespace);
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
-    if (options.client) {
-      this.#client = options.client;
-      this.#ownsClient = false;
-      this.#url = 'the given client';
-    } else {
-      if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
-        throw new CeleriacError(
-          ErrorCodes.INVALID_OPTION,
-          `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`,
-          {
-            details: { field: 'url', option: 'url', value: options.url },
-          },
-        );
-      }
-      this.#client = openRedisClient(options.url, {
-        redisOptions: options.redisOptions,
-        connectionName: 'celeriac-beat',
-      });
-      this.#ownsClient = true;
-      this.#url = redactUrl(options.url);
-      // ioredis reconnects by itself; keep the last connection error for messages instead of
-      // letting it surface as an unhandled 'error' event.
-      this.#client.on('error', (err: Error) => {
-        this.#lastError = err;
-      });
-    }
+    this.#origin = options.origin ?? defaultOrigin();
+    const { client, owned, url } = openStoreClient(options);
+    this.#client = client;
+    this.#ownsClient = owned;
+    this.#url = url;
+    // ioredis reconnects by itself; keep the last connection error for messages instead of
+    // letting it surface as an unhandled 'error' event.
+    if (owned) client.on('error', (err: Error) => (this.#lastError = err));
     this.#lock = new RedisLeaderLock(this.#client, this.#keys);
+    // A notice from another instance makes the cached copy of its entry (or of all) stale.
+    this.#watch = new RedisChangeWatch(this.#client, this.#keys.changes, (change) => {
+      if (change.name === undefined) this.#cache.clear();
+      else this.#cache.delete(change.name);
+    });
+  }
+
+  /**
+   * Listens on the namespace's change channel, on a subscriber connection of its own shared
+   * by every watch of this store (see `ScheduleStore.watch`).
+   */
+  watch(listener: (change: EntryChange) => void): Promise<StoreWatch> {
+    return this.#run('watch', () => this.#watch.watch(listener));
   }
 
   async #run<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -178,6 +183,9 @@ export class RedisScheduleStore implements ScheduleStore {
               mode,
               now,
               this.#maxEntries,
+              e.revision === undefined ? '' : e.revision,
+              k.changes,
+              this.#origin,
             ],
           );
           return { name, status };
@@ -196,8 +204,15 @@ export class RedisScheduleStore implements ScheduleStore {
           this.#client,
           REMOVE_SCRIPT,
           [k.entry(name), k.names, k.due],
-          [name, TOMBSTONE_TTL_MS, now],
+          [name, TOMBSTONE_TTL_MS, now, k.changes, this.#origin],
         )) === 1,
+    );
+  }
+
+  removeAll(now: number): Promise<number> {
+    this.#cache.clear();
+    return this.#run('removeAll', () =>
+      removeAllEntries(this.#client, this.#keys, now, this.#origin),
     );
   }
 
@@ -217,7 +232,7 @@ export class RedisScheduleStore implements ScheduleStore {
           this.#client,
           SET_ENABLED_SCRIPT,
           [k.entry(name), k.due],
-          [name, enabled ? '1' : '0', ...args],
+          [name, enabled ? '1' : '0', ...args, k.changes, this.#origin],
         )) === 1,
     );
   }
@@ -428,6 +443,7 @@ export class RedisScheduleStore implements ScheduleStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#watch.close();
     if (this.#ownsClient) {
       await this.#client.quit().catch(() => this.#client.disconnect());
     }

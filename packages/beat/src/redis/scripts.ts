@@ -24,9 +24,14 @@ export const UPSERT_LUA = `--[[
   ARGV[8]  mode: 'sync' (skip an unchanged definition), 'create' (skip an existing entry) or 'replace'
   ARGV[9]  now
   ARGV[10] most live entries
-  Returns 'created', 'updated', 'unchanged', 'exists' or 'full'.
+  ARGV[11] revision the live entry must have, '' for any
+  ARGV[12] change channel
+  ARGV[13] origin, for the change notice
+  Returns 'created', 'updated', 'unchanged', 'exists', 'full' or 'stale'; publishes
+  {kind = 'added' | 'modified', name, origin} on ARGV[12] when it wrote.
 ]]
 local live = redis.call('HEXISTS', KEYS[1], 'def') == 1 and redis.call('HEXISTS', KEYS[1], 'removed') == 0
+if ARGV[11] ~= '' and (not live or redis.call('HGET', KEYS[1], 'rev') ~= ARGV[11]) then return 'stale' end
 if live then
   if ARGV[8] == 'create' then return 'exists' end
   if ARGV[8] == 'sync' and redis.call('HGET', KEYS[1], 'hash') == ARGV[3] then return 'unchanged' end
@@ -51,6 +56,9 @@ if ARGV[4] == '1' and ARGV[7] ~= '' then
 else
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
+local kind = 'added'
+if live then kind = 'modified' end
+redis.call('PUBLISH', ARGV[12], cjson.encode({kind = kind, name = ARGV[1], origin = ARGV[13]}))
 if live then return 'updated' end
 return 'created'
 `;
@@ -65,7 +73,9 @@ export const REMOVE_LUA = `--[[
   ARGV[1]  name
   ARGV[2]  tombstone TTL, ms
   ARGV[3]  now
-  Returns 1, or 0 when there was no such entry.
+  ARGV[4]  change channel
+  ARGV[5]  origin, for the change notice
+  Returns 1 (and publishes {kind = 'removed', name, origin}), or 0 when there was no such entry.
 ]]
 if redis.call('HEXISTS', KEYS[1], 'def') == 0 or redis.call('HEXISTS', KEYS[1], 'removed') == 1 then return 0 end
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -74,7 +84,42 @@ redis.call('HSET', KEYS[1], 'removed', ARGV[3])
 redis.call('HDEL', KEYS[1], 'recent')
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], cjson.encode({kind = 'removed', name = ARGV[1], origin = ARGV[5]}))
 return 1
+`;
+
+export const REMOVE_ALL_LUA = `--[[
+  removeAll: removes up to ARGV[4] entries, as remove does each (the hash stays, marked
+  removed, for ARGV[2] ms). The caller repeats it until it takes fewer than ARGV[4], so one
+  call never holds Redis for long. Entry keys are built from ARGV[1], which carries the
+  namespace's hash tag, so they hash to the same slot as KEYS on Redis Cluster.
+
+  KEYS[1]  names set
+  KEYS[2]  due zset
+  ARGV[1]  entry key prefix (the entry's key is the prefix followed by its name)
+  ARGV[2]  tombstone TTL, ms
+  ARGV[3]  now
+  ARGV[4]  most entries taken by this call
+  ARGV[5]  change channel
+  ARGV[6]  origin, for the change notice
+  Returns {names taken, entries removed}; publishes {kind = 'cleared', origin} when it removed any.
+]]
+local names = redis.call('SPOP', KEYS[1], tonumber(ARGV[4]))
+local removed = 0
+for _, name in ipairs(names) do
+  local key = ARGV[1] .. name
+  redis.call('ZREM', KEYS[2], name)
+  if redis.call('HEXISTS', key, 'def') == 1 and redis.call('HEXISTS', key, 'removed') == 0 then
+    redis.call('HSET', key, 'removed', ARGV[3])
+    redis.call('HINCRBY', key, 'rev', 1)
+    redis.call('PEXPIRE', key, ARGV[2])
+    removed = removed + 1
+  end
+end
+if removed > 0 then
+  redis.call('PUBLISH', ARGV[5], cjson.encode({kind = 'cleared', origin = ARGV[6]}))
+end
+return {#names, removed}
 `;
 
 export const SET_ENABLED_LUA = `--[[
@@ -86,7 +131,10 @@ export const SET_ENABLED_LUA = `--[[
   ARGV[2]  enabled: '1' or '0'
   ARGV[3]  next run, '' for none, '-' to keep the stored one
   ARGV[4]  due at, '' for none (ignored with '-')
-  Returns 1, or 0 when there is no such entry.
+  ARGV[5]  change channel
+  ARGV[6]  origin, for the change notice
+  Returns 1 (and publishes {kind = 'paused' | 'resumed', name, origin}), or 0 when there is
+  no such entry.
 ]]
 if redis.call('HEXISTS', KEYS[1], 'def') == 0 or redis.call('HEXISTS', KEYS[1], 'removed') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'enabled', ARGV[2])
@@ -98,6 +146,9 @@ if ARGV[2] == '1' and due and due ~= '' then
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
+local kind = 'paused'
+if ARGV[2] == '1' then kind = 'resumed' end
+redis.call('PUBLISH', ARGV[5], cjson.encode({kind = kind, name = ARGV[1], origin = ARGV[6]}))
 return 1
 `;
 
@@ -238,6 +289,8 @@ return 0
 export const UPSERT_SCRIPT = redisScript<UpsertStatus>(UPSERT_LUA);
 export const REMOVE_SCRIPT = redisScript<number>(REMOVE_LUA);
 export const SET_ENABLED_SCRIPT = redisScript<number>(SET_ENABLED_LUA);
+/** `[names taken, entries removed]`. */
+export const REMOVE_ALL_SCRIPT = redisScript<[number, number]>(REMOVE_ALL_LUA);
 /** `['fenced']`, or per claim `'stale'` or its claimed runs comma-separated. */
 export const CLAIM_SCRIPT = redisScript<string[]>(CLAIM_LUA);
 /** `[1, token]` when the caller holds the lock, else `[0, holder's token, its PTTL]`. */

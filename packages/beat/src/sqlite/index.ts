@@ -16,4 +16,4 @@
  * ```
  */
 export { SqliteScheduleStore } from './sqlite-schedule-store.js';
-export type { SqliteScheduleStoreOptions } from './sqlite-schedule-store.js';
+export type { SqliteScheduleStoreOptions } from './sqlite-store-options.js';

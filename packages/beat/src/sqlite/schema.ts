@@ -10,6 +10,7 @@ import type { SqliteDatabase } from '@celeriac/broker/sqlite/internal';
  * | `celeriac_beat_entries` | definition (JSON) and state of each entry; a removed entry stays as a tombstone (`removed_at`) holding its high-water mark (`claimed_until`) | `maxEntries` live rows; tombstones are deleted a day after removal |
  * | `celeriac_beat_lock` | one row per namespace: the leader lock (`token` = `<fence>:<owner>`, `expires_at`) and the fencing counter, kept when the lock is released | one row |
  * | `celeriac_beat_pending` | claimed runs not yet published | `maxPending`; rows older than a day are dropped |
+ * | `celeriac_beat_changes` | one row per change of entries (`ScheduleStore.watch`): kind, name, origin, by sequence | the last 1,000 sequence numbers |
  *
  * Times are epoch milliseconds on the callers' clock: every process on one host shares it.
  */
@@ -51,6 +52,14 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_pending (
   PRIMARY KEY (namespace, name, scheduled_at)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS celeriac_beat_pending_by_claim ON celeriac_beat_pending (namespace, claimed_at);
+CREATE TABLE IF NOT EXISTS celeriac_beat_changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT,
+  origin TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS celeriac_beat_changes_by_seq ON celeriac_beat_changes (namespace, seq);
 `;
 
 /**
@@ -86,6 +95,7 @@ export const TABLES = [
   'celeriac_beat_entries',
   'celeriac_beat_lock',
   'celeriac_beat_pending',
+  'celeriac_beat_changes',
 ] as const;
 
 /** The columns an entry is read with, in this order (statements use `.raw()`). */
@@ -120,6 +130,18 @@ WHERE namespace = ? AND name = ? AND removed_at IS NULL`,
   /** enabled, next run, due at, namespace, name. */
   setEnabledNext: `UPDATE celeriac_beat_entries SET enabled = ?, next_run_at = ?, due_at = ?, revision = revision + 1
 WHERE namespace = ? AND name = ? AND removed_at IS NULL`,
+  /** now, namespace: every live entry. */
+  removeAll: `UPDATE celeriac_beat_entries SET removed_at = ?, revision = revision + 1
+WHERE namespace = ? AND removed_at IS NULL`,
+  /** namespace, kind, name, origin. */
+  addChange: `INSERT INTO celeriac_beat_changes (namespace, kind, name, origin) VALUES (?, ?, ?, ?)`,
+  /** at or below this sequence number: the changes kept are the last 1,000 numbers. */
+  trimChanges: `DELETE FROM celeriac_beat_changes WHERE seq <= ?`,
+  /** The latest sequence number (0 for none). */
+  lastChange: `SELECT coalesce(max(seq), 0) FROM celeriac_beat_changes`,
+  /** namespace, after this sequence number, limit. */
+  changesSince: `SELECT seq, kind, name, origin FROM celeriac_beat_changes
+WHERE namespace = ? AND seq > ? ORDER BY seq LIMIT ?`,
   /** namespace, name. */
   get: `SELECT ${ENTRY} FROM celeriac_beat_entries WHERE namespace = ? AND name = ? AND removed_at IS NULL`,
   /** namespace. */

@@ -20,8 +20,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // One file, a namespace per test: the rows of one test never meet another's.
 scheduleStoreContract('SqliteScheduleStore', () => {
-  const store = new SqliteScheduleStore({ url, namespace: `contract-${++namespaces}` });
-  return Promise.resolve({ store, cleanup: () => store.close() });
+  const namespace = `contract-${++namespaces}`;
+  const store = new SqliteScheduleStore({ url, namespace });
+  const peers: SqliteScheduleStore[] = [];
+  return Promise.resolve({
+    store,
+    peer: () => {
+      const peer = new SqliteScheduleStore({ url, namespace, origin: 'peer' });
+      peers.push(peer);
+      return Promise.resolve(peer);
+    },
+    cleanup: async () => {
+      await Promise.all([store, ...peers].map((s) => s.close()));
+    },
+  });
 });
 
 function write(name: string, next: number | null): EntryWrite {

@@ -1,5 +1,4 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import { optionChecks } from '@celeriac/core/internal';
 import {
   createTablesOnce,
   openSqliteWith,
@@ -11,13 +10,12 @@ import {
 import type BetterSqlite3 from 'better-sqlite3';
 import type { StoredEntry } from '../entry.js';
 import {
-  DEFAULT_MAX_ENTRIES,
-  DEFAULT_MAX_PENDING,
   RECENT_RUNS_KEPT,
-  leaseToken,
-  parseToken,
   TOMBSTONE_TTL_MS,
+  upsertChange,
   type ClaimResult,
+  type EntryChange,
+  type EntryChangeKind,
   type EntryWrite,
   type Lease,
   type LeadershipResult,
@@ -25,6 +23,7 @@ import {
   type PendingRun,
   type RunRef,
   type ScheduleStore,
+  type StoreWatch,
   type TickClaim,
   type UpsertMode,
   type UpsertResult,
@@ -37,41 +36,14 @@ import {
   type WriteRow,
 } from './entry-rows.js';
 import { ADDED_COLUMNS, addMissingColumns, SCHEMA, SQL, TABLES } from './schema.js';
+import { recordChange, SqliteChangeWatch } from './sqlite-change-watch.js';
+import { acquireLock, lockHolder } from './sqlite-leader-lock.js';
+import {
+  compileSqliteStoreOptions,
+  type SqliteScheduleStoreOptions,
+} from './sqlite-store-options.js';
 
-/** Options of {@link SqliteScheduleStore}. */
-export interface SqliteScheduleStoreOptions {
-  /**
-   * The database file, `sqlite://./celeriac.db` or `sqlite:///var/lib/celeriac.db`: usually
-   * the broker's URL, so one file holds the queues, the results and the schedule. Created,
-   * with its folder, when missing.
-   */
-  url: string;
-  /**
-   * Separates the schedules of several deployments in one file; also part of every run's
-   * task id.
-   * @default 'default'
-   */
-  namespace?: string;
-  /** Live entries at most. @default 100000 */
-  maxEntries?: number;
-  /** Unconfirmed runs kept at most (the oldest are dropped). @default 100000 */
-  maxPending?: number;
-  /**
-   * How long a write waits for another process's write lock before it fails, in
-   * milliseconds.
-   * @default 5000
-   */
-  busyTimeoutMs?: number;
-}
-
-const KNOWN: readonly (keyof SqliteScheduleStoreOptions)[] = [
-  'url',
-  'namespace',
-  'maxEntries',
-  'maxPending',
-  'busyTimeoutMs',
-];
-const { invalid, positive, known } = optionChecks('SqliteScheduleStore');
+export type { SqliteScheduleStoreOptions } from './sqlite-store-options.js';
 
 /** A day after its claim a pending run is long stale (a new leader republishes within the lock TTL). */
 const PENDING_TTL_MS = 86_400_000;
@@ -79,8 +51,13 @@ const PENDING_TTL_MS = 86_400_000;
 const PURGE_LIMIT = 100;
 
 /** Statements read as one value, and as arrays in column order (no object per row). */
-const PLUCKED: ReadonlySet<string> = new Set(['liveCount', 'nextDueAt', 'pendingCount']);
-const RAW: ReadonlySet<string> = new Set(['get', 'list', 'due', 'pending']);
+const PLUCKED: ReadonlySet<string> = new Set([
+  'liveCount',
+  'nextDueAt',
+  'pendingCount',
+  'lastChange',
+]);
+const RAW: ReadonlySet<string> = new Set(['get', 'list', 'due', 'pending', 'changesSince']);
 
 type Statements = { readonly [K in keyof typeof SQL]: BetterSqlite3.Statement<unknown[]> };
 
@@ -104,6 +81,11 @@ type Statements = { readonly [K in keyof typeof SQL]: BetterSqlite3.Statement<un
  */
 export class SqliteScheduleStore implements ScheduleStore {
   readonly namespace: string;
+
+  /** This instance's name in the change notices it writes. */
+  get origin(): string {
+    return this.#origin;
+  }
   /** The database file's absolute path. */
   readonly file: string;
   readonly #db: SqliteDatabase;
@@ -116,6 +98,10 @@ export class SqliteScheduleStore implements ScheduleStore {
     (entries: readonly EntryWrite[], mode: UpsertMode, now: number) => UpsertResult[]
   >;
   readonly #remove: BetterSqlite3.Transaction<(name: string, now: number) => boolean>;
+  readonly #removeAll: BetterSqlite3.Transaction<(now: number) => number>;
+  readonly #setEnabled: BetterSqlite3.Transaction<
+    (name: string, enabled: boolean, next: NextRun | undefined) => boolean
+  >;
   readonly #claim: BetterSqlite3.Transaction<
     (lease: Lease, claims: readonly TickClaim[], now: number) => ClaimResult[]
   >;
@@ -123,32 +109,19 @@ export class SqliteScheduleStore implements ScheduleStore {
   readonly #acquire: BetterSqlite3.Transaction<
     (owner: string, ttlMs: number, now: number) => LeadershipResult
   >;
+  readonly #origin: string;
+  readonly #changes: SqliteChangeWatch;
   #closed = false;
 
   constructor(options: SqliteScheduleStoreOptions) {
-    if (typeof options !== 'object' || options === null)
-      throw invalid('options', 'must be an object');
-    known(options, KNOWN);
-    if (typeof options.url !== 'string' || !/^sqlite:\/\//i.test(options.url)) {
-      throw invalid(
-        'url',
-        `must be a sqlite:// URL such as sqlite://./celeriac.db, got ${JSON.stringify(options.url)}`,
-      );
-    }
-    const namespace = options.namespace ?? 'default';
-    if (typeof namespace !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(namespace)) {
-      throw invalid(
-        'namespace',
-        `must be 1-100 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(namespace)}`,
-      );
-    }
-    this.namespace = namespace;
-    this.#maxEntries = positive('maxEntries', options.maxEntries, DEFAULT_MAX_ENTRIES, true);
-    this.#maxPending = positive('maxPending', options.maxPending, DEFAULT_MAX_PENDING, true);
-    const busyTimeoutMs = positive('busyTimeoutMs', options.busyTimeoutMs, 5000, true);
+    const o = compileSqliteStoreOptions(options);
+    this.namespace = o.namespace;
+    this.#maxEntries = o.maxEntries;
+    this.#maxPending = o.maxPending;
+    this.#origin = o.origin;
     const { db, location, prepared } = openSqliteWith(
       options.url,
-      { busyTimeoutMs, what: 'creating the beat tables' },
+      { busyTimeoutMs: o.busyTimeoutMs, what: 'creating the beat tables' },
       (db) => {
         createTablesOnce(db, TABLES, SCHEMA);
         addMissingColumns(db, ADDED_COLUMNS);
@@ -166,6 +139,9 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.#sql = prepared;
     this.#upsert = db.transaction(this.#upsertTx);
     this.#remove = db.transaction(this.#removeTx);
+    this.#removeAll = db.transaction(this.#removeAllTx);
+    this.#setEnabled = db.transaction(this.#setEnabledTx);
+    this.#changes = new SqliteChangeWatch(db, location, o.namespace, prepared, o.watchIntervalMs);
     this.#claim = db.transaction(this.#claimTx);
     this.#settle = db.transaction(this.#settleTx);
     this.#acquire = db.transaction(this.#acquireTx);
@@ -183,6 +159,17 @@ export class SqliteScheduleStore implements ScheduleStore {
           : sqliteError(this.#location, `beat schedule store: ${what}`, err),
       );
     }
+  }
+
+  /** Records a change in the writing transaction; the watch reads it once that commits. */
+  #changed(kind: EntryChangeKind, name: string | null): void {
+    recordChange(this.#sql, this.namespace, kind, name, this.#origin);
+    this.#changes.notify();
+  }
+
+  /** See `ScheduleStore.watch`: other processes' commits are seen within `watchIntervalMs`. */
+  watch(listener: (change: EntryChange) => void): Promise<StoreWatch> {
+    return this.#run('watch', () => this.#changes.watch(listener));
   }
 
   upsert(entries: readonly EntryWrite[], mode: UpsertMode, now: number): Promise<UpsertResult[]> {
@@ -210,6 +197,10 @@ export class SqliteScheduleStore implements ScheduleStore {
             : row
           : undefined;
       const isLive = row !== undefined && row.removed_at === null;
+      if (e.revision !== undefined && (!isLive || row.revision !== e.revision)) {
+        results.push({ name, status: 'stale' });
+        continue;
+      }
       if (isLive && mode === 'create') {
         results.push({ name, status: 'exists' });
         continue;
@@ -244,7 +235,9 @@ export class SqliteScheduleStore implements ScheduleStore {
         );
         live++;
       }
-      results.push({ name, status: isLive ? 'updated' : 'created' });
+      const status = isLive ? 'updated' : 'created';
+      results.push({ name, status });
+      this.#changed(upsertChange(status) ?? 'modified', name);
     }
     return results;
   };
@@ -265,7 +258,20 @@ export class SqliteScheduleStore implements ScheduleStore {
   readonly #removeTx = (name: string, now: number): boolean => {
     this.#purgeTombstones(now);
     this.#rows.forget(name);
-    return this.#sql.remove.run(now, this.namespace, name).changes === 1;
+    const removed = this.#sql.remove.run(now, this.namespace, name).changes === 1;
+    if (removed) this.#changed('removed', name);
+    return removed;
+  };
+
+  removeAll(now: number): Promise<number> {
+    return this.#run('removeAll', () => this.#removeAll.immediate(now));
+  }
+
+  readonly #removeAllTx = (now: number): number => {
+    this.#purgeTombstones(now);
+    const removed = this.#sql.removeAll.run(now, this.namespace).changes;
+    if (removed > 0) this.#changed('cleared', null);
+    return removed;
   };
 
   setEnabled(
@@ -274,14 +280,17 @@ export class SqliteScheduleStore implements ScheduleStore {
     next: NextRun | undefined,
     _now: number,
   ): Promise<boolean> {
-    return this.#run('setEnabled', () => {
-      const on = enabled ? 1 : 0;
-      const r = next
-        ? this.#sql.setEnabledNext.run(on, next.nextRunAt, next.dueAt, this.namespace, name)
-        : this.#sql.setEnabled.run(on, this.namespace, name);
-      return r.changes === 1;
-    });
+    return this.#run('setEnabled', () => this.#setEnabled.immediate(name, enabled, next));
   }
+
+  readonly #setEnabledTx = (name: string, enabled: boolean, next: NextRun | undefined): boolean => {
+    const on = enabled ? 1 : 0;
+    const r = next
+      ? this.#sql.setEnabledNext.run(on, next.nextRunAt, next.dueAt, this.namespace, name)
+      : this.#sql.setEnabled.run(on, this.namespace, name);
+    if (r.changes === 1) this.#changed(enabled ? 'resumed' : 'paused', name);
+    return r.changes === 1;
+  };
 
   #entry(row: EntryRow): StoredEntry {
     return this.#rows.entry(row);
@@ -399,21 +408,8 @@ export class SqliteScheduleStore implements ScheduleStore {
     );
   }
 
-  readonly #acquireTx = (owner: string, ttlMs: number, now: number): LeadershipResult => {
-    const ns = this.namespace;
-    const lock = this.#sql.lock.get(ns) as LockRow | undefined;
-    if (lock?.token && lock.expires_at !== null && lock.expires_at > now) {
-      if (lock.owner === owner) {
-        this.#sql.renew.run(now + ttlMs, ns, lock.token, now);
-        return { acquired: true, lease: { owner, fence: lock.fence, token: lock.token } };
-      }
-      return { acquired: false, holder: lock.owner ?? '', ttlMs: lock.expires_at - now };
-    }
-    const fence = (lock?.fence ?? 0) + 1;
-    const token = leaseToken(fence, owner);
-    this.#sql.takeLock.run(ns, fence, token, owner, now + ttlMs);
-    return { acquired: true, lease: { owner, fence, token } };
-  };
+  readonly #acquireTx = (owner: string, ttlMs: number, now: number): LeadershipResult =>
+    acquireLock(this.#sql, this.namespace, owner, ttlMs, now);
 
   renewLeadership(lease: Lease, ttlMs: number, now: number): Promise<boolean> {
     return this.#run(
@@ -431,18 +427,14 @@ export class SqliteScheduleStore implements ScheduleStore {
   }
 
   leader(now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined> {
-    return this.#run('leader', () => {
-      const lock = this.#sql.lock.get(this.namespace) as LockRow | undefined;
-      if (!lock?.token || lock.expires_at === null || lock.expires_at <= now) return undefined;
-      const { fence, owner } = parseToken(lock.token);
-      return { owner, fence, ttlMs: lock.expires_at - now };
-    });
+    return this.#run('leader', () => lockHolder(this.#sql, this.namespace, now));
   }
 
   /** Closes the store's connection. Idempotent. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#changes.close();
     this.#db.close();
     return Promise.resolve();
   }

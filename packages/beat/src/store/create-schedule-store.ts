@@ -10,6 +10,8 @@ import type { ScheduleStore } from './schedule-store.js';
 export interface CreateScheduleStoreOptions {
   /** The store's namespace (Redis key prefix, SQLite or PostgreSQL row namespace; part of run task ids). @default 'default' */
   namespace?: string;
+  /** The writer's name in the store's change notices (`EntryChange.origin`). @default `<hostname>:<pid>` */
+  origin?: string;
 }
 
 /**

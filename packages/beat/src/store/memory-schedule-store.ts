@@ -1,14 +1,19 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
+import { ChangeListeners } from './change-listeners.js';
 import {
+  defaultOrigin,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
   RECENT_RUNS_KEPT,
   leaseToken,
   parseToken,
   TOMBSTONE_TTL_MS,
+  upsertChange,
   type ClaimResult,
+  type EntryChange,
+  type EntryChangeKind,
   type EntryWrite,
   type Lease,
   type LeadershipResult,
@@ -16,6 +21,7 @@ import {
   type PendingRun,
   type RunRef,
   type ScheduleStore,
+  type StoreWatch,
   type TickClaim,
   type UpsertMode,
   type UpsertResult,
@@ -27,6 +33,8 @@ export interface MemoryScheduleStoreOptions {
   maxEntries?: number;
   /** Part of every run's task id. @default 'default' */
   namespace?: string;
+  /** The writer's name in change notices (`EntryChange.origin`). @default `<hostname>:<pid>` */
+  origin?: string;
 }
 
 interface Row {
@@ -55,18 +63,39 @@ export class MemoryScheduleStore implements ScheduleStore {
   readonly #rows = new Map<string, Row>();
   readonly #pending = new Map<string, PendingRun>();
   readonly namespace: string;
+
+  /** This instance's name in the change notices it writes. */
+  get origin(): string {
+    return this.#origin;
+  }
   readonly #maxEntries: number;
   #lock: { token: string; owner: string; fence: number; expiresAt: number } | undefined;
   #fence = 0;
   #closed = false;
+  readonly #origin: string;
+  readonly #listeners = new ChangeListeners();
 
   constructor(options: MemoryScheduleStoreOptions = {}) {
     optionChecks('MemoryScheduleStore').strict(options, {
       maxEntries: t.positiveInteger,
       namespace: t.nonEmptyString,
+      origin: t.nonEmptyString,
     } satisfies { readonly [K in keyof Required<MemoryScheduleStoreOptions>]: OptionType });
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.namespace = options.namespace ?? 'default';
+    this.#origin = options.origin ?? defaultOrigin();
+  }
+
+  /** Changes are announced synchronously, before the write's promise settles. */
+  #changed(kind: EntryChangeKind, name?: string): void {
+    const change: EntryChange =
+      name === undefined ? { kind, origin: this.#origin } : { kind, name, origin: this.#origin };
+    this.#listeners.emit(change);
+  }
+
+  watch(listener: (change: EntryChange) => void): Promise<StoreWatch> {
+    this.#assertOpen();
+    return Promise.resolve(this.#listeners.add(listener));
   }
 
   #assertOpen(): void {
@@ -95,6 +124,10 @@ export class MemoryScheduleStore implements ScheduleStore {
     for (const e of entries) {
       const name = e.definition.name;
       const row = this.#live(name, now);
+      if (e.revision !== undefined && row?.revision !== e.revision) {
+        results.push({ name, status: 'stale' });
+        continue;
+      }
       if (row && mode === 'create') {
         results.push({ name, status: 'exists' });
         continue;
@@ -125,6 +158,10 @@ export class MemoryScheduleStore implements ScheduleStore {
       });
       results.push({ name, status: row ? 'updated' : 'created' });
     }
+    for (const r of results) {
+      const kind = upsertChange(r.status);
+      if (kind) this.#changed(kind, r.name);
+    }
     return Promise.resolve(results);
   }
 
@@ -135,7 +172,21 @@ export class MemoryScheduleStore implements ScheduleStore {
     row.removedAt = now;
     row.recentRuns = [];
     row.revision++;
+    this.#changed('removed', name);
     return Promise.resolve(true);
+  }
+
+  removeAll(now: number): Promise<number> {
+    this.#assertOpen();
+    let removed = 0;
+    for (const [name, row] of [...this.#rows]) {
+      if (!this.#live(name, now)) continue;
+      row.removedAt = now;
+      row.revision++;
+      removed++;
+    }
+    if (removed > 0) this.#changed('cleared');
+    return Promise.resolve(removed);
   }
 
   setEnabled(
@@ -153,6 +204,7 @@ export class MemoryScheduleStore implements ScheduleStore {
       row.dueAt = next.dueAt;
     }
     row.revision++;
+    this.#changed(enabled ? 'resumed' : 'paused', name);
     return Promise.resolve(true);
   }
 
@@ -301,6 +353,7 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   close(): Promise<void> {
     this.#closed = true;
+    this.#listeners.clear();
     return Promise.resolve();
   }
 }

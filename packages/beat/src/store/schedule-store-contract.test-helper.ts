@@ -2,11 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compileEntry, definitionHash, type BeatEntry, type EntrySource } from '../entry.js';
 import { interval } from '../schedules/interval.js';
-import type { EntryWrite, Lease, ScheduleStore } from './schedule-store.js';
+import type { EntryChange, EntryWrite, Lease, ScheduleStore } from './schedule-store.js';
 
 /** A store under test; `cleanup` deletes what the test wrote. */
 export interface StoreFixture {
   store: ScheduleStore;
+  /**
+   * Opens another instance over the same data (another connection, as a second beat process
+   * would), which `cleanup` closes. Without it the watch tests write through `store` itself
+   * (right for a memory store, whose data is its instance).
+   */
+  peer?(): Promise<ScheduleStore>;
   cleanup(): Promise<void>;
 }
 
@@ -335,6 +341,97 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
         T0,
       );
       expect(res).toEqual([{ name: 'r', status: 'claimed', runs: [] }]);
+    });
+
+    it('upsert with a revision applies only to the entry at that revision', async () => {
+      await store.upsert([write({ name: 'v' }, T0)], 'create', T0);
+      const rev = (await store.get('v'))?.state.revision ?? 0;
+      expect(
+        await store.upsert(
+          [{ ...write({ name: 'v', args: [1] }, T0), revision: rev }],
+          'replace',
+          T0,
+        ),
+      ).toEqual([{ name: 'v', status: 'updated' }]);
+      expect(
+        await store.upsert(
+          [{ ...write({ name: 'v', args: [2] }, T0), revision: rev }],
+          'replace',
+          T0,
+        ),
+      ).toEqual([{ name: 'v', status: 'stale' }]);
+      expect((await store.get('v'))?.definition.args).toEqual([1]);
+      expect((await store.get('v'))?.state.revision).toBe(rev + 1);
+      expect(
+        await store.upsert([{ ...write({ name: 'nobody' }, T0), revision: 1 }], 'replace', T0),
+      ).toEqual([{ name: 'nobody', status: 'stale' }]);
+      expect(await store.get('nobody')).toBeUndefined();
+    });
+
+    it('removeAll removes every entry, keeps the high-water marks, and counts', async () => {
+      await store.upsert([write({ name: 'a' }, T0), write({ name: 'b' }, T0 + 10)], 'sync', T0);
+      const lease = await lead(store);
+      const claim = {
+        name: 'a',
+        revision: 1,
+        expectedNextRunAt: T0,
+        runs: [T0],
+        nextRunAt: T0 + 60_000,
+        dueAt: T0 + 60_000,
+      };
+      await store.claim(lease, [claim], T0);
+      expect(await store.removeAll(T0 + 1)).toBe(2);
+      expect(await store.list()).toEqual([]);
+      expect(await store.get('b')).toBeUndefined();
+      expect(await store.due(T0 + 120_000, 10)).toEqual([]);
+      expect(await store.nextDueAt()).toBeUndefined();
+      expect(await store.removeAll(T0 + 2)).toBe(0);
+      expect(await store.upsert([write({ name: 'a' }, T0)], 'create', T0)).toEqual([
+        { name: 'a', status: 'created' },
+      ]);
+      const re = await store.get('a');
+      expect(
+        await store.claim(lease, [{ ...claim, revision: re?.state.revision ?? 0 }], T0 + 3),
+      ).toEqual([{ name: 'a', status: 'claimed', runs: [] }]);
+    });
+
+    it('watch: each change written through another instance is announced, with name and origin', async () => {
+      expect(typeof store.watch).toBe('function');
+      const peer = f.peer ? await f.peer() : store;
+      const seen: EntryChange[] = [];
+      const watching = await store.watch?.((c) => seen.push(c));
+      const shown = (): string[] => seen.map((c) => `${c.kind}:${c.name ?? '*'}`);
+      await peer.upsert([write({ name: 'w' }, T0)], 'create', T0);
+      await peer.upsert([write({ name: 'w' }, T0)], 'sync', T0); // unchanged: no notice
+      await peer.upsert([write({ name: 'w', args: [1] }, T0)], 'sync', T0);
+      await peer.setEnabled('w', false, undefined, T0);
+      await peer.setEnabled('w', true, { nextRunAt: T0, dueAt: T0 }, T0);
+      await peer.remove('w', T0);
+      await peer.remove('w', T0); // nothing to remove: no notice
+      await peer.upsert([write({ name: 'x' }, T0), write({ name: 'y' }, T0)], 'sync', T0);
+      await peer.removeAll(T0);
+      const expected = [
+        'added:w',
+        'modified:w',
+        'paused:w',
+        'resumed:w',
+        'removed:w',
+        'added:x',
+        'added:y',
+        'cleared:*',
+      ];
+      await expect.poll(shown, { timeout: 5000, interval: 10 }).toEqual(expected);
+      for (const c of seen) expect(c.origin).toBeTypeOf('string');
+
+      // A closed watch hears nothing more; a second one, opened after, hears the next writes.
+      await watching?.close();
+      await watching?.close();
+      const later: string[] = [];
+      const second = await store.watch?.((c) => later.push(`${c.kind}:${c.name ?? '*'}`));
+      await peer.upsert([write({ name: 'z' }, T0)], 'create', T0);
+      await expect.poll(() => later, { timeout: 5000, interval: 10 }).toEqual(['added:z']);
+      expect(shown()).toEqual(expected);
+      await second?.close();
     });
   });
 }

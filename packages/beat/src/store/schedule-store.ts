@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 
 /**
@@ -18,6 +19,11 @@ import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
  * A claimed run stays pending until `settle` says it was published; a new leader republishes
  * pending runs older than the lock TTL, with the same task id (see docs/beat.md).
  *
+ * Every write that changes entries (an upsert that creates or updates, `remove`, `setEnabled`,
+ * `removeAll`) is announced to every `watch` listener of every instance of the store, in every
+ * process, so a beat acts on an edit at once instead of at its next poll (see
+ * {@link EntryChange}).
+ *
  * Implementations: {@link MemoryScheduleStore} (one process), `RedisScheduleStore`
  * (`@celeriac/beat/redis`) and `SqliteScheduleStore` (`@celeriac/beat/sqlite`, the processes
  * of one host). Times are epoch milliseconds on the caller's clock.
@@ -25,10 +31,17 @@ import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 export interface ScheduleStore {
   /** Names this store's data (Redis key prefix); also part of every run's task id. */
   readonly namespace: string;
+  /** This instance's name in the change notices it writes (`EntryChange.origin`). */
+  readonly origin?: string;
   /** Creates or updates entries; see {@link UpsertMode}. */
   upsert(entries: readonly EntryWrite[], mode: UpsertMode, now: number): Promise<UpsertResult[]>;
   /** Removes an entry. Its high-water mark is kept for a day, so re-adding it never repeats a run. */
   remove(name: string, now: number): Promise<boolean>;
+  /**
+   * Removes every entry (APScheduler's `remove_all_jobs`), keeping their high-water marks as
+   * `remove` does; resolves with how many were removed.
+   */
+  removeAll(now: number): Promise<number>;
   /** Pauses or resumes an entry; resuming sets its next run (runs missed while paused are skipped). */
   setEnabled(
     name: string,
@@ -63,26 +76,41 @@ export interface ScheduleStore {
   /** The current leader, for status output. */
   leader(now: number): Promise<{ owner: string; fence: number; ttlMs: number } | undefined>;
   /**
-   * Removes every entry (keeping their high-water marks, as `remove` does); resolves with how
-   * many there were.
+   * Calls `listener` for every change of entries written through any instance of this store,
+   * this one included, in any process, until the returned handle is closed. Resolves once the
+   * listener is in place: a write that starts after that is seen. Delivery is prompt but not a
+   * log: a notice can be lost (a connection dropped), so a watcher treats it as a hint to read
+   * the store again, never as the data itself. Optional: without it a beat polls.
    */
-  removeAll?(now: number): Promise<number>;
-  /**
-   * Calls `listener` after every write that changes entries, made by any process sharing the
-   * store (upsert created or updated, remove, setEnabled, removeAll). Resolves once listening.
-   */
-  watch?(listener: (change: EntryChange) => void): Promise<{ close(): Promise<void> }>;
-  /** Closes what the store opened. Idempotent. */
+  watch?(listener: (change: EntryChange) => void): Promise<StoreWatch>;
+  /** Closes what the store opened (and its watches). Idempotent. */
   close(): Promise<void>;
 }
 
-/** A change to a store's entries, as `ScheduleStore.watch` reports it. */
+/** What changed: `added`/`modified` (upsert), `removed`, `paused`/`resumed` (setEnabled), `cleared` (removeAll). */
+export type EntryChangeKind = 'added' | 'modified' | 'removed' | 'paused' | 'resumed' | 'cleared';
+
+/**
+ * A change of entries, as `ScheduleStore.watch` reports it. `name` is absent when the change
+ * concerns many entries (`cleared`), or when the store may have missed changes (a `modified`
+ * without a name after a reconnect): read the store again. `origin` names the writer (the
+ * store's `origin` option, by default `<hostname>:<pid>`).
+ */
 export interface EntryChange {
-  readonly kind: 'added' | 'modified' | 'removed' | 'paused' | 'resumed' | 'cleared';
-  /** The entry; absent for `cleared` (and for a change that may have been missed). */
+  readonly kind: EntryChangeKind;
   readonly name?: string;
-  /** Who made the change (the writing store's `origin`). */
   readonly origin?: string;
+}
+
+/** A listener registered with `ScheduleStore.watch`. */
+export interface StoreWatch {
+  /** Stops the notices. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The writer's name in change notices when a store is given none: this process. */
+export function defaultOrigin(): string {
+  return `${hostname()}:${process.pid}`;
 }
 
 /**
@@ -102,13 +130,18 @@ export interface NextRun {
 
 export interface EntryWrite extends NextRun {
   readonly definition: EntryDefinition;
+  /**
+   * When given, the write applies only to a live entry at this revision; otherwise its status
+   * is `stale` and nothing changes (a modify that lost a race with another edit).
+   */
+  readonly revision?: number;
   /** `definitionHash(definition)`. */
   readonly hash: string;
   readonly enabled: boolean;
   readonly source: EntrySource;
 }
 
-export type UpsertStatus = 'created' | 'updated' | 'unchanged' | 'exists' | 'full';
+export type UpsertStatus = 'created' | 'updated' | 'unchanged' | 'exists' | 'full' | 'stale';
 
 export interface UpsertResult {
   readonly name: string;
@@ -159,6 +192,11 @@ export const DEFAULT_MAX_ENTRIES = 100_000;
 export const DEFAULT_MAX_PENDING = 100_000;
 /** Claimed runs an entry's state remembers (`EntryState.recentRuns`), the newest. */
 export const RECENT_RUNS_KEPT = 16;
+/** The change a successful upsert announces. */
+export function upsertChange(status: UpsertStatus): EntryChangeKind | undefined {
+  return status === 'created' ? 'added' : status === 'updated' ? 'modified' : undefined;
+}
+
 /** How long a removed entry's high-water mark is kept. */
 export const TOMBSTONE_TTL_MS = 86_400_000;
 
