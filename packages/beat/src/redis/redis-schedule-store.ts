@@ -77,11 +77,6 @@ const num = (s: string | undefined): number | null =>
  */
 export class RedisScheduleStore implements ScheduleStore {
   readonly namespace: string;
-
-  /** This instance's name in the change notices it writes. */
-  get origin(): string {
-    return this.#origin;
-  }
   readonly #client: Redis;
   readonly #ownsClient: boolean;
   readonly #keys: BeatKeys;
@@ -97,7 +92,8 @@ export class RedisScheduleStore implements ScheduleStore {
    * edited elsewhere) fails the claim script's revision check, is dropped, and is read again.
    */
   readonly #cache = new Map<string, { entry: StoredEntry; dueAt: number | null }>();
-  readonly #origin: string;
+  /** This instance's name in the change notices it writes. */
+  readonly origin: string;
   readonly #watch: RedisChangeWatch;
   #lastError: Error | undefined;
   #closed = false;
@@ -116,7 +112,7 @@ export class RedisScheduleStore implements ScheduleStore {
     this.#keys = beatKeys(this.namespace);
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.#maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
-    this.#origin = options.origin ?? defaultOrigin();
+    this.origin = options.origin ?? defaultOrigin();
     const { client, owned, url } = openStoreClient(options);
     this.#client = client;
     this.#ownsClient = owned;
@@ -185,7 +181,7 @@ export class RedisScheduleStore implements ScheduleStore {
               this.#maxEntries,
               e.revision === undefined ? '' : e.revision,
               k.changes,
-              this.#origin,
+              this.origin,
             ],
           );
           return { name, status };
@@ -204,7 +200,7 @@ export class RedisScheduleStore implements ScheduleStore {
           this.#client,
           REMOVE_SCRIPT,
           [k.entry(name), k.names, k.due],
-          [name, TOMBSTONE_TTL_MS, now, k.changes, this.#origin],
+          [name, TOMBSTONE_TTL_MS, now, k.changes, this.origin],
         )) === 1,
     );
   }
@@ -212,7 +208,7 @@ export class RedisScheduleStore implements ScheduleStore {
   removeAll(now: number): Promise<number> {
     this.#cache.clear();
     return this.#run('removeAll', () =>
-      removeAllEntries(this.#client, this.#keys, now, this.#origin),
+      removeAllEntries(this.#client, this.#keys, now, this.origin),
     );
   }
 
@@ -232,7 +228,7 @@ export class RedisScheduleStore implements ScheduleStore {
           this.#client,
           SET_ENABLED_SCRIPT,
           [k.entry(name), k.due],
-          [name, enabled ? '1' : '0', ...args, k.changes, this.#origin],
+          [name, enabled ? '1' : '0', ...args, k.changes, this.origin],
         )) === 1,
     );
   }

@@ -81,11 +81,6 @@ type Statements = { readonly [K in keyof typeof SQL]: BetterSqlite3.Statement<un
  */
 export class SqliteScheduleStore implements ScheduleStore {
   readonly namespace: string;
-
-  /** This instance's name in the change notices it writes. */
-  get origin(): string {
-    return this.#origin;
-  }
   /** The database file's absolute path. */
   readonly file: string;
   readonly #db: SqliteDatabase;
@@ -109,7 +104,8 @@ export class SqliteScheduleStore implements ScheduleStore {
   readonly #acquire: BetterSqlite3.Transaction<
     (owner: string, ttlMs: number, now: number) => LeadershipResult
   >;
-  readonly #origin: string;
+  /** This instance's name in the change notices it writes. */
+  readonly origin: string;
   readonly #changes: SqliteChangeWatch;
   #closed = false;
 
@@ -118,7 +114,7 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.namespace = o.namespace;
     this.#maxEntries = o.maxEntries;
     this.#maxPending = o.maxPending;
-    this.#origin = o.origin;
+    this.origin = o.origin;
     const { db, location, prepared } = openSqliteWith(
       options.url,
       { busyTimeoutMs: o.busyTimeoutMs, what: 'creating the beat tables' },
@@ -163,7 +159,7 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   /** Records a change in the writing transaction; the watch reads it once that commits. */
   #changed(kind: EntryChangeKind, name: string | null): void {
-    recordChange(this.#sql, this.namespace, kind, name, this.#origin);
+    recordChange(this.#sql, this.namespace, kind, name, this.origin);
     this.#changes.notify();
   }
 

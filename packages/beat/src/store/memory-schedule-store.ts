@@ -63,16 +63,12 @@ export class MemoryScheduleStore implements ScheduleStore {
   readonly #rows = new Map<string, Row>();
   readonly #pending = new Map<string, PendingRun>();
   readonly namespace: string;
-
-  /** This instance's name in the change notices it writes. */
-  get origin(): string {
-    return this.#origin;
-  }
   readonly #maxEntries: number;
   #lock: { token: string; owner: string; fence: number; expiresAt: number } | undefined;
   #fence = 0;
   #closed = false;
-  readonly #origin: string;
+  /** This instance's name in the change notices it writes. */
+  readonly origin: string;
   readonly #listeners = new ChangeListeners();
 
   constructor(options: MemoryScheduleStoreOptions = {}) {
@@ -83,13 +79,13 @@ export class MemoryScheduleStore implements ScheduleStore {
     } satisfies { readonly [K in keyof Required<MemoryScheduleStoreOptions>]: OptionType });
     this.#maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.namespace = options.namespace ?? 'default';
-    this.#origin = options.origin ?? defaultOrigin();
+    this.origin = options.origin ?? defaultOrigin();
   }
 
   /** Changes are announced synchronously, before the write's promise settles. */
   #changed(kind: EntryChangeKind, name?: string): void {
     const change: EntryChange =
-      name === undefined ? { kind, origin: this.#origin } : { kind, name, origin: this.#origin };
+      name === undefined ? { kind, origin: this.origin } : { kind, name, origin: this.origin };
     this.#listeners.emit(change);
   }
 
