@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
+import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
+import type { BeatEntry, EntryDefinition } from '../entry.js';
+import { jitterDelayMs, nextRunAfterMs, type Schedule } from '../schedules/schedule.js';
+import type { NextRun } from '../store/schedule-store.js';
+import type { AddJobOptions, JobChanges, JobDefaults } from './job.js';
+
+const maxInstances = t.anyOf(t.range(1, 16, true), {
+  expected: 'null (no limit)',
+  test: (v) => v === null,
+});
+const misfireGraceTime = t.anyOf(t.seconds, {
+  expected: 'null (any lateness)',
+  test: (v) => v === null,
+});
+
+export const DEFAULTS_SPEC = {
+  maxInstances,
+  coalesce: t.boolean,
+  misfireGraceTime,
+} as const satisfies { readonly [K in keyof Required<JobDefaults>]: OptionType };
+
+/** The job options left once the trigger took its fields and the range (see triggers.ts). */
+export const JOB_SPEC = {
+  ...DEFAULTS_SPEC,
+  id: t.nonEmptyString,
+  name: t.nonEmptyString,
+  args: t.array,
+  kwargs: t.object,
+  timezone: t.nonEmptyString,
+  replaceExisting: t.boolean,
+  paused: t.boolean,
+  tags: t.arrayOf(t.nonEmptyString),
+} as const satisfies {
+  readonly [
+    K in Exclude<keyof Required<AddJobOptions>, 'startDate' | 'endDate' | 'jitter'>
+  ]: OptionType;
+};
+
+export const CHANGES_SPEC = {
+  ...DEFAULTS_SPEC,
+  name: t.nonEmptyString,
+  fn: t.function,
+  args: t.array,
+  kwargs: t.object,
+  tags: t.arrayOf(t.nonEmptyString),
+} as const satisfies { readonly [K in keyof Required<JobChanges>]: OptionType };
+
+export type JobOptionValues = Omit<AddJobOptions, 'startDate' | 'endDate' | 'jitter'>;
+
+/** APScheduler's id: 32 hex digits. */
+export function randomJobId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The beat entry of a job: the job id is the entry's name, the job's name its task. */
+export function jobEntry(
+  id: string,
+  name: string,
+  schedule: Schedule,
+  o: JobOptionValues,
+  defaults: Required<JobDefaults>,
+): BeatEntry {
+  const coalesce = o.coalesce ?? defaults.coalesce;
+  return {
+    name: id,
+    task: name,
+    schedule,
+    args: o.args ?? [],
+    kwargs: o.kwargs ?? {},
+    coalesce,
+    misfireGraceTime:
+      o.misfireGraceTime !== undefined ? o.misfireGraceTime : defaults.misfireGraceTime,
+    enabled: !(o.paused ?? false),
+    ...(o.timezone === undefined ? {} : { timezone: o.timezone }),
+  };
+}
+
+/** A stored job's entry again, with `changes` (for `modifyJob` and `rescheduleJob`). */
+export function entryOf(
+  d: EntryDefinition,
+  schedule: Schedule,
+  changes: Pick<JobChanges, 'name' | 'args' | 'kwargs' | 'coalesce' | 'misfireGraceTime'> = {},
+): BeatEntry {
+  const coalesce = changes.coalesce ?? (d.coalesce && !d.catchUp);
+  return {
+    name: d.name,
+    task: changes.name ?? d.task,
+    schedule,
+    args: changes.args ?? d.args,
+    kwargs: changes.kwargs ?? d.kwargs,
+    options: d.options,
+    coalesce,
+    catchUp: false,
+    catchUpLimit: d.catchUpLimit,
+    misfireGraceTime:
+      changes.misfireGraceTime !== undefined ? changes.misfireGraceTime : d.misfireGraceTime,
+  };
+}
+
+/**
+ * A job's first run after `now`. A one-off whose time has passed is due at once, as in
+ * APScheduler: its misfire policy then runs it or reports it `missed`.
+ */
+export function firstRun(schedule: Schedule, id: string, now: number): NextRun {
+  const next =
+    schedule.kind === 'oneOff' && schedule.at <= now
+      ? schedule.at
+      : (nextRunAfterMs(schedule, now) ?? null);
+  return {
+    nextRunAt: next,
+    dueAt: next === null ? null : next + jitterDelayMs(schedule, id, next),
+  };
+}
+
+export function conflict(id: string): CeleriacError {
+  return new CeleriacError(
+    ErrorCodes.INVALID_OPTION,
+    `a job with id "${id}" already exists: pass replaceExisting: true to replace it, or remove it first`,
+    { details: { option: 'id', value: id } },
+  );
+}
+
+/** The system's time zone, which the `schedule` library and APScheduler read times in. */
+export function localTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
