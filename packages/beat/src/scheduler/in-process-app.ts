@@ -58,10 +58,18 @@ export class InProcessApp implements BeatApp {
     kwargs: Record<string, unknown> = {},
     options: ApplyOptions = {},
   ): { readonly published: Promise<void> } {
-    const jobId = String(options.headers?.['beat_entry'] ?? name);
-    const at = Date.parse(String(options.headers?.['beat_scheduled_at']));
+    const entry = options.headers?.['beat_entry'];
+    const jobId = typeof entry === 'string' ? entry : name;
+    const when = options.headers?.['beat_scheduled_at'];
+    const at = typeof when === 'string' ? Date.parse(when) : Number.NaN;
     const runId = options.taskId ?? `${jobId}@${at}`;
-    this.run({ jobId, runId, scheduledAt: Number.isNaN(at) ? this.clock.now() : at, args, kwargs });
+    void this.run({
+      jobId,
+      runId,
+      scheduledAt: Number.isNaN(at) ? this.clock.now() : at,
+      args,
+      kwargs,
+    });
     // The run is under way: for beat it is "published" (its completion is `executed`/`error`).
     return { published: Promise.resolve() };
   }

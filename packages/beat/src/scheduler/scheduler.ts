@@ -120,7 +120,8 @@ export class Scheduler implements JobOwner {
   readonly #shared: boolean;
   readonly #local = new Map<string, LocalJob>();
   readonly #writes = new Set<Promise<unknown>>();
-  #deferred: unknown;
+  /** The first failure of a `scheduledJob` add, thrown by the next call that waits for writes. */
+  #deferred: Error | undefined;
   #state: SchedulerState = 'idle';
   #closing: Promise<void> | undefined;
 
@@ -223,7 +224,7 @@ export class Scheduler implements JobOwner {
   ): <F extends JobFunction<never>>(fn: F) => F {
     return (fn) => {
       this.#add(fn, trigger, options as Record<string, unknown>).catch((err: unknown) => {
-        this.#deferred ??= err;
+        this.#deferred ??= err as Error;
       });
       return fn;
     };
