@@ -7,6 +7,7 @@ import {
   type EntrySource,
   type StoredEntry,
 } from './entry.js';
+import { BeatEvents, type BeatEventName, type BeatListener } from './events.js';
 import {
   jitterDelayMs,
   nextRunAfterMs,
@@ -25,6 +26,11 @@ import type {
 export interface BeatEntriesOptions extends Partial<EntryDefaults> {
   /** @default the system clock */
   clock?: Clock;
+  /**
+   * Where edits made through these entries are reported (`added`, `removed`, `modified`,
+   * `paused`, `resumed`); a beat passes its own. @default a new `BeatEvents`
+   */
+  events?: BeatEvents;
 }
 
 /**
@@ -34,6 +40,8 @@ export interface BeatEntriesOptions extends Partial<EntryDefaults> {
  */
 export class BeatEntries {
   readonly store: ScheduleStore;
+  /** What edits made through these entries report; see {@link BeatEntries.on}. */
+  readonly events: BeatEvents;
   readonly #clock: Clock;
   readonly #defaults: EntryDefaults;
   readonly #schedules = new Map<string, { revision: number; schedule: Schedule }>();
@@ -41,8 +49,28 @@ export class BeatEntries {
   constructor(store: ScheduleStore, options: BeatEntriesOptions = {}) {
     this.store = store;
     this.#clock = options.clock ?? systemClock;
-    const { clock: _clock, ...defaults } = options;
+    this.events = options.events ?? new BeatEvents();
+    const { clock: _clock, events: _events, ...defaults } = options;
     this.#defaults = { ...defaults, timezone: options.timezone ?? 'UTC' };
+  }
+
+  /**
+   * Listens to the edits made through these entries (this process only: an edit made by
+   * another process or the CLI is not seen here). Returns `this`.
+   */
+  on<K extends BeatEventName>(name: K, listener: BeatListener<K>): this {
+    this.events.on(name, listener);
+    return this;
+  }
+
+  off<K extends BeatEventName>(name: K, listener: BeatListener<K>): this {
+    this.events.off(name, listener);
+    return this;
+  }
+
+  #edited(result: UpsertResult): void {
+    if (result.status === 'created') this.events.emit('added', { entry: result.name });
+    else if (result.status === 'updated') this.events.emit('modified', { entry: result.name });
   }
 
   /** The first run after now of a compiled entry. */
@@ -76,6 +104,7 @@ export class BeatEntries {
     const write = this.#write(entry, 'api', now);
     const [result] = await this.store.upsert([write], options.replace ? 'replace' : 'create', now);
     this.#check(result, write.definition.name);
+    if (result) this.#edited(result);
     const stored = await this.store.get(write.definition.name);
     if (!stored)
       throw new CeleriacError(
@@ -129,21 +158,28 @@ export class BeatEntries {
     }
     const results = writes.length === 0 ? [] : await this.store.upsert(writes, mode, now);
     for (const r of results) if (r.status === 'full') this.#check(r, r.name);
+    for (const r of results) this.#edited(r);
     for (const stored of await this.store.list()) {
-      if (stored.state.source === 'config' && !names.has(stored.definition.name))
-        await this.store.remove(stored.definition.name, now);
+      const name = stored.definition.name;
+      if (stored.state.source === 'config' && !names.has(name)) {
+        if (await this.store.remove(name, now)) this.events.emit('removed', { entry: name });
+      }
     }
     return results;
   }
 
   /** Removes an entry; false when there was none. */
-  remove(name: string): Promise<boolean> {
-    return this.store.remove(name, this.#clock.now());
+  async remove(name: string): Promise<boolean> {
+    const removed = await this.store.remove(name, this.#clock.now());
+    if (removed) this.events.emit('removed', { entry: name });
+    return removed;
   }
 
   /** Stops an entry from running until `resume`; false when there is no such entry. */
-  pause(name: string): Promise<boolean> {
-    return this.store.setEnabled(name, false, undefined, this.#clock.now());
+  async pause(name: string): Promise<boolean> {
+    const paused = await this.store.setEnabled(name, false, undefined, this.#clock.now());
+    if (paused) this.events.emit('paused', { entry: name });
+    return paused;
   }
 
   /** Resumes a paused entry from now on: runs missed while it was paused are not enqueued. */
@@ -151,7 +187,9 @@ export class BeatEntries {
     const stored = await this.store.get(name);
     if (!stored) return false;
     const now = this.#clock.now();
-    return this.store.setEnabled(name, true, this.#firstRun(stored, now), now);
+    const resumed = await this.store.setEnabled(name, true, this.#firstRun(stored, now), now);
+    if (resumed) this.events.emit('resumed', { entry: name });
+    return resumed;
   }
 
   get(name: string): Promise<StoredEntry | undefined> {

@@ -2,16 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CeleriacError, ErrorCodes, type Clock, type Logger } from '@celeriac/core';
 import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
-import { compileEntry, type BeatEntry, type MisfireOptions } from './entry.js';
+import {
+  compileEntry,
+  type BeatEntry,
+  type InstanceOptions,
+  type MisfireOptions,
+} from './entry.js';
 import { checkTimeZone } from './schedules/wall-clock.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
 /**
- * Options of `new Beat()`. Misfire options given here are the defaults of every entry.
+ * Options of `new Beat()`. Misfire and `maxInstances` options given here are the defaults of
+ * every entry.
  * Durations are in seconds. An unknown key or a wrong type is refused with
  * `CELERIAC_ERR_INVALID_OPTION`, naming the key and the nearest valid spelling.
  */
-export interface BeatOptions extends MisfireOptions {
+export interface BeatOptions extends MisfireOptions, InstanceOptions {
   /** Entries from configuration, written to the store by `start()` (see `BeatEntries.sync`). @default [] */
   entries?: readonly BeatEntry[];
   /**
@@ -33,6 +39,13 @@ export interface BeatOptions extends MisfireOptions {
   batchSize?: number;
   /** This process's name in the lock and logs. @default `<hostname>:<pid>:<random>` */
   id?: string;
+  /**
+   * Also send beat's events as Celery events on the `celeryev` exchange (`beat-submitted`,
+   * `beat-executed`, `beat-error`, `beat-missed`, `beat-max-instances`, `beat-added`, ...),
+   * with this beat's `id` as hostname, for `celeriac events` and other monitors
+   * (`celeriac beat -E`). Needs a broker with events (Redis, RabbitMQ). @default false
+   */
+  events?: boolean;
   /** @default the app's logger, else silent */
   logger?: Logger;
   /** @default the app's clock, else the system clock */
@@ -47,6 +60,9 @@ export interface CompiledBeatOptions {
   readonly batchSize: number;
   readonly id: string;
   readonly misfire: Readonly<MisfireOptions>;
+  /** The entries' default `maxInstances` and `maxInstancesTimeout`, as given. */
+  readonly instances: Readonly<InstanceOptions>;
+  readonly events: boolean;
 }
 
 /** What each `BeatOptions` key takes (also the base of the embedded beat's and the beat config's). */
@@ -67,6 +83,12 @@ export const BEAT_SPEC = {
   coalesce: t.boolean,
   catchUp: t.boolean,
   catchUpLimit: t.range(1, 10_000, true),
+  maxInstances: t.anyOf(t.range(1, 16, true), {
+    expected: 'null (no limit)',
+    test: (v) => v === null,
+  }),
+  maxInstancesTimeout: t.positive,
+  events: t.boolean,
 } as const satisfies { readonly [K in keyof Required<BeatOptions>]: OptionType };
 
 /** `BeatOptions` checked, with defaults applied; `owner` names the caller in errors. */
@@ -83,6 +105,9 @@ export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeat
   if (o.coalesce !== undefined) misfire.coalesce = o.coalesce;
   if (o.catchUp !== undefined) misfire.catchUp = o.catchUp;
   if (o.catchUpLimit !== undefined) misfire.catchUpLimit = o.catchUpLimit;
+  const instances: InstanceOptions = {};
+  if (o.maxInstances !== undefined) instances.maxInstances = o.maxInstances;
+  if (o.maxInstancesTimeout !== undefined) instances.maxInstancesTimeout = o.maxInstancesTimeout;
   return Object.freeze({
     timezone: checkTimeZone(o.timezone ?? 'UTC'),
     lockTtlMs: Math.round(lockTtl * 1000),
@@ -90,6 +115,8 @@ export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeat
     batchSize,
     id,
     misfire: Object.freeze(misfire),
+    instances: Object.freeze(instances),
+    events: o.events ?? false,
   });
 }
 
@@ -99,11 +126,15 @@ export function compileBeatOptions(o: BeatOptions, owner = 'Beat'): CompiledBeat
  */
 export function checkConfigEntries(
   entries: readonly BeatEntry[],
-  options: Pick<CompiledBeatOptions, 'timezone' | 'misfire'>,
+  options: Pick<CompiledBeatOptions, 'timezone' | 'misfire' | 'instances'>,
 ): void {
   const names = new Set<string>();
   for (const e of entries) {
-    const { definition } = compileEntry(e, { timezone: options.timezone, ...options.misfire });
+    const { definition } = compileEntry(e, {
+      timezone: options.timezone,
+      ...options.misfire,
+      ...options.instances,
+    });
     if (names.has(definition.name)) {
       throw new CeleriacError(
         ErrorCodes.INVALID_SCHEDULE,

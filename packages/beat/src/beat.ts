@@ -7,25 +7,22 @@ import {
   type Logger,
 } from '@celeriac/core';
 import type { ApplyOptions } from '@celeriac/client';
+import type { ControlChannel } from '@celeriac/core';
+import { forwardCeleryEvents, type CeleryEventsForwarder } from './beat-celery-events.js';
+import { Dispatcher } from './beat-dispatch.js';
 import { BeatEntries } from './beat-entries.js';
+import { RunTracker } from './beat-runs.js';
 import {
   checkConfigEntries,
   compileBeatOptions,
   type BeatOptions,
   type CompiledBeatOptions,
 } from './beat-options.js';
-import { runTaskId, type BeatEntry, type EntryDefinition, type StoredEntry } from './entry.js';
-import type { RunOutcome } from './events.js';
+import type { BeatEntry, StoredEntry } from './entry.js';
+import { BeatEvents, type BeatEventName, type BeatListener, type RunOutcome } from './events.js';
 import { LeaderLock } from './leader-lock.js';
-import { logPlan, planTicks } from './misfire.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
-import type {
-  PendingRun,
-  RunRef,
-  ScheduleStore,
-  TickClaim,
-  UpsertResult,
-} from './store/schedule-store.js';
+import type { ScheduleStore, UpsertResult } from './store/schedule-store.js';
 
 export { BEAT_SPEC, compileBeatOptions } from './beat-options.js';
 export type { BeatOptions, CompiledBeatOptions } from './beat-options.js';
@@ -43,6 +40,16 @@ export interface BeatApp {
    * for `maxInstances` and the `executed` / `error` events; without it neither is available.
    */
   runOutcomes?(taskIds: readonly string[]): Promise<RunOutcome[]>;
+  /**
+   * The app's registered tasks: a task registered with `ignoreResult` stores no result, so
+   * beat does not apply `maxInstances` to its entries (it could never tell a run ended).
+   */
+  readonly tasks?: ReadonlyMap<
+    string,
+    { readonly options: { readonly ignoreResult?: boolean | undefined } }
+  >;
+  /** The broker, for the `events: true` option (Celery events on `celeryev`). */
+  broker?(): Promise<{ readonly control?: ControlChannel | undefined }>;
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
@@ -96,12 +103,17 @@ export class Beat {
   readonly options: CompiledBeatOptions;
   readonly entries: BeatEntries;
   readonly store: ScheduleStore;
+  /** What this beat reports; see {@link Beat.on}. */
+  readonly events: BeatEvents;
   readonly #app: BeatApp;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #config: readonly BeatEntry[];
   readonly #ownsStore: boolean;
   readonly #lock: LeaderLock;
+  readonly #runs: RunTracker;
+  readonly #dispatcher: Dispatcher;
+  #celeryEvents: CeleryEventsForwarder | undefined;
   #state: BeatState = 'idle';
   #nextRecoveryAt = 0;
   #starting: Promise<unknown> | undefined;
@@ -109,8 +121,6 @@ export class Beat {
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
-  readonly #inFlight = new Set<string>();
-  #published = 0;
 
   constructor(app: BeatApp, options: BeatOptions = {}) {
     this.options = compileBeatOptions(options);
@@ -122,10 +132,13 @@ export class Beat {
     this.#clock = options.clock ?? app.clock ?? systemClock;
     this.#ownsStore = options.store === undefined;
     this.store = options.store ?? new MemoryScheduleStore();
+    this.events = new BeatEvents(this.#logger);
     this.entries = new BeatEntries(this.store, {
       clock: this.#clock,
       timezone: this.options.timezone,
+      events: this.events,
       ...this.options.misfire,
+      ...this.options.instances,
     });
     this.#lock = new LeaderLock({
       store: this.store,
@@ -136,8 +149,43 @@ export class Beat {
         this.#nextRecoveryAt = 0;
       },
     });
+    this.#runs = new RunTracker({
+      app,
+      events: this.events,
+      logger: this.#logger,
+      namespace: this.store.namespace,
+      pollIntervalMs: Math.min(1000, this.options.maxLoopIntervalMs),
+    });
+    this.#dispatcher = new Dispatcher({
+      app,
+      store: this.store,
+      entries: this.entries,
+      lock: this.#lock,
+      runs: this.#runs,
+      events: this.events,
+      logger: this.#logger,
+      clock: this.#clock,
+      options: this.options,
+    });
     this.#config = [...(options.entries ?? [])];
     checkConfigEntries(this.#config, this.options);
+    if (this.options.events)
+      this.#celeryEvents = forwardCeleryEvents(this.events, app, this.options.id, this.#logger);
+  }
+
+  /**
+   * Listens to one of this beat's events (payloads in `BeatEventMap`): `submitted`,
+   * `executed`, `error`, `missed`, `maxInstances`, and the edits made through this
+   * beat's entries. A listener that throws is logged; it never stops the beat. Returns `this`.
+   */
+  on<K extends BeatEventName>(name: K, listener: BeatListener<K>): this {
+    this.events.on(name, listener);
+    return this;
+  }
+
+  off<K extends BeatEventName>(name: K, listener: BeatListener<K>): this {
+    this.events.off(name, listener);
+    return this;
   }
 
   get state(): BeatState {
@@ -150,7 +198,7 @@ export class Beat {
 
   /** Runs published by this process since it started. */
   get published(): number {
-    return this.#published;
+    return this.#dispatcher.published;
   }
 
   /** Writes the configured entries to the store (without starting the loop). */
@@ -218,175 +266,21 @@ export class Beat {
    */
   async tick(): Promise<TickReport> {
     const now = this.#clock.now();
+    await this.#runs.poll(now);
     if (!(await this.#lock.lead(now))) {
       return { role: 'follower', published: 0, sleepMs: this.#lock.followerSleepMs };
     }
-    let published = await this.#recover(now);
-    published += await this.#dispatchDue(now);
+    let published = 0;
+    if (now >= this.#nextRecoveryAt) {
+      this.#nextRecoveryAt = now + this.options.lockTtlMs / 2;
+      published += await this.#dispatcher.recover(now);
+    }
+    published += await this.#dispatcher.dispatchDue(now);
     const after = this.#clock.now();
     let wakeAt = Math.min(after + this.options.maxLoopIntervalMs, this.#lock.renewAt);
     const nextDue = await this.store.nextDueAt();
     if (nextDue !== undefined) wakeAt = Math.min(wakeAt, nextDue);
     return { role: this.role, published, sleepMs: Math.max(0, wakeAt - after) };
-  }
-
-  async #dispatchDue(now: number): Promise<number> {
-    // Claims go batch by batch; publishes of a claimed batch run while the next is claimed.
-    const sends: Promise<RunRef | undefined>[] = [];
-    for (let round = 0; round < 20; round++) {
-      const lease = this.#lock.lease;
-      if (!lease) break;
-      const due = await this.store.due(now, this.options.batchSize);
-      if (due.length === 0) break;
-      const claims: TickClaim[] = [];
-      const byName = new Map<string, StoredEntry>();
-      for (const entry of due) {
-        const claim = this.#plan(entry, now);
-        if (claim) {
-          claims.push(claim);
-          byName.set(entry.definition.name, entry);
-        }
-      }
-      const results = await this.store.claim(lease, claims, now);
-      for (const r of results) {
-        if (r.status === 'fenced') {
-          this.#logger.warn(
-            { fence: lease.fence },
-            'beat: the leader lock moved to another beat; following',
-          );
-          this.#lock.drop();
-          break;
-        }
-        if (r.status === 'stale') {
-          this.#logger.debug(
-            { entry: r.name },
-            'beat: entry changed while being dispatched; will look again',
-          );
-          continue;
-        }
-        const entry = byName.get(r.name);
-        if (!entry) continue;
-        for (const at of r.runs) sends.push(this.#publish(entry.definition, at, now));
-      }
-      if (due.length < this.options.batchSize) break;
-    }
-    const settled = (await Promise.all(sends)).filter((x): x is RunRef => x !== undefined);
-    if (settled.length > 0) await this.store.settle(settled);
-    return settled.length;
-  }
-
-  #plan(entry: StoredEntry, now: number): TickClaim | undefined {
-    const { definition: d, state } = entry;
-    if (state.nextRunAt === null) return undefined;
-    let schedule;
-    try {
-      schedule = this.entries.scheduleOf(entry);
-    } catch (err) {
-      this.#logger.error(
-        { err, entry: d.name },
-        'beat: the stored schedule is invalid; pausing the entry',
-      );
-      void this.store.setEnabled(d.name, false, undefined, now).catch(() => undefined);
-      return undefined;
-    }
-    const plan = planTicks({ definition: d, schedule, nextRunAt: state.nextRunAt, now });
-    logPlan(this.#logger, d, plan);
-    return {
-      name: d.name,
-      revision: state.revision,
-      expectedNextRunAt: state.nextRunAt,
-      runs: plan.dispatch,
-      nextRunAt: plan.nextRunAt,
-      dueAt: plan.dueAt,
-    };
-  }
-
-  /** Publishes one claimed run; resolves with it when the broker has it, else undefined (it stays pending). */
-  async #publish(
-    d: EntryDefinition,
-    scheduledAt: number,
-    now: number,
-  ): Promise<RunRef | undefined> {
-    const key = `${d.name}\n${scheduledAt}`;
-    if (this.#inFlight.has(key)) return undefined;
-    this.#inFlight.add(key);
-    const taskId = runTaskId(this.store.namespace, d.name, scheduledAt);
-    const log = { entry: d.name, task: d.task, taskId, scheduledAt: iso(scheduledAt) };
-    try {
-      if (this.#clock.now() >= this.#lock.validUntil) {
-        this.#logger.warn(
-          log,
-          'beat: leader lock about to expire; leaving the run to the next leader',
-        );
-        return undefined;
-      }
-      const { headers, ...options } = d.options;
-      const result = this.#app.sendTask(
-        d.task,
-        d.args,
-        { ...d.kwargs },
-        {
-          ...options,
-          taskId,
-          headers: { ...headers, beat_entry: d.name, beat_scheduled_at: iso(scheduledAt) },
-        },
-      );
-      await result.published;
-      this.#published++;
-      this.#logger.info(
-        { ...log, lateMs: now - scheduledAt },
-        `beat: sending due task ${d.name} (${d.task})`,
-      );
-      return { name: d.name, scheduledAt };
-    } catch (err) {
-      this.#logger.error(
-        { ...log, err },
-        'beat: publishing a run failed; it stays pending and is retried',
-      );
-      return undefined;
-    } finally {
-      this.#inFlight.delete(key);
-    }
-  }
-
-  /** Republishes runs claimed by a beat that died (or failed to publish) before settling them. */
-  async #recover(now: number): Promise<number> {
-    if (now < this.#nextRecoveryAt) return 0;
-    this.#nextRecoveryAt = now + this.options.lockTtlMs / 2;
-    const stale: PendingRun[] = await this.store.pending(
-      now - this.options.lockTtlMs,
-      this.options.batchSize,
-    );
-    if (stale.length === 0) return 0;
-    const settled: RunRef[] = [];
-    const sends: Promise<RunRef | undefined>[] = [];
-    const entries = new Map<string, StoredEntry | undefined>();
-    for (const p of stale) {
-      if (!entries.has(p.name)) entries.set(p.name, await this.store.get(p.name));
-      const entry = entries.get(p.name);
-      if (!entry) {
-        settled.push(p);
-        continue;
-      }
-      const grace = entry.definition.misfireGraceTime;
-      if (grace !== null && now - p.scheduledAt > grace * 1000) {
-        this.#logger.warn(
-          { entry: p.name, scheduledAt: iso(p.scheduledAt) },
-          'beat: a pending run is later than misfireGraceTime; skipped',
-        );
-        settled.push(p);
-        continue;
-      }
-      this.#logger.warn(
-        { entry: p.name, scheduledAt: iso(p.scheduledAt), claimedAt: iso(p.claimedAt) },
-        'beat: republishing a run claimed but not confirmed',
-      );
-      sends.push(this.#publish(entry.definition, p.scheduledAt, now));
-    }
-    const ok = (await Promise.all(sends)).filter((x): x is RunRef => x !== undefined);
-    settled.push(...ok);
-    if (settled.length > 0) await this.store.settle(settled);
-    return ok.length;
   }
 
   // -- the entries API, for convenience on the beat itself ---------------------------------
@@ -437,12 +331,9 @@ export class Beat {
     await this.#starting?.catch(() => undefined);
     await this.#loop;
     await this.#lock.release();
+    await this.#celeryEvents?.close();
     if (this.#ownsStore) await this.store.close();
     this.#state = 'closed';
-    this.#logger.info({ published: this.#published }, 'beat: closed');
+    this.#logger.info({ published: this.published }, 'beat: closed');
   }
-}
-
-function iso(t: number): string {
-  return new Date(t).toISOString();
 }

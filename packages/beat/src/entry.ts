@@ -59,8 +59,35 @@ export interface MisfireOptions {
   catchUpLimit?: number;
 }
 
+/**
+ * How many runs of one entry may be outstanding (queued or running) at once, APScheduler's
+ * `max_instances`. Beat counts the entry's recent runs whose result is not in yet (through
+ * the app's result backend, so the count is cluster-wide); a due run that would exceed the
+ * limit is skipped and reported (`maxInstances` event). See docs/beat.md, "maxInstances".
+ */
+export interface InstanceOptions {
+  /**
+   * Most runs of the entry outstanding at once, 1..16 (beat keeps the last 16 runs of an
+   * entry), or `null` for no limit. Needs a result backend; without one it is not enforced
+   * (a warning says so once). @default 1
+   */
+  maxInstances?: number | null;
+  /**
+   * Seconds after its scheduled time a run with no result yet stops counting towards
+   * `maxInstances`, so a run whose result never comes (lost, or its result not stored) does
+   * not block the entry for ever. Set it to the longest a run can queue and take. @default
+   * 86400 (a day: Celery's `result_expires`, after which its result is gone anyway)
+   */
+  maxInstancesTimeout?: number;
+}
+
+/** `maxInstances` accepted at most: the runs an entry's state remembers (`EntryState.recentRuns`). */
+export const MAX_INSTANCES_LIMIT = 16;
+/** The default `maxInstancesTimeout`, in seconds. */
+export const DEFAULT_MAX_INSTANCES_TIMEOUT = 86_400;
+
 /** A periodic task, as the app declares it (`new Beat(app, { entries })`, `beat.add()`). */
-export interface BeatEntry extends MisfireOptions {
+export interface BeatEntry extends MisfireOptions, InstanceOptions {
   /** Unique name of the entry (Celery's `beat_schedule` key). */
   name: string;
   /** The task's registered name. */
@@ -93,6 +120,9 @@ export interface EntryDefinition {
   readonly coalesce: boolean;
   readonly catchUp: boolean;
   readonly catchUpLimit: number;
+  /** `null`: no limit. Absent in definitions stored before it existed (read as 1). */
+  readonly maxInstances: number | null;
+  readonly maxInstancesTimeout: number;
 }
 
 /**
@@ -116,6 +146,11 @@ export interface EntryState {
   readonly totalRunCount: number;
   /** Increases with every change of definition or enabled flag. */
   readonly revision: number;
+  /**
+   * Scheduled times of the entry's last claimed runs (up to 16), ascending: what
+   * `maxInstances` counts. Kept when the definition changes; cleared when the entry is removed.
+   */
+  readonly recentRuns: readonly number[];
 }
 
 export interface StoredEntry {
@@ -124,7 +159,7 @@ export interface StoredEntry {
 }
 
 /** Defaults a beat applies to entries that do not say. */
-export interface EntryDefaults extends MisfireOptions {
+export interface EntryDefaults extends MisfireOptions, InstanceOptions {
   timezone: string;
 }
 
@@ -144,6 +179,8 @@ const ENTRY_SPEC = {
   coalesce: t.any,
   catchUp: t.any,
   catchUpLimit: t.any,
+  maxInstances: t.any,
+  maxInstancesTimeout: t.any,
 } as const satisfies { readonly [K in keyof Required<BeatEntry>]: OptionType };
 
 const PUBLISH_SPEC = {
@@ -248,6 +285,44 @@ export function compileMisfire(
   return { misfireGraceTime: grace, coalesce, catchUp, catchUpLimit };
 }
 
+/** `maxInstances` and `maxInstancesTimeout` with defaults applied and checked. */
+export function compileInstances(
+  entry: string,
+  o: InstanceOptions,
+  defaults: InstanceOptions = {},
+): Pick<EntryDefinition, 'maxInstances' | 'maxInstancesTimeout'> {
+  const max =
+    o.maxInstances !== undefined
+      ? o.maxInstances
+      : defaults.maxInstances !== undefined
+        ? defaults.maxInstances
+        : 1;
+  if (
+    max !== null &&
+    (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_INSTANCES_LIMIT)
+  )
+    fail(
+      entry,
+      'maxInstances',
+      max,
+      `must be an integer 1..${MAX_INSTANCES_LIMIT} (beat remembers an entry's last ${MAX_INSTANCES_LIMIT} runs), or null for no limit`,
+    );
+  const timeout =
+    o.maxInstancesTimeout ?? defaults.maxInstancesTimeout ?? DEFAULT_MAX_INSTANCES_TIMEOUT;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)
+    fail(entry, 'maxInstancesTimeout', timeout, 'must be a number of seconds > 0');
+  return { maxInstances: max, maxInstancesTimeout: timeout };
+}
+
+/** An entry's `maxInstances` limit: definitions stored before the option existed get the default, 1. */
+export function instanceLimits(d: EntryDefinition): { max: number | null; timeoutMs: number } {
+  const raw = d as Partial<EntryDefinition>;
+  return {
+    max: raw.maxInstances === undefined ? 1 : raw.maxInstances,
+    timeoutMs: (raw.maxInstancesTimeout ?? DEFAULT_MAX_INSTANCES_TIMEOUT) * 1000,
+  };
+}
+
 /**
  * Validates an entry and applies defaults. Throws `CELERIAC_ERR_INVALID_SCHEDULE` naming the
  * field and the value, so a bad entry is refused when it is registered.
@@ -316,6 +391,7 @@ export function compileEntry(
     kwargs: kwargsJson,
     options: compileOptions(name, input.options),
     ...compileMisfire(name, input, defaults),
+    ...compileInstances(name, input, defaults),
   };
   return { definition, enabled };
 }

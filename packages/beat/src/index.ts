@@ -49,7 +49,7 @@ export { BeatEntries } from './beat-entries.js';
 export { defineBeat, beatConfigFrom } from './beat-config.js';
 export type { BeatConfig } from './beat-config.js';
 export type { BeatEntriesOptions } from './beat-entries.js';
-export { compileEntry, definitionHash, runTaskId } from './entry.js';
+export { compileEntry, definitionHash, MAX_INSTANCES_LIMIT, runTaskId } from './entry.js';
 export type {
   BeatEntry,
   EntryDefinition,
@@ -57,6 +57,7 @@ export type {
   EntryPublishOptions,
   EntrySource,
   EntryState,
+  InstanceOptions,
   MisfireOptions,
   StoredEntry,
 } from './entry.js';
@@ -83,6 +84,7 @@ export type {
   UpsertResult,
   UpsertStatus,
 } from './store/schedule-store.js';
+export { RECENT_RUNS_KEPT } from './store/schedule-store.js';
 export {
   nextRunAfter,
   nextRunAfterMs,

@@ -1,5 +1,6 @@
 import type { Logger } from '@celeriac/core';
 import type { EntryDefinition } from './entry.js';
+import type { MissedReason } from './events.js';
 import { jitterDelayMs, nextRunAfterMs, type Schedule } from './schedules/schedule.js';
 
 /** What to do with an entry whose next run is due: a pure function of the entry and `now`. */
@@ -20,7 +21,15 @@ export interface TickPlan {
   readonly dueAt: number | null;
   /** True when more than {@link MAX_SCAN} runs were due and the plan jumped to `now`. */
   readonly truncated: boolean;
+  /**
+   * The skipped runs (merged, over the catch-up cap, later than the grace), oldest first, for
+   * beat's `missed` event: at most {@link MAX_MISSED_LISTED} (the counts above stay exact).
+   */
+  readonly missed: readonly { readonly scheduledAt: number; readonly reason: MissedReason }[];
 }
+
+/** Skipped runs a plan lists at most (a per-second entry down for a day skips 86,400). */
+export const MAX_MISSED_LISTED = 1000;
 
 /** Due runs walked through at most, for one entry and one plan (a per-second entry down for a day). */
 export const MAX_SCAN = 100_000;
@@ -49,6 +58,8 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
   let count = 0;
   let t: number | undefined = nextRunAt;
   let truncated = false;
+  const missed: { scheduledAt: number; reason: MissedReason }[] = [];
+  const limitReason: MissedReason = keep === 1 ? 'coalesced' : 'dropped';
   while (t !== undefined && dueAt(t) <= now) {
     if (count >= MAX_SCAN) {
       truncated = true;
@@ -57,13 +68,19 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     }
     count++;
     kept.push(t);
-    if (kept.length > keep) kept.shift();
+    if (kept.length > keep) {
+      const skipped = kept.shift();
+      if (skipped !== undefined && missed.length < MAX_MISSED_LISTED)
+        missed.push({ scheduledAt: skipped, reason: limitReason });
+    }
     t = nextRunAfterMs(schedule, t);
   }
   const graceMs = d.misfireGraceTime === null ? Infinity : d.misfireGraceTime * 1000;
   const dispatch: number[] = [];
   const misfired: number[] = [];
   for (const k of kept) (now - dueAt(k) > graceMs ? misfired : dispatch).push(k);
+  for (const k of misfired)
+    if (missed.length < MAX_MISSED_LISTED) missed.push({ scheduledAt: k, reason: 'misfire' });
   const skippedByLimit = count - kept.length;
   return {
     dispatch,
@@ -74,6 +91,7 @@ export function planTicks({ definition: d, schedule, nextRunAt, now }: PlanInput
     nextRunAt: t ?? null,
     dueAt: t === undefined ? null : dueAt(t),
     truncated,
+    missed,
   };
 }
 

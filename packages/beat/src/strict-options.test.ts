@@ -105,6 +105,33 @@ describe('beat entries', () => {
     );
   });
 
+  it('maxInstances: an integer 1..16 or null; maxInstancesTimeout: seconds > 0', async () => {
+    for (const bad of [0, 1.5, 17, -1, '2', Infinity]) {
+      const err = await errorOf(() =>
+        compileEntry({ ...entry, maxInstances: bad as number }, defaults),
+      );
+      expect(err.code).toBe(SCHEDULE);
+      expect(err.details['field']).toBe('maxInstances');
+      expect(err.message).toContain('must be an integer 1..16');
+    }
+    for (const bad of [0, -1, '60', NaN]) {
+      const err = await errorOf(() =>
+        compileEntry({ ...entry, maxInstancesTimeout: bad as number }, defaults),
+      );
+      expect(err.details['field']).toBe('maxInstancesTimeout');
+    }
+    expect(compileEntry(entry, defaults).definition).toMatchObject({
+      maxInstances: 1,
+      maxInstancesTimeout: 86_400,
+    });
+    expect(
+      compileEntry({ ...entry, maxInstances: null, maxInstancesTimeout: 5 }, defaults).definition,
+    ).toMatchObject({ maxInstances: null, maxInstancesTimeout: 5 });
+    expect(
+      compileEntry(entry, { ...defaults, maxInstances: 3, maxInstancesTimeout: 60 }).definition,
+    ).toMatchObject({ maxInstances: 3, maxInstancesTimeout: 60 });
+  });
+
   it('from a crontab file are checked when the beat takes them', async () => {
     const [parsed] = parseCrontabFile('*/5 * * * * reports.build\n', 'celeriac.crontab');
     expect(parsed).toBeDefined();
@@ -165,6 +192,33 @@ describe('Beat options', () => {
       'coalesce',
     );
     expectOption(await errorOf(() => new Beat(app, { lockTtl: 7200 })), OPTION, 'Beat', 'lockTtl');
+    for (const maxInstances of [0, 17, 2.5])
+      expectOption(
+        await errorOf(() => new Beat(app, { maxInstances })),
+        OPTION,
+        'Beat',
+        'maxInstances',
+      );
+    expectOption(
+      await errorOf(() => new Beat(app, { maxInstancesTimeout: 0 })),
+      OPTION,
+      'Beat',
+      'maxInstancesTimeout',
+    );
+    expectOption(
+      await errorOf(() => new Beat(app, { events: 'yes' as never })),
+      OPTION,
+      'Beat',
+      'events',
+    );
+    expectOption(
+      await errorOf(() => new Beat(app, { maxInstance: 2 } as BeatOptions)),
+      OPTION,
+      'Beat',
+      'maxInstance',
+      'maxInstances',
+    );
+    expect(new Beat(app, { maxInstances: null }).options.instances).toEqual({ maxInstances: null });
     const renamed = await errorOf(() => new Beat(app, { lockTtlMs: 10_000 } as BeatOptions));
     expectOption(renamed, OPTION, 'Beat', 'lockTtlMs');
     expect(renamed.details['suggestion']).toBe('lockTtl');

@@ -48,6 +48,8 @@ Run options:
       --timezone <zone>        Time zone of schedules that name none (default: UTC)
       --lock-ttl <s>           Leader lock TTL: a dead leader is replaced within it (default: 10)
       --max-loop-interval <s>  Longest sleep between looks at the store (default: 1)
+  -E, --events                 Send beat events (beat-submitted, beat-executed, beat-missed, …) on
+                               celeryev, for celeriac events and other monitors
 ${COMMON_HELP}
 
 Editing (needs a shared store, Redis or SQLite: --store, --broker, --app or $CELERIAC_BROKER_URL):
@@ -102,6 +104,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
     timezone: { type: 'string' },
     'lock-ttl': { type: 'string' },
     'max-loop-interval': { type: 'string' },
+    events: { type: 'boolean', short: 'E' },
   });
   if (flag(p, 'help')) {
     io.stdout.write(BEAT_HELP);
@@ -140,6 +143,7 @@ async function runBeat(argv: string[], io: CliIo, control: BeatCommandControl): 
       ...(lockTtl === undefined ? {} : { lockTtl }),
       ...(maxLoopInterval === undefined ? {} : { maxLoopInterval }),
       ...(timezone === undefined ? {} : { timezone }),
+      ...(flag(p, 'events') ? { events: true } : {}),
     });
   } catch (err) {
     await store.close();

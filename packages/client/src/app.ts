@@ -33,6 +33,7 @@ import { APPLY_SPEC, compileTaskOptions, REVOKE_SPEC } from './task-options.js';
 import { AppConnections } from './app-connections.js';
 import { sendTaskSentEvent } from './events/sent.js';
 import { resolveReplyTo } from './reply-to.js';
+import { readTaskOutcomes, type TaskOutcome } from './run-outcomes.js';
 import { publishTraced } from './tracing/producer.js';
 import {
   buildTaskWire,
@@ -270,6 +271,11 @@ export class Celeriac implements ResultSource {
         serializer: this.options.taskSerializer,
       });
     }
+  }
+
+  /** What became of tasks, by id, in order (`TaskOutcome`; beat's maxInstances uses it). */
+  runOutcomes(taskIds: readonly string[]): Promise<TaskOutcome[]> {
+    return readTaskOutcomes(this.hasResultBackend, () => this.resultBackend(), taskIds);
   }
 
   /** True when the app stores results. */

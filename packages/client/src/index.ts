@@ -42,6 +42,8 @@ export type {
   TaskCanvas,
 } from './canvas.js';
 export { resultFromTuple, resultAsTuple } from './result-tuple.js';
+export { taskOutcome } from './run-outcomes.js';
+export type { TaskOutcome } from './run-outcomes.js';
 export type { ResultTuple } from './result-tuple.js';
 export type { GetOptions, ResultSource, RevokeTaskOptions } from './async-result.js';
 export { parseRateLimit } from './task.js';

@@ -11,6 +11,7 @@ import type { EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
+  RECENT_RUNS_KEPT,
   TOMBSTONE_TTL_MS,
   type ClaimResult,
   type EntryWrite,
@@ -234,6 +235,7 @@ export class RedisScheduleStore implements ScheduleStore {
         lastDispatchedAt: num(h['lastDispatchedAt']),
         totalRunCount: Number(h['runs'] ?? 0),
         revision: Number(h['rev'] ?? 0),
+        recentRuns: h['recent'] ? h['recent'].split(',').map(Number) : [],
       },
     };
   }
@@ -312,7 +314,13 @@ export class RedisScheduleStore implements ScheduleStore {
     if (claims.length === 0) return Promise.resolve([]);
     const k = this.#keys;
     const keys = [k.lock, k.due, k.pending, ...claims.map((c) => k.entry(c.name))];
-    const args: (string | number)[] = [lease.token, now, this.#maxPending, PENDING_TTL_MS];
+    const args: (string | number)[] = [
+      lease.token,
+      now,
+      this.#maxPending,
+      PENDING_TTL_MS,
+      RECENT_RUNS_KEPT,
+    ];
     for (const c of claims)
       args.push(
         c.name,
@@ -363,6 +371,7 @@ export class RedisScheduleStore implements ScheduleStore {
                 lastRunAt: last,
                 lastDispatchedAt: now,
                 totalRunCount: state.totalRunCount + runs.length,
+                recentRuns: [...state.recentRuns, ...runs].slice(-RECENT_RUNS_KEPT),
               }),
         },
       },

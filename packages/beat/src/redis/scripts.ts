@@ -71,6 +71,7 @@ if redis.call('HEXISTS', KEYS[1], 'def') == 0 or redis.call('HEXISTS', KEYS[1], 
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'removed', ARGV[3])
+redis.call('HDEL', KEYS[1], 'recent')
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -105,8 +106,8 @@ export const CLAIM_LUA = `--[[
   leader lock (fencing), that the entry is live, enabled and unchanged since it was read
   (revision and next run), keep only the runs later than the entry's high-water mark (the
   latest run ever claimed: the idempotency key of a run is (entry, scheduled time)), then
-  advance the entry, count the runs and record them as pending until the publisher settles
-  them.
+  advance the entry, count the runs, append them to the entry's recent runs and record them
+  as pending until the publisher settles them.
 
   KEYS[1]      leader lock
   KEYS[2]      due zset
@@ -116,7 +117,8 @@ export const CLAIM_LUA = `--[[
   ARGV[2]      now
   ARGV[3]      most pending runs kept
   ARGV[4]      pending zset TTL, ms
-  then six per claim, from ARGV[5 + 6 * (i - 1)]:
+  ARGV[5]      most recent runs kept per entry (the 'recent' field, comma-separated)
+  then six per claim, from ARGV[6 + 6 * (i - 1)]:
     +0  name
     +1  revision as read
     +2  next run as read
@@ -128,13 +130,14 @@ export const CLAIM_LUA = `--[[
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'fenced'} end
 local now = ARGV[2]
+local keep = tonumber(ARGV[5])
 local out = {}
 local added = 0
 for i = 1, #KEYS - 3 do
   local key = KEYS[3 + i]
-  local a = 5 + 6 * (i - 1)
+  local a = 6 + 6 * (i - 1)
   local name = ARGV[a]
-  local st = redis.call('HMGET', key, 'rev', 'nextRunAt', 'enabled', 'removed', 'claimedUntil', 'def')
+  local st = redis.call('HMGET', key, 'rev', 'nextRunAt', 'enabled', 'removed', 'claimedUntil', 'def', 'recent')
   if not st[6] or st[4] or st[3] ~= '1' or st[1] ~= ARGV[a + 1] or st[2] ~= ARGV[a + 2] then
     out[i] = 'stale'
   else
@@ -151,6 +154,11 @@ for i = 1, #KEYS - 3 do
       local last = claimed[#claimed]
       redis.call('HSET', key, 'claimedUntil', last, 'lastRunAt', last, 'lastDispatchedAt', now)
       redis.call('HINCRBY', key, 'runs', #claimed)
+      local recent = {}
+      for t in string.gmatch(st[7] or '', '[^,]+') do recent[#recent + 1] = t end
+      for _, t in ipairs(claimed) do recent[#recent + 1] = t end
+      local from = math.max(1, #recent - keep + 1)
+      redis.call('HSET', key, 'recent', table.concat(recent, ',', from, #recent))
       for _, t in ipairs(claimed) do redis.call('ZADD', KEYS[3], now, name .. '\\n' .. t) end
       added = added + #claimed
     end

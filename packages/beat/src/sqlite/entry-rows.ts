@@ -13,6 +13,7 @@ export type EntryRow = [
   totalRunCount: number,
   revision: number,
   dueAt: number | null,
+  recentRuns: string | null,
 ];
 
 /** What a write reads of an entry first (`SQL.entryForWrite`). */
@@ -23,6 +24,7 @@ export interface WriteRow {
   hash: string;
   enabled: number;
   next_run_at: number | null;
+  recent_runs: string | null;
 }
 
 /** The leader lock's row of a namespace. */
@@ -51,6 +53,8 @@ export class EntryRows {
       lastDispatchedAt,
       totalRunCount,
       revision,
+      ,
+      recentRuns,
     ] = row;
     return {
       definition: this.#definitions.definition(name, raw),
@@ -62,6 +66,7 @@ export class EntryRows {
         lastDispatchedAt,
         totalRunCount,
         revision,
+        recentRuns: parseRecentRuns(recentRuns),
       },
     };
   }
@@ -70,4 +75,9 @@ export class EntryRows {
   forget(name: string): void {
     this.#definitions.forget(name);
   }
+}
+
+/** The `recent_runs` column: scheduled times, comma-separated, ascending. */
+export function parseRecentRuns(text: string | null): number[] {
+  return text ? text.split(',').map(Number) : [];
 }

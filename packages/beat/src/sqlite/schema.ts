@@ -1,3 +1,5 @@
+import type { SqliteDatabase } from '@celeriac/broker/sqlite/internal';
+
 /**
  * Every table and statement of beat's SQLite schedule store, in one place (as the Redis keys
  * are in `redis/keys.ts`). The tables share the database file with the SQLite broker and
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_entries (
   revision INTEGER NOT NULL,
   claimed_until INTEGER,
   removed_at INTEGER,
+  recent_runs TEXT,
   PRIMARY KEY (namespace, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS celeriac_beat_entries_due ON celeriac_beat_entries (namespace, due_at)
@@ -50,6 +53,35 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_pending (
 CREATE INDEX IF NOT EXISTS celeriac_beat_pending_by_claim ON celeriac_beat_pending (namespace, claimed_at);
 `;
 
+/**
+ * Columns added after the first release, with their definitions: a file made by an older
+ * version gets them when a newer one opens it (`ALTER TABLE ... ADD COLUMN`).
+ */
+export const ADDED_COLUMNS = {
+  celeriac_beat_entries: { recent_runs: 'TEXT' },
+} as const;
+
+/** Adds the columns of `added` that a table lacks, in one write transaction (checked again inside it). */
+export function addMissingColumns(
+  db: SqliteDatabase,
+  added: Readonly<Record<string, Readonly<Record<string, string>>>>,
+): void {
+  const missing = (): [string, string, string][] =>
+    Object.entries(added).flatMap(([table, columns]) => {
+      const have = new Set(
+        (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name),
+      );
+      return Object.entries(columns)
+        .filter(([name]) => !have.has(name))
+        .map(([name, type]): [string, string, string] => [table, name, type]);
+    });
+  if (missing().length === 0) return;
+  db.transaction(() => {
+    for (const [table, name, type] of missing())
+      db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+  }).immediate();
+}
+
 export const TABLES = [
   'celeriac_beat_entries',
   'celeriac_beat_lock',
@@ -57,27 +89,27 @@ export const TABLES = [
 ] as const;
 
 /** The columns an entry is read with, in this order (statements use `.raw()`). */
-const ENTRY = `name, definition, enabled, source, next_run_at, last_run_at, last_dispatched_at, total_run_count, revision, due_at`;
+const ENTRY = `name, definition, enabled, source, next_run_at, last_run_at, last_dispatched_at, total_run_count, revision, due_at, recent_runs`;
 /** What makes a row count in the due index (the partial index's WHERE, repeated so it is used). */
 const DUE = `namespace = ? AND removed_at IS NULL AND enabled = 1 AND due_at IS NOT NULL`;
 
 /** Statements with their parameters in order. */
 export const SQL = {
   /** namespace, name → the row, tombstone or live. */
-  entryForWrite: `SELECT revision, claimed_until, removed_at, hash, enabled, next_run_at FROM celeriac_beat_entries WHERE namespace = ? AND name = ?`,
+  entryForWrite: `SELECT revision, claimed_until, removed_at, hash, enabled, next_run_at, recent_runs FROM celeriac_beat_entries WHERE namespace = ? AND name = ?`,
   /** namespace → live entries. */
   liveCount: `SELECT count(*) FROM celeriac_beat_entries WHERE namespace = ? AND removed_at IS NULL`,
   /** Every column: a new entry, or one re-added over its tombstone. */
   insert: `INSERT OR REPLACE INTO celeriac_beat_entries
   (namespace, name, definition, hash, enabled, source, next_run_at, due_at, last_run_at,
-   last_dispatched_at, total_run_count, revision, claimed_until, removed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, ?, NULL)`,
+   last_dispatched_at, total_run_count, revision, claimed_until, removed_at, recent_runs)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, ?, NULL, NULL)`,
   /** definition, hash, enabled, source, next run, due at, namespace, name: a live entry's new definition. */
   update: `UPDATE celeriac_beat_entries SET definition = ?, hash = ?, enabled = ?, source = ?,
   next_run_at = ?, due_at = ?, revision = revision + 1
 WHERE namespace = ? AND name = ?`,
   /** now, namespace, name. */
-  remove: `UPDATE celeriac_beat_entries SET removed_at = ?, revision = revision + 1
+  remove: `UPDATE celeriac_beat_entries SET removed_at = ?, recent_runs = NULL, revision = revision + 1
 WHERE namespace = ? AND name = ? AND removed_at IS NULL`,
   /** namespace, namespace, removed before, most rows. */
   purgeTombstones: `DELETE FROM celeriac_beat_entries WHERE namespace = ? AND name IN
@@ -96,9 +128,9 @@ WHERE namespace = ? AND name = ? AND removed_at IS NULL`,
   due: `SELECT ${ENTRY} FROM celeriac_beat_entries WHERE ${DUE} AND due_at <= ? ORDER BY due_at LIMIT ?`,
   /** namespace. */
   nextDueAt: `SELECT min(due_at) FROM celeriac_beat_entries WHERE ${DUE}`,
-  /** claimed until, last run, last dispatched, runs, next run, due at, namespace, name. */
+  /** claimed until, last run, last dispatched, runs, next run, due at, recent runs, namespace, name. */
   claimRuns: `UPDATE celeriac_beat_entries SET claimed_until = ?, last_run_at = ?, last_dispatched_at = ?,
-  total_run_count = total_run_count + ?, next_run_at = ?, due_at = ?
+  total_run_count = total_run_count + ?, next_run_at = ?, due_at = ?, recent_runs = ?
 WHERE namespace = ? AND name = ?`,
   /** next run, due at, namespace, name. */
   advance: `UPDATE celeriac_beat_entries SET next_run_at = ?, due_at = ? WHERE namespace = ? AND name = ?`,

@@ -145,6 +145,29 @@ describe('SqliteScheduleStore', () => {
     await store.close();
   });
 
+  it('opens a file made before recent_runs existed: the column is added, entries kept', async () => {
+    const old = `sqlite://${join(dir, 'old.db')}`;
+    const first = new SqliteScheduleStore({ url: old, namespace: 'old' });
+    await first.upsert([write('kept', 1000)], 'sync', 0);
+    await first.close();
+    const db = new Database(join(dir, 'old.db'));
+    db.exec('ALTER TABLE celeriac_beat_entries DROP COLUMN recent_runs');
+    db.close();
+    const store = new SqliteScheduleStore({ url: old, namespace: 'old' });
+    try {
+      expect((await store.get('kept'))?.state.recentRuns).toEqual([]);
+      const r = await store.acquireLeadership('b', 60_000, 1000);
+      if (!r.acquired) throw new Error('expected the lock');
+      const claim = { name: 'kept', revision: 1, expectedNextRunAt: 1000, runs: [1000] };
+      expect(
+        await store.claim(r.lease, [{ ...claim, nextRunAt: 61_000, dueAt: 61_000 }], 1000),
+      ).toEqual([{ name: 'kept', status: 'claimed', runs: [1000] }]);
+      expect((await store.get('kept'))?.state.recentRuns).toEqual([1000]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('is what createScheduleStore opens for sqlite://', async () => {
     const store = await createScheduleStore(url, { namespace: `factory-${++namespaces}` });
     try {

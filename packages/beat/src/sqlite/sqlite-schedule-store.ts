@@ -13,6 +13,7 @@ import type { StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
+  RECENT_RUNS_KEPT,
   leaseToken,
   parseToken,
   TOMBSTONE_TTL_MS,
@@ -28,8 +29,14 @@ import {
   type UpsertMode,
   type UpsertResult,
 } from '../store/schedule-store.js';
-import { EntryRows, type EntryRow, type LockRow, type WriteRow } from './entry-rows.js';
-import { SCHEMA, SQL, TABLES } from './schema.js';
+import {
+  EntryRows,
+  parseRecentRuns,
+  type EntryRow,
+  type LockRow,
+  type WriteRow,
+} from './entry-rows.js';
+import { ADDED_COLUMNS, addMissingColumns, SCHEMA, SQL, TABLES } from './schema.js';
 
 /** Options of {@link SqliteScheduleStore}. */
 export interface SqliteScheduleStoreOptions {
@@ -144,6 +151,7 @@ export class SqliteScheduleStore implements ScheduleStore {
       { busyTimeoutMs, what: 'creating the beat tables' },
       (db) => {
         createTablesOnce(db, TABLES, SCHEMA);
+        addMissingColumns(db, ADDED_COLUMNS);
         const statements = prepareStatements(db, SQL);
         for (const [key, statement] of Object.entries(statements)) {
           if (PLUCKED.has(key)) statement.pluck();
@@ -341,7 +349,18 @@ export class SqliteScheduleStore implements ScheduleStore {
         }
       }
       if (high !== null && runs.length > 0) {
-        sql.claimRuns.run(high, high, now, runs.length, c.nextRunAt, c.dueAt, ns, c.name);
+        const recent = [...parseRecentRuns(row.recent_runs), ...runs].slice(-RECENT_RUNS_KEPT);
+        sql.claimRuns.run(
+          high,
+          high,
+          now,
+          runs.length,
+          c.nextRunAt,
+          c.dueAt,
+          recent.join(','),
+          ns,
+          c.name,
+        );
         for (const t of runs) sql.addPending.run(ns, c.name, t, now);
         added += runs.length;
       } else {

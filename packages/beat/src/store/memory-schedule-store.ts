@@ -4,6 +4,7 @@ import type { EntryDefinition, EntrySource, StoredEntry } from '../entry.js';
 import {
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_PENDING,
+  RECENT_RUNS_KEPT,
   leaseToken,
   parseToken,
   TOMBSTONE_TTL_MS,
@@ -39,6 +40,7 @@ interface Row {
   lastDispatchedAt: number | null;
   totalRunCount: number;
   revision: number;
+  recentRuns: number[];
   claimedUntil: number | null;
   removedAt: number | null;
 }
@@ -117,6 +119,7 @@ export class MemoryScheduleStore implements ScheduleStore {
         lastDispatchedAt: row?.lastDispatchedAt ?? null,
         totalRunCount: row?.totalRunCount ?? 0,
         revision: (tomb?.revision ?? 0) + 1,
+        recentRuns: row?.recentRuns ?? [],
         claimedUntil: tomb?.claimedUntil ?? null,
         removedAt: null,
       });
@@ -130,6 +133,7 @@ export class MemoryScheduleStore implements ScheduleStore {
     const row = this.#live(name, now);
     if (!row) return Promise.resolve(false);
     row.removedAt = now;
+    row.recentRuns = [];
     row.revision++;
     return Promise.resolve(true);
   }
@@ -219,6 +223,7 @@ export class MemoryScheduleStore implements ScheduleStore {
           row.lastRunAt = runs[runs.length - 1] ?? null;
           row.lastDispatchedAt = now;
           row.totalRunCount += runs.length;
+          row.recentRuns = [...row.recentRuns, ...runs].slice(-RECENT_RUNS_KEPT);
           for (const t of runs)
             this.#pending.set(pendingKey(c.name, t), {
               name: c.name,
@@ -315,6 +320,7 @@ function toStored(row: Row): StoredEntry {
       lastDispatchedAt: row.lastDispatchedAt,
       totalRunCount: row.totalRunCount,
       revision: row.revision,
+      recentRuns: row.recentRuns,
     },
   };
 }

@@ -244,6 +244,55 @@ export function scheduleStoreContract(name: string, make: () => Promise<StoreFix
       ]);
     });
 
+    it('recentRuns: the newest 16 claimed runs, ascending; kept on update, cleared on remove', async () => {
+      await store.upsert([write({ name: 'n' }, T0)], 'sync', T0);
+      expect((await store.get('n'))?.state.recentRuns).toEqual([]);
+      const lease = await lead(store);
+      const min = 60_000;
+      // One claim of three runs (a catch-up), then one run per claim, 20 runs in all.
+      let next = T0;
+      const claimRuns = async (runs: number[]): Promise<void> => {
+        const stored = await store.get('n');
+        const after = (runs.at(-1) ?? next) + min;
+        const r = await store.claim(
+          lease,
+          [
+            {
+              name: 'n',
+              revision: stored?.state.revision ?? 0,
+              expectedNextRunAt: next,
+              runs,
+              nextRunAt: after,
+              dueAt: after,
+            },
+          ],
+          T0,
+        );
+        expect(r).toEqual([{ name: 'n', status: 'claimed', runs }]);
+        next = after;
+      };
+      await claimRuns([T0, T0 + min, T0 + 2 * min]);
+      expect((await store.get('n'))?.state.recentRuns).toEqual([T0, T0 + min, T0 + 2 * min]);
+      for (let i = 3; i < 20; i++) await claimRuns([T0 + i * min]);
+      const want = Array.from({ length: 16 }, (_, i) => T0 + (i + 4) * min);
+      expect((await store.get('n'))?.state.recentRuns).toEqual(want);
+      expect((await store.list())[0]?.state.recentRuns).toEqual(want);
+      expect((await store.due(next, 10))[0]?.state.recentRuns).toEqual(want);
+      // A claim that skips every run (maxInstances, misfire) leaves them as they are.
+      await claimRuns([]);
+      expect((await store.get('n'))?.state.recentRuns).toEqual(want);
+      // A new definition keeps them (the runs it counts were enqueued all the same).
+      expect(await store.upsert([write({ name: 'n', args: [2] }, T0, 'api')], 'sync', T0)).toEqual([
+        { name: 'n', status: 'updated' },
+      ]);
+      expect((await store.get('n'))?.state.recentRuns).toEqual(want);
+      expect(await store.setEnabled('n', false, undefined, T0)).toBe(true);
+      expect((await store.get('n'))?.state.recentRuns).toEqual(want);
+      expect(await store.remove('n', T0)).toBe(true);
+      await store.upsert([write({ name: 'n' }, T0)], 'create', T0);
+      expect((await store.get('n'))?.state.recentRuns).toEqual([]);
+    });
+
     it('remove, then re-add: the high-water mark survives, so no run repeats', async () => {
       await store.upsert([write({ name: 'r' }, T0)], 'sync', T0);
       const lease = await lead(store);

@@ -42,7 +42,10 @@ export interface ScheduleStore {
   due(now: number, limit: number): Promise<StoredEntry[]>;
   /** When the earliest enabled entry is due, if any. */
   nextDueAt(): Promise<number | undefined>;
-  /** Claims runs for several entries, each atomically (see above). Results are in order. */
+  /**
+   * Claims runs for several entries, each atomically (see above), appending the claimed runs
+   * to the entry's `recentRuns` (the newest {@link RECENT_RUNS_KEPT}). Results are in order.
+   */
   claim(lease: Lease, claims: readonly TickClaim[], now: number): Promise<ClaimResult[]>;
   /** Marks claimed runs as published. */
   settle(runs: readonly RunRef[]): Promise<void>;
@@ -135,6 +138,8 @@ export interface PendingRun extends RunRef {
 export const DEFAULT_MAX_ENTRIES = 100_000;
 /** Pending runs kept at most; the oldest go first. */
 export const DEFAULT_MAX_PENDING = 100_000;
+/** Claimed runs an entry's state remembers (`EntryState.recentRuns`), the newest. */
+export const RECENT_RUNS_KEPT = 16;
 /** How long a removed entry's high-water mark is kept. */
 export const TOMBSTONE_TTL_MS = 86_400_000;
 

@@ -28,7 +28,18 @@ export type CeleryEventType =
   | 'task-rejected'
   | 'worker-online'
   | 'worker-heartbeat'
-  | 'worker-offline';
+  | 'worker-offline'
+  /** A beat's events (`new Beat(app, { events: true })`, `celeriac beat -E`); see docs/beat.md. */
+  | 'beat-submitted'
+  | 'beat-executed'
+  | 'beat-error'
+  | 'beat-missed'
+  | 'beat-max-instances'
+  | 'beat-added'
+  | 'beat-removed'
+  | 'beat-modified'
+  | 'beat-paused'
+  | 'beat-resumed';
 
 /**
  * A Celery event, as `app.events.Receiver`, Flower and celery-exporter read it: a flat dict
