@@ -21,6 +21,11 @@ export interface RunRequest {
   readonly scheduledAt: number;
   readonly args: readonly unknown[];
   readonly kwargs: Readonly<Record<string, unknown>>;
+  /**
+   * Checked here only for runs beat does not dispatch (`runAll()`): beat skips a due run over
+   * the job's `maxInstances` before it calls `sendTask` (it counts through `runOutcomes`).
+   */
+  readonly maxInstances?: number | null;
 }
 
 /**
@@ -95,15 +100,14 @@ export class InProcessApp implements BeatApp {
       this.#events.emit('error', { ...info, error, durationMs: 0 });
       return Promise.resolve();
     }
-    // Beat skips a run over maxInstances before it gets here (it asks runOutcomes); this
-    // check is the same rule for `runAll()`, which does not go through beat.
+    const max = req.maxInstances ?? null;
     const running = this.runningCount(jobId);
-    if (job.maxInstances !== null && running >= job.maxInstances) {
+    if (max !== null && running >= max) {
       this.logger.warn(
-        { ...log, running, maxInstances: job.maxInstances },
+        { ...log, running, maxInstances: max },
         'scheduler: run skipped: maximum number of running instances reached',
       );
-      this.#events.emit('maxInstances', { ...info, running, maxInstances: job.maxInstances });
+      this.#events.emit('maxInstances', { ...info, running, maxInstances: max });
       return Promise.resolve();
     }
     const call = Object.keys(req.kwargs).length > 0 ? [...req.args, req.kwargs] : [...req.args];

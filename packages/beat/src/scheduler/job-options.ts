@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
-import type { BeatEntry, EntryDefinition } from '../entry.js';
+import { instanceLimits, type BeatEntry, type EntryDefinition } from '../entry.js';
 import { jitterDelayMs, nextRunAfterMs, type Schedule } from '../schedules/schedule.js';
 import type { NextRun } from '../store/schedule-store.js';
 import type { AddJobOptions, JobChanges, JobDefaults } from './job.js';
@@ -72,6 +72,7 @@ export function jobEntry(
     coalesce,
     misfireGraceTime:
       o.misfireGraceTime !== undefined ? o.misfireGraceTime : defaults.misfireGraceTime,
+    maxInstances: o.maxInstances !== undefined ? o.maxInstances : defaults.maxInstances,
     enabled: !(o.paused ?? false),
     ...(o.timezone === undefined ? {} : { timezone: o.timezone }),
   };
@@ -81,7 +82,10 @@ export function jobEntry(
 export function entryOf(
   d: EntryDefinition,
   schedule: Schedule,
-  changes: Pick<JobChanges, 'name' | 'args' | 'kwargs' | 'coalesce' | 'misfireGraceTime'> = {},
+  changes: Pick<
+    JobChanges,
+    'name' | 'args' | 'kwargs' | 'coalesce' | 'misfireGraceTime' | 'maxInstances'
+  > = {},
 ): BeatEntry {
   const coalesce = changes.coalesce ?? (d.coalesce && !d.catchUp);
   return {
@@ -96,6 +100,8 @@ export function entryOf(
     catchUpLimit: d.catchUpLimit,
     misfireGraceTime:
       changes.misfireGraceTime !== undefined ? changes.misfireGraceTime : d.misfireGraceTime,
+    maxInstances: changes.maxInstances !== undefined ? changes.maxInstances : instanceLimits(d).max,
+    maxInstancesTimeout: d.maxInstancesTimeout,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { StoredEntry } from '../entry.js';
+import { instanceLimits, type StoredEntry } from '../entry.js';
 import type { DateInput } from '../schedules/common.js';
 import { scheduleFromJSON, type Schedule } from '../schedules/schedule.js';
 import type { TriggerName, TriggerOptions } from './triggers.js';
@@ -91,8 +91,6 @@ export interface JobOwner {
 export interface LocalJob {
   fn: JobFunction;
   tags: ReadonlySet<string>;
-  /** Until beat enforces `maxInstances` itself (see in-process-app.ts). */
-  maxInstances: number | null;
 }
 
 /**
@@ -133,8 +131,7 @@ export class Job {
     this.paused = !state.enabled;
     this.coalesce = d.coalesce && !d.catchUp;
     this.misfireGraceTime = d.misfireGraceTime;
-    const stored = (d as { maxInstances?: number | null }).maxInstances;
-    this.maxInstances = stored !== undefined ? stored : (local?.maxInstances ?? 1);
+    this.maxInstances = instanceLimits(d).max;
     this.tags = [...(local?.tags ?? [])];
     this.fn = local?.fn;
   }

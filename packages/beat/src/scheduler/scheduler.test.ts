@@ -209,6 +209,9 @@ describe('Scheduler: missed runs after the clock stood still (APScheduler semant
     expect(await scheduler.runPending()).toBe(1);
     expect(runs).toHaveLength(1);
     expect(of('submitted').map((e) => iso(e.scheduledAt))).toEqual([iso(T0 + 5 * MIN)]);
+    expect(of('missed').map((e) => [e.jobId, iso(e.scheduledAt), e.reason])).toEqual(
+      [1, 2, 3, 4].map((i) => ['m', iso(T0 + i * MIN), 'coalesced']),
+    );
     expect((await scheduler.getJob('m'))?.nextRunTime?.toISOString()).toBe(iso(T0 + 6 * MIN));
   });
 
@@ -231,6 +234,12 @@ describe('Scheduler: missed runs after the clock stood still (APScheduler semant
     a.clock.set(T0 + 5 * MIN + 40_000);
     expect(await a.scheduler.runPending()).toBe(0);
     expect(one.runs).toHaveLength(0);
+    expect(
+      a
+        .of('missed')
+        .map((e) => [iso(e.scheduledAt), e.reason])
+        .at(-1),
+    ).toEqual([iso(T0 + 5 * MIN), 'misfire']);
     a.clock.set(T0 + 6 * MIN + 29_000);
     expect(await a.scheduler.runPending()).toBe(1);
 
@@ -242,6 +251,11 @@ describe('Scheduler: missed runs after the clock stood still (APScheduler semant
     expect(b.of('submitted').map((e) => iso(e.scheduledAt))).toEqual([
       iso(T0 + 4 * MIN),
       iso(T0 + 5 * MIN),
+    ]);
+    expect(b.of('missed').map((e) => [iso(e.scheduledAt), e.reason])).toEqual([
+      [iso(T0 + 1 * MIN), 'misfire'],
+      [iso(T0 + 2 * MIN), 'misfire'],
+      [iso(T0 + 3 * MIN), 'misfire'],
     ]);
   });
 });
@@ -270,6 +284,28 @@ describe('Scheduler: the job API', () => {
     expect(day && (await scheduler.removeJob(day))).toBe(true);
     expect(await scheduler.removeJob('nope')).toBe(false);
     expect(await scheduler.nextRun()).toBeUndefined();
+  });
+
+  it('reports edits: added, modified, paused, resumed, removed', async () => {
+    const { scheduler } = setup();
+    const seen: string[] = [];
+    for (const n of ['added', 'modified', 'paused', 'resumed', 'removed'] as const)
+      scheduler.on(n, (e) => seen.push(`${n}:${e.jobId}`));
+    await scheduler.addJob(() => undefined, interval(60), { id: 'e' });
+    await scheduler.addJob(() => undefined, interval(60), { id: 'e', replaceExisting: true });
+    await scheduler.addJob(() => undefined, interval(120), { id: 'e', replaceExisting: true });
+    await scheduler.pauseJob('e');
+    await scheduler.resumeJob('e');
+    await scheduler.modifyJob('e', { args: [1] });
+    await scheduler.removeJob('e');
+    expect(seen).toEqual([
+      'added:e',
+      'modified:e',
+      'paused:e',
+      'resumed:e',
+      'modified:e',
+      'removed:e',
+    ]);
   });
 
   it('pauseJob / resumeJob skip the runs missed while paused; modifyJob keeps the next run', async () => {

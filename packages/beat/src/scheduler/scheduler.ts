@@ -156,6 +156,30 @@ export class Scheduler implements JobOwner {
       clock: this.#clock,
       logger,
     });
+    this.#forwardBeatEvents();
+  }
+
+  /**
+   * Beat decides about misfires, coalescing and `maxInstances`, and its entries API reports
+   * edits: those events come from it. `submitted`, `executed` and `error` come from the app,
+   * at the call and when the function settles (beat's own would come a poll later).
+   */
+  #forwardBeatEvents(): void {
+    const events = this.#events;
+    this.beat.on('missed', (e) =>
+      events.emit('missed', { jobId: e.entry, scheduledAt: e.scheduledAt, reason: e.reason }),
+    );
+    this.beat.on('maxInstances', (e) =>
+      events.emit('maxInstances', {
+        jobId: e.entry,
+        runId: e.taskId,
+        scheduledAt: e.scheduledAt,
+        running: e.running,
+        maxInstances: e.maxInstances,
+      }),
+    );
+    for (const name of ['added', 'removed', 'modified', 'paused', 'resumed'] as const)
+      this.beat.on(name, (e) => events.emit(name, { jobId: e.entry }));
   }
 
   get state(): SchedulerState {
@@ -285,15 +309,11 @@ export class Scheduler implements JobOwner {
     if (!o.replaceExisting && this.#local.has(id)) throw conflict(id);
     const entry = jobEntry(id, o.name ?? (fn.name || id), schedule, o, this.#defaults);
     const previous = this.#local.get(id);
-    this.#local.set(id, {
-      fn,
-      tags: new Set(o.tags ?? []),
-      maxInstances: o.maxInstances !== undefined ? o.maxInstances : this.#defaults.maxInstances,
-    });
+    this.#local.set(id, { fn, tags: new Set(o.tags ?? []) });
     try {
       const status = await this.#write(entry, o.replaceExisting ? 'sync' : 'create');
       if (status !== 'unchanged')
-        this.#events.emit(status === 'created' ? 'added' : 'modified', { jobId: id });
+        this.beat.events.emit(status === 'created' ? 'added' : 'modified', { entry: id });
     } catch (err) {
       if (previous) this.#local.set(id, previous);
       else this.#local.delete(id);
@@ -368,7 +388,6 @@ export class Scheduler implements JobOwner {
     const removed = await this.beat.entries.remove(id);
     this.#local.delete(id);
     this.#app.forget(id);
-    if (removed) this.#events.emit('removed', { jobId: id });
     return removed;
   }
 
@@ -382,7 +401,6 @@ export class Scheduler implements JobOwner {
   async pauseJob(id: string): Promise<boolean> {
     await this.#ready();
     const paused = await this.beat.entries.pause(id);
-    if (paused) this.#events.emit('paused', { jobId: id });
     return paused;
   }
 
@@ -390,7 +408,6 @@ export class Scheduler implements JobOwner {
   async resumeJob(id: string): Promise<boolean> {
     await this.#ready();
     const resumed = await this.beat.entries.resume(id);
-    if (resumed) this.#events.emit('resumed', { jobId: id });
     return resumed;
   }
 
@@ -401,18 +418,10 @@ export class Scheduler implements JobOwner {
     const stored = await this.beat.store.get(id);
     if (!stored) return undefined;
     const local = this.#local.get(id);
-    if (
-      changes.fn !== undefined ||
-      changes.tags !== undefined ||
-      changes.maxInstances !== undefined
-    )
+    if (changes.fn !== undefined || changes.tags !== undefined)
       this.#local.set(id, {
         fn: changes.fn ?? local?.fn ?? missingFunction(id),
         tags: changes.tags === undefined ? (local?.tags ?? new Set()) : new Set(changes.tags),
-        maxInstances:
-          changes.maxInstances !== undefined
-            ? changes.maxInstances
-            : (local?.maxInstances ?? this.#defaults.maxInstances),
       });
     const { definition: d, state } = stored;
     const schedule = scheduleFromJSON(d.schedule);
@@ -430,7 +439,7 @@ export class Scheduler implements JobOwner {
       };
       await this.#write(entry, 'replace', { next, enabled: state.enabled });
     }
-    this.#events.emit('modified', { jobId: id });
+    this.beat.events.emit('modified', { entry: id });
     return this.#job(id);
   }
 
@@ -454,7 +463,7 @@ export class Scheduler implements JobOwner {
     await this.#write({ ...entry, ...(tz === undefined ? {} : { timezone: tz }) }, 'replace', {
       enabled: stored.state.enabled,
     });
-    this.#events.emit('modified', { jobId: id });
+    this.beat.events.emit('modified', { entry: id });
     return this.#job(id);
   }
 
@@ -505,6 +514,7 @@ export class Scheduler implements JobOwner {
             scheduledAt: now,
             args: j.args,
             kwargs: j.kwargs,
+            maxInstances: j.maxInstances,
           }),
         ),
       ),
