@@ -109,11 +109,11 @@ export function entryOf(
  * A job's first run after `now`. A one-off whose time has passed is due at once, as in
  * APScheduler: its misfire policy then runs it or reports it `missed`.
  */
-export function firstRun(schedule: Schedule, id: string, now: number): NextRun {
+export function firstRun(schedule: Schedule, id: string, now: number, timezone: string): NextRun {
+  // The one-off's time from the start of time, so an offset-less date is read in the zone.
+  const once = schedule.kind === 'oneOff' ? nextRunAfterMs(schedule, -8.64e15, timezone) : undefined;
   const next =
-    schedule.kind === 'oneOff' && schedule.at <= now
-      ? schedule.at
-      : (nextRunAfterMs(schedule, now) ?? null);
+    once !== undefined && once <= now ? once : (nextRunAfterMs(schedule, now, timezone) ?? null);
   return {
     nextRunAt: next,
     dueAt: next === null ? null : next + jitterDelayMs(schedule, id, next),

@@ -335,7 +335,8 @@ export class Scheduler implements JobOwner {
       hash: definitionHash(definition),
       enabled: keep.enabled ?? enabled,
       source: 'api' as const,
-      ...(keep.next ?? firstRun(schedule, definition.name, now)),
+      ...(keep.next ??
+        firstRun(schedule, definition.name, now, entry.timezone ?? this.timezone)),
     };
     const [result] = await this.beat.store.upsert([write], mode, now);
     const status = result?.status ?? 'exists';
