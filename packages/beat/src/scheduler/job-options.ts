@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { optionTypes as t, type OptionType } from '@celeriac/core/internal';
-import { instanceLimits, type BeatEntry, type EntryDefinition } from '../entry.js';
-import { jitterDelayMs, nextRunAfterMs, type Schedule } from '../schedules/schedule.js';
-import type { NextRun } from '../store/schedule-store.js';
+import {
+  compileEntry,
+  definitionHash,
+  instanceLimits,
+  type BeatEntry,
+  type EntryDefinition,
+  type StoredEntry,
+} from '../entry.js';
+import {
+  jitterDelayMs,
+  nextRunAfterMs,
+  scheduleFromJSON,
+  type Schedule,
+} from '../schedules/schedule.js';
+import type { EntryWrite, NextRun, ScheduleStore, UpsertMode } from '../store/schedule-store.js';
 import type { AddJobOptions, JobChanges, JobDefaults } from './job.js';
 
 const maxInstances = t.anyOf(t.range(1, 16, true), {
@@ -111,7 +123,8 @@ export function entryOf(
  */
 export function firstRun(schedule: Schedule, id: string, now: number, timezone: string): NextRun {
   // The one-off's time from the start of time, so an offset-less date is read in the zone.
-  const once = schedule.kind === 'oneOff' ? nextRunAfterMs(schedule, -8.64e15, timezone) : undefined;
+  const once =
+    schedule.kind === 'oneOff' ? nextRunAfterMs(schedule, -8.64e15, timezone) : undefined;
   const next =
     once !== undefined && once <= now ? once : (nextRunAfterMs(schedule, now, timezone) ?? null);
   return {
@@ -131,4 +144,71 @@ export function conflict(id: string): CeleriacError {
 /** The system's time zone, which the `schedule` library and APScheduler read times in. */
 export function localTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/**
+ * Writes a job's entry to the store as an `api` entry (so a beat's config sync leaves it
+ * alone): the next run from `now` unless `next` keeps one, the enabled flag unless `enabled`
+ * keeps one. Throws for an existing id in `create` mode and for a full store.
+ */
+export async function writeJob(
+  store: ScheduleStore,
+  entry: BeatEntry,
+  mode: UpsertMode,
+  o: { timezone: string; now: number; next?: NextRun; enabled?: boolean },
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const { definition, enabled } = compileEntry(entry, { timezone: o.timezone });
+  const schedule = scheduleFromJSON(definition.schedule);
+  const write: EntryWrite = {
+    definition,
+    hash: definitionHash(definition),
+    enabled: o.enabled ?? enabled,
+    source: 'api',
+    ...(o.next ?? firstRun(schedule, definition.name, o.now, entry.timezone ?? o.timezone)),
+  };
+  const [result] = await store.upsert([write], mode, o.now);
+  const status = result?.status ?? 'exists';
+  if (status === 'exists') throw conflict(definition.name);
+  if (status === 'full')
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `the schedule store is full: remove jobs before adding "${definition.name}"`,
+      { details: { option: 'id', value: definition.name } },
+    );
+  return status;
+}
+
+/**
+ * A stored job's entry with `changes`, keeping its next run and enabled flag; undefined when
+ * the changes leave the stored definition as it is (a new function or tags live in the process).
+ */
+export function modifiedEntry(
+  stored: StoredEntry,
+  changes: JobChanges,
+  timezone: string,
+): { entry: BeatEntry; keep: { next: NextRun; enabled: boolean } } | undefined {
+  const { definition: d, state } = stored;
+  const schedule = scheduleFromJSON(d.schedule);
+  const entry = entryOf(d, schedule, changes);
+  if (definitionHash(compileEntry(entry, { timezone }).definition) === definitionHash(d))
+    return undefined;
+  const at = state.nextRunAt;
+  const next = {
+    nextRunAt: at,
+    dueAt: at === null ? null : at + jitterDelayMs(schedule, d.name, at),
+  };
+  return { entry, keep: { next, enabled: state.enabled } };
+}
+
+export function missingFunction(id: string): never {
+  throw new CeleriacError(
+    ErrorCodes.INVALID_OPTION,
+    `job "${id}" has no function in this process: pass fn in the changes`,
+    { details: { option: 'fn' } },
+  );
+}
+
+/** A wall-clock schedule's own time zone, if it names one. */
+export function zoneOf(schedule: Schedule): string | undefined {
+  return 'timezone' in schedule ? schedule.timezone : undefined;
 }

@@ -39,7 +39,10 @@ class StopExample extends Error {}
 const full = (t: number): string => new Date(t).toISOString().slice(0, 19).replace('T', ' ');
 
 /** Runs one example on a manual clock and returns each job's first runs, as the doc writes them. */
-async function run(example: Example, index: number): Promise<{ got: string[][]; want: string[][] }> {
+async function run(
+  example: Example,
+  index: number,
+): Promise<{ got: string[][]; want: string[][] }> {
   const clock = new ManualClock(DOC_NOW);
   const schedulers: beat.Scheduler[] = [];
   const stores: sqlite.SqliteScheduleStore[] = [];
@@ -49,7 +52,9 @@ async function run(example: Example, index: number): Promise<{ got: string[][]; 
   const want = example.expected.map((runs) =>
     runs.map((r): ExpectedRun => {
       const today = BEFORE_WT_SEM[r.text];
-      return today === undefined ? r : { ...r, text: today, at: Date.parse(`${today.replace(' ', 'T')}Z`) };
+      return today === undefined
+        ? r
+        : { ...r, text: today, at: Date.parse(`${today.replace(' ', 'T')}Z`) };
     }),
   );
   const satisfied = (): boolean =>
@@ -87,12 +92,19 @@ async function run(example: Example, index: number): Promise<{ got: string[][]; 
       },
     },
   };
-  const fakeProcess = { once: (_: string, fn: () => void) => handlers.push(fn), on: (_: string, fn: () => void) => handlers.push(fn) };
+  const fakeProcess = {
+    once: (_: string, fn: () => void) => handlers.push(fn),
+    on: (_: string, fn: () => void) => handlers.push(fn),
+  };
   const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-  const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (
-    ...args: string[]
-  ) => (...values: unknown[]) => Promise<void>;
-  const body = new AsyncFunction('__import', 'console', 'process', toFunctionBody(programOf(example.code)));
+  const AsyncFunction = (Object.getPrototypeOf(async () => undefined) as { constructor: unknown })
+    .constructor as new (...args: string[]) => (...values: unknown[]) => Promise<void>;
+  const body = new AsyncFunction(
+    '__import',
+    'console',
+    'process',
+    toFunctionBody(programOf(example.code)),
+  );
   const importOf = (name: string): unknown => {
     const m = modules[name];
     if (m === undefined) throw new Error(`${example.where}: the test has no module "${name}"`);
@@ -122,7 +134,8 @@ async function run(example: Example, index: number): Promise<{ got: string[][]; 
   const got = want.map((w, i) =>
     (runs.get(order[i] ?? '') ?? []).slice(0, Math.max(w.length, 1)).map((r, j) => {
       const e = w[j];
-      if (e && e.toleranceMs > 0) return Math.abs(r.ranAt - e.at) <= e.toleranceMs ? e.text : `~${full(r.ranAt)}`;
+      if (e && e.toleranceMs > 0)
+        return Math.abs(r.ranAt - e.at) <= e.toleranceMs ? e.text : `~${full(r.ranAt)}`;
       return full(r.scheduledAt);
     }),
   );

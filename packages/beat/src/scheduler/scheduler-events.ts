@@ -1,4 +1,5 @@
 import { silentLogger, type Logger } from '@celeriac/core';
+import type { Beat } from '../beat.js';
 import type { MissedReason } from '../events.js';
 
 /** What every run event says: which job, which run, and when it was scheduled. */
@@ -72,4 +73,26 @@ export class SchedulerEvents {
       }
     }
   }
+}
+
+/**
+ * Beat decides about misfires, coalescing and `maxInstances`, and its entries API reports
+ * edits: those events come from it. `submitted`, `executed` and `error` come from the app, at
+ * the call and when the function settles (beat's own would come a poll later).
+ */
+export function forwardBeatEvents(beat: Beat, events: SchedulerEvents): void {
+  beat.on('missed', (e) =>
+    events.emit('missed', { jobId: e.entry, scheduledAt: e.scheduledAt, reason: e.reason }),
+  );
+  beat.on('maxInstances', (e) =>
+    events.emit('maxInstances', {
+      jobId: e.entry,
+      runId: e.taskId,
+      scheduledAt: e.scheduledAt,
+      running: e.running,
+      maxInstances: e.maxInstances,
+    }),
+  );
+  for (const name of ['added', 'removed', 'modified', 'paused', 'resumed'] as const)
+    beat.on(name, (e) => events.emit(name, { jobId: e.entry }));
 }

@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CeleriacError,
-  ErrorCodes,
-  silentLogger,
-  systemClock,
-  type Clock,
-  type Logger,
-} from '@celeriac/core';
-import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
+import { CeleriacError, ErrorCodes, silentLogger, systemClock, type Clock } from '@celeriac/core';
+import { optionChecks, optionTypes as t } from '@celeriac/core/internal';
 import { Beat } from '../beat.js';
-import { compileEntry, definitionHash, type BeatEntry, type StoredEntry } from '../entry.js';
-import { jitterDelayMs, scheduleFromJSON, type Schedule } from '../schedules/schedule.js';
+import type { BeatEntry, StoredEntry } from '../entry.js';
+import type { Schedule } from '../schedules/schedule.js';
 import { checkTimeZone } from '../schedules/wall-clock.js';
 import { MemoryScheduleStore } from '../store/memory-schedule-store.js';
-import type { NextRun, ScheduleStore, UpsertMode } from '../store/schedule-store.js';
+import type { NextRun, UpsertMode } from '../store/schedule-store.js';
 import { bindEvery, type SchedulerEveryBuilder } from './every-binder.js';
 import { InProcessApp } from './in-process-app.js';
 import {
@@ -28,16 +21,21 @@ import {
 import {
   CHANGES_SPEC,
   conflict,
-  DEFAULTS_SPEC,
   entryOf,
-  firstRun,
   JOB_SPEC,
   jobEntry,
   localTimeZone,
+  missingFunction,
+  modifiedEntry,
   randomJobId,
+  writeJob,
+  zoneOf,
   type JobOptionValues,
 } from './job-options.js';
+import { PendingWrites } from './pending-writes.js';
+import { compileJobDefaults, type SchedulerOptions } from './scheduler-options.js';
 import {
+  forwardBeatEvents,
   SchedulerEvents,
   type SchedulerEventName,
   type SchedulerListener,
@@ -51,41 +49,7 @@ import {
   type TriggerOptions,
 } from './triggers.js';
 
-/** Options of `new Scheduler()`. Unknown keys are refused (`CELERIAC_ERR_INVALID_OPTION`). */
-export interface SchedulerOptions {
-  /**
-   * Where jobs and their state live. The default keeps them in this process. A Redis, SQLite
-   * or PostgreSQL store shares them between processes: one runs the due jobs at a time (the
-   * beat leader lock), so every process must register each job's function under its id
-   * (`addJob(fn, trigger, { id, replaceExisting: true })`). @default a new `MemoryScheduleStore`
-   */
-  store?: ScheduleStore;
-  /** Time zone of wall-clock schedules that name none. @default the system's time zone */
-  timezone?: string;
-  /** Defaults of every job (APScheduler's `job_defaults`). @default `{ maxInstances: 1, coalesce: true, misfireGraceTime: null }` */
-  jobDefaults?: JobDefaults;
-  /** @default the system clock */
-  clock?: Clock;
-  /** @default silent */
-  logger?: Logger;
-  /** This process's name in the leader lock and logs. @default `<hostname>:<pid>:<random>` */
-  id?: string;
-  /** Seconds the leader lock lives without renewal (shared stores). @default 10 */
-  lockTtl?: number;
-  /** Longest sleep of the background loop between two looks at the store. @default 1 */
-  maxLoopInterval?: number;
-}
-
-const SCHEDULER_SPEC = {
-  store: { expected: 'a ScheduleStore', test: (v) => typeof v === 'object' && v !== null },
-  timezone: t.nonEmptyString,
-  jobDefaults: t.object,
-  clock: t.object,
-  logger: t.object,
-  id: t.nonEmptyString,
-  lockTtl: t.range(0.5, 3600, false, 'seconds'),
-  maxLoopInterval: t.range(0.01, 300, false, 'seconds'),
-} as const satisfies { readonly [K in keyof Required<SchedulerOptions>]: OptionType };
+export type { SchedulerOptions } from './scheduler-options.js';
 
 /**
  * `idle` (jobs may be added; `runPending()` drives it) → `running` (after `start()`: a
@@ -119,22 +83,12 @@ export class Scheduler implements JobOwner {
   readonly #defaults: Required<JobDefaults>;
   readonly #shared: boolean;
   readonly #local = new Map<string, LocalJob>();
-  readonly #writes = new Set<Promise<unknown>>();
-  /** The first failure of a `scheduledJob` add, thrown by the next call that waits for writes. */
-  #deferred: Error | undefined;
+  readonly #writes = new PendingWrites();
   #state: SchedulerState = 'idle';
   #closing: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions = {}) {
-    const checks = optionChecks('Scheduler');
-    checks.strict(options, SCHEDULER_SPEC);
-    checks.strict(options.jobDefaults, DEFAULTS_SPEC, { prefix: 'jobDefaults.' });
-    const d = options.jobDefaults ?? {};
-    this.#defaults = {
-      maxInstances: d.maxInstances === undefined ? 1 : d.maxInstances,
-      coalesce: d.coalesce ?? true,
-      misfireGraceTime: d.misfireGraceTime === undefined ? null : d.misfireGraceTime,
-    };
+    this.#defaults = compileJobDefaults(options);
     this.#clock = options.clock ?? systemClock;
     const logger = (options.logger ?? silentLogger).child({ component: 'scheduler' });
     this.timezone = checkTimeZone(options.timezone ?? localTimeZone());
@@ -156,30 +110,7 @@ export class Scheduler implements JobOwner {
       clock: this.#clock,
       logger,
     });
-    this.#forwardBeatEvents();
-  }
-
-  /**
-   * Beat decides about misfires, coalescing and `maxInstances`, and its entries API reports
-   * edits: those events come from it. `submitted`, `executed` and `error` come from the app,
-   * at the call and when the function settles (beat's own would come a poll later).
-   */
-  #forwardBeatEvents(): void {
-    const events = this.#events;
-    this.beat.on('missed', (e) =>
-      events.emit('missed', { jobId: e.entry, scheduledAt: e.scheduledAt, reason: e.reason }),
-    );
-    this.beat.on('maxInstances', (e) =>
-      events.emit('maxInstances', {
-        jobId: e.entry,
-        runId: e.taskId,
-        scheduledAt: e.scheduledAt,
-        running: e.running,
-        maxInstances: e.maxInstances,
-      }),
-    );
-    for (const name of ['added', 'removed', 'modified', 'paused', 'resumed'] as const)
-      this.beat.on(name, (e) => events.emit(name, { jobId: e.entry }));
+    forwardBeatEvents(this.beat, this.#events);
   }
 
   get state(): SchedulerState {
@@ -204,7 +135,7 @@ export class Scheduler implements JobOwner {
   /** The `schedule` library's `every(10).minutes.do(job)`: `scheduler.every(10).minutes().do(job)`. */
   every(interval?: number): SchedulerEveryBuilder {
     return bindEvery(interval, (schedule, fn, args, tags) =>
-      this.#track(this.#add(fn, schedule, { args, tags })),
+      this.#writes.track(this.#add(fn, schedule, { args, tags })),
     );
   }
 
@@ -234,7 +165,7 @@ export class Scheduler implements JobOwner {
     options?: NoInfer<AddJobOptions<A> & DateTriggerOptions>,
   ): Promise<Job>;
   addJob(fn: JobFunction, trigger: Schedule | TriggerName, options: object = {}): Promise<Job> {
-    return this.#track(this.#add(fn, trigger, options as Record<string, unknown>));
+    return this.#writes.track(this.#add(fn, trigger, options as Record<string, unknown>));
   }
 
   /**
@@ -247,31 +178,9 @@ export class Scheduler implements JobOwner {
     options: AddJobOptions & TriggerOptions = {},
   ): <F extends JobFunction<never>>(fn: F) => F {
     return (fn) => {
-      this.#add(fn, trigger, options as Record<string, unknown>).catch((err: unknown) => {
-        this.#deferred ??= err as Error;
-      });
+      this.#writes.defer(this.#add(fn, trigger, options as Record<string, unknown>));
       return fn;
     };
-  }
-
-  /** Keeps the write in `#writes` (so later calls see it) without handling its failure. */
-  #track<T>(p: Promise<T>): Promise<T> {
-    const settled: Promise<unknown> = p.then(
-      () => this.#writes.delete(settled),
-      () => this.#writes.delete(settled),
-    );
-    this.#writes.add(settled);
-    return p;
-  }
-
-  /** Waits for the jobs being added (so `do()` without `await` works) and throws a deferred failure. */
-  async #ready(): Promise<void> {
-    while (this.#writes.size > 0) await Promise.all([...this.#writes]);
-    if (this.#deferred !== undefined) {
-      const err = this.#deferred;
-      this.#deferred = undefined;
-      throw err;
-    }
   }
 
   #assertOpen(what: string): void {
@@ -322,32 +231,16 @@ export class Scheduler implements JobOwner {
     return this.#job(id);
   }
 
-  async #write(
+  #write(
     entry: BeatEntry,
     mode: UpsertMode,
     keep: { next?: NextRun; enabled?: boolean } = {},
   ): Promise<'created' | 'updated' | 'unchanged'> {
-    const { definition, enabled } = compileEntry(entry, { timezone: this.timezone });
-    const now = this.#clock.now();
-    const schedule = scheduleFromJSON(definition.schedule);
-    const write = {
-      definition,
-      hash: definitionHash(definition),
-      enabled: keep.enabled ?? enabled,
-      source: 'api' as const,
-      ...(keep.next ??
-        firstRun(schedule, definition.name, now, entry.timezone ?? this.timezone)),
-    };
-    const [result] = await this.beat.store.upsert([write], mode, now);
-    const status = result?.status ?? 'exists';
-    if (status === 'exists') throw conflict(definition.name);
-    if (status === 'full')
-      throw new CeleriacError(
-        ErrorCodes.INVALID_OPTION,
-        `the schedule store is full: remove jobs before adding "${definition.name}"`,
-        { details: { option: 'id', value: definition.name } },
-      );
-    return status;
+    return writeJob(this.beat.store, entry, mode, {
+      timezone: this.timezone,
+      now: this.#clock.now(),
+      ...keep,
+    });
   }
 
   /** The job as stored now (without waiting for other writes: an add calls it). */
@@ -367,14 +260,14 @@ export class Scheduler implements JobOwner {
   }
 
   async getJob(id: string): Promise<Job | undefined> {
-    await this.#ready();
+    await this.#writes.settled();
     const entry = await this.beat.store.get(id);
     return entry ? this.#toJob(entry) : undefined;
   }
 
   /** The jobs (with `tag`, those tagged so), soonest first, paused and finished ones last. */
   async getJobs(tag?: string): Promise<Job[]> {
-    await this.#ready();
+    await this.#writes.settled();
     const jobs = (await this.beat.store.list()).map((e) => this.#toJob(e));
     const at = (j: Job): number => j.nextRunTime?.getTime() ?? Infinity;
     return jobs
@@ -384,7 +277,7 @@ export class Scheduler implements JobOwner {
 
   /** Removes a job (APScheduler's `remove_job`, the `schedule` library's `cancel_job`). */
   async removeJob(job: string | Job): Promise<boolean> {
-    await this.#ready();
+    await this.#writes.settled();
     const id = typeof job === 'string' ? job : job.id;
     const removed = await this.beat.entries.remove(id);
     this.#local.delete(id);
@@ -400,14 +293,14 @@ export class Scheduler implements JobOwner {
   }
 
   async pauseJob(id: string): Promise<boolean> {
-    await this.#ready();
+    await this.#writes.settled();
     const paused = await this.beat.entries.pause(id);
     return paused;
   }
 
   /** Resumes a paused job from now: runs missed while it was paused are skipped. */
   async resumeJob(id: string): Promise<boolean> {
-    await this.#ready();
+    await this.#writes.settled();
     const resumed = await this.beat.entries.resume(id);
     return resumed;
   }
@@ -415,7 +308,7 @@ export class Scheduler implements JobOwner {
   /** Changes a job's function, name, args or policy; its schedule and next run stay. */
   async modifyJob(id: string, changes: JobChanges): Promise<Job | undefined> {
     optionChecks('scheduler.modifyJob').strict(changes, CHANGES_SPEC);
-    await this.#ready();
+    await this.#writes.settled();
     const stored = await this.beat.store.get(id);
     if (!stored) return undefined;
     const local = this.#local.get(id);
@@ -424,22 +317,8 @@ export class Scheduler implements JobOwner {
         fn: changes.fn ?? local?.fn ?? missingFunction(id),
         tags: changes.tags === undefined ? (local?.tags ?? new Set()) : new Set(changes.tags),
       });
-    const { definition: d, state } = stored;
-    const schedule = scheduleFromJSON(d.schedule);
-    const entry = entryOf(d, schedule, changes);
-    if (
-      definitionHash(compileEntry(entry, { timezone: this.timezone }).definition) !==
-      definitionHash(d)
-    ) {
-      const next: NextRun = {
-        nextRunAt: state.nextRunAt,
-        dueAt:
-          state.nextRunAt === null
-            ? null
-            : state.nextRunAt + jitterDelayMs(schedule, id, state.nextRunAt),
-      };
-      await this.#write(entry, 'replace', { next, enabled: state.enabled });
-    }
+    const edit = modifiedEntry(stored, changes, this.timezone);
+    if (edit) await this.#write(edit.entry, 'replace', edit.keep);
     this.beat.events.emit('modified', { entry: id });
     return this.#job(id);
   }
@@ -450,7 +329,7 @@ export class Scheduler implements JobOwner {
     trigger: Schedule | TriggerName,
     options: TriggerOptions = {},
   ): Promise<Job | undefined> {
-    await this.#ready();
+    await this.#writes.settled();
     const stored = await this.beat.store.get(id);
     if (!stored) return undefined;
     const { schedule, rest } = resolveTrigger(
@@ -478,7 +357,7 @@ export class Scheduler implements JobOwner {
       );
     }
     this.#state = 'running';
-    await this.#ready();
+    await this.#writes.settled();
     await this.beat.start();
     this.#events.emit('started', {});
   }
@@ -491,7 +370,7 @@ export class Scheduler implements JobOwner {
   async runPending(options: { wait?: boolean } = {}): Promise<number> {
     optionChecks('scheduler.runPending').strict(options, { wait: t.boolean });
     this.#assertOpen('run pending jobs');
-    await this.#ready();
+    await this.#writes.settled();
     const [, runs] = await this.#app.collect(() => this.beat.tick());
     if (options.wait ?? true) await Promise.all(runs);
     return runs.length;
@@ -526,7 +405,7 @@ export class Scheduler implements JobOwner {
 
   /** When the next job is due (the `schedule` library's `next_run`); undefined with none. */
   async nextRun(): Promise<Date | undefined> {
-    await this.#ready();
+    await this.#writes.settled();
     const at = await this.beat.store.nextDueAt();
     return at === undefined ? undefined : new Date(at);
   }
@@ -551,22 +430,10 @@ export class Scheduler implements JobOwner {
 
   async #close(wait: boolean): Promise<void> {
     this.#state = 'shuttingDown';
-    await Promise.allSettled([...this.#writes]);
+    await this.#writes.settled({ rethrow: false });
     await this.beat.close();
     if (wait) await this.#app.drain();
     this.#state = 'shutdown';
     this.#events.emit('shutdown', {});
   }
-}
-
-function missingFunction(id: string): never {
-  throw new CeleriacError(
-    ErrorCodes.INVALID_OPTION,
-    `job "${id}" has no function in this process: pass fn in the changes`,
-    { details: { option: 'fn' } },
-  );
-}
-
-function zoneOf(schedule: Schedule): string | undefined {
-  return 'timezone' in schedule ? schedule.timezone : undefined;
 }
