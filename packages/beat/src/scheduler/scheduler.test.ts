@@ -1,10 +1,10 @@
 import { isCeleriacError, ManualClock } from '@celeriac/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { cron } from '../schedules/cron.js';
 import { interval } from '../schedules/interval.js';
 import { MemoryScheduleStore } from '../store/memory-schedule-store.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import type { JobDefaults } from './job.js';
+import type { Job, JobDefaults } from './job.js';
 import type { SchedulerEventMap, SchedulerEventName } from './scheduler-events.js';
 
 /** Monday 2 June 2025, 09:00 UTC. */
@@ -425,6 +425,27 @@ describe('Scheduler: the job API', () => {
     expect(got.sort()).toEqual(['a', 'b']);
     expect((await scheduler.nextRun())?.toISOString()).toBe(iso(T0 + 2 * MIN));
     expect(await scheduler.idleSeconds()).toBe(90);
+  });
+});
+
+describe('Scheduler: types', () => {
+  it('checks args against the function, kwargs as its last parameter', () => {
+    const s = new Scheduler({ timezone: 'UTC' });
+    const greet = (name: string, times: number): void => void [name, times];
+    const withOptions = (n: number, o: { loud: boolean }): void => void [n, o];
+    const checks = (): void => {
+      void s.every().day().do(greet, 'Ann', 2);
+      // @ts-expect-error: times must be a number
+      void s.every().day().do(greet, 'Ann', '2');
+      void s.addJob(greet, interval(60), { args: ['Ann', 2] });
+      // @ts-expect-error: name must be a string
+      void s.addJob(greet, interval(60), { args: [1, 2] });
+      void s.addJob(withOptions, 'interval', { minutes: 1, args: [1], kwargs: { loud: true } });
+      // @ts-expect-error: interval fields on the cron trigger
+      void s.addJob(greet, 'cron', { minutes: 1 });
+    };
+    expectTypeOf(checks).toBeFunction();
+    expectTypeOf(s.addJob(greet, interval(60))).resolves.toEqualTypeOf<Job>();
   });
 });
 
