@@ -4,10 +4,10 @@ import {
   silentLogger,
   systemClock,
   type Clock,
+  type ControlChannel,
   type Logger,
 } from '@celeriac/core';
 import type { ApplyOptions } from '@celeriac/client';
-import type { ControlChannel } from '@celeriac/core';
 import { forwardCeleryEvents, type CeleryEventsForwarder } from './beat-celery-events.js';
 import { Dispatcher } from './beat-dispatch.js';
 import { BeatEntries } from './beat-entries.js';
@@ -105,7 +105,6 @@ export class Beat {
   readonly store: ScheduleStore;
   /** What this beat reports; see {@link Beat.on}. */
   readonly events: BeatEvents;
-  readonly #app: BeatApp;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #config: readonly BeatEntry[];
@@ -113,7 +112,7 @@ export class Beat {
   readonly #lock: LeaderLock;
   readonly #runs: RunTracker;
   readonly #dispatcher: Dispatcher;
-  #celeryEvents: CeleryEventsForwarder | undefined;
+  readonly #celeryEvents: CeleryEventsForwarder | undefined;
   #state: BeatState = 'idle';
   #nextRecoveryAt = 0;
   #starting: Promise<unknown> | undefined;
@@ -124,7 +123,6 @@ export class Beat {
 
   constructor(app: BeatApp, options: BeatOptions = {}) {
     this.options = compileBeatOptions(options);
-    this.#app = app;
     this.#logger = (options.logger ?? app.logger ?? silentLogger).child({
       component: 'beat',
       beat: this.options.id,

@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisScheduleStore } from '@celeriac/beat/redis';
+import { Celeriac, receiveEvents, type CeleryEvent } from '@celeriac/client';
+import { silentLogger } from '@celeriac/core';
 import { uniqueName } from '@celeriac/testing';
 import { Redis } from 'ioredis';
 import { expect, inject, it } from 'vitest';
@@ -28,6 +30,10 @@ it('maxInstances: 1 across 3 beat and 2 worker processes on Redis: never two run
   const workers: WorkerProcess[] = [];
   const beats = new Map<string, { child: ChildProcess; log: string }>();
   const runIds: string[] = [];
+  // The beats run with -E: their events come on celeryev, from the beat id as hostname.
+  const listener = new Celeriac({ broker: url, logger: silentLogger });
+  const events: CeleryEvent[] = [];
+  const receiver = await receiveEvents(listener, (e) => events.push(e), { routingKey: 'beat.#' });
   try {
     // Two workers of two slots each: without maxInstances, four runs could go at once.
     for (let i = 0; i < 2; i++)
@@ -37,7 +43,7 @@ it('maxInstances: 1 across 3 beat and 2 worker processes on Redis: never two run
     for (const id of ['beat-1', 'beat-2', 'beat-3']) {
       const child = spawn(
         process.execPath,
-        [BIN, 'beat', '--app', APP, '--namespace', namespace, '--lock-ttl', '2'],
+        [BIN, 'beat', '--app', APP, '--namespace', namespace, '--lock-ttl', '2', '-E'],
         { env: { ...process.env, ...env } },
       );
       const b = { child, log: '' };
@@ -98,7 +104,16 @@ it('maxInstances: 1 across 3 beat and 2 worker processes on Redis: never two run
     const log = logs();
     expect(log).toContain('maxInstances runs of the entry are still queued or running');
     expect(log).not.toContain('maxInstances is not enforced');
+    const mine = events.filter((e) => e['entry'] === 'overlapping');
+    const types = new Set(mine.map((e) => e.type));
+    for (const t of ['beat-added', 'beat-submitted', 'beat-max-instances', 'beat-executed'])
+      expect(types, [...types].join(', ')).toContain(t);
+    const submitted = mine.filter((e) => e.type === 'beat-submitted').map((e) => e.uuid);
+    expect(new Set(submitted).size).toBe(submitted.length);
+    for (const id of runs.map((r) => r.id)) expect(submitted).toContain(id);
   } finally {
+    await receiver.close();
+    await listener.close();
     for (const b of beats.values()) if (b.child.exitCode === null) b.child.kill('SIGKILL');
     for (const w of workers) {
       w.child.kill('SIGTERM');

@@ -41,7 +41,7 @@ export async function eventsCommand(argv: string[], io: CliIo): Promise<number> 
   }
   const types = listOption(str(p, 'types'));
   for (const t of types ?? []) {
-    if (!/^(task|worker)-[a-z]+$/.test(t))
+    if (!/^(task|worker|beat)-[a-z]+(-[a-z]+)*$/.test(t))
       throw new UsageError(`--types: "${t}" is not an event type such as task-failed`);
   }
   const { app, logger } = await serviceApp(
