@@ -128,3 +128,28 @@ export type {
 } from './schedules/every.js';
 export type { DateInput, RangeOptions, ScheduleDate } from './schedules/common.js';
 export { checkTimeZone } from './schedules/wall-clock.js';
+export { Scheduler } from './scheduler/scheduler.js';
+export type { SchedulerOptions, SchedulerState } from './scheduler/scheduler.js';
+export { Job } from './scheduler/job.js';
+export type {
+  AddJobOptions,
+  JobArgs,
+  JobChanges,
+  JobDefaults,
+  JobFunction,
+  JobOwner,
+} from './scheduler/job.js';
+export type { EveryJobBinder, SchedulerEveryBuilder } from './scheduler/every-binder.js';
+export type {
+  JobRunInfo,
+  SchedulerEventMap,
+  SchedulerEventName,
+  SchedulerListener,
+} from './scheduler/scheduler-events.js';
+export type {
+  CronTriggerOptions,
+  DateTriggerOptions,
+  IntervalTriggerOptions,
+  TriggerName,
+  TriggerOptions,
+} from './scheduler/triggers.js';
