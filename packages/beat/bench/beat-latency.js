@@ -4,11 +4,12 @@
 // run's scheduled time. Afterwards this process reads the queue from Redis and checks that
 // each (entry, scheduled time) in the measured window is there exactly once.
 //
-//   node packages/beat/bench/beat-latency.js redis://127.0.0.1:6379/0 [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite sqlite:///tmp/x.db] [--json]
+//   node packages/beat/bench/beat-latency.js redis://127.0.0.1:6379/0 [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite sqlite:///tmp/x.db] [--postgres postgresql://127.0.0.1/test] [--json]
 //
 // Prints p50 / p90 / p99 / max in milliseconds, and checks that every run arrived exactly once.
 // Then, with --edits N (0 skips it), the "edit → acted on by the leader" latency on Redis and
-// on SQLite (a temporary file unless --sqlite names one): see edit-latency.js.
+// on SQLite (a temporary file unless --sqlite names one), and on PostgreSQL with --postgres
+// (the bench's own namespace in that database): see edit-latency.js.
 // Only the bench's own keys (and temporary file) are written and deleted afterwards.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ const { values: opts, positionals } = parseArgs({
     warmup: { type: 'string', default: '3' },
     edits: { type: 'string', default: '200' },
     sqlite: { type: 'string' },
+    postgres: { type: 'string' },
     json: { type: 'boolean', default: false },
     child: { type: 'boolean', default: false },
     namespace: { type: 'string' },
@@ -37,7 +39,7 @@ const { values: opts, positionals } = parseArgs({
 const url = positionals[0] ?? process.env.REDIS_URL;
 if (opts.help || !url) {
   console.log(
-    'Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite <url>] [--json]',
+    'Usage: node packages/beat/bench/beat-latency.js <redis-url> [--entries 1000] [--seconds 20] [--warmup 3] [--edits 200] [--sqlite <url>] [--postgres <url>] [--json]',
   );
   process.exit(opts.help ? 0 : 2);
 }
@@ -155,6 +157,7 @@ if (opts.child) {
     } finally {
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
+    if (opts.postgres) result.edit.push(await measureEditLatency(opts.postgres, { edits }));
   }
   if (opts.json) console.log(JSON.stringify(result));
   else {

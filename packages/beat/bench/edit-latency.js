@@ -16,12 +16,15 @@ import { parseArgs } from 'node:util';
 const POLL_S = 30;
 const EDIT_TIMEOUT_MS = 5000;
 
-/** The leader: a beat on the store, publishing through the broker (the same URL). */
+/** The leader: a beat on the store, publishing through the broker (the same URL, but for PostgreSQL). */
 async function child(url, namespace, queue) {
   const { Celeriac } = await import('@celeriac/client');
   const { silentLogger } = await import('@celeriac/core');
   const { Beat, createScheduleStore } = await import('@celeriac/beat');
-  const app = new Celeriac({ broker: url, backend: false, logger: silentLogger });
+  // PostgreSQL is a store, not a broker: its runs go to an in-process queue (what is timed is
+  // the store's wake-up, up to the publish).
+  const broker = /^postgres(ql)?:/i.test(url) ? 'memory://' : url;
+  const app = new Celeriac({ broker, backend: false, logger: silentLogger });
   const store = await createScheduleStore(url, { namespace });
   const timedApp = {
     logger: silentLogger,
