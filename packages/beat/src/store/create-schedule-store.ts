@@ -1,9 +1,7 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { redactUrl } from '@celeriac/core/internal';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
-import type * as RedisStoreModule from '../redis/index.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';
-import type * as PostgresStoreModule from '../postgres/index.js';
 import type { ScheduleStore } from './schedule-store.js';
 
 /** Options of {@link createScheduleStore}. */
@@ -28,19 +26,7 @@ export async function createScheduleStore(
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'memory') return new MemoryScheduleStore(options);
   if (scheme === 'redis' || scheme === 'rediss') {
-    let mod: typeof RedisStoreModule;
-    try {
-      mod = await import('../redis/index.js');
-    } catch (err) {
-      throw new CeleriacError(
-        ErrorCodes.MISSING_DRIVER,
-        `the beat store at ${redactUrl(url)} needs the ioredis package: npm install ioredis`,
-        {
-          cause: err,
-          details: { driver: 'ioredis' },
-        },
-      );
-    }
+    const mod = await withDriver(url, 'ioredis', () => import('../redis/index.js'));
     return new mod.RedisScheduleStore({ url, ...options });
   }
   if (scheme === 'sqlite') {
@@ -49,19 +35,7 @@ export async function createScheduleStore(
     return new mod.SqliteScheduleStore({ url, ...options });
   }
   if (scheme === 'postgresql' || scheme === 'postgres') {
-    let mod: typeof PostgresStoreModule;
-    try {
-      mod = await import('../postgres/index.js');
-    } catch (err) {
-      throw new CeleriacError(
-        ErrorCodes.MISSING_DRIVER,
-        `the beat store at ${redactUrl(url)} needs the pg package: npm install pg`,
-        {
-          cause: err,
-          details: { driver: 'pg' },
-        },
-      );
-    }
+    const mod = await withDriver(url, 'pg', () => import('../postgres/index.js'));
     return new mod.PostgresScheduleStore({ url, ...options });
   }
   throw new CeleriacError(
@@ -71,4 +45,17 @@ export async function createScheduleStore(
       details: { scheme: scheme ?? null },
     },
   );
+}
+
+/** Loads a store's module, whose driver package is an optional peer: missing, it says how to install it. */
+async function withDriver<M>(url: string, driver: string, load: () => Promise<M>): Promise<M> {
+  try {
+    return await load();
+  } catch (err) {
+    throw new CeleriacError(
+      ErrorCodes.MISSING_DRIVER,
+      `the beat store at ${redactUrl(url)} needs the ${driver} package: npm install ${driver}`,
+      { cause: err, details: { driver } },
+    );
+  }
 }
