@@ -5,7 +5,7 @@
  * RabbitMQ with the rpc:// backend returns its final value to the Python client.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac } from '@celeriac/client';
 import { silentLogger } from '@celeriac/core';
 import {
@@ -13,14 +13,14 @@ import {
   requirePythonCelery,
   runPythonScript,
   startCeleryWorker,
+  startRedisServer,
   uniqueName,
   type CeleryWorkerHandle,
   type PythonEnv,
   type RabbitMqForTests,
+  type RedisServerHandle,
 } from '@celeriac/testing';
 import { Worker } from '../index.js';
-
-const redisUrl = inject('redisUrl');
 
 function defineTasks(app: Celeriac): void {
   app.task('js.add', (a: number, b: number) => a + b);
@@ -62,7 +62,10 @@ async function stop(s: Started | undefined): Promise<void> {
 describe('Python canvas → Celeriac worker (Redis)', () => {
   const jsQueue = uniqueName('js-canvas');
   const pyQueue = uniqueName('py-canvas');
-  const env: PythonEnv = { brokerUrl: redisUrl };
+  // A Redis of its own: with other test files running beside this one on the shared Redis, the
+  // Python errback's result once never reached the waiting client (link_error below).
+  let redis: RedisServerHandle | undefined;
+  let env: PythonEnv;
   let s: Started | undefined;
   const run = <T>(args: string[]): Promise<T> =>
     runPythonScript<T>(
@@ -72,9 +75,14 @@ describe('Python canvas → Celeriac worker (Redis)', () => {
     );
 
   beforeAll(async () => {
-    s = await start(env, redisUrl, jsQueue, pyQueue);
+    redis = await startRedisServer();
+    env = { brokerUrl: redis.url };
+    s = await start(env, redis.url, jsQueue, pyQueue);
   });
-  afterAll(() => stop(s));
+  afterAll(async () => {
+    await stop(s);
+    await redis?.stop();
+  });
 
   it('add.chunks(zip(range(10), range(10)), 3) returns each chunk', async () => {
     const out = await run<{ result: number[][] }>(['chunks']);
