@@ -81,7 +81,7 @@ async function storeFrom(p: Parsed, command: string, logger: Logger): Promise<Be
     url = config.store ?? defaultStoreUrl(await loadApp(spec));
   }
   url ??= process.env['CELERIAC_BROKER_URL'];
-  if (url === undefined || !/^(rediss?|sqlite):\/\//i.test(url)) {
+  if (url === undefined || !/^(rediss?|sentinels?|sqlite):\/\//i.test(url)) {
     throw new UsageError(
       `beat ${command} needs the schedule store the beats share, Redis or SQLite: pass --store redis://… or --store sqlite://./celeriac.db, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
     );

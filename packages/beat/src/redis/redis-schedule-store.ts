@@ -1,5 +1,6 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import {
+  isRedisUrl,
   optionChecks,
   optionTypes as t,
   type OptionType,
@@ -32,7 +33,8 @@ import { CLAIM_SCRIPT, REMOVE_SCRIPT, SET_ENABLED_SCRIPT, UPSERT_SCRIPT } from '
 /** Options of {@link RedisScheduleStore}. */
 export interface RedisScheduleStoreOptions {
   /**
-   * `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Usually the broker's URL.
+   * `redis://[[user]:password@]host[:port][/db]`, `rediss://…` or a Redis Sentinel
+   * `sentinel://h1:26379;sentinel://h2:26379/0?master_name=mymaster`. Usually the broker's URL.
    * @default undefined (required unless `client` is given)
    */
   url?: string;
@@ -110,10 +112,10 @@ export class RedisScheduleStore implements ScheduleStore {
       this.#ownsClient = false;
       this.#url = 'the given client';
     } else {
-      if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
+      if (typeof options.url !== 'string' || !isRedisUrl(options.url)) {
         throw new CeleriacError(
           ErrorCodes.INVALID_OPTION,
-          `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`,
+          `RedisScheduleStore needs url "redis://…", "rediss://…" or "sentinel://…" (or client), got ${JSON.stringify(options.url)}`,
           {
             details: { field: 'url', option: 'url', value: options.url },
           },

@@ -1,5 +1,5 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import { redactUrl } from '@celeriac/core/internal';
+import { REDIS_SCHEMES, redactUrl } from '@celeriac/core/internal';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as RedisStoreModule from '../redis/index.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';
@@ -13,6 +13,7 @@ export interface CreateScheduleStoreOptions {
 
 /**
  * The schedule store a URL names: `memory://` (this process only), `redis://` / `rediss://`
+ * or Redis Sentinel's `sentinel://` / `sentinels://`
  * (loads `@celeriac/beat/redis` and ioredis only then) or `sqlite://./file.db` (loads
  * `@celeriac/beat/sqlite` and better-sqlite3 only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
  * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when the driver is not installed.
@@ -23,7 +24,7 @@ export async function createScheduleStore(
 ): Promise<ScheduleStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'memory') return new MemoryScheduleStore(options);
-  if (scheme === 'redis' || scheme === 'rediss') {
+  if (scheme !== undefined && REDIS_SCHEMES.includes(scheme)) {
     let mod: typeof RedisStoreModule;
     try {
       mod = await import('../redis/index.js');
@@ -46,7 +47,7 @@ export async function createScheduleStore(
   }
   throw new CeleriacError(
     ErrorCodes.UNSUPPORTED_URL,
-    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://) or sqlite://`,
+    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://, sentinel://) or sqlite://`,
     {
       details: { scheme: scheme ?? null },
     },

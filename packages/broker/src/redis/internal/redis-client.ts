@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from './redis-url.js';
 
 /** How {@link openRedisClient} opens a connection, beyond the user's ioredis options. */
 export interface OpenRedisClientOptions {
@@ -31,8 +32,9 @@ export interface OpenRedisClientOptions {
 }
 
 /**
- * Opens an ioredis client: from a URL (the broker, the result backend, the beat store and
- * coordination each open theirs this way), or as a duplicate of `from`, with the same server,
+ * Opens an ioredis client: from a URL, `redis://`, `rediss://` or a Redis Sentinel
+ * `sentinel://` / `sentinels://` list (`redis-url.ts`; the broker, the result backend, the beat
+ * store and coordination each open theirs this way), or as a duplicate of `from`, with the same server,
  * credentials and TLS (a blocking or subscriber connection beside a command connection).
  * Lazy by default: nothing connects until the first command.
  */
@@ -48,11 +50,15 @@ export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions 
   }
   const user = o.redisOptions ?? {};
   const connectionName = user.connectionName ?? o.connectionName;
-  return new Redis(from, {
+  const settings = parseRedisUrl(from, user);
+  const options: RedisOptions = {
     ...user,
+    ...settings.options,
     ...(connectionName === undefined ? {} : { connectionName }),
     enableAutoPipelining: user.enableAutoPipelining ?? o.autoPipelining ?? true,
     lazyConnect,
     ...o.overrides,
-  });
+  };
+  // A Sentinel URL is options only (the sentinels, the master's name); ioredis reads the rest.
+  return settings.url === undefined ? new Redis(options) : new Redis(settings.url, options);
 }
