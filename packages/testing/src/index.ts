@@ -14,6 +14,14 @@ declare module 'vitest' {
 export { freePort } from './servers/free-port.js';
 export { startRedisServer } from './servers/redis-server.js';
 export type { RedisServerHandle, RedisServerOptions } from './servers/redis-server.js';
+export { startRedisSentinel } from './servers/redis-sentinel.js';
+export type {
+  RedisNodeHandle,
+  RedisSentinelHandle,
+  RedisSentinelOptions,
+} from './servers/redis-sentinel.js';
+export { respCommand, respInfo } from './servers/resp.js';
+export type { RespValue } from './servers/resp.js';
 export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';
 export type {
   RabbitMqForTests,

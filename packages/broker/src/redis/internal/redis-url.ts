@@ -101,7 +101,8 @@ export function parseRedisUrl(url: string, user: RedisOptions = {}): RedisUrlSet
     }
   }
   const q = url.indexOf('?');
-  if (q < 0) return { url, options: {}, sentinel: false, ...waitParams(url, new URLSearchParams()) };
+  if (q < 0)
+    return { url, options: {}, sentinel: false, ...waitParams(url, new URLSearchParams()) };
   const query = new URLSearchParams(url.slice(q + 1));
   const wait = waitParams(url, query);
   for (const p of WAIT_PARAMS) query.delete(p);
@@ -129,9 +130,13 @@ function parseChunk(url: string, chunk: string, scheme: string): Chunk {
     // kombu reads each URL with HTTP's rules; so does this.
     parsed = new URL(`http://${chunk.slice(scheme.length + 3)}`);
   } catch (err) {
-    return invalidUrl(url, `has a sentinel address that is not host[:port]: "${redactUrl(chunk)}"`, {
-      cause: String(err),
-    });
+    return invalidUrl(
+      url,
+      `has a sentinel address that is not host[:port]: "${redactUrl(chunk)}"`,
+      {
+        cause: String(err),
+      },
+    );
   }
   const path = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   const host = parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';

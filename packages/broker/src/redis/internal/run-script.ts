@@ -80,7 +80,11 @@ function sendScript(
   return sendDirect(client, verb, [body, keys.length, ...keys, ...args]);
 }
 
-function sendDirect(client: Redis, verb: string, args: (string | number | Buffer)[]): Promise<unknown> {
+function sendDirect(
+  client: Redis,
+  verb: string,
+  args: (string | number | Buffer)[],
+): Promise<unknown> {
   const command = new Command(verb, args, { replyEncoding: 'utf8' });
   client.sendCommand(command);
   return command.promise as Promise<unknown>;
@@ -110,7 +114,9 @@ export async function runScriptReplicated<R>(
   if (wait === undefined || wait.replicas === 0) return runScript(client, script, keys, args);
   const sendWait = (): Promise<unknown> => {
     const waitArgs = [wait.replicas, wait.timeoutMs];
-    const p = script.direct ? sendDirect(client, 'wait', waitArgs) : client.call('wait', ...waitArgs);
+    const p = script.direct
+      ? sendDirect(client, 'wait', waitArgs)
+      : client.call('wait', ...waitArgs);
     // Read only when the script succeeded; a failed script's WAIT reply is of no interest.
     p.catch(() => undefined);
     return p;
@@ -135,6 +141,8 @@ function notReplicated(confirmed: number, wait: WaitOptions): CeleriacError {
   return new CeleriacError(
     ErrorCodes.NOT_REPLICATED,
     `the write reached the Redis master, but ${confirmed} of the ${wait.replicas} replica(s) asked for (waitReplicas) confirmed it within ${wait.timeoutMs} ms, so a failover now could lose it. Check the replicas (redis-cli INFO replication on the master), raise waitTimeoutMs, or lower waitReplicas`,
-    { details: { replicas: confirmed, waitReplicas: wait.replicas, waitTimeoutMs: wait.timeoutMs } },
+    {
+      details: { replicas: confirmed, waitReplicas: wait.replicas, waitTimeoutMs: wait.timeoutMs },
+    },
   );
 }
