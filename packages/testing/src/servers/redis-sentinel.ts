@@ -55,6 +55,11 @@ export interface RedisSentinelHandle {
   waitForFailover(oldPort: number): Promise<number>;
   /** Waits until the current master has `count` replicas online (`INFO replication`). */
   waitForReplicas(count: number): Promise<void>;
+  /**
+   * Waits until every online replica has the master's replication offset: everything written
+   * so far is on them, so a failover now keeps it.
+   */
+  waitForReplication(): Promise<void>;
   /** Kills every process and removes the directories. Idempotent. */
   stop(): Promise<void>;
 }
@@ -261,6 +266,19 @@ export async function startRedisSentinel(
     },
     async waitForReplicas(count) {
       await waitForOnlineReplicas(await masterPort(), count, within());
+    },
+    async waitForReplication() {
+      const port = await masterPort();
+      await waitFor(`the replicas to catch up with port ${port}`, within(), async () => {
+        const info = await respInfo(port, 'replication');
+        const offset = info.get('master_repl_offset');
+        const replicas = [...info].filter(
+          ([k, v]) => /^slave\d+$/.test(k) && v.includes('state=online'),
+        );
+        if (replicas.length === 0)
+          throw new Error(`the master at port ${port} has no replica online`);
+        return replicas.every(([, v]) => v.includes(`offset=${offset},`)) ? true : undefined;
+      });
     },
     stop,
   };
