@@ -123,8 +123,7 @@ function coordinationUrl(
   if (given) return undefined;
   const shared = ['memory', 'sqlite', ...REDIS_SCHEMES];
   if (brokerUrl && shared.includes(urlScheme(brokerUrl))) return brokerUrl;
-  if (backendUrl && ['sqlite', ...REDIS_SCHEMES].includes(urlScheme(backendUrl)))
-    return backendUrl;
+  if (backendUrl && ['sqlite', ...REDIS_SCHEMES].includes(urlScheme(backendUrl))) return backendUrl;
   return 'memory://';
 }
 

@@ -83,7 +83,12 @@ describe('redactUrl', () => {
 
 describe('isRedisUrl', () => {
   it('takes the four Redis schemes, in any case, and nothing else', () => {
-    for (const url of ['redis://h', 'REDISS://h', 'sentinel://h:26379;sentinel://h2', 'sentinels://h'])
+    for (const url of [
+      'redis://h',
+      'REDISS://h',
+      'sentinel://h:26379;sentinel://h2',
+      'sentinels://h',
+    ])
       expect(isRedisUrl(url)).toBe(true);
     for (const url of ['amqp://h', 'sqlite://./x.db', 'memory://', 'redis', ''])
       expect(isRedisUrl(url)).toBe(false);

@@ -1,9 +1,6 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { redactUrl, urlScheme } from '@celeriac/core/internal';
-import {
-  parseRedisUrl as readRedisUrl,
-  sentinelTarget,
-} from '@celeriac/broker/redis/internal';
+import { parseRedisUrl as readRedisUrl, sentinelTarget } from '@celeriac/broker/redis/internal';
 import type { RedisOptions } from 'ioredis';
 
 /**

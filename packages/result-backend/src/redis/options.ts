@@ -12,7 +12,11 @@ import {
   DEFAULT_RESULT_EXPIRES_MS,
 } from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { compileWaitOptions, sentinelTarget, type WaitOptions } from '@celeriac/broker/redis/internal';
+import {
+  compileWaitOptions,
+  sentinelTarget,
+  type WaitOptions,
+} from '@celeriac/broker/redis/internal';
 import { endpointTarget } from './connection.js';
 import { CELERY_TASK_KEY_PREFIX } from './keys.js';
 

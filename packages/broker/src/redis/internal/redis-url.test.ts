@@ -10,7 +10,7 @@ import { redisTarget } from '../connection.js';
 function invalidUrl(fn: () => unknown): { message: string; details: Record<string, unknown> } {
   const err = thrownBy(fn);
   expect(isCeleriacError(err, ErrorCodes.INVALID_URL)).toBe(true);
-  return err as never;
+  return err;
 }
 
 describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
