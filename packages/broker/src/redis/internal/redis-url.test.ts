@@ -15,7 +15,9 @@ function invalidUrl(fn: () => unknown): { message: string; details: Record<strin
 
 describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
   it('lists every sentinel, port 26379 by default, with the master name from the query', () => {
-    const s = parseRedisUrl('sentinel://h1:26380;sentinel://h2;sentinel://[::1]:1/3?master_name=m');
+    const s = parseRedisUrl(
+      'sentinel://h1:26380/3;sentinel://h2;sentinel://[::1]:1/3?master_name=m',
+    );
     expect(s.sentinel).toBe(true);
     expect(s.url).toBeUndefined();
     expect(s.options).toMatchObject({
@@ -41,6 +43,17 @@ describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
       password: 'p@ss',
       sentinelPassword: 'sp',
       sentinelUsername: 'su',
+    });
+  });
+
+  it('reads the database and credentials from the first URL, as kombu, a later one may repeat them', () => {
+    expect(parseRedisUrl('sentinel://h1;sentinel://h2/0?master_name=m').options.db).toBe(0);
+    expect(
+      parseRedisUrl('sentinel://:p@h1/2;sentinel://:p@h2/2?master_name=m').options,
+    ).toMatchObject({ db: 2, password: 'p' });
+    expect(parseRedisUrl('sentinel://:p@h1/2;sentinel://h2?master_name=m').options).toMatchObject({
+      db: 2,
+      password: 'p',
     });
   });
 
@@ -78,7 +91,9 @@ describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
     ['sentinel://h1;sentinel://h2', /names no master: add \?master_name=mymaster/],
     ['sentinel://h1?master_nam=m', /unknown parameter "master_nam"; did you mean "master_name"\?/],
     ['sentinel://h1:port?master_name=m', /not host\[:port\]/],
-    ['sentinel://h1/0;sentinel://h2/1?master_name=m', /different databases/],
+    ['sentinel://h1/0;sentinel://h2/1?master_name=m', /kombu and Celery read only the first/],
+    ['sentinel://h1;sentinel://h2/1?master_name=m', /names a database in a later sentinel URL/],
+    ['sentinel://h1;sentinel://:pw@h2?master_name=m', /names a password in a later sentinel URL/],
     ['sentinel://h1/x?master_name=m', /db=x: it takes an integer >= 0/],
     ['sentinel://h1;sentinels://h2?master_name=m', /mixes schemes/],
     ['sentinel://h1;redis://h2?master_name=m', /mixes schemes/],
@@ -101,7 +116,7 @@ describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
 describe('openRedisClient from a Sentinel URL', () => {
   it('opens a Sentinel-managed client whose duplicates and fused-ack target follow it', () => {
     const c: Redis = openRedisClient(
-      'sentinel://127.0.0.1:1;sentinel://localhost:2/4?master_name=m',
+      'sentinel://127.0.0.1:1/4;sentinel://localhost:2/4?master_name=m',
     );
     const d = openRedisClient(c, { connectionName: 'dup' });
     try {

@@ -12,9 +12,11 @@ import type { RedisOptions } from 'ioredis';
  * (redis-py's connection kwargs); the sentinels' own credentials are kombu's `sentinel_kwargs`,
  * here `?sentinel_password=` / `?sentinel_username=` or ioredis's `sentinelPassword` /
  * `sentinelUsername`. The master's name is kombu's `master_name` transport option, here
- * `?master_name=` or ioredis's `name`. Unlike kombu, which reads the database and the
- * credentials from the first URL only, any URL of the list may carry them (the database is
- * often written once, at the end), but two URLs that name different ones are refused.
+ * `?master_name=` or ioredis's `name`. The database and the master's credentials are the first
+ * URL's, as kombu reads them; a later URL that names others is refused rather than ignored.
+ * Query parameters may follow any URL of the list: kombu ignores a query after a later URL
+ * (and refuses one after the first), so `sentinel://h1;sentinel://h2/0?master_name=m` serves
+ * Python Celery too, given its `master_name` transport option.
  */
 export interface RedisUrlSettings {
   /** The URL to hand ioredis (`redis://` only, Celeriac's own parameters taken out), or undefined. */
@@ -105,6 +107,8 @@ export function parseRedisUrl(url: string, user: RedisOptions = {}): RedisUrlSet
     return { url, options: {}, sentinel: false, ...waitParams(url, new URLSearchParams()) };
   const query = new URLSearchParams(url.slice(q + 1));
   const wait = waitParams(url, query);
+  // Untouched unless it has Celeriac's own parameters: ioredis reads the rest as it is written.
+  if (!WAIT_PARAMS.some((p) => query.has(p))) return { url, options: {}, sentinel: false, ...wait };
   for (const p of WAIT_PARAMS) query.delete(p);
   const rest = query.toString();
   return { url: url.slice(0, q) + (rest ? `?${rest}` : ''), options: {}, sentinel: false, ...wait };
@@ -149,20 +153,29 @@ function parseChunk(url: string, chunk: string, scheme: string): Chunk {
   };
 }
 
-/** The one value the URLs of the list that name `what` agree on. */
-function agreed(
+/**
+ * The first URL's `what`, which is what kombu and Celery read. A later URL may repeat it (the
+ * database is often written once, at the end, as `/0`) but not say otherwise: Python would
+ * not see it, and the two sides would part ways.
+ */
+function fromFirst(
   url: string,
   chunks: readonly Chunk[],
   what: 'db' | 'username' | 'password',
 ): string | undefined {
-  const named = [...new Set(chunks.map((c) => c[what]).filter((v) => v !== undefined))];
-  if (named.length > 1) {
+  const first = chunks[0]![what];
+  const same = what === 'db' ? (first ?? '0') : first;
+  if (chunks.slice(1).some((c) => c[what] !== undefined && c[what] !== same)) {
+    const fix =
+      what === 'db'
+        ? 'write it on the first URL, or the same on each (sentinel://h1:26379/1;sentinel://h2:26379/1)'
+        : 'write them on the first URL, or the same on each (sentinel://:pw@h1:26379;sentinel://:pw@h2:26379)';
     invalidUrl(
       url,
-      `names different ${what === 'db' ? 'databases' : `${what}s`} in its sentinel URLs: write it once (the master has one), e.g. sentinel://h1:26379;sentinel://h2:26379/0`,
+      `names a ${what === 'db' ? 'database' : what} in a later sentinel URL that the first does not: kombu and Celery read only the first URL's; ${fix}`,
     );
   }
-  return named[0];
+  return first;
 }
 
 function parseSentinelUrl(url: string, user: RedisOptions): RedisUrlSettings {
@@ -199,10 +212,10 @@ function parseSentinelUrl(url: string, user: RedisOptions): RedisUrlSettings {
       "names no master: add ?master_name=mymaster (the name in the sentinels' `sentinel monitor` line; Celery's broker_transport_options['master_name']), or pass redisOptions: { name: 'mymaster' }",
     );
   }
-  const dbText = query.get('db') ?? agreed(url, chunks, 'db');
+  const dbText = query.get('db') ?? fromFirst(url, chunks, 'db');
   const db = dbText === undefined ? (user.db ?? 0) : integerParam(url, 'db', dbText, 0);
-  const password = query.get('password') ?? agreed(url, chunks, 'password');
-  const username = agreed(url, chunks, 'username');
+  const password = query.get('password') ?? fromFirst(url, chunks, 'password');
+  const username = fromFirst(url, chunks, 'username');
   const sentinelPassword = query.get('sentinel_password');
   const sentinelUsername = query.get('sentinel_username');
   const options: RedisOptions = {
