@@ -107,6 +107,12 @@ describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
     expect(err.details['url']).toBeTypeOf('string');
   });
 
+  it('refuses a scheme that is not Redis with CELERIAC_ERR_UNSUPPORTED_URL', () => {
+    const err = thrownBy(() => parseRedisUrl('amqp://u:secret@h'));
+    expect(err.code).toBe(ErrorCodes.UNSUPPORTED_URL);
+    expect(err.message).not.toContain('secret');
+  });
+
   it('never shows a password in its errors', () => {
     const err = invalidUrl(() => parseRedisUrl('sentinel://:secret@h1?sentinel_password=s2'));
     expect(err.message).not.toMatch(/secret|s2/);

@@ -88,9 +88,10 @@ export function parseRedisUrl(url: string, user: RedisOptions = {}): RedisUrlSet
   const scheme = urlScheme(url);
   if (scheme === 'sentinel' || scheme === 'sentinels') return parseSentinelUrl(url, user);
   if (scheme !== 'redis' && scheme !== 'rediss') {
-    invalidUrl(
-      url,
-      'is not a Redis URL: use redis://host:6379/0, rediss:// (TLS), or sentinel://host:26379;sentinel://host2:26379/0?master_name=mymaster',
+    throw new CeleriacError(
+      ErrorCodes.UNSUPPORTED_URL,
+      `"${redactUrl(url)}" is not a Redis URL: use redis://host:6379/0, rediss:// (TLS), or sentinel://host:26379/0;sentinel://host2:26379?master_name=mymaster`,
+      { details: { url: redactUrl(url), scheme: scheme ?? null } },
     );
   }
   if (url.includes(';')) {
