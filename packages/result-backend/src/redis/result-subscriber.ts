@@ -62,6 +62,8 @@ export class ResultSubscriber {
   private everReady = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Settles at the connection's next 'ready' (see `whenReady`). */
+  private ready: Promise<void> | undefined;
 
   constructor(private readonly options: ResultSubscriberOptions) {}
 
@@ -147,13 +149,33 @@ export class ResultSubscriber {
     const channel: Channel = {
       key,
       waiters: new Set(),
-      subscribed: conn.subscribe(key).then(() => undefined),
+      subscribed: this.whenReady(conn)
+        .then(() => conn.subscribe(key))
+        .then(() => undefined),
     };
     // Waiters handle the failure themselves; this keeps the rejection from going unhandled
     // when they have all left before it arrived.
     channel.subscribed.catch(() => undefined);
     this.channels.set(key, channel);
     return channel;
+  }
+
+  /**
+   * Resolves once the connection is ready. A SUBSCRIBE must not be sent before: ioredis writes
+   * it at once while a new connection is still being set up (SUBSCRIBE is allowed while Redis
+   * loads), and the connection, now in subscriber mode, then fails its own ready check (INFO),
+   * rejecting the subscription. Seen with waits begun during a reconnection (a failover).
+   * One listener for every channel joined meanwhile; `renew` subscribes them again anyway.
+   */
+  private whenReady(conn: Redis): Promise<void> {
+    if (conn.status === 'ready') return Promise.resolve();
+    this.ready ??= new Promise<void>((resolve) => {
+      conn.once('ready', () => {
+        this.ready = undefined;
+        resolve();
+      });
+    });
+    return this.ready;
   }
 
   private leave(channel: Channel, waiter: Waiter): void {
