@@ -62,8 +62,8 @@ export class ResultSubscriber {
   private everReady = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** Settles at the connection's next 'ready' (see `whenReady`). */
-  private ready: Promise<void> | undefined;
+  /** Settles when the connection's handshake under way ends (see `whenWritable`). */
+  private handshake: Promise<void> | undefined;
 
   constructor(private readonly options: ResultSubscriberOptions) {}
 
@@ -149,7 +149,7 @@ export class ResultSubscriber {
     const channel: Channel = {
       key,
       waiters: new Set(),
-      subscribed: this.whenReady(conn)
+      subscribed: this.whenWritable(conn)
         .then(() => conn.subscribe(key))
         .then(() => undefined),
     };
@@ -161,21 +161,27 @@ export class ResultSubscriber {
   }
 
   /**
-   * Resolves once the connection is ready. A SUBSCRIBE must not be sent before: ioredis writes
-   * it at once while a new connection is still being set up (SUBSCRIBE is allowed while Redis
-   * loads), and the connection, now in subscriber mode, then fails its own ready check (INFO),
-   * rejecting the subscription. Seen with waits begun during a reconnection (a failover).
-   * One listener for every channel joined meanwhile; `renew` subscribes them again anyway.
+   * Resolves when a SUBSCRIBE may be sent: at once, unless the connection is in the middle of
+   * its handshake (status `connect`), and then at its end (ready, or closed again). ioredis
+   * writes a SUBSCRIBE at once in that state (SUBSCRIBE is allowed while Redis loads), and the
+   * connection, now in subscriber mode, fails its own ready check (INFO), rejecting the
+   * subscription: seen with waits begun during a reconnection (a failover). In any other
+   * state the command waits in ioredis's offline queue, which is sent after the ready check.
+   * One pair of listeners for every channel joined meanwhile.
    */
-  private whenReady(conn: Redis): Promise<void> {
-    if (conn.status === 'ready') return Promise.resolve();
-    this.ready ??= new Promise<void>((resolve) => {
-      conn.once('ready', () => {
-        this.ready = undefined;
+  private whenWritable(conn: Redis): Promise<void> {
+    if (conn.status !== 'connect') return Promise.resolve();
+    this.handshake ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        conn.off('ready', done);
+        conn.off('close', done);
+        this.handshake = undefined;
         resolve();
-      });
+      };
+      conn.on('ready', done);
+      conn.on('close', done);
     });
-    return this.ready;
+    return this.handshake;
   }
 
   private leave(channel: Channel, waiter: Waiter): void {
