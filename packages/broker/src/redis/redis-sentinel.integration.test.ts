@@ -87,6 +87,51 @@ describe('RedisBroker on sentinel://', () => {
     }
   });
 
+  it('follows a planned failover (SENTINEL FAILOVER): publishes and consumes carry on, nothing refused', async () => {
+    const queue = uniqueName('planned');
+    const broker = new RedisBroker({ url: group.url, logger: silentLogger });
+    const got = new Set<string>();
+    try {
+      await broker.consume({
+        queues: [queue],
+        prefetch: 10,
+        onMessage: (d) => {
+          got.add(String(d.message.headers['id']));
+          void d.ack();
+        },
+      });
+      await group.waitForReplication();
+      const old = await group.masterPort();
+      // The old master stays up and becomes a replica: a connection to it does not drop, so
+      // the client moves on the sentinels' +switch-master, or on a READONLY reply.
+      let sent = 0;
+      let publishing = true;
+      const publisher = (async () => {
+        while (publishing) {
+          await broker.publish(queue, msg(`p${sent}`));
+          sent += 1;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      await until('some publishes before the failover', () => sent >= 20);
+      expect(
+        await respCommand(group.sentinelPorts[0]!, ['SENTINEL', 'FAILOVER', group.masterName]),
+      ).toBe('OK');
+      const promoted = await group.waitForFailover(old);
+      const atSwitch = sent;
+      await until('publishes after the failover', () => sent >= atSwitch + 20);
+      publishing = false;
+      await publisher;
+      await until('every message consumed', () => got.size === sent);
+      expect((await respInfo(promoted, 'replication')).get('role')).toBe('master');
+      // The sentinels turn the old master into a replica of the new one (the next test needs it).
+      await group.waitForReplicas(1);
+      expect((await respInfo(old, 'replication')).get('role')).toBe('slave');
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
   it('an idle consumer, a control subscriber and a revocation watcher follow the failover', async () => {
     const queue = uniqueName('failover');
     const exchange = uniqueName('fanout');
@@ -117,10 +162,16 @@ describe('RedisBroker on sentinel://', () => {
       const promoted = await group.waitForFailover(old);
       // Through the same objects, never reopened: commands, scripts, blocking reads, subscribers.
       await broker.publish(queue, msg('after'));
-      await broker.control.broadcast(exchange, msg('c-after'));
       await coordination.revoke(['r-after'], { ttlMs: 60_000, terminate: false });
       await until('the message published after the failover', () => got.length === 2);
-      await until('the broadcast after the failover', () => heard.length === 2);
+      // Pub/sub keeps nothing: a broadcast sent before the subscriber is back on the new master
+      // is lost (as for Celery), so send it until it is heard, as a remote-control ping would be.
+      const deadline = Date.now() + 20_000;
+      while (heard.length < 2) {
+        if (Date.now() > deadline) throw new Error('no broadcast heard after the failover');
+        await broker.control.broadcast(exchange, msg('c-after'));
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await until('the revocation after the failover', () =>
         revoked.some((r) => r.id === 'r-after'),
       );
