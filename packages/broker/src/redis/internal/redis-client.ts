@@ -41,12 +41,14 @@ export interface OpenRedisClientOptions {
 export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions = {}): Redis {
   const lazyConnect = o.lazyConnect ?? true;
   if (typeof from !== 'string') {
-    return from.duplicate({
-      lazyConnect,
-      ...(o.autoPipelining === undefined ? {} : { enableAutoPipelining: o.autoPipelining }),
-      ...(o.connectionName === undefined ? {} : { connectionName: o.connectionName }),
-      ...o.overrides,
-    });
+    return releasingSentinels(
+      from.duplicate({
+        lazyConnect,
+        ...(o.autoPipelining === undefined ? {} : { enableAutoPipelining: o.autoPipelining }),
+        ...(o.connectionName === undefined ? {} : { connectionName: o.connectionName }),
+        ...o.overrides,
+      }),
+    );
   }
   const user = o.redisOptions ?? {};
   const connectionName = user.connectionName ?? o.connectionName;
@@ -60,5 +62,20 @@ export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions 
     ...o.overrides,
   };
   // A Sentinel URL is options only (the sentinels, the master's name); ioredis reads the rest.
-  return settings.url === undefined ? new Redis(options) : new Redis(settings.url, options);
+  return releasingSentinels(
+    settings.url === undefined ? new Redis(options) : new Redis(settings.url, options),
+  );
+}
+
+/**
+ * ioredis's failover detector (a subscription to `+switch-master` on the sentinels, opened
+ * with each connection to the master) is closed by `disconnect()` but not by `quit()`, after
+ * which its connections stayed open and kept reconnecting, holding the process alive (ioredis
+ * 5.11). Ending the client ends them too, however it ended.
+ */
+function releasingSentinels(client: Redis): Redis {
+  if (client.options.sentinels && client.options.failoverDetector) {
+    client.on('end', () => client.disconnect());
+  }
+  return client;
 }
