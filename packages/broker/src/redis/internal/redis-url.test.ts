@@ -63,6 +63,15 @@ describe('parseRedisUrl: Sentinel URLs as kombu reads them', () => {
     expect(parseRedisUrl('sentinel://h1?master_name=m', user).options.name).toBe('m');
   });
 
+  it('reconnects (and sends again) a command that a demoted master refused with READONLY', () => {
+    const { reconnectOnError } = parseRedisUrl('sentinel://h?master_name=m').options;
+    const decide = reconnectOnError as (err: Error) => unknown;
+    expect(decide(new Error("READONLY You can't write against a read only replica."))).toBe(2);
+    expect(decide(new Error('ERR Error running script (call to f_x): -READONLY You can…'))).toBe(2);
+    expect(decide(new Error('WRONGTYPE Operation against a key'))).toBe(false);
+    expect(parseRedisUrl('redis://h').options.reconnectOnError).toBeUndefined();
+  });
+
   it('sentinels:// turns TLS on for the master and the sentinels', () => {
     const s = parseRedisUrl('sentinels://h1;sentinels://h2?master_name=m', { tls: { ca: 'CA' } });
     expect(s.options).toMatchObject({

@@ -50,7 +50,8 @@ export const DEFAULT_SENTINEL_PORT = 26379;
  * are asked for the new master) and send the command again.
  */
 function reconnectOnReadOnly(err: Error): 2 | false {
-  return err.message.startsWith('READONLY') ? 2 : false;
+  // Redis 7 starts a script's error with it too; Redis 6 wraps it ("ERR Error running script … -READONLY").
+  return /(^|-)READONLY /.test(err.message) ? 2 : false;
 }
 
 function invalidUrl(url: string, problem: string, details: Record<string, unknown> = {}): never {
