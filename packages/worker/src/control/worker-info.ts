@@ -74,7 +74,8 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
 export function brokerInfo(url: string | undefined, kind: string): Record<string, unknown> {
   let u: URL | undefined;
   try {
-    u = url ? new URL(url) : undefined;
+    // A Sentinel URL lists its sentinels joined by ';': kombu's info shows the first.
+    u = url ? new URL(url.split(';')[0]!) : undefined;
   } catch {
     u = undefined;
   }
