@@ -39,7 +39,7 @@ export function defaultStoreUrl(app: {
   readonly options?: { readonly brokerUrl?: string | undefined };
 }): string {
   const url = app.options?.brokerUrl;
-  return url && /^(rediss?|sqlite):\/\//i.test(url) ? url : 'memory://';
+  return url && /^(rediss?|sentinels?|sqlite):\/\//i.test(url) ? url : 'memory://';
 }
 
 /**

@@ -64,7 +64,11 @@ export type BrokerOptionsFor<U extends string> = string extends U
   ? CreateBrokerOptions
   : Lowercase<U> extends `memory://${string}`
     ? MemoryBrokerDriverOptions
-    : Lowercase<U> extends `redis://${string}` | `rediss://${string}`
+    : Lowercase<U> extends
+          | `redis://${string}`
+          | `rediss://${string}`
+          | `sentinel://${string}`
+          | `sentinels://${string}`
       ? RedisBrokerDriverOptions
       : Lowercase<U> extends `amqp://${string}` | `amqps://${string}`
         ? AmqpBrokerDriverOptions
@@ -72,10 +76,12 @@ export type BrokerOptionsFor<U extends string> = string extends U
           ? SqliteBrokerDriverOptions
           : CreateBrokerOptions;
 
-const SUPPORTED = 'memory://, sqlite://, redis://, rediss://, amqp://, amqps://';
+const SUPPORTED =
+  'memory://, sqlite://, redis://, rediss://, sentinel://, sentinels://, amqp://, amqps://';
 
 /**
- * Creates the broker a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
+ * Creates the broker a URL names: `memory://[name]`, `redis://` / `rediss://` or Redis
+ * Sentinel's `sentinel://` / `sentinels://` (loads
  * `@celeriac/broker/redis`, which needs `ioredis`), `amqp://` / `amqps://` (loads
  * `@celeriac/broker/amqp`, which needs `amqplib`; options are `AmqpBroker`'s), `sqlite://./file.db`
  * (loads `@celeriac/broker/sqlite`, which needs `better-sqlite3`; options are `SqliteBroker`'s).
@@ -94,7 +100,9 @@ export async function createBroker<U extends string>(
       return new MemoryBroker({ ...memory, url });
     }
     case 'redis':
-    case 'rediss': {
+    case 'rediss':
+    case 'sentinel':
+    case 'sentinels': {
       const RedisBroker = await driver('@celeriac/broker/redis', 'RedisBroker', url);
       return new RedisBroker({ ...options, url });
     }

@@ -140,7 +140,7 @@ export async function storeFrom(p: Parsed, command: string, logger: Logger): Pro
     url = config.store ?? defaultStoreUrl(await loadApp(spec));
   }
   url ??= process.env['CELERIAC_BROKER_URL'];
-  if (url === undefined || !/^(rediss?|sqlite|postgres(ql)?):\/\//i.test(url)) {
+  if (url === undefined || !/^(rediss?|sentinels?|sqlite|postgres(ql)?):\/\//i.test(url)) {
     throw new UsageError(
       `beat ${command} needs the schedule store the beats share, Redis, SQLite or PostgreSQL: pass --store redis://…, --store sqlite://./celeriac.db or --store postgresql://…, --broker, --app, or set CELERIAC_BROKER_URL (a memory:// store lives inside one beat process)`,
     );

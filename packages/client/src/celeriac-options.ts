@@ -7,7 +7,12 @@ import {
   type ResultBackend,
   type SerializerName,
 } from '@celeriac/core';
-import { optionChecks, optionTypes as t, type OptionType } from '@celeriac/core/internal';
+import {
+  optionChecks,
+  optionTypes as t,
+  REDIS_SCHEMES,
+  type OptionType,
+} from '@celeriac/core/internal';
 import type { CreateResultBackendOptions } from '@celeriac/result-backend';
 
 /**
@@ -116,10 +121,9 @@ function coordinationUrl(
 ): string | undefined {
   if (typeof given === 'string') return given;
   if (given) return undefined;
-  const shared = ['memory', 'sqlite', 'redis', 'rediss'];
+  const shared = ['memory', 'sqlite', ...REDIS_SCHEMES];
   if (brokerUrl && shared.includes(urlScheme(brokerUrl))) return brokerUrl;
-  if (backendUrl && ['sqlite', 'redis', 'rediss'].includes(urlScheme(backendUrl)))
-    return backendUrl;
+  if (backendUrl && ['sqlite', ...REDIS_SCHEMES].includes(urlScheme(backendUrl))) return backendUrl;
   return 'memory://';
 }
 
@@ -181,7 +185,7 @@ export function compileCeleriacOptions(o: CeleriacOptions): CompiledCeleriacOpti
   else if (typeof o.backend === 'string') backendUrl = o.backend;
   else if (o.backend) backendUrl = undefined;
   else if (env['CELERIAC_RESULT_BACKEND']) backendUrl = env['CELERIAC_RESULT_BACKEND'];
-  else if (brokerUrl && ['memory', 'redis', 'rediss', 'sqlite'].includes(urlScheme(brokerUrl)))
+  else if (brokerUrl && ['memory', 'sqlite', ...REDIS_SCHEMES].includes(urlScheme(brokerUrl)))
     backendUrl = brokerUrl;
   else backendUrl = false;
   return Object.freeze({

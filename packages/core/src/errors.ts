@@ -17,6 +17,18 @@ export const ErrorCodes = {
   INVALID_OPTION: 'CELERIAC_ERR_INVALID_OPTION',
   /** A broker or result-backend URL with a scheme Celeriac does not know. */
   UNSUPPORTED_URL: 'CELERIAC_ERR_UNSUPPORTED_URL',
+  /**
+   * A URL of a known scheme that cannot be used as written: a Redis Sentinel URL without a
+   * master name, a bad port or database, an unknown query parameter. The message says what to
+   * write instead; `details.url` is the URL redacted.
+   */
+  INVALID_URL: 'CELERIAC_ERR_INVALID_URL',
+  /**
+   * A write (a publish, a stored result) ran on the Redis master, but fewer replicas than
+   * `waitReplicas` confirmed it within `waitTimeoutMs`, so a failover now could lose it.
+   * `details` has `replicas` (how many did) and `waitReplicas`.
+   */
+  NOT_REPLICATED: 'CELERIAC_ERR_NOT_REPLICATED',
   /** The broker cannot be reached or dropped the connection. */
   BROKER_UNAVAILABLE: 'CELERIAC_ERR_BROKER_UNAVAILABLE',
   /** The result backend cannot be reached or dropped the connection. */

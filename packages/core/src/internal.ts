@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-export { loadDriver, redactUrl, urlScheme, amqpTarget } from './urls.js';
+export { loadDriver, redactUrl, urlScheme, amqpTarget, isRedisUrl, REDIS_SCHEMES } from './urls.js';
 export { coalesceWrites } from './coalesce-writes.js';
 export { Slots } from './slots.js';
 export { optionChecks, optionTypes, showValue } from './options.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { amqpTarget, redactUrl } from './urls.js';
+import { amqpTarget, isRedisUrl, redactUrl } from './urls.js';
 
 describe('amqpTarget', () => {
   it('names one server and vhost alike however the URL spells it', () => {
@@ -56,7 +56,12 @@ describe('redactUrl', () => {
     ['sqlite://./celeriac.db', 'sqlite://./celeriac.db'],
     ['redis://bob:p@ss@h/0', 'redis://bob:***@h/0'],
     ['redis://bob:pw@h', 'redis://bob:***@h'],
-    ['redis://h/0?password=x@y', 'redis://h/0?password=x@y'],
+    ['redis://h/0?password=x@y', 'redis://h/0?password=***'],
+    [
+      'sentinel://:pw@h1:26379;sentinel://:pw@h2:26379/0?master_name=m&sentinel_password=sp',
+      'sentinel://:***@h1:26379;sentinel://:***@h2:26379/0?master_name=m&sentinel_password=***',
+    ],
+    ['sentinels://u:p@h1;sentinels://h2', 'sentinels://u:***@h1;sentinels://h2'],
     ['REDIS://Bob:PW@H/0', 'REDIS://Bob:***@H/0'],
     ['not a url bob:pw@h', 'not a url bob:pw@h'],
     ['', ''],
@@ -65,8 +70,27 @@ describe('redactUrl', () => {
   });
 
   it('is idempotent', () => {
-    for (const url of ['redis://bob:pw@h/0', 'redis://:pw@h/0', 'redis://bob@h/0']) {
+    for (const url of [
+      'redis://bob:pw@h/0',
+      'redis://:pw@h/0',
+      'redis://bob@h/0',
+      'sentinel://:pw@a;sentinel://b/0?sentinel_password=x',
+    ]) {
       expect(redactUrl(redactUrl(url))).toBe(redactUrl(url));
     }
+  });
+});
+
+describe('isRedisUrl', () => {
+  it('takes the four Redis schemes, in any case, and nothing else', () => {
+    for (const url of [
+      'redis://h',
+      'REDISS://h',
+      'sentinel://h:26379;sentinel://h2',
+      'sentinels://h',
+    ])
+      expect(isRedisUrl(url)).toBe(true);
+    for (const url of ['amqp://h', 'sqlite://./x.db', 'memory://', 'redis', ''])
+      expect(isRedisUrl(url)).toBe(false);
   });
 });

@@ -6,9 +6,19 @@ import { CeleriacError, ErrorCodes } from './errors.js';
  * no secret (`redis://bob:pw@h/0` → `redis://bob:***@h/0`, `redis://:pw@h/0` →
  * `redis://:***@h/0`, `redis://bob@h/0` unchanged). The credentials end at the authority's last
  * `@`, so a password holding an unescaped `@` is hidden whole. Text without `scheme://` is
- * returned as it is. Idempotent: a redacted URL redacts to itself.
+ * returned as it is. A query parameter named `password` or `…_password` is hidden too, and each
+ * URL of a `;`-joined Sentinel list (`sentinel://:pw@h1;sentinel://:pw@h2`) is redacted alike.
+ * Idempotent: a redacted URL redacts to itself.
  */
 export function redactUrl(url: string): string {
+  // A Redis Sentinel URL lists its sentinels as `;`-joined URLs, each with its own credentials.
+  const parts = url.split(/;(?=[a-z][a-z0-9+.-]*:\/\/)/i);
+  const redacted = parts.length === 1 ? redactOne(url) : parts.map(redactOne).join(';');
+  // ioredis and Sentinel URLs may carry a password in the query (`?password=`, `?sentinel_password=`).
+  return redacted.replace(/([?&][a-z_]*password=)[^&;#]*/gi, (_, key: string) => `${key}***`);
+}
+
+function redactOne(url: string): string {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
   if (scheme === undefined) return url;
   const rest = url.slice(scheme.length);
@@ -19,6 +29,18 @@ export function redactUrl(url: string): string {
   const colon = authority.indexOf(':');
   if (colon < 0 || colon > at) return url;
   return `${scheme}${authority.slice(0, colon)}:***${rest.slice(at)}`;
+}
+
+/**
+ * The schemes the Redis drivers take: `redis://` and `rediss://` (TLS) for one server,
+ * `sentinel://` and `sentinels://` (TLS) for a master found through Redis Sentinel.
+ */
+export const REDIS_SCHEMES: readonly string[] = ['redis', 'rediss', 'sentinel', 'sentinels'];
+
+/** True when the URL's scheme is one of {@link REDIS_SCHEMES}. */
+export function isRedisUrl(url: string): boolean {
+  const scheme = urlScheme(url);
+  return scheme !== undefined && REDIS_SCHEMES.includes(scheme);
 }
 
 /** The lower-cased scheme of a URL (`redis` for `redis://…`), or undefined. */

@@ -43,7 +43,7 @@ async function openScheduleStore(
   if (typeof o.scheduleStore === 'object')
     return { store: o.scheduleStore, opened: false, reason: '' };
   const url = o.scheduleStore ?? defaultStoreUrl(o.app);
-  if (!/^(rediss?|sqlite):\/\//i.test(url))
+  if (!/^(rediss?|sentinels?|sqlite):\/\//i.test(url))
     return {
       store: null,
       opened: false,

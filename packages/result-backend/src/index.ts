@@ -85,7 +85,11 @@ export type ResultBackendOptionsFor<U extends string> = string extends U
   ? CreateResultBackendOptions
   : Lowercase<U> extends `memory://${string}`
     ? MemoryResultBackendDriverOptions
-    : Lowercase<U> extends `redis://${string}` | `rediss://${string}`
+    : Lowercase<U> extends
+          | `redis://${string}`
+          | `rediss://${string}`
+          | `sentinel://${string}`
+          | `sentinels://${string}`
       ? RedisResultBackendDriverOptions
       : Lowercase<U> extends `rpc://${string}`
         ? RpcResultBackendDriverOptions
@@ -93,7 +97,7 @@ export type ResultBackendOptionsFor<U extends string> = string extends U
           ? SqliteResultBackendDriverOptions
           : CreateResultBackendOptions;
 
-const SUPPORTED = 'memory://, redis://, rediss://, rpc://, sqlite://';
+const SUPPORTED = 'memory://, redis://, rediss://, sentinel://, sentinels://, rpc://, sqlite://';
 
 /**
  * Creates the result backend a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
@@ -137,7 +141,9 @@ export async function createResultBackend<U extends string>(
       return new MemoryResultBackend({ ...memory, url });
     }
     case 'redis':
-    case 'rediss': {
+    case 'rediss':
+    case 'sentinel':
+    case 'sentinels': {
       const RedisResultBackend = await driver(
         '@celeriac/result-backend/redis',
         'RedisResultBackend',

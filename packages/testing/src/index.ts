@@ -16,6 +16,14 @@ export { startRedisServer } from './servers/redis-server.js';
 export type { RedisServerHandle, RedisServerOptions } from './servers/redis-server.js';
 export { findPostgresBin, startPostgresServer } from './servers/postgres-server.js';
 export type { PostgresServerHandle, PostgresServerOptions } from './servers/postgres-server.js';
+export { startRedisSentinel } from './servers/redis-sentinel.js';
+export type {
+  RedisNodeHandle,
+  RedisSentinelHandle,
+  RedisSentinelOptions,
+} from './servers/redis-sentinel.js';
+export { respCommand, respInfo } from './servers/resp.js';
+export type { RespValue } from './servers/resp.js';
 export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';
 export type {
   RabbitMqForTests,

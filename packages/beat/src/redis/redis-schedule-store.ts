@@ -33,7 +33,8 @@ import { openStoreClient, removeAllEntries } from './store-connection.js';
 /** Options of {@link RedisScheduleStore}. */
 export interface RedisScheduleStoreOptions {
   /**
-   * `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Usually the broker's URL.
+   * `redis://[[user]:password@]host[:port][/db]`, `rediss://…` or a Redis Sentinel
+   * `sentinel://h1:26379;sentinel://h2:26379/0?master_name=mymaster`. Usually the broker's URL.
    * @default undefined (required unless `client` is given)
    */
   url?: string;

@@ -1,5 +1,5 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import { redactUrl } from '@celeriac/core/internal';
+import { isRedisUrl, redactUrl } from '@celeriac/core/internal';
 import { openRedisClient, runScript } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { TOMBSTONE_TTL_MS } from '../store/schedule-store.js';
@@ -13,10 +13,10 @@ export function openStoreClient(options: {
   redisOptions?: RedisOptions | undefined;
 }): { client: Redis; owned: boolean; url: string } {
   if (options.client) return { client: options.client, owned: false, url: 'the given client' };
-  if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
+  if (typeof options.url !== 'string' || !isRedisUrl(options.url)) {
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
-      `RedisScheduleStore needs url "redis://…" or "rediss://…" (or client), got ${JSON.stringify(options.url)}`,
+      `RedisScheduleStore needs url "redis://…", "rediss://…" or "sentinel://…" (or client), got ${JSON.stringify(options.url)}`,
       { details: { field: 'url', option: 'url', value: options.url } },
     );
   }

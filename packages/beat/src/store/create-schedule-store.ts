@@ -1,5 +1,5 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import { redactUrl } from '@celeriac/core/internal';
+import { REDIS_SCHEMES, redactUrl } from '@celeriac/core/internal';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type * as SqliteStoreModule from '../sqlite/index.js';
 import type { ScheduleStore } from './schedule-store.js';
@@ -14,9 +14,9 @@ export interface CreateScheduleStoreOptions {
 
 /**
  * The schedule store a URL names: `memory://` (this process only), `redis://` / `rediss://`
- * (loads `@celeriac/beat/redis` and ioredis only then), `sqlite://./file.db` (loads
- * `@celeriac/beat/sqlite` and better-sqlite3 only then) or `postgresql://` / `postgres://` (loads
- * `@celeriac/beat/postgres` and pg only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
+ * or Redis Sentinel's `sentinel://` / `sentinels://` (loads `@celeriac/beat/redis` and ioredis
+ * only then), `sqlite://./file.db` (loads `@celeriac/beat/sqlite` and better-sqlite3 only then)
+ * or `postgresql://` / `postgres://` (loads `@celeriac/beat/postgres` and pg only then). Throws `CELERIAC_ERR_UNSUPPORTED_URL`
  * for another scheme and `CELERIAC_ERR_MISSING_DRIVER` when the driver is not installed.
  */
 export async function createScheduleStore(
@@ -25,7 +25,7 @@ export async function createScheduleStore(
 ): Promise<ScheduleStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'memory') return new MemoryScheduleStore(options);
-  if (scheme === 'redis' || scheme === 'rediss') {
+  if (scheme !== undefined && REDIS_SCHEMES.includes(scheme)) {
     const mod = await withDriver(url, 'ioredis', () => import('../redis/index.js'));
     return new mod.RedisScheduleStore({ url, ...options });
   }
@@ -40,7 +40,7 @@ export async function createScheduleStore(
   }
   throw new CeleriacError(
     ErrorCodes.UNSUPPORTED_URL,
-    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://), sqlite:// or postgresql://`,
+    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://, sentinel://), sqlite:// or postgresql://`,
     {
       details: { scheme: scheme ?? null },
     },

@@ -31,6 +31,8 @@ const SQLITE = {
 const DRIVERS: Readonly<Record<string, { specifier: string; exportName: string }>> = {
   redis: REDIS,
   rediss: REDIS,
+  sentinel: REDIS,
+  sentinels: REDIS,
   sqlite: SQLITE,
 };
 

@@ -82,7 +82,7 @@ return redis.call('GET', KEYS[1])
 `);
 
 export interface RedisCoordinationOptions {
-  /** `redis://` or `rediss://` URL. */
+  /** `redis://`, `rediss://` or Redis Sentinel `sentinel://` / `sentinels://` URL. */
   url: string;
   /** ioredis options for the connections it opens. @default {} */
   redisOptions?: RedisOptions;

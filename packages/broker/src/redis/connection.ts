@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
-import { openRedisClient } from './internal/index.js';
+import { openRedisClient, sentinelTarget } from './internal/index.js';
 
 /**
- * Identity of a Redis server and database, `redis://host:port/db`, as `RedisFusedAck.target`
- * gives it. A result backend compares it with its own client's to decide whether it may run
+ * Identity of a Redis server and database, `redis://host:port/db` (or, through Sentinel,
+ * `sentinel://<sentinels>/<master>/<db>`), as `RedisFusedAck.target` gives it. A result backend compares it with its own client's to decide whether it may run
  * a delivery's ack commands in its own round trip.
  */
 export function redisTarget(client: Redis): string {
   const o = client.options;
+  if (o.sentinels && o.name) return sentinelTarget(o.name, o.sentinels, o.db ?? 0);
   const host = o.host ?? 'localhost';
   const where = o.path ? o.path : `${host.includes(':') ? `[${host}]` : host}:${o.port ?? 6379}`;
   return `redis://${where}/${o.db ?? 0}`;

@@ -7,12 +7,14 @@ import {
   type Logger,
 } from '@celeriac/core';
 import {
+  isRedisUrl,
   optionChecks,
   optionTypes as t,
   type OptionType,
   redactUrl,
 } from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
+import { compileWaitOptions, type WaitOptions } from './internal/index.js';
 
 /**
  * Options of `RedisBroker`. `visibilityTimeout` is in seconds, as kombu's; the other durations
@@ -22,7 +24,9 @@ import type { Redis, RedisOptions } from 'ioredis';
 export interface RedisBrokerOptions {
   /**
    * The broker URL, `redis://[[user]:password@]host[:port][/db]` or `rediss://…` for TLS, as
-   * Celery reads it.
+   * Celery reads it; or, through Redis Sentinel, kombu's
+   * `sentinel://host1:26379;sentinel://host2:26379/0?master_name=mymaster` (`sentinels://`
+   * for TLS; see docs/redis.md, "Sentinel").
    * @default undefined (required unless `client` is given)
    */
   url?: string;
@@ -37,7 +41,8 @@ export interface RedisBrokerOptions {
   /**
    * Extra ioredis options for the connections the broker opens, e.g. `tls`, `retryStrategy`
    * or `maxRetriesPerRequest` (how many reconnection attempts a command waits through before
-   * it fails with `CELERIAC_ERR_BROKER_UNAVAILABLE`).
+   * it fails with `CELERIAC_ERR_BROKER_UNAVAILABLE`). With a Sentinel URL, `name` is the
+   * master's name (Celery's `master_name`) and `sentinelPassword` the sentinels' password.
    * Auto-pipelining is on unless turned off here: concurrent publishes and acks then share writes.
    * @default {} (ioredis defaults: reconnect forever, a command waits through 20 attempts, ≈10 s)
    */
@@ -99,6 +104,20 @@ export interface RedisBrokerOptions {
    */
   deadLetterTtlMs?: number;
   /**
+   * Replicas that must confirm each publish before it resolves (Redis `WAIT`, sent with the
+   * publish in the same write): a publish then survives a failover to one of them. 0 sends no
+   * `WAIT`. Also `?wait_replicas=` in the URL. A publish that fewer replicas confirmed within
+   * `waitTimeoutMs` rejects with `CELERIAC_ERR_NOT_REPLICATED` (it did reach the master).
+   * @default 0
+   */
+  waitReplicas?: number;
+  /**
+   * How long a publish waits for `waitReplicas` replicas, in milliseconds. The broker's
+   * command connection is blocked meanwhile. Also `?wait_timeout_ms=` in the URL.
+   * @default 2000
+   */
+  waitTimeoutMs?: number;
+  /**
    * Where the broker logs reconnections, restores and dropped malformed messages.
    * @default silentLogger
    */
@@ -123,6 +142,8 @@ export interface CompiledRedisBrokerOptions {
   readonly idleCheckIntervalMs: number;
   readonly deadLetterLimit: number;
   readonly deadLetterTtlMs: number;
+  /** Replicas a publish waits for, and how long; undefined when it waits for none. */
+  readonly wait: WaitOptions | undefined;
   readonly logger: Logger;
   readonly clock: Clock;
 }
@@ -144,6 +165,8 @@ const SPEC = {
   idleCheckIntervalMs: t.positive,
   deadLetterLimit: t.positiveInteger,
   deadLetterTtlMs: t.positiveInteger,
+  waitReplicas: t.nonNegativeInteger,
+  waitTimeoutMs: t.positiveInteger,
   logger: t.object,
   clock: t.object,
 } as const satisfies { readonly [K in keyof Required<RedisBrokerOptions>]: OptionType };
@@ -165,10 +188,10 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
       'is required (e.g. redis://localhost:6379/0), or pass an ioredis `client`',
     );
   }
-  if (o.url !== undefined && !/^rediss?:\/\//i.test(o.url)) {
+  if (o.url !== undefined && !isRedisUrl(o.url)) {
     throw new CeleriacError(
       ErrorCodes.UNSUPPORTED_URL,
-      `RedisBroker needs a redis:// or rediss:// URL, got "${redactUrl(o.url)}"`,
+      `RedisBroker needs a redis://, rediss:// or sentinel:// URL, got "${redactUrl(o.url)}"`,
       { details: { option: 'url' } },
     );
   }
@@ -199,6 +222,7 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
     idleCheckIntervalMs: positive('idleCheckIntervalMs', o.idleCheckIntervalMs, 1000),
     deadLetterLimit: positive('deadLetterLimit', o.deadLetterLimit, 10_000, true),
     deadLetterTtlMs: positive('deadLetterTtlMs', o.deadLetterTtlMs, 7 * 24 * 3_600_000, true),
+    wait: compileWaitOptions('RedisBroker', o, o.url, o.redisOptions),
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? systemClock,
   };

@@ -40,6 +40,7 @@ import {
   openRedisClient,
   redisUnavailable,
   runScript,
+  runScriptReplicated,
   slices,
   toRedisError,
   TurnBatch,
@@ -210,7 +211,7 @@ export class RedisBroker implements Broker {
   #send(call: PublishCall): Promise<unknown> {
     if (call.kind === 'delayed') {
       return this.#run('publish', () =>
-        runScript(this.#client, DELAY_SCRIPT, call.keys, call.args),
+        runScriptReplicated(this.#client, DELAY_SCRIPT, call.keys, call.args, this.#o.wait),
       );
     }
     return new Promise<void>((resolve, reject) => this.#publishes.add({ call, resolve, reject }));
@@ -258,7 +259,9 @@ export class RedisBroker implements Broker {
       args.push(call.json);
       args[runs[runs.length - 1]!.countAt] = ++count;
     }
-    this.#run('publish', () => runScript(this.#client, PUBLISH_SCRIPT, keys, args)).then(
+    this.#run('publish', () =>
+      runScriptReplicated(this.#client, PUBLISH_SCRIPT, keys, args, this.#o.wait),
+    ).then(
       (replies) => {
         for (let r = 0; r < runs.length; r++) {
           const end = r + 1 < runs.length ? runs[r + 1]!.first : batch.length;

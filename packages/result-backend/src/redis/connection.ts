@@ -1,5 +1,7 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
-import { redactUrl } from '@celeriac/core/internal';
+import { redactUrl, urlScheme } from '@celeriac/core/internal';
+import { parseRedisUrl as readRedisUrl, sentinelTarget } from '@celeriac/broker/redis/internal';
+import type { RedisOptions } from 'ioredis';
 
 /**
  * Which server a URL or client points at, to tell whether a delivery's fused ack lives on the
@@ -70,8 +72,21 @@ export function parseRedisUrl(url: string): RedisEndpoint {
   };
 }
 
+/**
+ * `RedisFusedAck.target` of the backend a URL opens: `redis://host:port/db`, or for Sentinel
+ * the master's name with its sentinels (`sentinelTarget`), as the broker gives it.
+ */
+export function urlTarget(url: string, redisOptions: RedisOptions): string {
+  const scheme = urlScheme(url);
+  if (scheme !== 'sentinel' && scheme !== 'sentinels') return endpointTarget(parseRedisUrl(url));
+  const { options } = readRedisUrl(url, redisOptions);
+  return sentinelTarget(options.name!, options.sentinels!, options.db ?? 0);
+}
+
 /** `RedisFusedAck.target` normalized for comparison; undefined when it is not a Redis URL. */
 export function normalizeTarget(target: string): string | undefined {
+  // A Sentinel target is built normalized (`sentinelTarget`), by the broker as by the backend.
+  if (target.startsWith('sentinel://')) return target;
   try {
     return endpointTarget(parseRedisUrl(target));
   } catch {

@@ -12,6 +12,11 @@ import {
   DEFAULT_RESULT_EXPIRES_MS,
 } from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
+import {
+  compileWaitOptions,
+  sentinelTarget,
+  type WaitOptions,
+} from '@celeriac/broker/redis/internal';
 import { endpointTarget } from './connection.js';
 import { CELERY_TASK_KEY_PREFIX } from './keys.js';
 
@@ -19,7 +24,9 @@ import { CELERY_TASK_KEY_PREFIX } from './keys.js';
 export interface RedisResultBackendOptions {
   /**
    * `redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS), as Celery's
-   * `result_backend` setting. Required unless `client` is given.
+   * `result_backend` setting; or, through Redis Sentinel,
+   * `sentinel://host1:26379;sentinel://host2:26379/0?master_name=mymaster` (`sentinels://` for
+   * TLS; see docs/redis.md, "Sentinel"). Required unless `client` is given.
    */
   url?: string;
   /**
@@ -55,10 +62,25 @@ export interface RedisResultBackendOptions {
   logger?: Logger;
   /**
    * ioredis options for the connections the backend opens from `url` (its command
-   * connection and its subscriber). Values in the URL win over these, as ioredis does.
+   * connection and its subscriber). Values in the URL win over these, as ioredis does. With
+   * a Sentinel URL, `name` is the master's name and `sentinelPassword` the sentinels' password.
    * @default {}
    */
   redisOptions?: RedisOptions;
+  /**
+   * Replicas that must confirm each stored result (with the ack fused into its write) before
+   * `store()` resolves (Redis `WAIT`, sent in the same write): a stored result then survives a
+   * failover to one of them. 0 sends no `WAIT`. Also `?wait_replicas=` in the URL. Fewer
+   * confirmations within `waitTimeoutMs` reject the store with `CELERIAC_ERR_NOT_REPLICATED`.
+   * @default 0
+   */
+  waitReplicas?: number;
+  /**
+   * How long a store waits for `waitReplicas` replicas, in milliseconds (the command
+   * connection is blocked meanwhile). Also `?wait_timeout_ms=` in the URL.
+   * @default 2000
+   */
+  waitTimeoutMs?: number;
 }
 
 /** `RedisResultBackendOptions` checked, with their defaults applied. */
@@ -69,6 +91,8 @@ export interface CompiledRedisResultBackendOptions {
   readonly serializer: SerializerName;
   readonly logger: Logger;
   readonly redisOptions: RedisOptions;
+  /** Replicas a store waits for, and how long; undefined when it waits for none. */
+  readonly wait: WaitOptions | undefined;
 }
 
 /** `CELERIAC_ERR_INVALID_OPTION` naming the option and the value refused. */
@@ -96,6 +120,8 @@ const SPEC = {
   serializer: t.oneOf('json', 'msgpack'),
   logger: t.object,
   redisOptions: t.object,
+  waitReplicas: t.nonNegativeInteger,
+  waitTimeoutMs: t.positiveInteger,
 } as const satisfies { readonly [K in keyof Required<RedisResultBackendOptions>]: OptionType };
 
 /** Checks the options (an unknown key is refused) and applies the defaults. */
@@ -115,8 +141,9 @@ export function compileRedisResultBackendOptions(
         client.options.keyPrefix,
       );
     }
-    const { host = 'localhost', port = 6379, db = 0 } = client.options;
-    url = endpointTarget({ host, port, db });
+    const { host = 'localhost', port = 6379, db = 0, sentinels, name } = client.options;
+    url =
+      sentinels && name ? sentinelTarget(name, sentinels, db) : endpointTarget({ host, port, db });
   } else if (options.url) {
     url = options.url;
   } else {
@@ -143,5 +170,11 @@ export function compileRedisResultBackendOptions(
       backend: 'redis',
     }),
     redisOptions: options.redisOptions ?? {},
+    wait: compileWaitOptions(
+      'RedisResultBackend',
+      options,
+      client ? undefined : url,
+      options.redisOptions,
+    ),
   };
 }

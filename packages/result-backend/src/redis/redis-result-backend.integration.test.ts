@@ -787,6 +787,44 @@ describe('RedisResultBackend: Redis restarts', () => {
     expect(await b.get(id)).toMatchObject({ status: 'SUCCESS' });
   });
 
+  it('waits begun while the subscriber reconnects all resolve (none subscribes mid-handshake)', async () => {
+    // A SUBSCRIBE written while ioredis sets a new connection up put it in subscriber mode
+    // before its ready check (INFO), which then failed and rejected the wait: seen in a
+    // failover, where waits begin all through the reconnection. Begin one at every turn.
+    const b = new RedisResultBackend({ url: own.url, redisOptions: { retryStrategy: () => 10 } });
+    cleanups.push(() => b.close());
+    const writer = new RedisResultBackend({
+      url: own.url,
+      redisOptions: { retryStrategy: () => 10 },
+    });
+    cleanups.push(() => writer.close());
+    const first = uniqueName('task');
+    const waits = [b.waitFor(first, { timeoutMs: 20_000 })];
+    await sleep(50);
+    await own.kill();
+    const ids: string[] = [];
+    let spinning = true;
+    const spin = (async () => {
+      while (spinning) {
+        const id = uniqueName('task');
+        ids.push(id);
+        const w = b.waitFor(id, { timeoutMs: 20_000 });
+        w.catch(() => undefined); // awaited below, all together
+        waits.push(w);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await own.start();
+    // The first wait resolves once the subscriber is back and has subscribed again.
+    await writer.store(doc(first, 'SUCCESS', 'first'));
+    await waits[0];
+    spinning = false;
+    await spin;
+    await Promise.all(ids.map((id) => writer.store(doc(id, 'SUCCESS', id))));
+    const docs = await Promise.all(waits);
+    expect(docs.map((d) => d.result)).toEqual(['first', ...ids]);
+  });
+
   it('a result written while the subscriber was away is not missed', async () => {
     // The backend reconnects only after 800 ms, so the result lands while its subscriber
     // is disconnected; written without PUBLISH, only the re-read after re-subscribing sees it.

@@ -13,7 +13,7 @@ import {
 import { redactUrl } from '@celeriac/core/internal';
 import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { endpointTarget, normalizeTarget, parseRedisUrl } from './connection.js';
+import { normalizeTarget, urlTarget } from './connection.js';
 import { ResultKeys } from './keys.js';
 import { chordKeys, groupKey, redisChordPartReturned } from './chord-join.js';
 import {
@@ -93,8 +93,7 @@ export class RedisResultBackend implements ResultBackend {
           'subscriber',
         );
     } else {
-      const endpoint = parseRedisUrl(o.url);
-      this.target = endpointTarget(endpoint);
+      this.target = urlTarget(o.url, o.redisOptions);
       // No auto-pipelining unless asked for: store-many calls go straight to the connection
       // anyway, and a lone GET gains nothing from waiting for the next turn.
       const fromUrl = { redisOptions: o.redisOptions, autoPipelining: false };
@@ -114,7 +113,9 @@ export class RedisResultBackend implements ResultBackend {
         );
     }
     this.client = client;
-    this.stores = new StoreBatcher(client, (store, reply) => this.storeAnswered(store, reply));
+    this.stores = new StoreBatcher(client, o.wait, (store, reply) =>
+      this.storeAnswered(store, reply),
+    );
 
     this.subscriber = new ResultSubscriber({
       connect: openSubscriber,

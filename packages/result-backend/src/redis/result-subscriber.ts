@@ -62,6 +62,8 @@ export class ResultSubscriber {
   private everReady = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Settles when the connection's handshake under way ends (see `whenWritable`). */
+  private handshake: Promise<void> | undefined;
 
   constructor(private readonly options: ResultSubscriberOptions) {}
 
@@ -147,13 +149,39 @@ export class ResultSubscriber {
     const channel: Channel = {
       key,
       waiters: new Set(),
-      subscribed: conn.subscribe(key).then(() => undefined),
+      subscribed: this.whenWritable(conn)
+        .then(() => conn.subscribe(key))
+        .then(() => undefined),
     };
     // Waiters handle the failure themselves; this keeps the rejection from going unhandled
     // when they have all left before it arrived.
     channel.subscribed.catch(() => undefined);
     this.channels.set(key, channel);
     return channel;
+  }
+
+  /**
+   * Resolves when a SUBSCRIBE may be sent: at once, unless the connection is in the middle of
+   * its handshake (status `connect`), and then at its end (ready, or closed again). ioredis
+   * writes a SUBSCRIBE at once in that state (SUBSCRIBE is allowed while Redis loads), and the
+   * connection, now in subscriber mode, fails its own ready check (INFO), rejecting the
+   * subscription: seen with waits begun during a reconnection (a failover). In any other
+   * state the command waits in ioredis's offline queue, which is sent after the ready check.
+   * One pair of listeners for every channel joined meanwhile.
+   */
+  private whenWritable(conn: Redis): Promise<void> {
+    if (conn.status !== 'connect') return Promise.resolve();
+    this.handshake ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        conn.off('ready', done);
+        conn.off('close', done);
+        this.handshake = undefined;
+        resolve();
+      };
+      conn.on('ready', done);
+      conn.on('close', done);
+    });
+    return this.handshake;
   }
 
   private leave(channel: Channel, waiter: Waiter): void {

@@ -1,5 +1,11 @@
 import type { Delivery, ResultDocument } from '@celeriac/core';
-import { runScript, slices, TurnBatch, type RedisFusedAck } from '@celeriac/broker/redis/internal';
+import {
+  runScriptReplicated,
+  slices,
+  TurnBatch,
+  type RedisFusedAck,
+  type WaitOptions,
+} from '@celeriac/broker/redis/internal';
 import type { Redis } from 'ioredis';
 import { STORE_MANY_SCRIPT } from './scripts.js';
 
@@ -62,12 +68,21 @@ function templateId(command: readonly (string | number | Buffer)[]): string | un
  */
 export class StoreBatcher {
   readonly #client: Redis;
+  readonly #wait: WaitOptions | undefined;
   readonly #answered: (store: PendingStore, reply: StoreReply | Error) => void;
   readonly #turn = new TurnBatch<PendingStore>((pending) => this.#flush(pending));
 
-  /** `answered` receives each store's slot of the reply (or the call's failure). */
-  constructor(client: Redis, answered: (store: PendingStore, reply: StoreReply | Error) => void) {
+  /**
+   * `answered` receives each store's slot of the reply (or the call's failure); with `wait`,
+   * each call is followed by a `WAIT` for that many replicas (`runScriptReplicated`).
+   */
+  constructor(
+    client: Redis,
+    wait: WaitOptions | undefined,
+    answered: (store: PendingStore, reply: StoreReply | Error) => void,
+  ) {
     this.#client = client;
+    this.#wait = wait;
     this.#answered = answered;
   }
 
@@ -123,12 +138,13 @@ export class StoreBatcher {
         docArgs.push(index, command[command.length - 1] ?? '');
       }
     }
-    runScript(this.#client, STORE_MANY_SCRIPT, keys, [
-      batch[0]!.ttlMs,
-      templateCount,
-      ...templateArgs,
-      ...docArgs,
-    ]).then(
+    runScriptReplicated(
+      this.#client,
+      STORE_MANY_SCRIPT,
+      keys,
+      [batch[0]!.ttlMs, templateCount, ...templateArgs, ...docArgs],
+      this.#wait,
+    ).then(
       (replies) => {
         for (let i = 0; i < batch.length; i++)
           this.#answer(batch[i]!, replies[i] ?? 'store: no reply');

@@ -64,6 +64,8 @@ export function workerStats(s: StatsInput): Record<string, unknown> {
 const DEFAULT_PORTS: Readonly<Record<string, number>> = {
   redis: 6379,
   rediss: 6379,
+  sentinel: 26379,
+  sentinels: 26379,
   amqp: 5672,
   amqps: 5671,
 };
@@ -72,7 +74,8 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
 export function brokerInfo(url: string | undefined, kind: string): Record<string, unknown> {
   let u: URL | undefined;
   try {
-    u = url ? new URL(url) : undefined;
+    // A Sentinel URL lists its sentinels joined by ';': kombu's info shows the first.
+    u = url ? new URL(url.split(';')[0]!) : undefined;
   } catch {
     u = undefined;
   }
@@ -85,7 +88,7 @@ export function brokerInfo(url: string | undefined, kind: string): Record<string
     virtual_host: amqp ? path || '/' : path || '0',
     port: u?.port ? Number(u.port) : (DEFAULT_PORTS[scheme] ?? null),
     insist: false,
-    ssl: scheme === 'rediss' || scheme === 'amqps',
+    ssl: scheme === 'rediss' || scheme === 'sentinels' || scheme === 'amqps',
     transport: kind,
     connect_timeout: 4,
     transport_options: {},

@@ -7,10 +7,13 @@
  */
 export { openRedisClient } from './redis-client.js';
 export type { OpenRedisClientOptions } from './redis-client.js';
+export { DEFAULT_SENTINEL_PORT, parseRedisUrl, sentinelTarget } from './redis-url.js';
+export type { RedisUrlSettings } from './redis-url.js';
 export { isConnectionError, redisUnavailable, toRedisError } from './redis-errors.js';
 export type { RedisFailure, RedisRole } from './redis-errors.js';
-export { redisScript, runScript } from './run-script.js';
-export type { RedisScript } from './run-script.js';
+export { redisScript, runScript, runScriptReplicated } from './run-script.js';
+export type { RedisScript, WaitOptions } from './run-script.js';
+export { compileWaitOptions, DEFAULT_WAIT_TIMEOUT_MS } from './wait-options.js';
 export { TurnBatch, slices } from './turn-batch.js';
 export { isRedisFusedAck } from './redis-fused-ack.js';
 export type { RedisFusedAck } from './redis-fused-ack.js';

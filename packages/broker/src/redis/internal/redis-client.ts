@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from './redis-url.js';
 
 /** How {@link openRedisClient} opens a connection, beyond the user's ioredis options. */
 export interface OpenRedisClientOptions {
@@ -31,28 +32,50 @@ export interface OpenRedisClientOptions {
 }
 
 /**
- * Opens an ioredis client: from a URL (the broker, the result backend, the beat store and
- * coordination each open theirs this way), or as a duplicate of `from`, with the same server,
+ * Opens an ioredis client: from a URL, `redis://`, `rediss://` or a Redis Sentinel
+ * `sentinel://` / `sentinels://` list (`redis-url.ts`; the broker, the result backend, the beat
+ * store and coordination each open theirs this way), or as a duplicate of `from`, with the same server,
  * credentials and TLS (a blocking or subscriber connection beside a command connection).
  * Lazy by default: nothing connects until the first command.
  */
 export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions = {}): Redis {
   const lazyConnect = o.lazyConnect ?? true;
   if (typeof from !== 'string') {
-    return from.duplicate({
-      lazyConnect,
-      ...(o.autoPipelining === undefined ? {} : { enableAutoPipelining: o.autoPipelining }),
-      ...(o.connectionName === undefined ? {} : { connectionName: o.connectionName }),
-      ...o.overrides,
-    });
+    return releasingSentinels(
+      from.duplicate({
+        lazyConnect,
+        ...(o.autoPipelining === undefined ? {} : { enableAutoPipelining: o.autoPipelining }),
+        ...(o.connectionName === undefined ? {} : { connectionName: o.connectionName }),
+        ...o.overrides,
+      }),
+    );
   }
   const user = o.redisOptions ?? {};
   const connectionName = user.connectionName ?? o.connectionName;
-  return new Redis(from, {
+  const settings = parseRedisUrl(from, user);
+  const options: RedisOptions = {
     ...user,
+    ...settings.options,
     ...(connectionName === undefined ? {} : { connectionName }),
     enableAutoPipelining: user.enableAutoPipelining ?? o.autoPipelining ?? true,
     lazyConnect,
     ...o.overrides,
-  });
+  };
+  // A Sentinel URL is options only (the sentinels, the master's name); ioredis reads the rest.
+  return releasingSentinels(
+    settings.url === undefined ? new Redis(options) : new Redis(settings.url, options),
+  );
+}
+
+/**
+ * ioredis's failover detector (a subscription to `+switch-master` on the sentinels, opened
+ * with each connection to the master) is closed by `disconnect()` but not by `quit()`, after
+ * which its connections stayed open and kept reconnecting, holding the process alive (ioredis
+ * 5.11). Ending the client ends them too, however it ended.
+ */
+function releasingSentinels(client: Redis): Redis {
+  if (client.options.sentinels && client.options.failoverDetector) {
+    client.on('end', () => client.disconnect());
+  }
+  return client;
 }

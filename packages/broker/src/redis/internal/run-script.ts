@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { Command, type Redis } from 'ioredis';
 
 declare const reply: unique symbol;
@@ -58,17 +59,90 @@ export function runScript<R>(
   keys: readonly string[],
   args: readonly (string | number | Buffer)[],
 ): Promise<R> {
-  const send = (verb: 'evalsha' | 'eval', body: string): Promise<unknown> => {
-    if (script.binary) return client.callBuffer(verb, body, keys.length, ...keys, ...args);
-    if (!script.direct) return client.call(verb, body, keys.length, ...keys, ...args);
-    const command = new Command(verb, [body, keys.length, ...keys, ...args], {
-      replyEncoding: 'utf8',
-    });
-    client.sendCommand(command);
-    return command.promise as Promise<unknown>;
-  };
+  const send = (verb: 'evalsha' | 'eval', body: string): Promise<unknown> =>
+    sendScript(client, script, verb, body, keys, args);
   return send('evalsha', script.sha).catch((err: unknown) => {
     if (!isNoScript(err)) throw err;
     return send('eval', script.lua);
   }) as Promise<R>;
+}
+
+function sendScript(
+  client: Redis,
+  script: RedisScript<unknown>,
+  verb: 'evalsha' | 'eval',
+  body: string,
+  keys: readonly string[],
+  args: readonly (string | number | Buffer)[],
+): Promise<unknown> {
+  if (script.binary) return client.callBuffer(verb, body, keys.length, ...keys, ...args);
+  if (!script.direct) return client.call(verb, body, keys.length, ...keys, ...args);
+  return sendDirect(client, verb, [body, keys.length, ...keys, ...args]);
+}
+
+function sendDirect(
+  client: Redis,
+  verb: string,
+  args: (string | number | Buffer)[],
+): Promise<unknown> {
+  const command = new Command(verb, args, { replyEncoding: 'utf8' });
+  client.sendCommand(command);
+  return command.promise as Promise<unknown>;
+}
+
+/** How many replicas a write waits for (Redis `WAIT`), and for how long. */
+export interface WaitOptions {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * {@link runScript}, then Redis `WAIT replicas timeout` on the same connection, sent right
+ * behind the script (the same way, so in the same write when pipelined): it resolves once
+ * `wait.replicas` replicas confirmed every write the connection made so far, the script's
+ * included, and rejects with `CELERIAC_ERR_NOT_REPLICATED` when fewer did in time (the write
+ * stands on the master). When the server lacked the script (NOSCRIPT, as on a replica just
+ * promoted, whose script cache is empty), the script's EVAL gets a `WAIT` of its own.
+ */
+export async function runScriptReplicated<R>(
+  client: Redis,
+  script: RedisScript<R>,
+  keys: readonly string[],
+  args: readonly (string | number | Buffer)[],
+  wait: WaitOptions | undefined,
+): Promise<R> {
+  if (wait === undefined || wait.replicas === 0) return runScript(client, script, keys, args);
+  const sendWait = (): Promise<unknown> => {
+    const waitArgs = [wait.replicas, wait.timeoutMs];
+    const p = script.direct
+      ? sendDirect(client, 'wait', waitArgs)
+      : client.call('wait', ...waitArgs);
+    // Read only when the script succeeded; a failed script's WAIT reply is of no interest.
+    p.catch(() => undefined);
+    return p;
+  };
+  let reply: unknown;
+  const first = sendScript(client, script, 'evalsha', script.sha, keys, args);
+  let waited = sendWait();
+  try {
+    reply = await first;
+  } catch (err) {
+    if (!isNoScript(err)) throw err;
+    const second = sendScript(client, script, 'eval', script.lua, keys, args);
+    waited = sendWait();
+    reply = await second;
+  }
+  const confirmed = Number(await waited);
+  if (!(confirmed >= wait.replicas)) throw notReplicated(confirmed, wait);
+  return reply as R;
+}
+
+function notReplicated(confirmed: number, wait: WaitOptions): CeleriacError {
+  return new CeleriacError(
+    ErrorCodes.NOT_REPLICATED,
+    `the write reached the Redis master, but ${confirmed} of the ${wait.replicas} replica(s) asked for (waitReplicas) confirmed it within ${wait.timeoutMs} ms, so a failover now could lose it. Check the replicas (redis-cli INFO replication on the master), raise waitTimeoutMs, or lower waitReplicas`,
+    {
+      details: { replicas: confirmed, waitReplicas: wait.replicas, waitTimeoutMs: wait.timeoutMs },
+    },
+  );
 }
