@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.js';
+import { killOnExit } from './exit-hook.js';
 
 export interface PostgresServerOptions {
   /** @default a free port */
@@ -79,17 +80,6 @@ function postgresUser(): { uid: number; gid: number } {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-/** Tracks live servers so a test process that exits without `stop()` does not leave them running. */
-const live = new Set<() => void>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const killNow of live) killNow();
-  });
-}
-
 export async function startPostgresServer(
   options: PostgresServerOptions = {},
 ): Promise<PostgresServerHandle> {
@@ -148,8 +138,7 @@ export async function startPostgresServer(
       // already gone
     }
   };
-  live.add(killNow);
-  installExitHook();
+  const forget = killOnExit(killNow);
 
   const ready = (): Promise<boolean> =>
     new Promise((resolve) => {
@@ -206,7 +195,7 @@ export async function startPostgresServer(
     await start();
   } catch (err) {
     await kill();
-    live.delete(killNow);
+    forget();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -221,7 +210,7 @@ export async function startPostgresServer(
       if (stopped) return;
       stopped = true;
       await kill();
-      live.delete(killNow);
+      forget();
       rmSync(dir, { recursive: true, force: true });
     },
   };

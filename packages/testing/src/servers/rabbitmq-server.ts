@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.js';
+import { killOnExit } from './exit-hook.js';
 
 export interface RabbitMqServerOptions {
   /** The AMQP port. @default a free port */
@@ -109,17 +110,6 @@ function amqpAnswers(port: number): Promise<boolean> {
   });
 }
 
-/** Tracks live nodes so a test process that exits without `stop()` does not leave them running. */
-const live = new Set<() => void>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const killNow of live) killNow();
-  });
-}
-
 export async function startRabbitMqServer(
   options: RabbitMqServerOptions = {},
 ): Promise<RabbitMqServerHandle> {
@@ -177,6 +167,8 @@ export async function startRabbitMqServer(
   delete env['RABBITMQ_ALLOW_INPUT'];
 
   let child: ChildProcess | undefined;
+  /** Stops the exit hook killing the node (set at each start). */
+  let forget: () => void = () => undefined;
   let exited: Promise<void> = Promise.resolve();
   let stopped = false;
 
@@ -212,8 +204,7 @@ export async function startRabbitMqServer(
     c.stderr?.on('data', keep);
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     c.unref();
-    live.add(killNow);
-    installExitHook();
+    forget = killOnExit(killNow);
     const deadline = Date.now() + startTimeoutMs;
     for (;;) {
       if (c.exitCode !== null || c.signalCode !== null) {
@@ -247,7 +238,7 @@ export async function startRabbitMqServer(
     const pid = beamPid();
     killNow();
     await waitGone(pid);
-    live.delete(killNow);
+    forget();
     child = undefined;
   };
 
@@ -260,7 +251,7 @@ export async function startRabbitMqServer(
     const timer = setTimeout(killNow, 30_000);
     await waitGone(pid);
     clearTimeout(timer);
-    live.delete(killNow);
+    forget();
     child = undefined;
   };
 
