@@ -6,5 +6,7 @@ export default defineConfig({
     globalSetup: ['../testing/dist/global-setup.js'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
+    // Two files at a time: most wait on the CLI processes they spawn.
+    maxWorkers: 2,
   },
 });
