@@ -41,6 +41,32 @@ describe('celeriac worker --pool', () => {
     },
   );
 
+  it('a task in a pool member publishes to the --broker the worker was given, not the module one', async () => {
+    const queue = uniqueName('cli-pool-urls');
+    // No CELERIAC_BROKER_URL: the module alone would fall back to its embedded default.
+    const worker = await startWorkerProcess(
+      ['-Q', queue, '-c', '2', '--pool', 'process', '--broker', redisUrl],
+      {},
+    );
+    const called = await runCli(
+      [
+        'call',
+        'fx.relay',
+        '--args',
+        JSON.stringify([4, 5, queue]),
+        '-Q',
+        queue,
+        '--wait',
+        '--timeout',
+        '40',
+      ],
+      { CELERIAC_BROKER_URL: redisUrl },
+    );
+    expect(called.stdout.trim()).toBe('9');
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+  });
+
   it('rejects an unknown pool with a usage error', async () => {
     const r = await runCli(['worker', '--app', FIXTURE_APP, '--pool', 'fibers'], {
       CELERIAC_BROKER_URL: redisUrl,

@@ -24,6 +24,11 @@ function runs() {
 
 export const add = app.task('fx.add', (a, b) => a + b);
 
+// Publishes fx.add from inside a task and waits for it: shows which broker a pool member's app uses.
+export const relay = app.task('fx.relay', async (a, b, queue) => {
+  return await add.applyAsync([a, b], {}, { queue }).get({ timeout: 20 });
+});
+
 export const sleep = app.task('fx.sleep', async (ms) => {
   await new Promise((r) => setTimeout(r, ms));
   return ms;

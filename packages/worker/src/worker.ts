@@ -19,6 +19,7 @@ import type { RemoteControl } from './control/remote-control.js';
 import { listenForControl, WorkerControl } from './control/worker-control.js';
 import { inFlight, type InFlight } from './in-flight.js';
 import { Intake } from './intake.js';
+import { withAppUrls } from './pools/app-module.js';
 import { ChildPool } from './pools/child-pool.js';
 import { WorkerMonitor } from './events/monitor.js';
 import type { TaskObserver } from './observe.js';
@@ -124,7 +125,8 @@ export class Worker {
       hostname: this.hostname,
       storeState: (msg, state, meta, log) => writer.store(msg, state, meta, null, log),
     };
-    const pool = o.pool && new ChildPool(o.pool, { size: o.concurrency, logger: this.logger });
+    const poolDeps = { size: o.concurrency, logger: this.logger };
+    const pool = o.pool && new ChildPool(withAppUrls(o.pool, app), poolDeps);
     this.#executor = new Executor(pool, o.asyncContext, observers, () => this.#broker?.kind);
     this.#admission = new Admission({
       observers,

@@ -12,6 +12,31 @@ export interface AppModuleRef {
   readonly specifier: string;
   /** The export that holds the app; undefined tries `app`, `default`, `celeriac`. */
   readonly exportName: string | undefined;
+  /**
+   * The broker and result backend URLs the worker's own app uses, applied to the app each
+   * member loads (`app.overrideUrls`), so a task that publishes from a thread or child reaches
+   * the broker `celeriac worker --broker …` named, not the one written in the module.
+   */
+  readonly urls?: { readonly broker?: string; readonly backend?: string };
+}
+
+/**
+ * Pool options whose app module carries the URLs of the worker's app. Only reachable ones are passed: a `memory://`
+ * broker lives in the worker's process, so a member cannot share it anyway.
+ */
+export function withAppUrls<T extends { readonly appModule: AppModuleRef }>(
+  pool: T,
+  app: Celeriac,
+): T {
+  const { brokerUrl, backendUrl } = app.options;
+  const reachable = (url: string | false | undefined): url is string =>
+    typeof url === 'string' && !url.startsWith('memory:');
+  const urls = {
+    ...(reachable(brokerUrl) ? { broker: brokerUrl } : {}),
+    ...(reachable(backendUrl) ? { backend: backendUrl } : {}),
+  };
+  if (Object.keys(urls).length === 0) return pool;
+  return { ...pool, appModule: { ...pool.appModule, urls } };
 }
 
 /**
@@ -53,7 +78,9 @@ export async function loadAppModule(ref: AppModuleRef): Promise<Celeriac> {
   const candidates = ref.exportName ? [ref.exportName] : ['app', 'default', 'celeriac'];
   for (const name of candidates) {
     const value = mod[name];
-    if (isApp(value)) return value;
+    if (!isApp(value)) continue;
+    if (ref.urls) value.overrideUrls(ref.urls);
+    return value;
   }
   throw new CeleriacError(
     ErrorCodes.INVALID_OPTION,
