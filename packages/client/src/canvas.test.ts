@@ -41,6 +41,32 @@ describe('canvas dicts', () => {
     });
   });
 
+  it('a group of one followed by a step is unrolled into its part, as Celery’s maybe_unroll_group', () => {
+    const json = chain(
+      add.s(1, 1),
+      group([chain(add.s(2), add.s(3))]),
+      add.s(4),
+      group([add.s(5)]),
+    ).toJSON();
+    const tasks = json.kwargs['tasks'] as Record<string, unknown>[];
+    // the inner chain is spliced in; the last group of one stays a group
+    expect(tasks.map((t) => t['task'])).toEqual([
+      'j.add',
+      'j.add',
+      'j.add',
+      'j.add',
+      'celery.group',
+    ]);
+    expect(tasks.map((t) => t['args'])).toEqual([[1, 1], [2], [3], [4], []]);
+    // a group of one before a step is no chord any more
+    const single = chain(add.s(1, 1), group([add.s(2)]), tsum.s()).toJSON();
+    expect((single.kwargs['tasks'] as Record<string, unknown>[]).map((t) => t['task'])).toEqual([
+      'j.add',
+      'j.add',
+      'j.tsum',
+    ]);
+  });
+
   it('map, starmap and chunks are Celery’s xmap, xstarmap and chunks dicts', () => {
     expect(add.map([1, 2]).toJSON()).toMatchObject({
       task: 'celery.map',

@@ -175,24 +175,39 @@ function or(a: SignatureJSON, b: SignatureJSON): SignatureJSON {
 /**
  * A chain's steps as Celery's `chain(a, b, c)` (`a | b | c`) arranges them: nested chains
  * are spliced in, a group followed by a step becomes a chord with that step as its body, and
- * a step after a chord joins the chord's body. What is left is a list where a group can only
- * be last and a chord is always last.
+ * a step after a chord joins the chord's body, and a group of one followed by a step is
+ * unrolled into its one part. What is left is a list where a group can only be last and a
+ * chord is always last.
  */
 export function chainSteps(tasks: readonly SignatureJSON[]): SignatureJSON[] {
-  const out: SignatureJSON[] = [];
-  const append = (t: SignatureJSON): void => {
-    const k = kindOf(t);
-    if (k === 'chain') {
-      for (const s of tasksOf(t)) append(s);
-      return;
+  const flat: SignatureJSON[] = [];
+  const spread = (into: SignatureJSON[], t: SignatureJSON): void => {
+    if (kindOf(t) === 'chain') for (const s of tasksOf(t)) spread(into, s);
+    else into.push(t);
+  };
+  for (const t of tasks) spread(flat, t);
+  // Celery's `maybe_unroll_group`: a group of one followed by a step is that one part, so the
+  // step receives its result itself, not a list of one. A last group stays a group (its
+  // result type says GroupResult).
+  for (let i = 0; i < flat.length - 1;) {
+    const t = flat[i]!;
+    const members = kindOf(t) === 'group' ? tasksOf(t) : [];
+    if (members.length !== 1) {
+      i++;
+      continue;
     }
+    const inner: SignatureJSON[] = [];
+    spread(inner, members[0]!);
+    flat.splice(i, 1, ...inner);
+  }
+  const out: SignatureJSON[] = [];
+  for (const t of flat) {
     const last = out[out.length - 1];
-    if (last === undefined || k === 'group') out.push(t);
+    if (last === undefined || kindOf(t) === 'group') out.push(t);
     else if (kindOf(last) === 'group' || kindOf(last) === 'chord')
       out[out.length - 1] = or(last, t);
     else out.push(t);
-  };
-  for (const t of tasks) append(t);
+  }
   return out;
 }
 
