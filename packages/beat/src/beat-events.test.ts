@@ -394,6 +394,27 @@ describe('edit events', () => {
     expect(seen).toHaveLength(6); // the beat's listeners hear only its own edits
     await beat.close();
   });
+
+  it('modify and reschedule through a running beat: one modified each, none for a no-op', async () => {
+    const clock = new ManualClock(T0);
+    const store = new MemoryScheduleStore();
+    const app: BeatApp = { sendTask: () => ({ published: Promise.resolve() }) };
+    // A running beat watches its store: its own edits come back as notices of its own origin.
+    const beat = new Beat(app, { store, clock, maxLoopInterval: 30, lockTtl: 3600 });
+    await beat.start();
+    cleanups.push(() => beat.close());
+    await beat.add({ name: 'a', task: 't', schedule: interval(60) });
+    const seen = record(beat);
+    await beat.modify('a', { args: [1] });
+    await beat.modify('a', { args: [1] }); // unchanged: nothing written
+    await beat.reschedule('a', interval(30));
+    await beat.modify('a', { enabled: false });
+    expect(seen).toEqual([
+      ['modified', { entry: 'a' }],
+      ['modified', { entry: 'a' }],
+      ['modified', { entry: 'a' }],
+    ]);
+  });
 });
 
 describe('missed in recovery', () => {
