@@ -34,6 +34,8 @@ interface Planned {
 export class Dispatcher {
   readonly #o: DispatcherOptions;
   readonly #inFlight = new Set<string>();
+  /** Entries whose stored schedule is invalid, being paused. */
+  readonly #pausing = new Set<string>();
   published = 0;
 
   constructor(options: DispatcherOptions) {
@@ -145,7 +147,20 @@ export class Dispatcher {
         { err, entry: d.name },
         'beat: the stored schedule is invalid; pausing the entry',
       );
-      void this.#o.store.setEnabled(d.name, false, undefined, now).catch(() => undefined);
+      // Once, though the next round may read the entry again before the pause is written;
+      // reported as any pause is (other beats hear of it through the store's change notice).
+      if (!this.#pausing.has(d.name)) {
+        this.#pausing.add(d.name);
+        void this.#o.store
+          .setEnabled(d.name, false, undefined, now)
+          .then(
+            (paused) => {
+              if (paused) this.#o.events.emit('paused', { entry: d.name });
+            },
+            () => undefined,
+          )
+          .finally(() => this.#pausing.delete(d.name));
+      }
       return undefined;
     }
     return planTicks({ definition: d, schedule, nextRunAt: state.nextRunAt, now });

@@ -82,6 +82,16 @@ describe('BeatEntries.modify', () => {
     expect(changes.map((c) => `${c.kind}:${c.name ?? ''}`)).toEqual(['added:job', 'modified:job']);
   });
 
+  it('keeps the maxInstances and maxInstancesTimeout the entry was given', async () => {
+    const { entries } = await setup();
+    await entries.add({ ...entry, name: 'wide', maxInstances: 4, maxInstancesTimeout: 60 });
+    await entries.add({ ...entry, name: 'free', maxInstances: null });
+    const wide = await entries.modify('wide', { args: [9] });
+    expect(wide?.definition).toMatchObject({ args: [9], maxInstances: 4, maxInstancesTimeout: 60 });
+    const free = await entries.modify('free', { schedule: interval({ minutes: 5 }) });
+    expect(free?.definition.maxInstances).toBeNull();
+  });
+
   it('recomputes the next run from now only when the schedule or its zone changes', async () => {
     const { clock, entries } = await setup();
     clock.set(T0 + 90_000);

@@ -225,6 +225,7 @@ export class BeatEntries {
       );
       if (result?.status === 'stale') continue;
       this.#check(result, name);
+      if (result) this.#edited(result);
       return this.store.get(name);
     }
     throw new CeleriacError(

@@ -4,7 +4,7 @@ import { Worker } from '@celeriac/worker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Beat, type BeatApp, type BeatOptions } from './beat.js';
 import { BeatEntries } from './beat-entries.js';
-import { runTaskId, type BeatEntry } from './entry.js';
+import { compileEntry, runTaskId, type BeatEntry } from './entry.js';
 import type { BeatEventMap, BeatEventName } from './events.js';
 import { interval } from './schedules/interval.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
@@ -393,6 +393,63 @@ describe('edit events', () => {
     expect(own).toEqual([['removed', { entry: 'from-config' }]]);
     expect(seen).toHaveLength(6); // the beat's listeners hear only its own edits
     await beat.close();
+  });
+
+  it('modify and reschedule through a running beat: one modified each, none for a no-op', async () => {
+    const clock = new ManualClock(T0);
+    const store = new MemoryScheduleStore();
+    const app: BeatApp = { sendTask: () => ({ published: Promise.resolve() }) };
+    // A running beat watches its store: its own edits come back as notices of its own origin.
+    const beat = new Beat(app, { store, clock, maxLoopInterval: 30, lockTtl: 3600 });
+    await beat.start();
+    cleanups.push(() => beat.close());
+    await beat.add({ name: 'a', task: 't', schedule: interval(60) });
+    const seen = record(beat);
+    await beat.modify('a', { args: [1] });
+    await beat.modify('a', { args: [1] }); // unchanged: nothing written
+    await beat.reschedule('a', interval(30));
+    await beat.modify('a', { enabled: false });
+    expect(seen).toEqual([
+      ['modified', { entry: 'a' }],
+      ['modified', { entry: 'a' }],
+      ['modified', { entry: 'a' }],
+    ]);
+  });
+});
+
+describe('an entry paused by the beat itself', () => {
+  it('a stored schedule that no longer compiles pauses the entry and reports it paused', async () => {
+    const clock = new ManualClock(T0 + 1);
+    const store = new MemoryScheduleStore();
+    const app: BeatApp = { sendTask: () => ({ published: Promise.resolve() }) };
+    const beat = new Beat(app, { store, clock, logger: silentLogger });
+    cleanups.push(() => beat.close());
+    // What another version, or a hand edit, could have left in the store.
+    const { definition } = compileEntry(
+      { name: 'bad', task: 't', schedule: interval(60) },
+      {
+        timezone: 'UTC',
+      },
+    );
+    const broken = { ...definition, schedule: { kind: 'crontab', expression: 'not a cron' } };
+    await store.upsert(
+      [
+        {
+          definition: broken as never,
+          hash: 'broken',
+          enabled: true,
+          source: 'api',
+          nextRunAt: T0,
+          dueAt: T0,
+        },
+      ],
+      'create',
+      T0,
+    );
+    const seen = record(beat);
+    await beat.tick();
+    await expect.poll(() => seen).toEqual([['paused', { entry: 'bad' }]]);
+    expect((await store.get('bad'))?.state.enabled).toBe(false);
   });
 });
 

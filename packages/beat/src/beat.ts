@@ -170,8 +170,9 @@ export class Beat {
 
   /**
    * Listens to one of this beat's events (payloads in `BeatEventMap`): `submitted`,
-   * `executed`, `error`, `missed`, `maxInstances`, and the edits made through this
-   * beat's entries. A listener that throws is logged; it never stops the beat. Returns `this`.
+   * `executed`, `error`, `missed`, `maxInstances`, and the edits made through this beat's
+   * entries or, while it runs, by other processes (`origin` names the writer). A listener that
+   * throws is logged; it never stops the beat. Returns `this`.
    */
   on<K extends BeatEventName>(name: K, listener: BeatListener<K>): this {
     this.events.on(name, listener);

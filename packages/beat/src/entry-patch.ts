@@ -91,6 +91,9 @@ export function patchedEntry(
     coalesce: patch.coalesce ?? d.coalesce,
     catchUp: patch.catchUp ?? d.catchUp,
     catchUpLimit: patch.catchUpLimit ?? d.catchUpLimit,
+    // Absent from definitions stored before maxInstances existed: the defaults apply then.
+    ...(d.maxInstances === undefined ? {} : { maxInstances: d.maxInstances }),
+    ...(d.maxInstancesTimeout === undefined ? {} : { maxInstancesTimeout: d.maxInstancesTimeout }),
   };
 }
 

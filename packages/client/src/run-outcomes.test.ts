@@ -1,8 +1,8 @@
-import { buildResultDocument, type TaskState } from '@celeriac/core';
+import { buildResultDocument, type ResultBackend, type TaskState } from '@celeriac/core';
 import { exceptionToDocument } from '@celeriac/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac } from './app.js';
-import { taskOutcome } from './run-outcomes.js';
+import { readTaskOutcomes, taskOutcome } from './run-outcomes.js';
 
 const apps: Celeriac[] = [];
 afterEach(async () => {
@@ -43,6 +43,24 @@ describe('Celeriac.runOutcomes', () => {
     await expect(app.runOutcomes(['x'])).rejects.toMatchObject({
       code: 'CELERIAC_ERR_NO_RESULT_BACKEND',
     });
+  });
+
+  it('throws CELERIAC_ERR_NO_RESULT_BACKEND when results go to the publishing client (rpc://)', async () => {
+    // rpc:// delivers a result to the reply queue of the process that published the task: any
+    // other process (another beat, or this one restarted) would see every run as pending.
+    let read = false;
+    const rpcLike = {
+      kind: 'rpc',
+      replyTo: 'celeriac.reply.abc',
+      getMany: (ids: readonly string[]) => {
+        read = true;
+        return Promise.resolve(ids.map(() => null));
+      },
+    } as unknown as ResultBackend;
+    await expect(
+      readTaskOutcomes(true, () => Promise.resolve(rpcLike), ['x']),
+    ).rejects.toMatchObject({ code: 'CELERIAC_ERR_NO_RESULT_BACKEND' });
+    expect(read).toBe(false);
   });
 
   it('a FAILURE whose result is not an exception document still reads as failed', () => {

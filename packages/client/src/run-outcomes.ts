@@ -58,7 +58,8 @@ export function taskOutcome(doc: ResultDocument | null): TaskOutcome {
 
 /**
  * The outcomes of tasks by id, in order, read with one `getMany`. Throws
- * `CELERIAC_ERR_NO_RESULT_BACKEND` when the app stores no results (nothing could be known).
+ * `CELERIAC_ERR_NO_RESULT_BACKEND` when the app stores no results, or delivers them to the
+ * publishing client (`rpc://`, whose results no other process sees): nothing could be known.
  */
 export async function readTaskOutcomes(
   hasBackend: boolean,
@@ -71,6 +72,13 @@ export async function readTaskOutcomes(
       'this app has no result backend, so what became of a task cannot be known: configure one (backend: "redis://…") to use runOutcomes (and beat\'s maxInstances)',
     );
   if (taskIds.length === 0) return [];
-  const docs = await (await backend()).getMany(taskIds);
+  const b = await backend();
+  if (b.replyTo !== undefined)
+    throw new CeleriacError(
+      ErrorCodes.NO_RESULT_BACKEND,
+      `this app's result backend (${b.kind}) delivers each result to the process that published the task, so what became of a task published by another process (or before a restart) cannot be known: use a backend every process reads (redis://, sqlite://) for runOutcomes (and beat's maxInstances)`,
+      { details: { backend: b.kind } },
+    );
+  const docs = await b.getMany(taskIds);
   return taskIds.map((_, i) => taskOutcome(docs[i] ?? null));
 }

@@ -76,6 +76,8 @@ export class PgChangeFeed {
       }
     } catch (err) {
       this.#listeners.delete(wrapped);
+      // This attempt replaced a scheduled reconnect: the watchers already in place still need one.
+      this.#scheduleReconnect();
       throw this.#o.fail(err);
     }
     let closed = false;

@@ -253,6 +253,25 @@ describe('PostgresScheduleStore', () => {
     }
   });
 
+  it('the longest schema and prefix the options allow: writes succeed and watchers hear them', async () => {
+    const schema = `b${uniqueName('s').replace(/[^a-z0-9_]/g, '_')}`.padEnd(30, 'x').slice(0, 30);
+    const tablePrefix = 'p'.repeat(30);
+    const namespace = uniqueName('long');
+    const store = new PostgresScheduleStore({ url: server.url, schema, tablePrefix, namespace });
+    const peer = new PostgresScheduleStore({ url: server.url, schema, tablePrefix, namespace });
+    try {
+      const seen: string[] = [];
+      await store.watch((c) => seen.push(`${c.kind}:${c.name ?? '*'}`));
+      expect(await peer.upsert([write('x', T0)], 'sync', T0)).toEqual([
+        { name: 'x', status: 'created' },
+      ]);
+      await expect.poll(() => seen, { timeout: 5000, interval: 10 }).toEqual(['added:x']);
+    } finally {
+      await Promise.all([store.close(), peer.close()]);
+      await sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
   it('is what createScheduleStore opens for postgresql:// and postgres://', async () => {
     for (const url of [server.url, server.url.replace(/^postgresql:/, 'postgres:')]) {
       const store = await createScheduleStore(url, { namespace: uniqueName('factory') });

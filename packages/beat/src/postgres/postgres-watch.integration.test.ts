@@ -125,3 +125,32 @@ it('watch: the LISTEN connection is reopened when it drops, and the watcher is t
     await admin.end();
   }
 });
+
+it('watch: a second watch that fails while the server is down does not stop the first one reconnecting', async () => {
+  const namespace = uniqueName('down');
+  const store = new PostgresScheduleStore({ url: server.url, namespace, connectTimeoutMs: 2000 });
+  const seen: EntryChange[] = [];
+  const watch = await store.watch((change) => seen.push(change));
+  try {
+    await server.kill();
+    // Once the store has seen the LISTEN connection drop, a new watch connects, and fails.
+    let failed = false;
+    const deadline = Date.now() + 10_000;
+    while (!failed) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for a watch to fail');
+      try {
+        await (await store.watch(() => undefined)).close();
+        await sleep(10);
+      } catch {
+        failed = true;
+      }
+    }
+    await server.start();
+    // The first watcher's connection is reopened all the same, and it is told to read again.
+    await until(() => seen.length > 0, 'the reconnect', 20_000);
+    expect(seen[0]).toEqual({ kind: 'modified' });
+  } finally {
+    await watch.close();
+    await store.close();
+  }
+}, 60_000);

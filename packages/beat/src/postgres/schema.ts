@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every table, index, channel and statement of beat's PostgreSQL schedule store, in one place
  * (as the Redis keys are in `redis/keys.ts`). Names are `<schema>.<tablePrefix><table>`, both
@@ -26,6 +28,20 @@ export interface PgNames {
 /** Schema and prefix: lowercase identifiers, so no quoting question arises. */
 export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,29}$/;
 
+/** PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1): `pg_notify` refuses a longer channel. */
+const MAX_IDENTIFIER = 63;
+
+/**
+ * `<schema>.<prefix>changes`, or, when that is longer than a channel may be (a schema and a
+ * prefix of 30 characters each), `<prefix>changes_` and a hash of the whole name, cut to fit.
+ */
+function channelName(schema: string, prefix: string): string {
+  const full = `${schema}.${prefix}changes`;
+  if (full.length <= MAX_IDENTIFIER) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 16);
+  return `${`${prefix}changes`.slice(0, MAX_IDENTIFIER - hash.length - 1)}_${hash}`;
+}
+
 export function pgNames(schema: string, prefix: string): PgNames {
   const q = (table: string): string => `"${schema}"."${prefix}${table}"`;
   return {
@@ -33,7 +49,7 @@ export function pgNames(schema: string, prefix: string): PgNames {
     entries: q('entries'),
     lock: q('lock'),
     pending: q('pending'),
-    channel: `${schema}.${prefix}changes`,
+    channel: channelName(schema, prefix),
   };
 }
 

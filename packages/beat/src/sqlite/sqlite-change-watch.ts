@@ -103,7 +103,9 @@ export class SqliteChangeWatch {
     } catch {
       return; // the file is busy or closing; the next commit or poll reads again
     }
-    this.#lastSeq = last;
+    // A commit of another process between the two reads is in `rows` already: start after it,
+    // or the next read would tell it again.
+    this.#lastSeq = Math.max(last, rows.at(-1)?.[0] ?? 0);
     for (const [, kind, name, origin] of rows) {
       this.#listeners.emit({
         kind: kind as EntryChangeKind,

@@ -10,6 +10,9 @@ import { interval } from '../schedules/interval.js';
 import { createScheduleStore } from '../store/create-schedule-store.js';
 import { scheduleStoreContract } from '../store/schedule-store-contract.test-helper.js';
 import { TOMBSTONE_TTL_MS, type EntryWrite } from '../store/schedule-store.js';
+import { openSqlite } from '@celeriac/broker/sqlite/internal';
+import { SQL } from './schema.js';
+import { SqliteChangeWatch, type ChangeStatements } from './sqlite-change-watch.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-beat-'));
@@ -214,6 +217,46 @@ describe('SqliteScheduleStore', () => {
       const err = caught(() => new SqliteScheduleStore({ url, ...bad }));
       expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION), JSON.stringify(bad)).toBe(true);
       expect((err as Error).message).toContain(Object.keys(bad)[0]);
+    }
+  });
+});
+
+describe('SqliteChangeWatch', () => {
+  it('a commit landing between its read of the last sequence and of the rows is told once', async () => {
+    const namespace = `race-${++namespaces}`;
+    const writer = new SqliteScheduleStore({ url, namespace, origin: 'w' }); // makes the tables
+    const { db, location } = openSqlite(url);
+    const last = db.prepare(SQL.lastChange).pluck();
+    // Another process commits right after the watch read the last sequence number.
+    let between: (() => void) | undefined;
+    const sql: ChangeStatements = {
+      addChange: db.prepare(SQL.addChange),
+      trimChanges: db.prepare(SQL.trimChanges),
+      lastChange: {
+        get: () => {
+          const seq = last.get();
+          const f = between;
+          between = undefined;
+          f?.();
+          return seq;
+        },
+      } as unknown as ChangeStatements['lastChange'],
+      changesSince: db.prepare(SQL.changesSince).raw(),
+    };
+    const watch = new SqliteChangeWatch(db, location, namespace, sql, 20);
+    try {
+      const seen: string[] = [];
+      watch.watch((c) => seen.push(`${c.kind}:${c.name ?? '*'}`));
+      between = () => void writer.upsert([write('b', 0)], 'create', 0);
+      await writer.upsert([write('a', 0)], 'create', 0);
+      await expect.poll(() => seen, { timeout: 5000, interval: 10 }).toContain('added:b');
+      await writer.upsert([write('c', 0)], 'create', 0);
+      await expect.poll(() => seen, { timeout: 5000, interval: 10 }).toContain('added:c');
+      expect(seen).toEqual(['added:a', 'added:b', 'added:c']);
+    } finally {
+      watch.close();
+      db.close();
+      await writer.close();
     }
   });
 });

@@ -1,7 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { startRedisSentinel } from './redis-sentinel.js';
 import { respCommand, respInfo } from './resp.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 describe('startRedisSentinel', () => {
   it('starts a master, a replica and three sentinels, fails over when the master dies, and cleans up', async () => {
@@ -34,5 +39,44 @@ describe('startRedisSentinel', () => {
     }
     expect(existsSync(group.dir)).toBe(false);
     await expect(respCommand(group.sentinelPorts[0]!, ['PING'])).rejects.toThrow();
+  }, 60_000);
+});
+
+describe('startRedisSentinel at process exit', () => {
+  it('a test process that exits without stop() leaves no redis-server running', async () => {
+    // A child process starts a group and exits at once, as a crashed or timed-out test would.
+    const script = `
+      import { startRedisSentinel } from '${pathToFileURL(join(here, 'redis-sentinel.ts')).href}';
+      const g = await startRedisSentinel();
+      console.log(JSON.stringify([...g.sentinelPorts, ...g.nodes.map((n) => n.port)]));
+      process.exit(0);
+    `;
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const ports = JSON.parse(out.trim().split('\n').at(-1) ?? '[]') as number[];
+    expect(ports).toHaveLength(5);
+    const alive = async (): Promise<number[]> => {
+      const up: number[] = [];
+      for (const port of ports) {
+        try {
+          await respCommand(port, ['PING']);
+          up.push(port);
+        } catch {
+          // refused: gone
+        }
+      }
+      return up;
+    };
+    try {
+      await expect.poll(alive, { timeout: 10_000, interval: 50 }).toEqual([]);
+    } finally {
+      for (const port of await alive())
+        await respCommand(port, ['SHUTDOWN', 'NOSAVE']).catch(() => undefined);
+    }
   }, 60_000);
 });

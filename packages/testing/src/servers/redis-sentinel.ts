@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { killOnExit } from './exit-hook.js';
 import { freePort } from './free-port.js';
 import { respCommand, respInfo, type RespValue } from './resp.js';
 
@@ -93,6 +94,7 @@ async function waitFor<T>(
 
 class Proc implements RedisNodeHandle {
   #child: ChildProcess | undefined;
+  #forget: (() => void) | undefined;
 
   constructor(
     readonly port: number,
@@ -107,11 +109,18 @@ class Proc implements RedisNodeHandle {
     const child = spawn('redis-server', this.args, { stdio: 'ignore' });
     child.unref();
     this.#child = child;
+    // A test process that ends without stop() (a crash, a timeout) leaves nothing running.
+    this.#forget?.();
+    this.#forget = killOnExit(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
   }
 
   async kill(): Promise<void> {
     const c = this.#child;
     this.#child = undefined;
+    this.#forget?.();
+    this.#forget = undefined;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
