@@ -24,6 +24,26 @@ export class PendingWrites {
     });
   }
 
+  /**
+   * Keeps `p` for a caller that may not await it (`every().do()`): a failure nobody has
+   * awaited by the time it happens is thrown by the next `settled()` instead of becoming an
+   * unhandled rejection (which ends a Node process); one somebody awaits goes to them alone.
+   */
+  trackMaybeUnawaited<T>(p: Promise<T>): Promise<T> {
+    const out = this.track(p);
+    const then = out.then.bind(out);
+    let observed = false;
+    void then(undefined, (err: unknown) => {
+      if (!observed) this.#deferred ??= err as Error;
+    });
+    // `await out`, `out.then()`, `out.catch()` and `out.finally()` all go through `then`.
+    out.then = ((onFulfilled, onRejected) => {
+      observed = true;
+      return then(onFulfilled, onRejected);
+    }) as typeof out.then;
+    return out;
+  }
+
   /** Resolves when every write has settled; then throws a deferred failure, unless told not to. */
   async settled({ rethrow = true } = {}): Promise<void> {
     while (this.#writes.size > 0) await Promise.all([...this.#writes]);

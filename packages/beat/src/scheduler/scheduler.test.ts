@@ -286,6 +286,19 @@ describe('Scheduler: the job API', () => {
     expect(await scheduler.nextRun()).toBeUndefined();
   });
 
+  it('a failed every().do() nobody awaits is thrown by the next runPending(); an awaited one only to its caller', async () => {
+    const { scheduler } = setup();
+    const notAFunction = 'greet' as unknown as () => void;
+    void scheduler.every(10).minutes().do(notAFunction); // no unhandled rejection
+    await expect(scheduler.runPending()).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_OPTION',
+    });
+    await expect(scheduler.every().hour().do(notAFunction)).rejects.toMatchObject({
+      code: 'CELERIAC_ERR_INVALID_OPTION',
+    });
+    expect(await scheduler.runPending()).toBe(0); // told once, to the caller who awaited
+  });
+
   it('reports edits: added, modified, paused, resumed, removed', async () => {
     const { scheduler } = setup();
     const seen: string[] = [];

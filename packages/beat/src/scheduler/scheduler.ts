@@ -135,7 +135,7 @@ export class Scheduler implements JobOwner {
   /** The `schedule` library's `every(10).minutes.do(job)`: `scheduler.every(10).minutes().do(job)`. */
   every(interval?: number): SchedulerEveryBuilder {
     return bindEvery(interval, (schedule, fn, args, tags) =>
-      this.#writes.track(this.#add(fn, schedule, { args, tags })),
+      this.#writes.trackMaybeUnawaited(this.#add(fn, schedule, { args, tags })),
     );
   }
 
