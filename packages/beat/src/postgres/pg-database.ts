@@ -64,6 +64,10 @@ export class PgDatabase {
       connectionTimeoutMillis: this.#o.connectTimeoutMs,
       application_name: applicationName,
       types: TYPES,
+      // TCP keepalive: a LISTEN connection that went half-open (a NAT or a host gone) is
+      // noticed and reconnected instead of waiting for notifications forever.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 30_000,
     };
   }
 
