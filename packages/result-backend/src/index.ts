@@ -143,7 +143,9 @@ export async function createResultBackend<U extends string>(
     case 'redis':
     case 'rediss':
     case 'sentinel':
-    case 'sentinels': {
+    case 'sentinels':
+    case 'redis+cluster':
+    case 'rediss+cluster': {
       const RedisResultBackend = await driver(
         '@celeriac/result-backend/redis',
         'RedisResultBackend',
