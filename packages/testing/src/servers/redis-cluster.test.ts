@@ -44,3 +44,19 @@ describe('startRedisCluster', () => {
     await expect(respCommand(cluster.nodes[0]!.port, ['PING'])).rejects.toThrow();
   }, 60_000);
 });
+
+describe('startRedisCluster with fewer than three masters', () => {
+  it('joins one master and its replica by hand (redis-cli insists on three)', async () => {
+    const cluster = await startRedisCluster({ masters: 1, replicasPerMaster: 1 });
+    try {
+      const master = await cluster.masterPort(0);
+      const info = String(await respCommand(master, ['CLUSTER', 'INFO']));
+      expect(info).toContain('cluster_state:ok');
+      expect(info).toContain('cluster_size:1');
+      const promoted = await cluster.failover(0);
+      expect(promoted).not.toBe(master);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
+});

@@ -8,7 +8,11 @@ import { freePort } from './free-port.js';
 import { respCommand, respInfo } from './resp.js';
 
 export interface RedisClusterOptions {
-  /** Masters; the 16384 slots are split evenly between them. At least 3 (`redis-cli --cluster create`). @default 3 */
+  /**
+   * Masters; the 16384 slots are split evenly between them. From 3 on the cluster is made by
+   * `redis-cli --cluster create`, which takes no fewer; 1 or 2 (for benchmarks) are joined by
+   * hand (`CLUSTER MEET`, `CLUSTER ADDSLOTSRANGE`, `CLUSTER REPLICATE`). @default 3
+   */
   masters?: number;
   /** Replicas of each master. @default 1 */
   replicasPerMaster?: number;
@@ -155,8 +159,8 @@ export async function startRedisCluster(
   }
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 1;
-  if (!Number.isInteger(masters) || masters < 3) {
-    throw new Error(`startRedisCluster: masters must be an integer >= 3, got ${masters}`);
+  if (!Number.isInteger(masters) || masters < 1) {
+    throw new Error(`startRedisCluster: masters must be an integer >= 1, got ${masters}`);
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
   const root = mkdtempSync(join(tmpdir(), 'celeriac-cluster-'));
@@ -282,16 +286,20 @@ export async function startRedisCluster(
         (await respCommand(n.port, ['PING'])) === 'PONG' ? true : undefined,
       );
     }
+    if (masters < 3) await joinByHand(nodes, masters, replicas, within());
     // redis-cli makes the first `masters` nodes masters and assigns the rest as replicas.
-    const create = spawnSync(
-      'redis-cli',
-      [
+    const create =
+      masters < 3
+        ? undefined
+        : spawnSync(
+            'redis-cli',
+            [
         '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
         '--cluster-replicas', String(replicas), '--cluster-yes',
       ], // prettier-ignore
-      { encoding: 'utf8', timeout: timeoutMs },
-    );
-    if (create.status !== 0) {
+            { encoding: 'utf8', timeout: timeoutMs },
+          );
+    if (create && create.status !== 0) {
       throw new Error(
         `redis-cli --cluster create failed (${create.status}): ${create.stderr || create.stdout}`,
       );
@@ -334,4 +342,38 @@ export async function startRedisCluster(
     waitForOk,
     stop,
   };
+}
+
+/**
+ * What `redis-cli --cluster create` does, for fewer than the 3 masters it insists on: the
+ * first `masters` nodes take the slots in even ranges, the others replicate them in turn.
+ */
+async function joinByHand(
+  nodes: readonly Node[],
+  masters: number,
+  replicas: number,
+  deadline: number,
+): Promise<void> {
+  const [first, ...rest] = nodes;
+  for (const n of rest)
+    await respCommand(first!.port, ['CLUSTER', 'MEET', '127.0.0.1', String(n.port)]);
+  for (let i = 0; i < masters; i++) {
+    const from = Math.ceil((16384 * i) / masters);
+    const to = Math.ceil((16384 * (i + 1)) / masters) - 1;
+    await respCommand(nodes[i]!.port, ['CLUSTER', 'ADDSLOTSRANGE', String(from), String(to)]);
+  }
+  await waitFor('every node to meet every other', deadline, async () => {
+    for (const n of nodes) {
+      if ((await clusterNodes(n.port)).length !== nodes.length) return undefined;
+    }
+    return true;
+  });
+  for (let r = 0; r < masters * replicas; r++) {
+    const master = nodes[r % masters]!;
+    const replica = nodes[masters + r]!;
+    const id = String(await respCommand(master.port, ['CLUSTER', 'MYID']));
+    await waitFor(`port ${replica.port} to replicate port ${master.port}`, deadline, async () =>
+      (await respCommand(replica.port, ['CLUSTER', 'REPLICATE', id])) === 'OK' ? true : undefined,
+    );
+  }
 }
