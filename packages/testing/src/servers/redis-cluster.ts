@@ -271,7 +271,7 @@ export async function startRedisCluster(
       const args = [
         '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
         '--appendonly', 'no', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
-        '--protected-mode', 'no', '--cluster-enabled', 'yes',
+        '--protected-mode', 'no', '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1',
         '--cluster-config-file', join(dir, 'nodes.conf'),
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
         '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0',
