@@ -102,9 +102,7 @@ async function runOne(masters) {
       fork(self, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
     );
     const processed = new Array(children.length).fill(0);
-    await Promise.all(
-      children.map((c) => new Promise((resolve) => c.once('message', resolve))),
-    );
+    await Promise.all(children.map((c) => new Promise((resolve) => c.once('message', resolve))));
     let resolveDone;
     const allDone = new Promise((r) => (resolveDone = r));
     children.forEach((c, i) =>

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll } from 'vitest';
-import { coordinationConformance, startRedisCluster, type RedisClusterHandle } from '@celeriac/testing';
+import {
+  coordinationConformance,
+  startRedisCluster,
+  type RedisClusterHandle,
+} from '@celeriac/testing';
 import { RedisCoordination } from './redis-coordination.js';
 
 // The coordination conformance suite on a 3-master Redis Cluster: every script touches one

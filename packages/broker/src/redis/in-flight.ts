@@ -160,7 +160,8 @@ export class InFlight {
     const { layout } = this.#ctx;
     if (!layout.cluster) return this.#restoreShard(layout.keys('celery', 0), undefined);
     let restored = 0;
-    for (const shard of [...this.#watched.keys()]) restored += await this.#restoreShard(shard, shard);
+    for (const shard of [...this.#watched.keys()])
+      restored += await this.#restoreShard(shard, shard);
     return restored;
   }
 

@@ -258,12 +258,15 @@ function compileShards(
   if (!cluster) {
     throw invalid(
       'shards',
-      'applies to the cluster layout only: use a redis+cluster:// URL (kombu\'s layout, which Celery shares, has one list per queue)',
+      "applies to the cluster layout only: use a redis+cluster:// URL (kombu's layout, which Celery shares, has one list per queue)",
     );
   }
   const check = (n: unknown, where: string): number => {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_SHARDS) {
-      throw invalid('shards', `${where} must be an integer from 1 to ${MAX_SHARDS}, got ${String(n)}`);
+      throw invalid(
+        'shards',
+        `${where} must be an integer from 1 to ${MAX_SHARDS}, got ${String(n)}`,
+      );
     }
     return n;
   };

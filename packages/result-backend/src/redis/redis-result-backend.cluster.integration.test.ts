@@ -39,7 +39,14 @@ describe('RedisResultBackend on a Redis Cluster', () => {
             groupIndex: i,
             state: 'SUCCESS',
             result: i * 10,
-            chord: { task: 'body', args: [], kwargs: {}, options: {}, subtask_type: null, immutable: false },
+            chord: {
+              task: 'body',
+              args: [],
+              kwargs: {},
+              options: {},
+              subtask_type: null,
+              immutable: false,
+            },
           }),
         );
       }

@@ -329,7 +329,9 @@ export class RedisResultBackend implements ResultBackend {
     if (keys.length === 1) return [await this.run('get (GET)', () => this.client.getBuffer(first))];
     // A cluster's MGET cannot span slots: one GET per key there (auto-pipelined per node).
     if (isClusterClient(this.client)) {
-      return this.run('getMany (GET)', () => Promise.all(keys.map((k) => this.client.getBuffer(k))));
+      return this.run('getMany (GET)', () =>
+        Promise.all(keys.map((k) => this.client.getBuffer(k))),
+      );
     }
     return this.run('getMany (MGET)', () => this.client.mgetBuffer(...keys));
   }

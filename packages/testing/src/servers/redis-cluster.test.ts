@@ -19,9 +19,9 @@ describe('startRedisCluster', () => {
       // Slot 0 ("{06S}" hashes to 0) is range 0's: the key is written on that master.
       expect(await respCommand(first, ['CLUSTER', 'KEYSLOT', '{06S}k'])).toBe(0);
       await respCommand(first, ['SET', '{06S}k', 'v']);
-      await expect(respCommand(await cluster.masterPort(1), ['SET', '{06S}k', 'v'])).rejects.toThrow(
-        /MOVED 0 /,
-      );
+      await expect(
+        respCommand(await cluster.masterPort(1), ['SET', '{06S}k', 'v']),
+      ).rejects.toThrow(/MOVED 0 /);
       expect(await respCommand(first, ['WAIT', '1', '2000'])).toBe(1);
 
       // A manual failover keeps what was written; the old master becomes the replica.

@@ -38,23 +38,20 @@ const CLUSTER_MAX_REDIRECTIONS = 64;
  * Opens an ioredis `Cluster` from a `redis+cluster://` URL's seed nodes (`user` ioredis options
  * apply to every node connection), or a duplicate of one (a subscriber beside a command client).
  */
-export function openClusterClient(
-  from: RedisClusterUrl | Redis,
-  o: OpenRedisClientOptions,
-): Redis {
+export function openClusterClient(from: RedisClusterUrl | Redis, o: OpenRedisClientOptions): Redis {
   const lazyConnect = o.lazyConnect ?? true;
   const overrides: RedisOptions = o.overrides ?? {};
   const { enableOfflineQueue, ...nodeOverrides } = overrides;
-  if (!isClusterClient(from as Redis)) {
-    from = from as RedisClusterUrl;
+  if (!('isCluster' in from)) {
+    const url: RedisClusterUrl = from;
     const user: RedisOptions = { ...(o.redisOptions ?? {}) };
     for (const k of NODE_ONLY_OPTIONS) delete user[k];
     const connectionName = o.redisOptions?.connectionName ?? o.connectionName;
     const redisOptions: RedisOptions = {
       ...user,
-      ...(from.username === undefined ? {} : { username: from.username }),
-      ...(from.password === undefined ? {} : { password: from.password }),
-      ...(from.tls ? { tls: user.tls ?? {} } : {}),
+      ...(url.username === undefined ? {} : { username: url.username }),
+      ...(url.password === undefined ? {} : { password: url.password }),
+      ...(url.tls ? { tls: user.tls ?? {} } : {}),
       ...(connectionName === undefined ? {} : { connectionName }),
       ...nodeOverrides,
     };
@@ -69,10 +66,10 @@ export function openClusterClient(
       redisOptions,
     };
     const cluster = new Cluster(
-      from.nodes.map((n) => ({ host: n.host, port: n.port })),
+      url.nodes.map((n) => ({ host: n.host, port: n.port })),
       options,
     );
-    targets.set(cluster, clusterTarget(from.nodes));
+    targets.set(cluster, clusterTarget(url.nodes));
     return cluster as unknown as Redis;
   }
   const base = from as unknown as Cluster;

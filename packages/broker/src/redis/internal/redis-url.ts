@@ -93,7 +93,13 @@ export function parseRedisUrl(url: string, user: RedisOptions = {}): RedisUrlSet
   if (scheme === 'sentinel' || scheme === 'sentinels') return parseSentinelUrl(url, user);
   if (isClusterUrl(url)) {
     const cluster = parseClusterUrl(url);
-    return { url: undefined, options: {}, sentinel: false, cluster, ...waitParams(url, new URLSearchParams()) };
+    return {
+      url: undefined,
+      options: {},
+      sentinel: false,
+      cluster,
+      ...waitParams(url, new URLSearchParams()),
+    };
   }
   if (scheme !== 'redis' && scheme !== 'rediss') {
     throw new CeleriacError(
