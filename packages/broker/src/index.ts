@@ -69,6 +69,8 @@ export type BrokerOptionsFor<U extends string> = string extends U
           | `rediss://${string}`
           | `sentinel://${string}`
           | `sentinels://${string}`
+          | `redis+cluster://${string}`
+          | `rediss+cluster://${string}`
       ? RedisBrokerDriverOptions
       : Lowercase<U> extends `amqp://${string}` | `amqps://${string}`
         ? AmqpBrokerDriverOptions
