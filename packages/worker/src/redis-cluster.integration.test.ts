@@ -124,4 +124,54 @@ describe('worker on a Redis Cluster', () => {
         `(${seenAtFailover} done before the failover, ${runs - TOTAL} reruns, ${publishRetries} publish retries)`,
     );
   }, 90_000);
+
+  it('carries on after a master is SIGKILLed: tasks sent once its replica took over complete, nothing restarted', async () => {
+    const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    cleanups.push(() => cluster.stop());
+    const queue = uniqueName('cluster-kill');
+    const brokerOptions = { visibilityTimeout: 5, restoreIntervalMs: 500, shards: 3 };
+    const appOn = (): Celeriac => {
+      const app = new Celeriac({
+        broker: cluster.url,
+        backend: cluster.url,
+        logger: silentLogger,
+        defaultQueue: queue,
+        brokerOptions,
+      });
+      cleanups.push(() => app.close());
+      return app;
+    };
+    const workerApp = appOn();
+    const seen = new Set<string>();
+    workerApp.task('tasks.echo', (s: string) => {
+      seen.add(s);
+      return s;
+    });
+    const worker = new Worker(workerApp, { concurrency: 10 });
+    await worker.start();
+    cleanups.push(() => worker.shutdown({ timeout: 2 }));
+    const client = appOn();
+    const echo = async (s: string): Promise<string> => {
+      for (;;) {
+        const r = client.sendTask<string>('tasks.echo', [s]);
+        try {
+          await r.published;
+        } catch {
+          continue; // a publish racing the switch: sent again, as an application would
+        }
+        return r.get({ timeout: 30 });
+      }
+    };
+    expect(await Promise.all(['a0', 'a1', 'a2'].map(echo))).toEqual(['a0', 'a1', 'a2']);
+
+    // Whichever masters serve the three shards, killing master 0's range hits one of them
+    // or the results' keys; the client, the worker and their subscribers find the new one.
+    const killed = await cluster.masterPort(0);
+    const promoted = await cluster.killMaster(0);
+    expect(promoted).not.toBe(killed);
+    const after = Array.from({ length: 30 }, (_, i) => `b${i}`);
+    expect(await Promise.all(after.map(echo))).toEqual(after);
+    for (const s of after) expect(seen.has(s)).toBe(true);
+    expect(worker.state).toBe('running');
+  }, 90_000);
 });
