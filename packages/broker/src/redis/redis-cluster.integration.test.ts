@@ -204,4 +204,30 @@ describe('RedisBroker cluster layout', () => {
     const query = thrownBy(() => new RedisBroker({ url: `${cluster.url}?wait_replicas=1` }));
     expect(isCeleriacError(query, ErrorCodes.INVALID_URL)).toBe(true);
   });
+
+  it('carries remote control on a cluster: fanout broadcasts reach every listener, direct replies reach their reply queue', async () => {
+    const a = open();
+    const b = open();
+    const exchange = uniqueName('pidbox');
+    const heard: string[] = [];
+    const listeners = await Promise.all(
+      [a, b].map((x, i) =>
+        x.control.listen(exchange, (m) => heard.push(`${i}:${idOf({ message: m } as Delivery)}`)),
+      ),
+    );
+    await a.control.broadcast(exchange, msg('ping'));
+    await eventually('both listeners', () => heard.length === 2);
+    expect(heard.sort()).toEqual(['0:ping', '1:ping']);
+
+    const replyExchange = uniqueName('reply.pidbox');
+    const replies: string[] = [];
+    const reader = await a.control.openReplies(replyExchange, 'oid-1', (m) =>
+      replies.push(String(m.headers['id'])),
+    );
+    expect(await b.control.send(replyExchange, 'oid-1', msg('pong'))).toBe(1);
+    await eventually('the reply', () => replies.length === 1);
+    expect(replies).toEqual(['pong']);
+    await reader.close();
+    for (const l of listeners) await l.close();
+  });
 });
