@@ -55,6 +55,11 @@ interface FetchResult {
  *
  * While busy, the consumer fetches again as soon as slots free (acks in the same tick share
  * one fetch) and does not block at all.
+ *
+ * **Cluster layout** (`layout.ts`): a script's keys must share a slot, so each fetch takes from
+ * one queue shard, the shards of all the consumer's queues in turn, and the consumer waits
+ * only after a round in which every shard came back short. Wake lists of several slots cannot
+ * be BRPOPed together: the consumer hears their PUBLISHed wake-ups instead (`WakeListener`).
  */
 export class RedisConsumer implements Consumer, DeliveryOwner {
   readonly #ctx: BrokerContext;

@@ -54,6 +54,10 @@ const WAKE_TTL_MS = 3_600_000;
  * to the free prefetch slots in one script call; an ack is one round trip (HDEL + ZREM), or
  * none of its own via `fusedAck()`.
  *
+ * On a Redis Cluster (`redis+cluster://`) it writes the cluster layout instead (`layout.ts`,
+ * docs/redis.md "Redis Cluster"): every key of a queue, or of one of its `shards`, under one
+ * hash tag, which Python Celery does not read.
+ *
  * @example
  * ```ts
  * const broker = new RedisBroker({ url: 'redis://localhost:6379/0' });
