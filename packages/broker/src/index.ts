@@ -69,6 +69,8 @@ export type BrokerOptionsFor<U extends string> = string extends U
           | `rediss://${string}`
           | `sentinel://${string}`
           | `sentinels://${string}`
+          | `redis+cluster://${string}`
+          | `rediss+cluster://${string}`
       ? RedisBrokerDriverOptions
       : Lowercase<U> extends `amqp://${string}` | `amqps://${string}`
         ? AmqpBrokerDriverOptions
@@ -77,11 +79,11 @@ export type BrokerOptionsFor<U extends string> = string extends U
           : CreateBrokerOptions;
 
 const SUPPORTED =
-  'memory://, sqlite://, redis://, rediss://, sentinel://, sentinels://, amqp://, amqps://';
+  'memory://, sqlite://, redis://, rediss://, sentinel://, sentinels://, redis+cluster://, rediss+cluster://, amqp://, amqps://';
 
 /**
  * Creates the broker a URL names: `memory://[name]`, `redis://` / `rediss://` or Redis
- * Sentinel's `sentinel://` / `sentinels://` (loads
+ * Sentinel's `sentinel://` / `sentinels://`, or Redis Cluster's `redis+cluster://` (loads
  * `@celeriac/broker/redis`, which needs `ioredis`), `amqp://` / `amqps://` (loads
  * `@celeriac/broker/amqp`, which needs `amqplib`; options are `AmqpBroker`'s), `sqlite://./file.db`
  * (loads `@celeriac/broker/sqlite`, which needs `better-sqlite3`; options are `SqliteBroker`'s).
@@ -102,7 +104,9 @@ export async function createBroker<U extends string>(
     case 'redis':
     case 'rediss':
     case 'sentinel':
-    case 'sentinels': {
+    case 'sentinels':
+    case 'redis+cluster':
+    case 'rediss+cluster': {
       const RedisBroker = await driver('@celeriac/broker/redis', 'RedisBroker', url);
       return new RedisBroker({ ...options, url });
     }

@@ -33,9 +33,17 @@ function redactOne(url: string): string {
 
 /**
  * The schemes the Redis drivers take: `redis://` and `rediss://` (TLS) for one server,
- * `sentinel://` and `sentinels://` (TLS) for a master found through Redis Sentinel.
+ * `sentinel://` and `sentinels://` (TLS) for a master found through Redis Sentinel,
+ * `redis+cluster://` and `rediss+cluster://` (TLS) for a Redis Cluster.
  */
-export const REDIS_SCHEMES: readonly string[] = ['redis', 'rediss', 'sentinel', 'sentinels'];
+export const REDIS_SCHEMES: readonly string[] = [
+  'redis',
+  'rediss',
+  'sentinel',
+  'sentinels',
+  'redis+cluster',
+  'rediss+cluster',
+];
 
 /** True when the URL's scheme is one of {@link REDIS_SCHEMES}. */
 export function isRedisUrl(url: string): boolean {

@@ -90,6 +90,8 @@ export type ResultBackendOptionsFor<U extends string> = string extends U
           | `rediss://${string}`
           | `sentinel://${string}`
           | `sentinels://${string}`
+          | `redis+cluster://${string}`
+          | `rediss+cluster://${string}`
       ? RedisResultBackendDriverOptions
       : Lowercase<U> extends `rpc://${string}`
         ? RpcResultBackendDriverOptions
@@ -97,7 +99,8 @@ export type ResultBackendOptionsFor<U extends string> = string extends U
           ? SqliteResultBackendDriverOptions
           : CreateResultBackendOptions;
 
-const SUPPORTED = 'memory://, redis://, rediss://, sentinel://, sentinels://, rpc://, sqlite://';
+const SUPPORTED =
+  'memory://, redis://, rediss://, sentinel://, sentinels://, redis+cluster://, rediss+cluster://, rpc://, sqlite://';
 
 /**
  * Creates the result backend a URL names: `memory://[name]`, `redis://` / `rediss://` (loads
@@ -143,7 +146,9 @@ export async function createResultBackend<U extends string>(
     case 'redis':
     case 'rediss':
     case 'sentinel':
-    case 'sentinels': {
+    case 'sentinels':
+    case 'redis+cluster':
+    case 'rediss+cluster': {
       const RedisResultBackend = await driver(
         '@celeriac/result-backend/redis',
         'RedisResultBackend',

@@ -22,6 +22,12 @@ export type {
   RedisSentinelHandle,
   RedisSentinelOptions,
 } from './servers/redis-sentinel.js';
+export { startRedisCluster } from './servers/redis-cluster.js';
+export type {
+  RedisClusterHandle,
+  RedisClusterNode,
+  RedisClusterOptions,
+} from './servers/redis-cluster.js';
 export { respCommand, respInfo } from './servers/resp.js';
 export type { RespValue } from './servers/resp.js';
 export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';

@@ -16,7 +16,7 @@ export function openStoreClient(options: {
   if (typeof options.url !== 'string' || !isRedisUrl(options.url)) {
     throw new CeleriacError(
       ErrorCodes.INVALID_OPTION,
-      `RedisScheduleStore needs url "redis://…", "rediss://…" or "sentinel://…" (or client), got ${JSON.stringify(options.url)}`,
+      `RedisScheduleStore needs url "redis://…", "rediss://…", "sentinel://…" or "redis+cluster://…" (or client), got ${JSON.stringify(options.url)}`,
       { details: { field: 'url', option: 'url', value: options.url } },
     );
   }

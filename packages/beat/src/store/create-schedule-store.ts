@@ -40,7 +40,7 @@ export async function createScheduleStore(
   }
   throw new CeleriacError(
     ErrorCodes.UNSUPPORTED_URL,
-    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://, sentinel://), sqlite:// or postgresql://`,
+    `beat store URL "${redactUrl(url)}": use memory://, redis:// (rediss://, sentinel://, redis+cluster://), sqlite:// or postgresql://`,
     {
       details: { scheme: scheme ?? null },
     },

@@ -33,6 +33,8 @@ const DRIVERS: Readonly<Record<string, { specifier: string; exportName: string }
   rediss: REDIS,
   sentinel: REDIS,
   sentinels: REDIS,
+  'redis+cluster': REDIS,
+  'rediss+cluster': REDIS,
   sqlite: SQLITE,
 };
 

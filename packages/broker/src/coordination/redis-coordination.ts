@@ -82,7 +82,7 @@ return redis.call('GET', KEYS[1])
 `);
 
 export interface RedisCoordinationOptions {
-  /** `redis://`, `rediss://` or Redis Sentinel `sentinel://` / `sentinels://` URL. */
+  /** `redis://`, `rediss://`, Redis Sentinel `sentinel://` / `sentinels://` or Redis Cluster `redis+cluster://` URL. */
   url: string;
   /** ioredis options for the connections it opens. @default {} */
   redisOptions?: RedisOptions;

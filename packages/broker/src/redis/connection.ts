@@ -1,5 +1,10 @@
 import type { Redis } from 'ioredis';
-import { openRedisClient, sentinelTarget } from './internal/index.js';
+import {
+  clusterClientTarget,
+  isClusterClient,
+  openRedisClient,
+  sentinelTarget,
+} from './internal/index.js';
 
 /**
  * Identity of a Redis server and database, `redis://host:port/db` (or, through Sentinel,
@@ -7,6 +12,7 @@ import { openRedisClient, sentinelTarget } from './internal/index.js';
  * a delivery's ack commands in its own round trip.
  */
 export function redisTarget(client: Redis): string {
+  if (isClusterClient(client)) return clusterClientTarget(client);
   const o = client.options;
   if (o.sentinels && o.name) return sentinelTarget(o.name, o.sentinels, o.db ?? 0);
   const host = o.host ?? 'localhost';

@@ -5,17 +5,10 @@ import type { BrokerContext } from './context.js';
 import { RedisDelivery, type DeliveryOwner } from './delivery.js';
 import { parseEnvelope } from './envelope.js';
 import type { InFlight } from './in-flight.js';
-import {
-  delayedKey,
-  fetchReceiptKey,
-  readyListKeys,
-  UNACKED_INDEX_KEY,
-  UNACKED_KEY,
-  wakeKey,
-} from './keys.js';
+import type { ShardKeys } from './layout.js';
 import { runScript } from './internal/index.js';
 import { MoverAnnouncement } from './movers.js';
-import { FETCH_SCRIPT } from './scripts/index.js';
+import { WakeListener } from './wake-listener.js';
 
 export type ConsumerState = 'running' | 'cancelled';
 
@@ -28,6 +21,8 @@ const RECEIPT_TTL_MS = 300_000;
 interface FetchResult {
   /** The queue names in the order the script was given them (its queue indexes point here). */
   order: readonly string[];
+  /** The keys of each, in the same order. */
+  units: readonly ShardKeys[];
   /** From the script's reply, per message taken: queue index, envelope, delivery tag. */
   reply: unknown[];
   /** How many messages were taken. */
@@ -60,11 +55,25 @@ interface FetchResult {
  *
  * While busy, the consumer fetches again as soon as slots free (acks in the same tick share
  * one fetch) and does not block at all.
+ *
+ * **Cluster layout** (`layout.ts`): a script's keys must share a slot, so each fetch takes from
+ * one queue shard, the shards of all the consumer's queues in turn, and the consumer waits
+ * only after a round in which every shard came back short. Wake lists of several slots cannot
+ * be BRPOPed together: the consumer hears their PUBLISHed wake-ups instead (`WakeListener`).
  */
 export class RedisConsumer implements Consumer, DeliveryOwner {
   readonly #ctx: BrokerContext;
   readonly #inFlight: InFlight;
   readonly #queues: readonly string[];
+  /**
+   * What one fetch takes from: kombu layout, every queue at once (one unit per queue, given
+   * together); cluster layout, one queue shard per fetch (its keys share a slot), in turn.
+   */
+  readonly #units: readonly ShardKeys[];
+  /** Fetches that left slots free before the consumer waits: 1, or the shards (cluster). */
+  readonly #roundSize: number;
+  /** Cluster layout: hears the shards' wake-ups (they cannot be BRPOPed together). */
+  readonly #wake: WakeListener | undefined;
   readonly #prefetch: number;
   readonly #onMessage: (d: Delivery) => void;
   readonly #onError: ((err: Error) => void) | undefined;
@@ -80,9 +89,18 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
   readonly #fetchPrefix = randomUUID();
   #fetchSeq = 0;
   /** A fetch sent whose reply has not arrived: sent again as it was (see FETCH_LUA). */
-  #unanswered: { readonly receipt: string; readonly order: readonly string[] } | undefined;
-  /** The receipt of the last fetch that took messages, for the next fetch to drop. */
-  #lastReceipt: string | undefined;
+  #unanswered:
+    | {
+        readonly receipt: string;
+        readonly order: readonly string[];
+        readonly units: readonly ShardKeys[];
+      }
+    | undefined;
+  /**
+   * Per hash tag ('' in the kombu layout), the receipt of the last fetch there that took
+   * messages, for the next fetch there to drop.
+   */
+  readonly #lastReceipts = new Map<string, string>();
   readonly #movers: MoverAnnouncement;
 
   constructor(
@@ -94,6 +112,12 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     this.#ctx = ctx;
     this.#inFlight = inFlight;
     this.#queues = [...options.queues];
+    const { layout } = ctx;
+    this.#units = layout.cluster
+      ? this.#queues.flatMap((q) => layout.allKeys(q))
+      : this.#queues.map((q) => layout.keys(q, 0));
+    this.#roundSize = layout.cluster ? this.#units.length : 1;
+    this.#wake = layout.cluster ? new WakeListener(ctx, this.#units) : undefined;
     this.#prefetch = options.prefetch;
     this.#onMessage = options.onMessage;
     this.#onError = options.onError;
@@ -110,12 +134,15 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
    * tasks for these queues in Redis rather than in the queue), then starts fetching.
    */
   async start(): Promise<void> {
-    this.#inFlight.consumerStarted();
+    this.#inFlight.consumerStarted(this.#units);
     try {
       await this.#movers.start();
+      // Listening before the first fetch: no wake-up after it goes unheard.
+      await this.#wake?.start();
     } catch (err) {
+      await this.#wake?.stop();
       this.#state = 'cancelled';
-      this.#inFlight.consumerStopped();
+      this.#inFlight.consumerStopped(this.#units);
       this.#onStopped(this);
       throw err;
     }
@@ -126,15 +153,22 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
   cancel(): Promise<void> {
     this.#cancelling ??= (async () => {
       this.#state = 'cancelled';
-      this.#inFlight.consumerStopped();
+      this.#inFlight.consumerStopped(this.#units);
       this.#wakeLoop?.();
       // Ends a pending BRPOP at once (it rejects with "Connection is closed").
       this.#blocking?.disconnect();
+      this.#wake?.interrupt();
       await this.#loop;
+      await this.#wake?.stop();
       await this.#movers.stop();
-      // Every fetch was answered: its receipt is of no more use (it would expire anyway).
-      const receipt = this.#unanswered ? undefined : this.#lastReceipt;
-      if (receipt) await this.#ctx.client.del(receipt).catch(() => undefined);
+      // Every fetch was answered: the receipts are of no more use (they would expire anyway).
+      if (!this.#unanswered) {
+        await Promise.all(
+          [...this.#lastReceipts.values()].map((r) =>
+            this.#ctx.client.del(r).catch(() => undefined),
+          ),
+        );
+      }
       this.#onStopped(this);
     })();
     return this.#cancelling;
@@ -152,30 +186,48 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
 
   async #run(): Promise<void> {
     let failures = 0;
+    /** Fetches in this round that left slots free (cluster layout: one per shard). */
+    let tried = 0;
+    let nextDue: number | undefined;
     while (this.#state === 'running') {
       const free = this.#prefetch - this.#held;
       if (free <= 0) {
         await this.#pause(undefined);
         continue;
       }
+      if (tried === 0) {
+        nextDue = undefined;
+        this.#wake?.clear();
+      }
       let result: FetchResult;
       try {
         result = await this.#fetch(free);
         failures = 0;
       } catch (err) {
+        tried = 0;
         if (this.#state !== 'running') break;
         this.report(this.#ctx.translate(err));
         await this.#pause(backoff(++failures));
         continue;
       }
       await this.#deliver(result);
-      if (result.taken === free || result.moreDue) continue;
+      if (result.taken === free || result.moreDue) {
+        tried = 0;
+        continue;
+      }
+      if (result.nextDue !== undefined && (nextDue === undefined || result.nextDue < nextDue)) {
+        nextDue = result.nextDue;
+      }
+      // Cluster layout: the other shards, each once, before waiting.
+      if (++tried < this.#roundSize) continue;
+      tried = 0;
 
       let wait = this.#ctx.options.idleCheckIntervalMs;
-      if (result.nextDue !== undefined) {
-        wait = Math.min(wait, result.nextDue - this.#ctx.options.clock.now());
+      if (nextDue !== undefined) {
+        wait = Math.min(wait, nextDue - this.#ctx.options.clock.now());
       }
       if (wait <= 0 || this.#state !== 'running') continue;
+      if (this.#wake?.woken) continue; // a shard was woken during the round
       try {
         await this.#block(wait);
       } catch (err) {
@@ -191,20 +243,29 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     // queue order), so it gets back what the first one took.
     let call = this.#unanswered;
     if (!call) {
-      const n = this.#queues.length;
-      const first = this.#rotation++ % n;
-      call = {
-        receipt: fetchReceiptKey(`${this.#fetchPrefix}.${++this.#fetchSeq}`),
-        order: [...this.#queues.slice(first), ...this.#queues.slice(0, first)],
-      };
+      const token = `${this.#fetchPrefix}.${++this.#fetchSeq}`;
+      if (this.#ctx.layout.cluster) {
+        const unit = this.#units[this.#rotation++ % this.#units.length]!;
+        call = { receipt: unit.receipt(token), order: [unit.queue], units: [unit] };
+      } else {
+        const n = this.#queues.length;
+        const first = this.#rotation++ % n;
+        call = {
+          receipt: this.#units[0]!.receipt(token),
+          order: [...this.#queues.slice(first), ...this.#queues.slice(0, first)],
+          units: [...this.#units.slice(first), ...this.#units.slice(0, first)],
+        };
+      }
       this.#unanswered = call;
     }
-    const { receipt, order } = call;
-    const keys = [UNACKED_KEY, UNACKED_INDEX_KEY, receipt, this.#lastReceipt ?? receipt];
-    for (const q of order) keys.push(...readyListKeys(q), delayedKey(q), wakeKey(q));
+    const { receipt, order, units } = call;
+    const head = units[0]!;
+    const last = this.#lastReceipts.get(head.tag);
+    const keys = [head.unacked, head.unackedIndex, receipt, last ?? receipt];
+    for (const u of units) keys.push(...u.ready, u.delayed, u.wake);
     const now = this.#ctx.options.clock.now();
     const reply = await this.#ctx.run('fetch', () =>
-      runScript(this.#ctx.client, FETCH_SCRIPT, keys, [
+      runScript(this.#ctx.client, this.#ctx.scripts.fetch, keys, [
         max,
         now,
         String(now / 1000),
@@ -217,10 +278,12 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     this.#unanswered = undefined;
     const taken = Math.max(0, Math.floor((reply.length - 2) / 3));
     // This call dropped the previous receipt; it left one of its own only if it took messages.
-    this.#lastReceipt = taken > 0 ? receipt : undefined;
+    if (taken > 0) this.#lastReceipts.set(head.tag, receipt);
+    else if (last !== undefined) this.#lastReceipts.delete(head.tag);
     const due = reply[0];
     return {
       order,
+      units,
       reply,
       taken,
       nextDue: due === '' || due === undefined ? undefined : Number(due),
@@ -228,10 +291,11 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     };
   }
 
-  async #deliver({ order, reply, taken }: FetchResult): Promise<void> {
+  async #deliver({ order, units, reply, taken }: FetchResult): Promise<void> {
     const giveBack: Promise<unknown>[] = [];
     for (let i = 0; i < taken; i++) {
-      const queue = order[Number(reply[2 + 3 * i])]!;
+      const qi = Number(reply[2 + 3 * i]);
+      const queue = order[qi]!;
       const raw = String(reply[3 + 3 * i]);
       const tag = String(reply[4 + 3 * i]);
       let parsed: ReturnType<typeof parseEnvelope> | undefined;
@@ -255,6 +319,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
         tag,
         parsed?.redelivered ?? false,
         raw,
+        units[qi]!,
       );
       this.#held += 1;
       this.#inFlight.add(delivery);
@@ -329,6 +394,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
   }
 
   async #block(ms: number): Promise<void> {
+    if (this.#wake) return this.#wake.wait(ms);
     if (!this.#blocking) {
       const b = this.#ctx.openBlocking();
       b.on('error', (err: Error) => {
@@ -337,7 +403,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
       this.#blocking = b;
     }
     const seconds = Math.max(0.01, ms / 1000).toFixed(3);
-    await this.#blocking.brpop(...this.#queues.map(wakeKey), seconds);
+    await this.#blocking.brpop(...this.#units.map((u) => u.wake), seconds);
   }
 }
 

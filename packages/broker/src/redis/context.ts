@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import type { KeyLayout } from './layout.js';
 import type { CompiledRedisBrokerOptions } from './options.js';
+import type { WakingScripts } from './scripts/index.js';
 
 /**
  * What the broker shares with its consumers, deliveries and dead-letter store. Kept apart from
@@ -16,6 +18,10 @@ export interface BrokerContext {
   translate(err: unknown): Error;
   /** Opens a dedicated connection for blocking commands (closed by whoever asked). */
   openBlocking(): Redis;
+  /** kombu's key layout, or the cluster layout's (`layout.ts`). */
+  readonly layout: KeyLayout;
+  /** The scripts that wake consumers, as the layout needs them. */
+  readonly scripts: WakingScripts;
   /** Wake lists get this TTL (ms) whenever a token is left in them. */
   readonly wakeTtl: number;
 }

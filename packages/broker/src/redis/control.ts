@@ -92,6 +92,11 @@ export class RedisControlChannel implements ControlChannel {
         if (b && b.routingKey === routingKey) queues.add(b.queue);
       }
       if (queues.size === 0) return 0;
+      if (this.#ctx.layout.cluster) {
+        // The queues' keys may be in different slots, which one pipeline cannot span.
+        await Promise.all([...queues].map((q) => client.lpush(q, buildEnvelope(q, message).json)));
+        return queues.size;
+      }
       const pipeline = client.pipeline();
       for (const q of queues) pipeline.lpush(q, buildEnvelope(q, message).json);
       const replies = (await pipeline.exec()) ?? [];
@@ -172,7 +177,11 @@ export class RedisControlChannel implements ControlChannel {
         await loop;
         await this.#ctx
           .run('control.closeReplies', async () => {
-            await client.multi().srem(bindingSetKey(exchange), member).del(queue).exec();
+            if (this.#ctx.layout.cluster) {
+              await Promise.all([client.srem(bindingSetKey(exchange), member), client.del(queue)]);
+            } else {
+              await client.multi().srem(bindingSetKey(exchange), member).del(queue).exec();
+            }
           })
           .catch(() => undefined);
       },

@@ -1,9 +1,10 @@
 import type { BrokerMessage, DeadLetter, DeadLetterReason, DeadLetterStore } from '@celeriac/core';
 import type { BrokerContext } from './context.js';
 import { envelopePriority, parseEnvelope } from './envelope.js';
-import { deadLetterKey, priorityStep, readyListKey, wakeKey } from './keys.js';
+import { priorityStep } from './keys.js';
+import type { ShardKeys } from './layout.js';
 import { runScript } from './internal/index.js';
-import { PURGE_LISTS_SCRIPT, REPLAY_SCRIPT } from './scripts/index.js';
+import { PURGE_LISTS_SCRIPT } from './scripts/index.js';
 
 /** Entries per replay script call: keeps each call short, since Redis runs scripts alone. */
 const REPLAY_CHUNK = 200;
@@ -55,7 +56,8 @@ function entryMessage(envelope: string): BrokerMessage {
  * A queue's dead letters live in the list `_celeriac.dead.<queue>`, newest first, capped at
  * `deadLetterLimit` entries and expiring `deadLetterTtlMs` after the last one arrived. Each entry
  * is JSON `{id, queue, reason: {code, message}, deadAt, envelope}`, the envelope being the
- * kombu list element exactly as it was taken.
+ * kombu list element exactly as it was taken. In the cluster layout each shard of a queue has
+ * its own list (`{<queue>}:dead`, …), which these methods read together.
  */
 export class RedisDeadLetterStore implements DeadLetterStore {
   readonly #ctx: BrokerContext;
@@ -68,9 +70,13 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   async list(queue: string, options: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = options.limit ?? this.#ctx.options.deadLetterLimit;
     if (limit <= 0) return [];
-    const raws = await this.#ctx.run('deadLetters.list', () =>
-      this.#ctx.client.lrange(deadLetterKey(queue), 0, limit - 1),
+    const shards = this.#ctx.layout.allKeys(queue);
+    const lists = await Promise.all(
+      shards.map((k) =>
+        this.#ctx.run('deadLetters.list', () => this.#ctx.client.lrange(k.dead, 0, limit - 1)),
+      ),
     );
+    const raws = lists.length === 1 ? lists[0]! : lists.flat();
     const out: DeadLetter[] = [];
     for (const raw of raws) {
       const e = parseEntry(raw);
@@ -83,7 +89,8 @@ export class RedisDeadLetterStore implements DeadLetterStore {
         message: entryMessage(e.envelope),
       });
     }
-    return out;
+    if (lists.length === 1) return out;
+    return out.sort((a, b) => b.deadAt - a.deadAt).slice(0, limit);
   }
 
   /**
@@ -92,7 +99,15 @@ export class RedisDeadLetterStore implements DeadLetterStore {
    * envelope is not a kombu envelope stay: a Python consumer could not read them either.
    */
   async replay(queue: string, ids?: readonly string[]): Promise<number> {
-    const key = deadLetterKey(queue);
+    let replayed = 0;
+    for (const keys of this.#ctx.layout.allKeys(queue)) {
+      replayed += await this.#replayShard(queue, keys, ids);
+    }
+    return replayed;
+  }
+
+  async #replayShard(queue: string, shard: ShardKeys, ids?: readonly string[]): Promise<number> {
+    const key = shard.dead;
     const wanted = ids ? new Set(ids) : undefined;
     const raws = await this.#ctx.run('deadLetters.replay', () =>
       this.#ctx.client.lrange(key, 0, -1),
@@ -128,23 +143,35 @@ export class RedisDeadLetterStore implements DeadLetterStore {
       };
       const args: (string | number)[] = [this.#ctx.wakeTtl];
       for (const p of picked.slice(i, i + REPLAY_CHUNK)) {
-        const list = readyListKey(queue, priorityStep(envelopePriority(p.envelope)));
-        args.push(p.raw, p.envelope, indexOf(list), indexOf(wakeKey(queue)));
+        const list = shard.readyFor(priorityStep(envelopePriority(p.envelope)));
+        args.push(p.raw, p.envelope, indexOf(list), indexOf(shard.wake));
       }
       replayed += await this.#ctx.run('deadLetters.replay', () =>
-        runScript(this.#ctx.client, REPLAY_SCRIPT, keys, args),
+        runScript(this.#ctx.client, this.#ctx.scripts.replay, keys, args),
       );
     }
     return replayed;
   }
 
   async purge(queue: string): Promise<number> {
-    return this.#ctx.run('deadLetters.purge', () =>
-      runScript(this.#ctx.client, PURGE_LISTS_SCRIPT, [deadLetterKey(queue)], []),
+    const counts = await Promise.all(
+      this.#ctx.layout
+        .allKeys(queue)
+        .map((k) =>
+          this.#ctx.run('deadLetters.purge', () =>
+            runScript(this.#ctx.client, PURGE_LISTS_SCRIPT, [k.dead], []),
+          ),
+        ),
     );
+    return counts.reduce((a, b) => a + Number(b), 0);
   }
 
   async count(queue: string): Promise<number> {
-    return this.#ctx.run('deadLetters.count', () => this.#ctx.client.llen(deadLetterKey(queue)));
+    const counts = await Promise.all(
+      this.#ctx.layout
+        .allKeys(queue)
+        .map((k) => this.#ctx.run('deadLetters.count', () => this.#ctx.client.llen(k.dead))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 }

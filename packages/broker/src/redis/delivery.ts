@@ -2,16 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
 import type { BrokerContext } from './context.js';
 import { envelopePriority, markRedelivered } from './envelope.js';
-import {
-  deadLetterKey,
-  priorityStep,
-  readyListKey,
-  UNACKED_INDEX_KEY,
-  UNACKED_KEY,
-  wakeKey,
-} from './keys.js';
+import { priorityStep } from './keys.js';
+import type { ShardKeys } from './layout.js';
 import { runScript, type RedisFusedAck } from './internal/index.js';
-import { DEAD_LETTER_SCRIPT, SETTLE_BACK_SCRIPT } from './scripts/index.js';
+import { DEAD_LETTER_SCRIPT } from './scripts/index.js';
 
 export type DeliveryState = 'held' | 'settled';
 
@@ -34,6 +28,8 @@ export class RedisDelivery implements Delivery {
   readonly redelivered: boolean;
   /** The list element exactly as it was taken. */
   readonly raw: string;
+  /** The keys of the queue (or, in the cluster layout, the shard) it was taken from. */
+  readonly keys: ShardKeys;
   /** Where `InFlight` keeps this delivery while it is held; -1 when it is not. */
   slot = -1;
   #state: DeliveryState = 'held';
@@ -48,6 +44,7 @@ export class RedisDelivery implements Delivery {
     tag: string,
     redelivered: boolean,
     raw: string,
+    keys: ShardKeys,
   ) {
     this.#ctx = ctx;
     this.#owner = owner;
@@ -56,6 +53,7 @@ export class RedisDelivery implements Delivery {
     this.deliveryTag = tag;
     this.redelivered = redelivered;
     this.raw = raw;
+    this.keys = keys;
   }
 
   get state(): DeliveryState {
@@ -76,8 +74,9 @@ export class RedisDelivery implements Delivery {
     // One round trip, as kombu's ack pipeline. Sent in the same tick, the two commands share a
     // write, and with auto-pipelining so do all the acks (and fetches) of that tick.
     const client = this.#ctx.client;
+    const keys = this.keys;
     await this.#ctx.run('ack', () =>
-      Promise.all([client.hdel(UNACKED_KEY, tag), client.zrem(UNACKED_INDEX_KEY, tag)]),
+      Promise.all([client.hdel(keys.unacked, tag), client.zrem(keys.unackedIndex, tag)]),
     );
   }
 
@@ -94,7 +93,7 @@ export class RedisDelivery implements Delivery {
       runScript(
         this.#ctx.client,
         DEAD_LETTER_SCRIPT,
-        [UNACKED_KEY, UNACKED_INDEX_KEY, deadLetterKey(this.queue)],
+        [this.keys.unacked, this.keys.unackedIndex, this.keys.dead],
         [this.deliveryTag, entry, deadLetterLimit, deadLetterTtlMs],
       ),
     );
@@ -103,11 +102,12 @@ export class RedisDelivery implements Delivery {
 
   /**
    * kombu's ack as commands, for a result backend on this Redis server and database to run in
-   * its own round trip after its write; the delivery stays held until `settled()`.
+   * its own round trip after its write; the delivery stays held until `settled()`. None in
+   * the cluster layout: a result's key and the shard's unacked keys are in different slots.
    */
   fusedAck(): RedisFusedAck | undefined {
-    if (this.#state === 'settled') return undefined;
-    return new KombuFusedAck(this.#ctx.target, this.deliveryTag, () => {
+    if (this.#state === 'settled' || this.#ctx.layout.cluster) return undefined;
+    return new KombuFusedAck(this.#ctx.target, this.deliveryTag, this.keys, () => {
       this.#settle();
     });
   }
@@ -130,12 +130,13 @@ export class RedisDelivery implements Delivery {
         // not JSON: it goes back as it came
       }
     }
-    const list = readyListKey(this.queue, priorityStep(envelopePriority(this.raw)));
+    const keys = this.keys;
+    const list = keys.readyFor(priorityStep(envelopePriority(this.raw)));
     const n = await this.#ctx.run('requeue', () =>
       runScript(
         this.#ctx.client,
-        SETTLE_BACK_SCRIPT,
-        [UNACKED_KEY, UNACKED_INDEX_KEY, list, wakeKey(this.queue)],
+        this.#ctx.scripts.settleBack,
+        [keys.unacked, keys.unackedIndex, list, keys.wake],
         [this.deliveryTag, payload, end, this.#ctx.wakeTtl],
       ),
     );
@@ -159,11 +160,11 @@ class KombuFusedAck implements RedisFusedAck {
   readonly commands: readonly (readonly string[])[];
   readonly settled: () => void;
 
-  constructor(target: string, tag: string, settled: () => void) {
+  constructor(target: string, tag: string, keys: ShardKeys, settled: () => void) {
     this.target = target;
     this.commands = [
-      ['HDEL', UNACKED_KEY, tag],
-      ['ZREM', UNACKED_INDEX_KEY, tag],
+      ['HDEL', keys.unacked, tag],
+      ['ZREM', keys.unackedIndex, tag],
     ];
     this.settled = settled;
   }

@@ -3,18 +3,10 @@ import { Slots } from '@celeriac/core/internal';
 import type { BrokerContext } from './context.js';
 import type { RedisDelivery } from './delivery.js';
 import { markRedelivered } from './envelope.js';
-import {
-  bindingSetKey,
-  parseBindingMember,
-  priorityStep,
-  readyListKey,
-  UNACKED_INDEX_KEY,
-  UNACKED_KEY,
-  UNACKED_MUTEX_KEY,
-  wakeKey,
-} from './keys.js';
+import { bindingSetKey, parseBindingMember, priorityStep } from './keys.js';
+import type { ShardKeys } from './layout.js';
 import { runScript } from './internal/index.js';
-import { RELEASE_LOCK_SCRIPT, RESTORE_SCRIPT } from './scripts/index.js';
+import { RELEASE_LOCK_SCRIPT } from './scripts/index.js';
 
 /**
  * How long a restorer may hold kombu's `unacked_mutex` (SET NX PX). A restore pass takes a few
@@ -29,7 +21,9 @@ const REFRESH_CHUNK = 500;
  * The broker's side of kombu's visibility timeout. It tracks what this process holds,
  * refreshes those `unacked_index` scores so no restorer (Celeriac's or kombu's
  * `restore_visible`) hands them to someone else while this process lives, and, while a
- * consumer is active, restores other consumers' stale messages.
+ * consumer is active, restores other consumers' stale messages. In the cluster layout each
+ * shard has its own `unacked` keys and lock: refreshes go per shard, and restores visit every
+ * shard an active consumer of this process takes from.
  */
 export class InFlight {
   readonly #ctx: BrokerContext;
@@ -38,6 +32,8 @@ export class InFlight {
   readonly #held = new Slots<RedisDelivery>();
   readonly #unparseable = new Set<string>();
   #activeConsumers = 0;
+  /** Cluster layout: the shards active consumers take from, with how many consumers each. */
+  readonly #watched = new Map<ShardKeys, number>();
   #refreshTimer: NodeJS.Timeout | undefined;
   #restoreTimer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
@@ -69,8 +65,11 @@ export class InFlight {
     return new Set(this.#held.values().map((d) => d.deliveryTag));
   }
 
-  consumerStarted(): void {
+  consumerStarted(units: readonly ShardKeys[] = []): void {
     this.#activeConsumers += 1;
+    if (this.#ctx.layout.cluster) {
+      for (const u of units) this.#watched.set(u, (this.#watched.get(u) ?? 0) + 1);
+    }
     if (!this.#restoreTimer) {
       this.#restoreTimer = setInterval(() => {
         void this.restore().catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
@@ -81,8 +80,13 @@ export class InFlight {
     }
   }
 
-  consumerStopped(): void {
+  consumerStopped(units: readonly ShardKeys[] = []): void {
     this.#activeConsumers = Math.max(0, this.#activeConsumers - 1);
+    for (const u of units) {
+      const n = (this.#watched.get(u) ?? 0) - 1;
+      if (n > 0) this.#watched.set(u, n);
+      else this.#watched.delete(u);
+    }
     if (this.#activeConsumers === 0 && this.#restoreTimer) {
       clearInterval(this.#restoreTimer);
       this.#restoreTimer = undefined;
@@ -116,17 +120,26 @@ export class InFlight {
   }
 
   async #refresh(): Promise<void> {
-    const tags = [...this.#heldTags()];
-    if (tags.length === 0) return;
+    // Per index key: kombu's one `unacked_index`, or each cluster shard's.
+    const byIndex = new Map<string, Set<string>>();
+    for (const d of this.#held.values()) {
+      let tags = byIndex.get(d.keys.unackedIndex);
+      if (!tags) byIndex.set(d.keys.unackedIndex, (tags = new Set()));
+      tags.add(d.deliveryTag);
+    }
+    if (byIndex.size === 0) return;
     const score = String(this.#ctx.options.clock.now() / 1000);
     const client = this.#ctx.client;
     await this.#ctx.run('refresh', async () => {
       const pending: Promise<unknown>[] = [];
-      for (let i = 0; i < tags.length; i += REFRESH_CHUNK) {
-        const args: string[] = [];
-        for (const tag of tags.slice(i, i + REFRESH_CHUNK)) args.push(score, tag);
-        // XX: never re-creates the index entry of a message someone already settled or restored.
-        pending.push(client.zadd(UNACKED_INDEX_KEY, 'XX', ...args));
+      for (const [index, held] of byIndex) {
+        const tags = [...held];
+        for (let i = 0; i < tags.length; i += REFRESH_CHUNK) {
+          const args: string[] = [];
+          for (const tag of tags.slice(i, i + REFRESH_CHUNK)) args.push(score, tag);
+          // XX: never re-creates the index entry of a message someone already settled or restored.
+          pending.push(client.zadd(index, 'XX', ...args));
+        }
       }
       await Promise.all(pending);
     });
@@ -144,11 +157,25 @@ export class InFlight {
   }
 
   async #restore(): Promise<number> {
+    const { layout } = this.#ctx;
+    if (!layout.cluster) return this.#restoreShard(layout.keys('celery', 0), undefined);
+    let restored = 0;
+    for (const shard of [...this.#watched.keys()])
+      restored += await this.#restoreShard(shard, shard);
+    return restored;
+  }
+
+  /**
+   * One restore pass over `keys`' unacked records: kombu's global ones (`own` undefined: each
+   * message goes back where its exchange and routing key route it, as kombu restores), or one
+   * cluster shard's (`own`: back to that shard).
+   */
+  async #restoreShard(keys: ShardKeys, own: ShardKeys | undefined): Promise<number> {
     const { client, options } = this.#ctx;
     const ceiling = (options.clock.now() - options.visibilityTimeoutMs) / 1000;
     // The common case, nothing stale, costs this one command.
     const stale = await this.#ctx.run('restore', () =>
-      client.zrangebyscore(UNACKED_INDEX_KEY, '-inf', ceiling, 'LIMIT', 0, options.restoreLimit),
+      client.zrangebyscore(keys.unackedIndex, '-inf', ceiling, 'LIMIT', 0, options.restoreLimit),
     );
     const held = this.#heldTags();
     const candidates = stale.filter((tag) => !held.has(tag) && !this.#unparseable.has(tag));
@@ -156,22 +183,27 @@ export class InFlight {
 
     const token = randomUUID();
     const locked = await this.#ctx.run('restore', () =>
-      client.set(UNACKED_MUTEX_KEY, token, 'PX', MUTEX_EXPIRE_MS, 'NX'),
+      client.set(keys.unackedMutex, token, 'PX', MUTEX_EXPIRE_MS, 'NX'),
     );
     if (locked !== 'OK') return 0; // someone else (maybe Python) is restoring
     try {
-      return await this.#restoreLocked(candidates, ceiling);
+      return await this.#restoreLocked(keys, own, candidates, ceiling);
     } finally {
       await this.#ctx
-        .run('restore', () => runScript(client, RELEASE_LOCK_SCRIPT, [UNACKED_MUTEX_KEY], [token]))
+        .run('restore', () => runScript(client, RELEASE_LOCK_SCRIPT, [keys.unackedMutex], [token]))
         .catch((err: unknown) => this.#onError(this.#ctx.translate(err)));
     }
   }
 
-  async #restoreLocked(tags: string[], ceiling: number): Promise<number> {
-    const { client, options, wakeTtl } = this.#ctx;
-    const values = await this.#ctx.run('restore', () => client.hmget(UNACKED_KEY, ...tags));
-    const keys: string[] = [UNACKED_KEY, UNACKED_INDEX_KEY];
+  async #restoreLocked(
+    shard: ShardKeys,
+    own: ShardKeys | undefined,
+    tags: string[],
+    ceiling: number,
+  ): Promise<number> {
+    const { client, options, wakeTtl, layout } = this.#ctx;
+    const values = await this.#ctx.run('restore', () => client.hmget(shard.unacked, ...tags));
+    const keys: string[] = [shard.unacked, shard.unackedIndex];
     const keyIndex = new Map<string, number>();
     const indexOf = (key: string): number => {
       let i = keyIndex.get(key);
@@ -233,14 +265,18 @@ export class InFlight {
         payload = markRedelivered(JSON.stringify(env));
         priority = (env as { properties?: { priority?: unknown } } | null)?.properties?.priority;
       }
-      const queues = await lookup(typeof exchange === 'string' ? exchange : '', routingKey);
-      args.push(tag, value, payload, queues.length);
-      for (const q of queues) {
-        args.push(indexOf(readyListKey(q, priorityStep(priority))), indexOf(wakeKey(q)));
+      const to = own
+        ? [own]
+        : (await lookup(typeof exchange === 'string' ? exchange : '', routingKey)).map((q) =>
+            layout.keys(q, 0),
+          );
+      args.push(tag, value, payload, to.length);
+      for (const k of to) {
+        args.push(indexOf(k.readyFor(priorityStep(priority))), indexOf(k.wake));
       }
     }
     const restored = await this.#ctx.run('restore', () =>
-      runScript(client, RESTORE_SCRIPT, keys, args),
+      runScript(client, this.#ctx.scripts.restore, keys, args),
     );
     if (restored > 0) {
       options.logger.warn(

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
-import { moversKey } from './keys.js';
 import { runScript } from './internal/index.js';
 import { ANNOUNCE_MOVER_SCRIPT, HAS_MOVER_SCRIPT } from './scripts/index.js';
 
@@ -24,7 +23,7 @@ export class MoverAnnouncement {
 
   constructor(ctx: BrokerContext, queues: readonly string[]) {
     this.#ctx = ctx;
-    this.#keys = queues.map(moversKey);
+    this.#keys = queues.map((q) => ctx.layout.movers(q));
   }
 
   async start(): Promise<void> {
@@ -50,9 +49,16 @@ export class MoverAnnouncement {
     );
   }
 
-  #announce(): Promise<number> {
-    return this.#ctx.run('announce', () =>
-      runScript(this.#ctx.client, ANNOUNCE_MOVER_SCRIPT, this.#keys, [this.#id, MOVER_TTL_MS]),
+  async #announce(): Promise<void> {
+    const args = [this.#id, MOVER_TTL_MS];
+    // A cluster's movers sets are in different slots: one script call each.
+    const groups = this.#ctx.layout.cluster ? this.#keys.map((k) => [k]) : [this.#keys];
+    await Promise.all(
+      groups.map((keys) =>
+        this.#ctx.run('announce', () =>
+          runScript(this.#ctx.client, ANNOUNCE_MOVER_SCRIPT, keys, args),
+        ),
+      ),
     );
   }
 }
@@ -75,7 +81,7 @@ export class MoverCheck {
     if (known && known.until > now) return known.value;
     const value = this.#ctx
       .run('hasDelayedMover', () =>
-        runScript(this.#ctx.client, HAS_MOVER_SCRIPT, [moversKey(queue)], []),
+        runScript(this.#ctx.client, HAS_MOVER_SCRIPT, [this.#ctx.layout.movers(queue)], []),
       )
       .then((n) => Number(n) > 0);
     this.#known.set(queue, { value, until: now + CHECK_CACHE_MS });

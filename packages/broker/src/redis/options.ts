@@ -14,7 +14,7 @@ import {
   redactUrl,
 } from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
-import { compileWaitOptions, type WaitOptions } from './internal/index.js';
+import { compileWaitOptions, isClusterUrl, type WaitOptions } from './internal/index.js';
 
 /**
  * Options of `RedisBroker`. `visibilityTimeout` is in seconds, as kombu's; the other durations
@@ -118,6 +118,16 @@ export interface RedisBrokerOptions {
    */
   waitTimeoutMs?: number;
   /**
+   * Cluster layout only (a `redis+cluster://` URL or a cluster `client`): how many shards a
+   * queue is spread over, each under a hash tag of its own (so on a slot, and a master, of its
+   * own): a number for every queue, or per queue name (queues not named get 1). A publish
+   * picks the queue's shards in turn; consumers take from every shard in turn. Order holds
+   * within a shard only. Every client and worker of a queue must give it the same number. See
+   * docs/redis.md, "Redis Cluster".
+   * @default 1
+   */
+  shards?: number | Readonly<Record<string, number>>;
+  /**
    * Where the broker logs reconnections, restores and dropped malformed messages.
    * @default silentLogger
    */
@@ -144,6 +154,10 @@ export interface CompiledRedisBrokerOptions {
   readonly deadLetterTtlMs: number;
   /** Replicas a publish waits for, and how long; undefined when it waits for none. */
   readonly wait: WaitOptions | undefined;
+  /** The cluster layout (a `redis+cluster://` URL or a cluster client) rather than kombu's. */
+  readonly cluster: boolean;
+  /** How many shards a queue has (1 unless `shards` says otherwise; always 1 off a cluster). */
+  readonly shards: (queue: string) => number;
   readonly logger: Logger;
   readonly clock: Clock;
 }
@@ -167,6 +181,7 @@ const SPEC = {
   deadLetterTtlMs: t.positiveInteger,
   waitReplicas: t.nonNegativeInteger,
   waitTimeoutMs: t.positiveInteger,
+  shards: t.anyOf(t.range(1, 1024, true), t.object),
   logger: t.object,
   clock: t.object,
 } as const satisfies { readonly [K in keyof Required<RedisBrokerOptions>]: OptionType };
@@ -202,6 +217,9 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
     );
   }
   const visibilityTimeoutMs = positive('visibilityTimeout', o.visibilityTimeout, 3600) * 1000;
+  const cluster =
+    (o.url !== undefined && isClusterUrl(o.url)) ||
+    (o.client as unknown as { isCluster?: boolean } | undefined)?.isCluster === true;
   return {
     url: o.url,
     client: o.client,
@@ -223,7 +241,43 @@ export function compileRedisBrokerOptions(o: RedisBrokerOptions): CompiledRedisB
     deadLetterLimit: positive('deadLetterLimit', o.deadLetterLimit, 10_000, true),
     deadLetterTtlMs: positive('deadLetterTtlMs', o.deadLetterTtlMs, 7 * 24 * 3_600_000, true),
     wait: compileWaitOptions('RedisBroker', o, o.url, o.redisOptions),
+    cluster,
+    shards: compileShards(o.shards, cluster),
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? systemClock,
   };
+}
+
+const MAX_SHARDS = 1024;
+
+function compileShards(
+  given: RedisBrokerOptions['shards'],
+  cluster: boolean,
+): (queue: string) => number {
+  if (given === undefined) return () => 1;
+  if (!cluster) {
+    throw invalid(
+      'shards',
+      "applies to the cluster layout only: use a redis+cluster:// URL (kombu's layout, which Celery shares, has one list per queue)",
+    );
+  }
+  const check = (n: unknown, where: string): number => {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_SHARDS) {
+      throw invalid(
+        'shards',
+        `${where} must be an integer from 1 to ${MAX_SHARDS}, got ${String(n)}`,
+      );
+    }
+    return n;
+  };
+  if (typeof given === 'number') {
+    const n = check(given, 'shards');
+    return () => n;
+  }
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw invalid('shards', 'must be a number or an object of queue name → number');
+  }
+  const per = new Map<string, number>();
+  for (const [queue, n] of Object.entries(given)) per.set(queue, check(n, `shards["${queue}"]`));
+  return (queue) => per.get(queue) ?? 1;
 }

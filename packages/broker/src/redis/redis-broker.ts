@@ -23,51 +23,24 @@ import { InFlight } from './in-flight.js';
 import {
   bindingMember,
   bindingSetKey,
-  delayedKey,
   isValidQueueName,
   PRIORITY_STEPS,
   priorityStep,
-  readyListKey,
-  readyListKeys,
-  wakeKey,
 } from './keys.js';
+import { clusterLayout, isValidClusterQueueName, kombuLayout, type KeyLayout } from './layout.js';
 import {
   compileRedisBrokerOptions,
   type CompiledRedisBrokerOptions,
   type RedisBrokerOptions,
 } from './options.js';
-import {
-  openRedisClient,
-  redisUnavailable,
-  runScript,
-  runScriptReplicated,
-  slices,
-  toRedisError,
-  TurnBatch,
-} from './internal/index.js';
-import { DELAY_SCRIPT, PUBLISH_SCRIPT, PURGE_LISTS_SCRIPT } from './scripts/index.js';
+import { openRedisClient, redisUnavailable, runScript, toRedisError } from './internal/index.js';
+import { Publisher, type PublishCall } from './publisher.js';
+import { CLUSTER_SCRIPTS, KOMBU_SCRIPTS, PURGE_LISTS_SCRIPT } from './scripts/index.js';
 
 export type RedisBrokerState = 'open' | 'closing' | 'closed';
 
 /** Wake lists hold at most one token; this TTL lets the keys of abandoned queues go. */
 const WAKE_TTL_MS = 3_600_000;
-
-/** Most envelopes in one LPUSH of the publish script (Lua's `unpack` has a bound). */
-const MAX_RUN = 1000;
-/** Most envelopes in one publish script call; a longer queue of publishes is split. */
-const MAX_PUBLISH_BATCH = 5000;
-
-/** A message on its way: to a ready list now, or to the delayed set until `deliverAt`. */
-type PublishCall =
-  | { readonly kind: 'ready'; readonly list: string; readonly wake: string; readonly json: string }
-  | { readonly kind: 'delayed'; readonly keys: string[]; readonly args: (string | number)[] };
-
-/** A publish waiting for the next publish script call. */
-interface PendingPublish {
-  readonly call: Extract<PublishCall, { kind: 'ready' }>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
 
 /**
  * `Broker` on Redis, in kombu's layout (DESIGN.md §3), so Python Celery clients and workers
@@ -80,6 +53,10 @@ interface PendingPublish {
  * concurrent `publish()` calls) go in one script call, one LPUSH per queue; a fetch takes up
  * to the free prefetch slots in one script call; an ack is one round trip (HDEL + ZREM), or
  * none of its own via `fusedAck()`.
+ *
+ * On a Redis Cluster (`redis+cluster://`) it writes the cluster layout instead (`layout.ts`,
+ * docs/redis.md "Redis Cluster"): every key of a queue, or of one of its `shards`, under one
+ * hash tag, which Python Celery does not read.
  *
  * @example
  * ```ts
@@ -104,9 +81,12 @@ export class RedisBroker implements Broker {
   readonly #inFlight: InFlight;
   readonly #control: RedisControlChannel;
   readonly #consumers = new Set<RedisConsumer>();
+  readonly #layout: KeyLayout;
+  readonly #publisher: Publisher;
+  /** Cluster layout: per queue, the shard its next publish goes to. */
+  readonly #nextShard = new Map<string, number>();
   #state: RedisBrokerState = 'open';
   #closing: Promise<void> | undefined;
-  readonly #publishes = new TurnBatch<PendingPublish>((pending) => this.#flushPublishes(pending));
   #down = false;
   #lastError: Error | undefined;
   readonly #onClientError = (err: Error): void => this.#clientError(err);
@@ -122,10 +102,13 @@ export class RedisBroker implements Broker {
     client.on('error', this.#onClientError);
     client.on('ready', this.#onClientReady);
 
+    this.#layout = this.#o.cluster ? clusterLayout(this.#o.shards) : kombuLayout();
     this.#ctx = {
       client: this.#client,
       options: this.#o,
       target: redisTarget(client),
+      layout: this.#layout,
+      scripts: this.#o.cluster ? CLUSTER_SCRIPTS : KOMBU_SCRIPTS,
       wakeTtl: WAKE_TTL_MS,
       run: (what, fn) => this.#run(what, fn),
       translate: (err) => this.#translate(err),
@@ -135,6 +118,7 @@ export class RedisBroker implements Broker {
     this.deadLetters = new RedisDeadLetterStore(this.#ctx);
     this.#movers = new MoverCheck(this.#ctx);
     this.#control = new RedisControlChannel(this.#ctx);
+    this.#publisher = new Publisher(this.#ctx, () => this.#state === 'closed');
   }
 
   /** Celery's remote control plumbing (kombu's fanout and direct exchanges on Redis). */
@@ -153,7 +137,7 @@ export class RedisBroker implements Broker {
    */
   async declareQueue(queue: string): Promise<void> {
     this.#assertOpen('declareQueue');
-    assertQueue(queue);
+    this.#assertQueue(queue);
     await this.#run('declareQueue', () =>
       this.#client.sadd(bindingSetKey(this.#o.exchange ?? queue), bindingMember(queue, queue)),
     );
@@ -186,7 +170,7 @@ export class RedisBroker implements Broker {
     message: BrokerMessage,
     options: PublishOptions | undefined,
   ): PublishCall {
-    assertQueue(queue);
+    this.#assertQueue(queue);
     const { json } = buildEnvelope(queue, message);
     const step = priorityStep(message.properties.priority);
     const deliverAt = options?.deliverAt;
@@ -197,86 +181,29 @@ export class RedisBroker implements Broker {
         { details: { option: 'deliverAt', queue } },
       );
     }
+    const keys = this.#layout.keys(queue, this.#layout.cluster ? this.#pickShard(queue) : 0);
     if (deliverAt !== undefined && deliverAt > this.#o.clock.now()) {
       const stepIndex = PRIORITY_STEPS.indexOf(step);
       return {
         kind: 'delayed',
-        keys: [delayedKey(queue), wakeKey(queue)],
+        keys: [keys.delayed, keys.wake],
         args: [Math.ceil(deliverAt), `${stepIndex}${json}`, WAKE_TTL_MS],
       };
     }
-    return { kind: 'ready', list: readyListKey(queue, step), wake: wakeKey(queue), json };
+    return { kind: 'ready', list: keys.readyFor(step), wake: keys.wake, tag: keys.tag, json };
+  }
+
+  /** Cluster layout: the queue's shards in turn. */
+  #pickShard(queue: string): number {
+    const n = this.#layout.shards(queue);
+    if (n === 1) return 0;
+    const next = this.#nextShard.get(queue) ?? 0;
+    this.#nextShard.set(queue, (next + 1) % n);
+    return next;
   }
 
   #send(call: PublishCall): Promise<unknown> {
-    if (call.kind === 'delayed') {
-      return this.#run('publish', () =>
-        runScriptReplicated(this.#client, DELAY_SCRIPT, call.keys, call.args, this.#o.wait),
-      );
-    }
-    return new Promise<void>((resolve, reject) => this.#publishes.add({ call, resolve, reject }));
-  }
-
-  /**
-   * Sends the publishes queued in this turn of the event loop (`process.nextTick`): a burst of
-   * `publish()` calls costs one script call, one command for Redis to dispatch per queue
-   * rather than one script run per message, and far fewer client-side command objects.
-   */
-  #flushPublishes(pending: readonly PendingPublish[]): void {
-    if (this.#state === 'closed') {
-      const err = new CeleriacError(ErrorCodes.CLOSED, 'RedisBroker: publish after close()');
-      for (const p of pending) p.reject(err);
-      return;
-    }
-    for (const batch of slices(pending, MAX_PUBLISH_BATCH)) this.#sendPublishes(batch);
-  }
-
-  #sendPublishes(batch: readonly PendingPublish[]): void {
-    const keys: string[] = [];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string): number => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length; // Lua KEYS are 1-based
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
-    const args: (string | number)[] = [WAKE_TTL_MS];
-    /** Per run: the index of its first item in `batch`, and of its count in `args`. */
-    const runs: { first: number; countAt: number }[] = [];
-    let list: string | undefined;
-    let count = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const { call } = batch[i]!;
-      if (call.list !== list || count === MAX_RUN) {
-        list = call.list;
-        count = 0;
-        args.push(indexOf(call.list), indexOf(call.wake), 0);
-        runs.push({ first: i, countAt: args.length - 1 });
-      }
-      args.push(call.json);
-      args[runs[runs.length - 1]!.countAt] = ++count;
-    }
-    this.#run('publish', () =>
-      runScriptReplicated(this.#client, PUBLISH_SCRIPT, keys, args, this.#o.wait),
-    ).then(
-      (replies) => {
-        for (let r = 0; r < runs.length; r++) {
-          const end = r + 1 < runs.length ? runs[r + 1]!.first : batch.length;
-          const reply = replies[r];
-          const err = typeof reply === 'number' ? undefined : new Error(String(reply));
-          for (let i = runs[r]!.first; i < end; i++) {
-            if (err) batch[i]!.reject(err);
-            else batch[i]!.resolve();
-          }
-        }
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    );
+    return this.#publisher.send(call);
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
@@ -286,7 +213,7 @@ export class RedisBroker implements Broker {
         details: { option: 'queues' },
       });
     }
-    for (const q of options.queues) assertQueue(q);
+    for (const q of options.queues) this.#assertQueue(q);
     if (!Number.isInteger(options.prefetch) || options.prefetch < 1) {
       throw new CeleriacError(
         ErrorCodes.INVALID_OPTION,
@@ -308,39 +235,52 @@ export class RedisBroker implements Broker {
   /** Whether a live Celeriac consumer of `queue` moves its delayed messages (`movers.ts`). */
   hasDelayedMover(queue: string): Promise<boolean> {
     this.#assertOpen('hasDelayedMover');
-    assertQueue(queue);
+    this.#assertQueue(queue);
     return this.#movers.has(queue);
   }
 
   /** Deletes the queue's ready lists (all priority steps); delayed messages stay. */
   async purge(queue: string): Promise<number> {
     this.#assertOpen('purge');
-    assertQueue(queue);
-    return this.#run('purge', () =>
-      runScript(this.#client, PURGE_LISTS_SCRIPT, readyListKeys(queue), []),
+    this.#assertQueue(queue);
+    const counts = await Promise.all(
+      this.#layout
+        .allKeys(queue)
+        .map((k) =>
+          this.#run('purge', () => runScript(this.#client, PURGE_LISTS_SCRIPT, k.ready, [])),
+        ),
     );
+    return counts.reduce((a, b) => a + Number(b), 0);
   }
 
   async count(queue: string): Promise<number> {
     this.#assertOpen('count');
-    assertQueue(queue);
-    const results = await this.#run('count', async () => {
-      const p = this.#client.pipeline();
-      for (const key of readyListKeys(queue)) p.llen(key);
-      return p.exec();
-    });
+    this.#assertQueue(queue);
     let n = 0;
-    for (const [err, len] of results ?? []) {
-      if (err) throw this.#translate(err);
-      n += Number(len);
+    // One pipeline per shard: a cluster pipeline's keys share a slot.
+    for (const keys of this.#layout.allKeys(queue)) {
+      const results = await this.#run('count', async () => {
+        const p = this.#client.pipeline();
+        for (const key of keys.ready) p.llen(key);
+        return p.exec();
+      });
+      for (const [err, len] of results ?? []) {
+        if (err) throw this.#translate(err);
+        n += Number(len);
+      }
     }
     return n;
   }
 
   async countDelayed(queue: string): Promise<number> {
     this.#assertOpen('countDelayed');
-    assertQueue(queue);
-    return this.#run('countDelayed', () => this.#client.zcard(delayedKey(queue)));
+    this.#assertQueue(queue);
+    const counts = await Promise.all(
+      this.#layout
+        .allKeys(queue)
+        .map((k) => this.#run('countDelayed', () => this.#client.zcard(k.delayed))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -373,6 +313,17 @@ export class RedisBroker implements Broker {
     this.#client.off('error', this.#onClientError);
     this.#client.off('ready', this.#onClientReady);
     if (this.#ownsClient) await quietly(this.#client);
+  }
+
+  #assertQueue(queue: string): void {
+    assertQueue(queue);
+    if (this.#layout.cluster && !isValidClusterQueueName(queue)) {
+      throw new CeleriacError(
+        ErrorCodes.INVALID_OPTION,
+        `invalid queue name ${JSON.stringify(queue)} for the cluster layout: it must not contain "{" or "}" (its keys are under the hash tag {<queue>})`,
+        { details: { option: 'queue' } },
+      );
+    }
   }
 
   #assertOpen(what: string): void {

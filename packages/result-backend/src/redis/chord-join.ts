@@ -8,7 +8,7 @@ import {
   type ChordPart,
   type SerializerName,
 } from '@celeriac/core';
-import { redisScript, runScript } from '@celeriac/broker/redis/internal';
+import { isClusterClient, redisScript, runScript } from '@celeriac/broker/redis/internal';
 import { excRepr } from '@celeriac/core/internal';
 import type { Redis } from 'ioredis';
 import { CELERY_TASK_KEY_PREFIX } from './keys.js';
@@ -107,9 +107,17 @@ export function groupKey(taskPrefix: string, groupId: string): string {
   return `${prefix}${groupId}`;
 }
 
-/** The keys of one chord's join: Celery's `.j`, `.t`, `.s`, and Celeriac's `.claim`. */
-export function chordKeys(taskPrefix: string, groupId: string): [string, string, string, string] {
-  const base = groupKey(taskPrefix, groupId);
+/**
+ * The keys of one chord's join: Celery's `.j`, `.t`, `.s`, and Celeriac's `.claim`. On a Redis
+ * Cluster (`cluster`) the group id is a hash tag, `celery-taskset-meta-{<gid>}.j`, so the
+ * join script's four keys share a slot.
+ */
+export function chordKeys(
+  taskPrefix: string,
+  groupId: string,
+  cluster = false,
+): [string, string, string, string] {
+  const base = groupKey(taskPrefix, cluster ? `{${groupId}}` : groupId);
   return [`${base}.j`, `${base}.t`, `${base}.s`, `${base}.claim`];
 }
 
@@ -126,7 +134,7 @@ export async function redisChordPartReturned(
   part: ChordPart,
   serializer: SerializerName = 'json',
 ): Promise<ChordJoin | undefined> {
-  const keys = chordKeys(taskPrefix, part.groupId);
+  const keys = chordKeys(taskPrefix, part.groupId, isClusterClient(client));
   const tuple = [1, part.taskId, part.state, part.result];
   // Celery's `self.encode(...)`: the backend's result_serializer, as results are written.
   const encoded =

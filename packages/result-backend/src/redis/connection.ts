@@ -1,6 +1,10 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { redactUrl, urlScheme } from '@celeriac/core/internal';
-import { parseRedisUrl as readRedisUrl, sentinelTarget } from '@celeriac/broker/redis/internal';
+import {
+  clusterTarget,
+  parseRedisUrl as readRedisUrl,
+  sentinelTarget,
+} from '@celeriac/broker/redis/internal';
 import type { RedisOptions } from 'ioredis';
 
 /**
@@ -78,6 +82,9 @@ export function parseRedisUrl(url: string): RedisEndpoint {
  */
 export function urlTarget(url: string, redisOptions: RedisOptions): string {
   const scheme = urlScheme(url);
+  if (scheme === 'redis+cluster' || scheme === 'rediss+cluster') {
+    return clusterTarget(readRedisUrl(url, redisOptions).cluster!.nodes);
+  }
   if (scheme !== 'sentinel' && scheme !== 'sentinels') return endpointTarget(parseRedisUrl(url));
   const { options } = readRedisUrl(url, redisOptions);
   return sentinelTarget(options.name!, options.sentinels!, options.db ?? 0);
@@ -86,7 +93,7 @@ export function urlTarget(url: string, redisOptions: RedisOptions): string {
 /** `RedisFusedAck.target` normalized for comparison; undefined when it is not a Redis URL. */
 export function normalizeTarget(target: string): string | undefined {
   // A Sentinel target is built normalized (`sentinelTarget`), by the broker as by the backend.
-  if (target.startsWith('sentinel://')) return target;
+  if (target.startsWith('sentinel://') || target.startsWith('redis+cluster://')) return target;
   try {
     return endpointTarget(parseRedisUrl(target));
   } catch {

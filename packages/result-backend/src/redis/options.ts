@@ -13,7 +13,9 @@ import {
 } from '@celeriac/core/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import {
+  clusterClientTarget,
   compileWaitOptions,
+  isClusterClient,
   sentinelTarget,
   type WaitOptions,
 } from '@celeriac/broker/redis/internal';
@@ -142,8 +144,11 @@ export function compileRedisResultBackendOptions(
       );
     }
     const { host = 'localhost', port = 6379, db = 0, sentinels, name } = client.options;
-    url =
-      sentinels && name ? sentinelTarget(name, sentinels, db) : endpointTarget({ host, port, db });
+    url = isClusterClient(client)
+      ? clusterClientTarget(client)
+      : sentinels && name
+        ? sentinelTarget(name, sentinels, db)
+        : endpointTarget({ host, port, db });
   } else if (options.url) {
     url = options.url;
   } else {

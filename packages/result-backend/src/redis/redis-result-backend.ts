@@ -11,7 +11,12 @@ import {
   type WaitOptions,
 } from '@celeriac/core';
 import { redactUrl } from '@celeriac/core/internal';
-import { isRedisFusedAck, openRedisClient, toRedisError } from '@celeriac/broker/redis/internal';
+import {
+  isClusterClient,
+  isRedisFusedAck,
+  openRedisClient,
+  toRedisError,
+} from '@celeriac/broker/redis/internal';
 import type { Redis, RedisOptions } from 'ioredis';
 import { normalizeTarget, urlTarget } from './connection.js';
 import { ResultKeys } from './keys.js';
@@ -241,7 +246,7 @@ export class RedisResultBackend implements ResultBackend {
 
   /** Celery's `set_chord_size`: `celery-taskset-meta-<gid>.s`, expiring as results do. */
   async setChordSize(groupId: string, size: number): Promise<void> {
-    const sizeKey = chordKeys(this.keys.prefix, groupId)[2];
+    const sizeKey = chordKeys(this.keys.prefix, groupId, isClusterClient(this.client))[2];
     await this.run('setChordSize (SET)', () =>
       this.client.set(sizeKey, String(size), 'PX', this.expiresMs),
     );
@@ -322,6 +327,12 @@ export class RedisResultBackend implements ResultBackend {
       return [];
     }
     if (keys.length === 1) return [await this.run('get (GET)', () => this.client.getBuffer(first))];
+    // A cluster's MGET cannot span slots: one GET per key there (auto-pipelined per node).
+    if (isClusterClient(this.client)) {
+      return this.run('getMany (GET)', () =>
+        Promise.all(keys.map((k) => this.client.getBuffer(k))),
+      );
+    }
     return this.run('getMany (MGET)', () => this.client.mgetBuffer(...keys));
   }
 

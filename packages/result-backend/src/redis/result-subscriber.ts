@@ -8,7 +8,11 @@ import {
   type WaitOptions,
 } from '@celeriac/core';
 import { waitTimeoutError } from '@celeriac/core/internal';
+import { isClusterClient } from '@celeriac/broker/redis/internal';
 import type { Redis } from 'ioredis';
+
+/** The channel of the first SUBSCRIBE on a cluster (see `clusterGate`); never published on. */
+const CLUSTER_GATE_CHANNEL = '_celeriac.results.gate';
 
 /**
  * One subscriber connection serves every `waitFor` of a backend, as Celery's `ResultConsumer`
@@ -64,6 +68,8 @@ export class ResultSubscriber {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Settles when the connection's handshake under way ends (see `whenWritable`). */
   private handshake: Promise<void> | undefined;
+  /** Cluster only: the first SUBSCRIBE's reply, which every other waits for. */
+  private gate: Promise<void> | undefined;
 
   constructor(private readonly options: ResultSubscriberOptions) {}
 
@@ -149,7 +155,7 @@ export class ResultSubscriber {
     const channel: Channel = {
       key,
       waiters: new Set(),
-      subscribed: this.whenWritable(conn)
+      subscribed: (isClusterClient(conn) ? this.clusterGate(conn) : this.whenWritable(conn))
         .then(() => conn.subscribe(key))
         .then(() => undefined),
     };
@@ -182,6 +188,23 @@ export class ResultSubscriber {
       conn.on('close', done);
     });
     return this.handshake;
+  }
+
+  /**
+   * On a Redis Cluster the subscriptions go through ioredis's cluster subscriber, a connection
+   * of its own whose state `whenWritable` cannot see, with the same handshake race. So the
+   * first SUBSCRIBE there is of a channel nothing publishes on, sent alone (from the offline
+   * queue, after the handshake); the others wait for its reply.
+   */
+  private clusterGate(conn: Redis): Promise<void> {
+    this.gate ??= conn.subscribe(CLUSTER_GATE_CHANNEL).then(
+      () => undefined,
+      (err: unknown) => {
+        this.gate = undefined;
+        throw err;
+      },
+    );
+    return this.gate;
   }
 
   private leave(channel: Channel, waiter: Waiter): void {

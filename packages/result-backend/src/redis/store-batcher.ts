@@ -1,5 +1,6 @@
 import type { Delivery, ResultDocument } from '@celeriac/core';
 import {
+  isClusterClient,
   runScriptReplicated,
   slices,
   TurnBatch,
@@ -69,6 +70,7 @@ function templateId(command: readonly (string | number | Buffer)[]): string | un
 export class StoreBatcher {
   readonly #client: Redis;
   readonly #wait: WaitOptions | undefined;
+  readonly #perCall: number;
   readonly #answered: (store: PendingStore, reply: StoreReply | Error) => void;
   readonly #turn = new TurnBatch<PendingStore>((pending) => this.#flush(pending));
 
@@ -82,6 +84,8 @@ export class StoreBatcher {
     answered: (store: PendingStore, reply: StoreReply | Error) => void,
   ) {
     this.#client = client;
+    // A cluster's script call takes keys of one slot: there, one store per call.
+    this.#perCall = isClusterClient(client) ? 1 : MAX_STORES_PER_CALL;
     this.#wait = wait;
     this.#answered = answered;
   }
@@ -105,7 +109,7 @@ export class StoreBatcher {
       groups = [...byTtl.values()];
     }
     for (const group of groups) {
-      for (const batch of slices(group, MAX_STORES_PER_CALL)) this.#send(batch);
+      for (const batch of slices(group, this.#perCall)) this.#send(batch);
     }
   }
 

@@ -88,7 +88,11 @@ export function brokerInfo(url: string | undefined, kind: string): Record<string
     virtual_host: amqp ? path || '/' : path || '0',
     port: u?.port ? Number(u.port) : (DEFAULT_PORTS[scheme] ?? null),
     insist: false,
-    ssl: scheme === 'rediss' || scheme === 'sentinels' || scheme === 'amqps',
+    ssl:
+      scheme === 'rediss' ||
+      scheme === 'sentinels' ||
+      scheme === 'rediss+cluster' ||
+      scheme === 'amqps',
     transport: kind,
     connect_timeout: 4,
     transport_options: {},

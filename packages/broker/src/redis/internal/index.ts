@@ -9,6 +9,14 @@ export { openRedisClient } from './redis-client.js';
 export type { OpenRedisClientOptions } from './redis-client.js';
 export { DEFAULT_SENTINEL_PORT, parseRedisUrl, sentinelTarget } from './redis-url.js';
 export type { RedisUrlSettings } from './redis-url.js';
+export {
+  CLUSTER_SCHEMES,
+  clusterTarget,
+  isClusterUrl,
+  parseClusterUrl,
+} from './redis-cluster-url.js';
+export type { RedisClusterUrl } from './redis-cluster-url.js';
+export { clusterClientTarget, isClusterClient } from './redis-cluster-client.js';
 export { isConnectionError, redisUnavailable, toRedisError } from './redis-errors.js';
 export type { RedisFailure, RedisRole } from './redis-errors.js';
 export { redisScript, runScript, runScriptReplicated } from './run-script.js';

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { isClusterClient, openClusterClient } from './redis-cluster-client.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /** How {@link openRedisClient} opens a connection, beyond the user's ioredis options. */
@@ -33,13 +34,16 @@ export interface OpenRedisClientOptions {
 
 /**
  * Opens an ioredis client: from a URL, `redis://`, `rediss://` or a Redis Sentinel
- * `sentinel://` / `sentinels://` list (`redis-url.ts`; the broker, the result backend, the beat
+ * `sentinel://` / `sentinels://` list (`redis-url.ts`), a Redis Cluster's
+ * `redis+cluster://` seed list (an ioredis `Cluster`, typed as `Redis`: see
+ * `redis-cluster-client.ts`; the broker, the result backend, the beat
  * store and coordination each open theirs this way), or as a duplicate of `from`, with the same server,
  * credentials and TLS (a blocking or subscriber connection beside a command connection).
  * Lazy by default: nothing connects until the first command.
  */
 export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions = {}): Redis {
   const lazyConnect = o.lazyConnect ?? true;
+  if (typeof from !== 'string' && isClusterClient(from)) return openClusterClient(from, o);
   if (typeof from !== 'string') {
     return releasingSentinels(
       from.duplicate({
@@ -53,6 +57,7 @@ export function openRedisClient(from: string | Redis, o: OpenRedisClientOptions 
   const user = o.redisOptions ?? {};
   const connectionName = user.connectionName ?? o.connectionName;
   const settings = parseRedisUrl(from, user);
+  if (settings.cluster) return openClusterClient(settings.cluster, o);
   const options: RedisOptions = {
     ...user,
     ...settings.options,

@@ -1,6 +1,7 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import { closestName, redactUrl, urlScheme } from '@celeriac/core/internal';
 import type { RedisOptions } from 'ioredis';
+import { isClusterUrl, parseClusterUrl, type RedisClusterUrl } from './redis-cluster-url.js';
 
 /**
  * What a Redis URL says, read once for every Redis connection Celeriac opens: `redis://` and
@@ -24,6 +25,8 @@ export interface RedisUrlSettings {
   /** ioredis options the URL stands for: for Sentinel, the sentinels, master name, db, credentials, TLS. */
   readonly options: RedisOptions;
   readonly sentinel: boolean;
+  /** For a `redis+cluster://` URL, its seed nodes and credentials (`url` is then undefined). */
+  readonly cluster?: RedisClusterUrl | undefined;
   /** `?wait_replicas=`: replicas that must confirm each publish and stored result. */
   readonly waitReplicas: number | undefined;
   /** `?wait_timeout_ms=`: how long a write waits for them. */
@@ -88,10 +91,20 @@ function waitParams(
 export function parseRedisUrl(url: string, user: RedisOptions = {}): RedisUrlSettings {
   const scheme = urlScheme(url);
   if (scheme === 'sentinel' || scheme === 'sentinels') return parseSentinelUrl(url, user);
+  if (isClusterUrl(url)) {
+    const cluster = parseClusterUrl(url);
+    return {
+      url: undefined,
+      options: {},
+      sentinel: false,
+      cluster,
+      ...waitParams(url, new URLSearchParams()),
+    };
+  }
   if (scheme !== 'redis' && scheme !== 'rediss') {
     throw new CeleriacError(
       ErrorCodes.UNSUPPORTED_URL,
-      `"${redactUrl(url)}" is not a Redis URL: use redis://host:6379/0, rediss:// (TLS), or sentinel://host:26379/0;sentinel://host2:26379?master_name=mymaster`,
+      `"${redactUrl(url)}" is not a Redis URL: use redis://host:6379/0, rediss:// (TLS), sentinel://host:26379/0;sentinel://host2:26379?master_name=mymaster, or redis+cluster://host1:6379,host2:6379`,
       { details: { url: redactUrl(url), scheme: scheme ?? null } },
     );
   }

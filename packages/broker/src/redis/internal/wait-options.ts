@@ -37,5 +37,12 @@ export function compileWaitOptions(
   const replicas = pick('waitReplicas', 'wait_replicas', fromUrl?.waitReplicas) ?? 0;
   const timeoutMs = pick('waitTimeoutMs', 'wait_timeout_ms', fromUrl?.waitTimeoutMs);
   if (replicas === 0) return undefined;
+  if (fromUrl?.cluster) {
+    throw new CeleriacError(
+      ErrorCodes.INVALID_OPTION,
+      `${component} option "waitReplicas" is not supported on a Redis Cluster (redis+cluster://): WAIT cannot be sent to the node that took each write`,
+      { details: { option: 'waitReplicas', value: replicas, expected: '0 on a cluster' } },
+    );
+  }
   return { replicas, timeoutMs: timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS };
 }

@@ -27,3 +27,5 @@ export {
   HAS_MOVER_LUA,
   HAS_MOVER_SCRIPT,
 } from './mover-scripts.js';
+export { CLUSTER_SCRIPTS, CLUSTER_WAKE, KOMBU_SCRIPTS } from './cluster-scripts.js';
+export type { WakingScripts } from './cluster-scripts.js';
