@@ -103,6 +103,19 @@ export function decodeFieldValue(v: unknown): unknown {
   return out;
 }
 
+/** The properties AMQP has no slot for (sent in `EXTRA_PROPERTIES_HEADER`), or undefined when none. */
+export function extraProperties(
+  properties: BrokerMessage['properties'],
+): Record<string, unknown> | undefined {
+  let extra: Record<string, unknown> | undefined;
+  for (const k in properties) {
+    if (!Object.prototype.hasOwnProperty.call(properties, k) || KNOWN.has(k)) continue;
+    const v = properties[k];
+    if (v !== undefined) (extra ??= {})[k] = v;
+  }
+  return extra;
+}
+
 /** amqplib's publish options for a message, as kombu sets them (delivery mode 2, priority 0). */
 export function toPublishOptions(
   message: BrokerMessage,
@@ -110,11 +123,8 @@ export function toPublishOptions(
 ): Options.Publish {
   const p = message.properties;
   const headers = encodeTable({ ...message.headers, ...extraHeaders });
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p)) {
-    if (!KNOWN.has(k) && v !== undefined) extra[k] = v;
-  }
-  if (Object.keys(extra).length > 0) headers[EXTRA_PROPERTIES_HEADER] = encodeTable(extra);
+  const extra = extraProperties(p);
+  if (extra) headers[EXTRA_PROPERTIES_HEADER] = encodeTable(extra);
   const options: Options.Publish = {
     contentType: message.contentType,
     contentEncoding: message.contentEncoding,

@@ -1,6 +1,7 @@
 import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
-import type { Channel, Message, Options } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import type { AmqpFusedAck, AmqpReply } from './fused-ack.js';
+import { encodeReplyProperties, publishEncoded } from './publish-frames.js';
 
 export type AmqpDeliveryState = 'held' | 'settled';
 
@@ -107,14 +108,7 @@ export class AmqpDelivery implements Delivery {
     if (this.#state === 'settled' || this.#link.blocked()) return undefined;
     this.#settle();
     this.#write((ch) => {
-      const properties: Options.Publish = {
-        contentType: reply.contentType,
-        contentEncoding: reply.contentEncoding,
-        correlationId: reply.correlationId,
-        deliveryMode: 1,
-      };
-      if (reply.expiration !== undefined) properties.expiration = reply.expiration;
-      ch.publish('', reply.queue, reply.body, properties);
+      publishEncoded(ch, '', reply.queue, reply.body, encodeReplyProperties(reply));
       ch.ack(this.#raw);
     });
     this.#link.settled();
