@@ -85,7 +85,11 @@ export function encodeTable(obj: Readonly<Record<string, unknown>>): FieldTable 
 export function decodeFieldValue(v: unknown): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (Buffer.isBuffer(v)) return Buffer.from(v);
-  if (Array.isArray(v)) return v.map(decodeFieldValue);
+  if (Array.isArray(v)) {
+    const items: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) items[i] = decodeFieldValue(v[i]);
+    return items;
+  }
   const o = v as Record<string, unknown>;
   if (Object.prototype.hasOwnProperty.call(o, '!')) {
     const typed = o as { '!': unknown; value: unknown };
@@ -98,8 +102,11 @@ export function decodeFieldValue(v: unknown): unknown {
     }
     return typed.value;
   }
+  // for…in, not Object.entries: this runs for every header of every delivery.
   const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(o)) out[k] = decodeFieldValue(val);
+  for (const k in o) {
+    if (Object.prototype.hasOwnProperty.call(o, k)) out[k] = decodeFieldValue(o[k]);
+  }
   return out;
 }
 
