@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
 import { amqpTarget } from '@celeriac/core/internal';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { ackBatchOf } from './ack-batch.js';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
 import { brokerRefused, brokerUnavailable, channelErrorCode } from './errors.js';
 import type { AmqpContext } from './context.js';
@@ -127,7 +128,9 @@ export class AmqpConsumer implements Consumer {
     const ch = this.#channel;
     this.#channel = undefined;
     this.#live = 0;
-    if (ch) await ch.close().catch(() => undefined);
+    if (!ch) return;
+    ackBatchOf(ch).flush(); // acks made this turn go before the close
+    await ch.close().catch(() => undefined);
   }
 
   async #subscribe(): Promise<void> {
@@ -179,6 +182,8 @@ export class AmqpConsumer implements Consumer {
       if (this.#state !== 'cancelled' && this.#channel === ch) void this.#resubscribe(ch, queue);
       return;
     }
+    // Every delivery, before anything settles it: acks are batched up to the oldest one held.
+    ackBatchOf(ch).received(msg);
     if (this.#state === 'cancelled' || this.#channel !== ch) {
       requeue(ch, msg);
       return;
@@ -321,7 +326,7 @@ export class AmqpConsumer implements Consumer {
       await this.#ctx.publish([
         { queue, message: fromAmqpMessage(msg), options: { deliverAt: due } },
       ]);
-      if (this.#channel === ch) ch.ack(msg);
+      if (this.#channel === ch) ackBatchOf(ch).ack(msg);
     } catch (err) {
       this.report(this.#translate(err, 'delay'));
       // Left unacked, it comes back when the channel closes; requeued after a pause otherwise.
@@ -342,7 +347,7 @@ export class AmqpConsumer implements Consumer {
 
 function requeue(ch: Channel, msg: ConsumeMessage): void {
   try {
-    ch.nack(msg, false, true);
+    ackBatchOf(ch).nack(msg, true);
   } catch {
     // the channel closed: RabbitMQ requeues it anyway
   }
