@@ -399,7 +399,7 @@ export class Celeriac implements ResultSource {
     published.catch((err: unknown) => {
       this.logger.error({ err, task: name, taskId: id, queue }, 'publishing a task failed');
     });
-    return new AsyncResult<T>(id, this, { name, published });
+    return new AsyncResult<T>(id, this, { name, published, redirects: Boolean(unique) });
   }
 
   /** Claims the task's uniqueness key, then publishes; if another task holds it, follows that one. */
