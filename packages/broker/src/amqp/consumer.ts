@@ -6,7 +6,7 @@ import { ackBatchOf } from './ack-batch.js';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
 import { brokerRefused, brokerUnavailable, channelErrorCode } from './errors.js';
 import type { AmqpContext } from './context.js';
-import { AmqpDelivery } from './delivery.js';
+import { AmqpDelivery, type DeliveryLink } from './delivery.js';
 
 export type AmqpConsumerState = 'starting' | 'consuming' | 'recovering' | 'cancelled';
 
@@ -52,6 +52,7 @@ export class AmqpConsumer implements Consumer {
   #buffer: Buffered[] = [];
   #cancelling: Promise<void> | undefined;
   #recovering = false;
+  #links: { ch: Channel; byQueue: Map<string, DeliveryLink> } | undefined;
 
   constructor(ctx: AmqpContext, options: ConsumeOptions, onCancelled: (c: AmqpConsumer) => void) {
     this.#target = amqpTarget(ctx.consumeConnection.url);
@@ -203,8 +204,25 @@ export class AmqpConsumer implements Consumer {
     this.#handed++;
     this.#live++;
     const seq = this.#channelSeq;
-    const delivery = new AmqpDelivery(
-      {
+    const delivery = new AmqpDelivery(this.#linkFor(ch, queue), {
+      message: fromAmqpMessage(msg),
+      queue,
+      tag: `${this.#id}.${seq}.${msg.fields.deliveryTag}`,
+      raw: msg,
+    });
+    try {
+      this.#o.onMessage(delivery);
+    } catch (err) {
+      this.#ctx.options.logger.error({ err }, 'a consumer onMessage callback threw');
+    }
+  }
+
+  /** The deliveries of one channel and queue share one link (not six closures per message). */
+  #linkFor(ch: Channel, queue: string): DeliveryLink {
+    if (this.#links?.ch !== ch) this.#links = { ch, byQueue: new Map() };
+    let link = this.#links.byQueue.get(queue);
+    if (link === undefined) {
+      link = {
         target: this.#target,
         blocked: () => this.#ctx.consumeConnection.blocked,
         channel: () => (this.#channel === ch ? ch : undefined),
@@ -213,19 +231,10 @@ export class AmqpConsumer implements Consumer {
           if (this.#channel === ch) await ch.prefetch(this.#o.prefetch, false);
         },
         deadLetter: (message, reason) => this.#ctx.deadLetter(queue, message, reason),
-      },
-      {
-        message: fromAmqpMessage(msg),
-        queue,
-        tag: `${this.#id}.${seq}.${msg.fields.deliveryTag}`,
-        raw: msg,
-      },
-    );
-    try {
-      this.#o.onMessage(delivery);
-    } catch (err) {
-      this.#ctx.options.logger.error({ err }, 'a consumer onMessage callback threw');
+      };
+      this.#links.byQueue.set(queue, link);
     }
+    return link;
   }
 
   #settled(ch: Channel): void {
