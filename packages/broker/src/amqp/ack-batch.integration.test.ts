@@ -98,6 +98,22 @@ describe('AckBatch on RabbitMQ', () => {
     expect(await leftAfterClose(ch, queue)).toEqual(['4']);
   });
 
+  it('tracks only what is held while one delivery is held long, however many others are acked', async () => {
+    const { queue, ch, batch, msgs, acks } = await held(60);
+    for (let i = 1; i < 60; i += 10) {
+      for (let j = i; j < i + 10 && j < 60; j++) batch.ack(msgs[j]!);
+      await nextTurn();
+    }
+    expect(batch.unsettled).toBe(1);
+    expect(acks).toHaveLength(59);
+    expect(acks.every(([, multiple]) => !multiple)).toBe(true);
+    batch.ack(msgs[0]!);
+    await nextTurn();
+    expect(acks.at(-1)).toEqual([msgs[0]!.fields.deliveryTag, true]);
+    expect(batch.unsettled).toBe(0);
+    expect(await leftAfterClose(ch, queue)).toEqual([]);
+  });
+
   it('writes at once on flush() (before the channel is closed) and not again later', async () => {
     const { queue, ch, batch, msgs, acks } = await held(3);
     for (const m of msgs) batch.ack(m);

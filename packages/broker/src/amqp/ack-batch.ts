@@ -15,11 +15,11 @@ import type { Channel, Message } from 'amqplib';
  */
 export class AckBatch {
   readonly #ch: Channel;
-  /** Delivery tags received and not yet known settled, oldest first, from `#head`. */
-  #tags: number[] = [];
-  #head = 0;
-  /** Tags in `#tags` settled on the wire already (nacked, or acked one by one). */
-  readonly #settled = new Set<number>();
+  /**
+   * Delivery tags received and not settled on the wire, in the order received (ascending): at
+   * most what the consumer holds, its prefetch and buffer, however long one delivery is held.
+   */
+  readonly #unsettled = new Set<number>();
   /** Tags whose ack waits for the flush. */
   readonly #acks = new Set<number>();
   #scheduled = false;
@@ -29,9 +29,14 @@ export class AckBatch {
     this.#ch = ch;
   }
 
+  /** Deliveries received and not yet settled on the wire (bounded by what the consumer holds). */
+  get unsettled(): number {
+    return this.#unsettled.size;
+  }
+
   /** Records a delivery of the channel (every one, in the order they arrive). */
   received(msg: Message): void {
-    this.#tags.push(msg.fields.deliveryTag);
+    this.#unsettled.add(msg.fields.deliveryTag);
   }
 
   /** Acks the delivery at the end of this turn. */
@@ -46,31 +51,29 @@ export class AckBatch {
   /** `basic.nack` of one delivery, now. */
   nack(msg: Message, requeue: boolean): void {
     this.#ch.nack(msg, false, requeue);
-    this.#settled.add(msg.fields.deliveryTag);
+    this.#unsettled.delete(msg.fields.deliveryTag);
   }
 
   /** Writes the acks that wait. Does nothing once the channel is closed (RabbitMQ requeued them). */
   flush(): void {
     this.#scheduled = false;
     if (this.#acks.size === 0) return;
-    const tags = this.#tags;
-    let upTo = -1;
-    while (this.#head < tags.length) {
-      const tag = tags[this.#head]!;
-      if (this.#acks.delete(tag)) upTo = tag;
-      else if (!this.#settled.delete(tag)) break;
-      this.#head++;
+    // The oldest delivery still held: a multiple ack must stop below it.
+    let held = Infinity;
+    for (const tag of this.#unsettled) {
+      if (!this.#acks.has(tag)) {
+        held = tag;
+        break;
+      }
     }
-    if (this.#head > 1024 && this.#head * 2 > tags.length) {
-      this.#tags = tags.slice(this.#head);
-      this.#head = 0;
+    let upTo = -1;
+    for (const tag of this.#acks) {
+      this.#unsettled.delete(tag);
+      if (tag < held && tag > upTo) upTo = tag;
     }
     try {
       if (upTo >= 0) this.#ch.ack(tagged(upTo), true);
-      for (const tag of this.#acks) {
-        this.#ch.ack(tagged(tag), false);
-        this.#settled.add(tag);
-      }
+      for (const tag of this.#acks) if (tag > held) this.#ch.ack(tagged(tag), false);
     } catch {
       // The channel closed: RabbitMQ has requeued what was not acked.
     }
