@@ -399,7 +399,7 @@ export class Celeriac implements ResultSource {
     published.catch((err: unknown) => {
       this.logger.error({ err, task: name, taskId: id, queue }, 'publishing a task failed');
     });
-    return new AsyncResult<T>(id, this, { name, published });
+    return new AsyncResult<T>(id, this, { name, published, redirects: Boolean(unique) });
   }
 
   /** Claims the task's uniqueness key, then publishes; if another task holds it, follows that one. */
@@ -425,7 +425,7 @@ export class Celeriac implements ResultSource {
     id: string,
   ): Promise<void> {
     try {
-      await this.declareQueue(queue);
+      if (!this.#declared.has(queue)) await this.declareQueue(queue); // once per queue
       const broker = await this.broker();
       if (this.#replyTo === undefined) this.#replyTo = await resolveReplyTo(this);
       // A signature's own reply queue (a Python client's, on rpc://) wins over this app's.

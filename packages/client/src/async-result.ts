@@ -80,17 +80,21 @@ export class AsyncResult<T = unknown> {
    */
   parent: AsyncResult | { readonly id: string } | undefined;
   #doc: ResultDocument | null = null;
+  readonly #redirects: boolean;
 
   /**
    * @param options.published settles when the message is on the broker; when it resolves with
    * a task id (a unique task already queued), this result follows that task instead.
+   * @param options.redirects false when `published` never resolves with another id: `get()`
+   * then waits for the result and the publish at once (default true: the publish first).
    */
   constructor(
     id: string,
     source: ResultSource,
-    options: { name?: string; published?: Promise<string | void> } = {},
+    options: { name?: string; published?: Promise<string | void>; redirects?: boolean } = {},
   ) {
     this.#id = id;
+    this.#redirects = options.redirects ?? true;
     this.#source = source;
     this.name = options.name;
     this.published = options.published
@@ -126,21 +130,57 @@ export class AsyncResult<T = unknown> {
         { details: { option: 'timeout', value: options.timeout, expected: 'seconds >= 0' } },
       );
     }
-    await this.published;
     const doc =
-      this.#doc && READY_STATES.has(this.#doc.status)
-        ? this.#doc
-        : await (
-            await this.#source.resultBackend()
-          ).waitFor(this.id, {
-            ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout * 1000 }),
-            ...(options.signal ? { signal: options.signal } : {}),
-          });
+      this.#doc && READY_STATES.has(this.#doc.status) ? this.#doc : await this.#waitFor(options);
     this.#doc = doc;
     if (doc.status === 'SUCCESS') return doc.result as T;
     const error = this.#errorOf(doc);
     if (options.propagate === false || !PROPAGATE_STATES.has(doc.status)) return error;
     throw error;
+  }
+
+  /**
+   * The task's ready document. The task's result proves its message was published, so unless
+   * `published` may change the id, the wait starts at once, beside the publish, rather than after
+   * the broker's confirm (on RabbitMQ, a persistent message's confirm may wait for a disk sync,
+   * long after the result is back); a publish that fails still rejects, and ends the wait.
+   */
+  async #waitFor(options: GetOptions): Promise<ResultDocument> {
+    const timing = options.timeout === undefined ? {} : { timeoutMs: options.timeout * 1000 };
+    if (this.#redirects) {
+      await this.published;
+      return (await this.#source.resultBackend()).waitFor(this.id, {
+        ...timing,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    }
+    let backend: ResultBackend;
+    try {
+      backend = await this.#source.resultBackend();
+    } catch (err) {
+      await this.published; // a failed publish is the first thing to report
+      throw err;
+    }
+    const abort = new AbortController();
+    const outer = options.signal;
+    const onAbort = (): void => abort.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    const publishFailed = this.published.then(
+      () => new Promise<never>(() => undefined), // published: the wait decides
+      (err: unknown) => {
+        abort.abort(err);
+        throw err;
+      },
+    );
+    try {
+      return await Promise.race([
+        backend.waitFor(this.id, { ...timing, signal: abort.signal }),
+        publishFailed,
+      ]);
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Reads the stored document (null while PENDING); caches it. */

@@ -3,6 +3,7 @@ import {
   CeleriacError,
   createTaskMessage,
   encodeTaskMessage,
+  type CreateTaskMessageOptions,
   ErrorCodes,
   isSignatureJSON,
   type SerializerName,
@@ -76,25 +77,29 @@ export function buildTaskWire(send: TaskSend): {
   const parent = activeTaskContext();
   const id = options.taskId ?? randomUUID();
   const ignoreResult = options.ignoreResult ?? defaults.ignoreResult ?? false;
-  const message = createTaskMessage({
+  // Assigned field by field rather than spread from temporary objects: this runs per send.
+  const create: CreateTaskMessageOptions = {
     name,
     id,
     args,
     kwargs,
     eta,
     expires,
-    ...(timeLimit === undefined ? {} : { timeLimit }),
-    ...(softTimeLimit === undefined ? {} : { softTimeLimit }),
     rootId: options.rootId ?? parent?.rootId ?? parent?.id ?? null,
     parentId: options.parentId ?? parent?.id ?? null,
-    ...(options.shadow === undefined ? {} : { shadow: options.shadow }),
     ignoreResult,
-    ...(priority === undefined ? {} : { priority }),
-    ...(options.headers ? { headers: options.headers } : {}),
     chain,
-    ...send.embed,
-    ...linkEmbed(options, send.embed),
-  });
+  };
+  if (timeLimit !== undefined) create.timeLimit = timeLimit;
+  if (softTimeLimit !== undefined) create.softTimeLimit = softTimeLimit;
+  if (options.shadow !== undefined) create.shadow = options.shadow;
+  if (priority !== undefined) create.priority = priority;
+  if (options.headers) create.headers = options.headers;
+  if (send.embed) Object.assign(create, send.embed);
+  if (options.link !== undefined || options.linkError !== undefined) {
+    Object.assign(create, linkEmbed(options, send.embed));
+  }
+  const message = createTaskMessage(create);
   const wire = encodeTaskMessage(
     message,
     options.serializer ?? defaults.serializer ?? send.taskSerializer,

@@ -13,7 +13,7 @@ import {
 } from '@celeriac/core';
 import type { Channel } from 'amqplib';
 import { AdminChannel } from './admin-channel.js';
-import { DELIVER_AT_HEADER, toPublishOptions } from './codec.js';
+import { DELIVER_AT_HEADER } from './codec.js';
 import { AmqpConnection } from './connection.js';
 import { brokerRefused, channelErrorCode } from './errors.js';
 import { AmqpConsumer } from './consumer.js';
@@ -26,6 +26,7 @@ import {
   type AmqpBrokerOptions,
   type CompiledAmqpBrokerOptions,
 } from './options.js';
+import { encodeMessageProperties } from './publish-frames.js';
 import { Publisher, publishFailed, type PublishJob } from './publisher.js';
 import { delayLevel, Topology } from './topology.js';
 
@@ -196,7 +197,7 @@ export class AmqpBroker implements Broker {
         exchange: '',
         routingKey: queue,
         content: message.body,
-        options: toPublishOptions(message),
+        options: encodeMessageProperties(message),
         prepare: () => this.#topology.ensureQueue(queue),
       };
     }
@@ -207,7 +208,7 @@ export class AmqpBroker implements Broker {
       exchange: delayLevel(queue, route.topLevel),
       routingKey: route.routingKey,
       content: message.body,
-      options: toPublishOptions({ ...message, properties }, extra),
+      options: encodeMessageProperties({ ...message, properties }, extra),
       prepare: () => this.#topology.ensureDelay(queue, route.topLevel),
     };
   }

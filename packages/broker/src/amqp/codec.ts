@@ -85,7 +85,11 @@ export function encodeTable(obj: Readonly<Record<string, unknown>>): FieldTable 
 export function decodeFieldValue(v: unknown): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (Buffer.isBuffer(v)) return Buffer.from(v);
-  if (Array.isArray(v)) return v.map(decodeFieldValue);
+  if (Array.isArray(v)) {
+    const items: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) items[i] = decodeFieldValue(v[i]);
+    return items;
+  }
   const o = v as Record<string, unknown>;
   if (Object.prototype.hasOwnProperty.call(o, '!')) {
     const typed = o as { '!': unknown; value: unknown };
@@ -98,9 +102,25 @@ export function decodeFieldValue(v: unknown): unknown {
     }
     return typed.value;
   }
+  // for…in, not Object.entries: this runs for every header of every delivery.
   const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(o)) out[k] = decodeFieldValue(val);
+  for (const k in o) {
+    if (Object.prototype.hasOwnProperty.call(o, k)) out[k] = decodeFieldValue(o[k]);
+  }
   return out;
+}
+
+/** The properties AMQP has no slot for (sent in `EXTRA_PROPERTIES_HEADER`), or undefined when none. */
+export function extraProperties(
+  properties: BrokerMessage['properties'],
+): Record<string, unknown> | undefined {
+  let extra: Record<string, unknown> | undefined;
+  for (const k in properties) {
+    if (!Object.prototype.hasOwnProperty.call(properties, k) || KNOWN.has(k)) continue;
+    const v = properties[k];
+    if (v !== undefined) (extra ??= {})[k] = v;
+  }
+  return extra;
 }
 
 /** amqplib's publish options for a message, as kombu sets them (delivery mode 2, priority 0). */
@@ -110,11 +130,8 @@ export function toPublishOptions(
 ): Options.Publish {
   const p = message.properties;
   const headers = encodeTable({ ...message.headers, ...extraHeaders });
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p)) {
-    if (!KNOWN.has(k) && v !== undefined) extra[k] = v;
-  }
-  if (Object.keys(extra).length > 0) headers[EXTRA_PROPERTIES_HEADER] = encodeTable(extra);
+  const extra = extraProperties(p);
+  if (extra) headers[EXTRA_PROPERTIES_HEADER] = encodeTable(extra);
   const options: Options.Publish = {
     contentType: message.contentType,
     contentEncoding: message.contentEncoding,

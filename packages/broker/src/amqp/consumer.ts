@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isCeleriacError, type ConsumeOptions, type Consumer } from '@celeriac/core';
 import { amqpTarget } from '@celeriac/core/internal';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { ackBatchOf } from './ack-batch.js';
 import { DELIVER_AT_HEADER, fromAmqpMessage } from './codec.js';
 import { brokerRefused, brokerUnavailable, channelErrorCode } from './errors.js';
 import type { AmqpContext } from './context.js';
-import { AmqpDelivery } from './delivery.js';
+import { AmqpDelivery, type DeliveryLink } from './delivery.js';
 
 export type AmqpConsumerState = 'starting' | 'consuming' | 'recovering' | 'cancelled';
 
@@ -51,6 +52,7 @@ export class AmqpConsumer implements Consumer {
   #buffer: Buffered[] = [];
   #cancelling: Promise<void> | undefined;
   #recovering = false;
+  #links: { ch: Channel; byQueue: Map<string, DeliveryLink> } | undefined;
 
   constructor(ctx: AmqpContext, options: ConsumeOptions, onCancelled: (c: AmqpConsumer) => void) {
     this.#target = amqpTarget(ctx.consumeConnection.url);
@@ -127,7 +129,9 @@ export class AmqpConsumer implements Consumer {
     const ch = this.#channel;
     this.#channel = undefined;
     this.#live = 0;
-    if (ch) await ch.close().catch(() => undefined);
+    if (!ch) return;
+    ackBatchOf(ch).flush(); // acks made this turn go before the close
+    await ch.close().catch(() => undefined);
   }
 
   async #subscribe(): Promise<void> {
@@ -179,6 +183,8 @@ export class AmqpConsumer implements Consumer {
       if (this.#state !== 'cancelled' && this.#channel === ch) void this.#resubscribe(ch, queue);
       return;
     }
+    // Every delivery, before anything settles it: acks are batched up to the oldest one held.
+    ackBatchOf(ch).received(msg);
     if (this.#state === 'cancelled' || this.#channel !== ch) {
       requeue(ch, msg);
       return;
@@ -198,8 +204,25 @@ export class AmqpConsumer implements Consumer {
     this.#handed++;
     this.#live++;
     const seq = this.#channelSeq;
-    const delivery = new AmqpDelivery(
-      {
+    const delivery = new AmqpDelivery(this.#linkFor(ch, queue), {
+      message: fromAmqpMessage(msg),
+      queue,
+      tag: `${this.#id}.${seq}.${msg.fields.deliveryTag}`,
+      raw: msg,
+    });
+    try {
+      this.#o.onMessage(delivery);
+    } catch (err) {
+      this.#ctx.options.logger.error({ err }, 'a consumer onMessage callback threw');
+    }
+  }
+
+  /** The deliveries of one channel and queue share one link (not six closures per message). */
+  #linkFor(ch: Channel, queue: string): DeliveryLink {
+    if (this.#links?.ch !== ch) this.#links = { ch, byQueue: new Map() };
+    let link = this.#links.byQueue.get(queue);
+    if (link === undefined) {
+      link = {
         target: this.#target,
         blocked: () => this.#ctx.consumeConnection.blocked,
         channel: () => (this.#channel === ch ? ch : undefined),
@@ -208,19 +231,10 @@ export class AmqpConsumer implements Consumer {
           if (this.#channel === ch) await ch.prefetch(this.#o.prefetch, false);
         },
         deadLetter: (message, reason) => this.#ctx.deadLetter(queue, message, reason),
-      },
-      {
-        message: fromAmqpMessage(msg),
-        queue,
-        tag: `${this.#id}.${seq}.${msg.fields.deliveryTag}`,
-        raw: msg,
-      },
-    );
-    try {
-      this.#o.onMessage(delivery);
-    } catch (err) {
-      this.#ctx.options.logger.error({ err }, 'a consumer onMessage callback threw');
+      };
+      this.#links.byQueue.set(queue, link);
     }
+    return link;
   }
 
   #settled(ch: Channel): void {
@@ -321,7 +335,7 @@ export class AmqpConsumer implements Consumer {
       await this.#ctx.publish([
         { queue, message: fromAmqpMessage(msg), options: { deliverAt: due } },
       ]);
-      if (this.#channel === ch) ch.ack(msg);
+      if (this.#channel === ch) ackBatchOf(ch).ack(msg);
     } catch (err) {
       this.report(this.#translate(err, 'delay'));
       // Left unacked, it comes back when the channel closes; requeued after a pause otherwise.
@@ -342,7 +356,7 @@ export class AmqpConsumer implements Consumer {
 
 function requeue(ch: Channel, msg: ConsumeMessage): void {
   try {
-    ch.nack(msg, false, true);
+    ackBatchOf(ch).nack(msg, true);
   } catch {
     // the channel closed: RabbitMQ requeues it anyway
   }

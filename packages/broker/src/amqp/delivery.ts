@@ -1,6 +1,8 @@
 import type { BrokerMessage, DeadLetterReason, Delivery } from '@celeriac/core';
-import type { Channel, Message, Options } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import type { AmqpFusedAck, AmqpReply } from './fused-ack.js';
+import { ackBatchOf } from './ack-batch.js';
+import { encodeReplyProperties, publishEncoded } from './publish-frames.js';
 
 export type AmqpDeliveryState = 'held' | 'settled';
 
@@ -81,10 +83,13 @@ export class AmqpDelivery implements Delivery {
     return true;
   }
 
-  /** `basic.ack`. AMQP does not answer an ack, so this resolves once it is written. */
+  /**
+   * `basic.ack`. AMQP does not answer an ack: it is written at the end of this event-loop turn,
+   * with the channel's other acks of the turn (`AckBatch`), and this resolves at once.
+   */
   ack(): Promise<void> {
     if (!this.#settle()) return Promise.resolve();
-    this.#write((ch) => ch.ack(this.#raw));
+    this.#write((ch) => ackBatchOf(ch).ack(this.#raw));
     this.#link.settled();
     return Promise.resolve();
   }
@@ -107,15 +112,8 @@ export class AmqpDelivery implements Delivery {
     if (this.#state === 'settled' || this.#link.blocked()) return undefined;
     this.#settle();
     this.#write((ch) => {
-      const properties: Options.Publish = {
-        contentType: reply.contentType,
-        contentEncoding: reply.contentEncoding,
-        correlationId: reply.correlationId,
-        deliveryMode: 1,
-      };
-      if (reply.expiration !== undefined) properties.expiration = reply.expiration;
-      ch.publish('', reply.queue, reply.body, properties);
-      ch.ack(this.#raw);
+      publishEncoded(ch, '', reply.queue, reply.body, encodeReplyProperties(reply));
+      ackBatchOf(ch).ack(this.#raw);
     });
     this.#link.settled();
     return Promise.resolve();
@@ -128,7 +126,7 @@ export class AmqpDelivery implements Delivery {
   async requeue(): Promise<void> {
     if (!this.#settle()) return;
     try {
-      if (this.#write((ch) => ch.nack(this.#raw, false, true))) {
+      if (this.#write((ch) => ackBatchOf(ch).nack(this.#raw, true))) {
         await this.#link.sync().catch(() => undefined);
       }
     } finally {
@@ -148,10 +146,10 @@ export class AmqpDelivery implements Delivery {
       try {
         await this.#link.deadLetter(this.message, reason);
       } catch (err) {
-        this.#write((ch) => ch.nack(this.#raw, false, true));
+        this.#write((ch) => ackBatchOf(ch).nack(this.#raw, true));
         throw err;
       }
-      this.#write((ch) => ch.ack(this.#raw));
+      this.#write((ch) => ackBatchOf(ch).ack(this.#raw));
     } finally {
       this.#link.settled();
     }

@@ -24,8 +24,8 @@ export interface AmqpFusedAck extends FusedAck {
   /** `amqpTarget()` of the server the delivery came from. */
   readonly target: string;
   /**
-   * Sends `reply` (transient), then acks the delivery, both on its channel; resolves once both
-   * are written (AMQP answers neither). Returns undefined, and does nothing, when the delivery
+   * Sends `reply` (transient), then acks the delivery, both on its channel; resolves once the
+   * reply is written and the ack queued behind it for the end of the turn (AMQP answers neither). Returns undefined, and does nothing, when the delivery
    * is already settled or RabbitMQ blocks its connection (publishing there would stop RabbitMQ
    * reading its acks too): the caller then publishes on its own connection and acks.
    */

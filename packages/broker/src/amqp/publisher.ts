@@ -2,6 +2,7 @@ import { CeleriacError, ErrorCodes, isCeleriacError, type Logger } from '@celeri
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { AmqpConnection } from './connection.js';
 import { channelErrorCode } from './errors.js';
+import { EncodedProperties, publishEncoded } from './publish-frames.js';
 
 /** One message on its way to RabbitMQ, until RabbitMQ confirms it. */
 export interface PublishJob {
@@ -10,7 +11,8 @@ export interface PublishJob {
   readonly exchange: string;
   readonly routingKey: string;
   readonly content: Buffer;
-  readonly options: Options.Publish;
+  /** amqplib's options, or the properties already encoded (`encodeMessageProperties`). */
+  readonly options: Options.Publish | EncodedProperties;
   /** Declares what the message needs; run again before a re-publish on a new channel. */
   readonly prepare: () => Promise<void>;
 }
@@ -23,7 +25,7 @@ interface Pending extends PublishJob {
   /** Times such a channel was closed by a channel error (404…), which may be this message's. */
   channelErrors: number;
   /** Set when RabbitMQ returned it (`mandatory`): the confirm that follows rejects. */
-  returned?: string;
+  returned: string | undefined;
 }
 
 /** How many channel errors a message may be caught in before its publish fails. */
@@ -78,16 +80,39 @@ export class Publisher {
   async publish(jobs: readonly PublishJob[]): Promise<void> {
     if (jobs.length === 0) return;
     this.#assertOpen();
+    if (jobs.length === 1) {
+      // One task's publish (`delay()`): no arrays, one promise.
+      const job = jobs[0]!;
+      await job.prepare();
+      this.#assertOpen();
+      const settled = this.#enqueue(job);
+      this.#kick();
+      return settled;
+    }
     await Promise.all(jobs.map((j) => j.prepare()));
     this.#assertOpen();
-    const settled = jobs.map(
-      (job) =>
-        new Promise<void>((resolve, reject) => {
-          this.#queue.push({ ...job, resolve, reject, attempts: 0, channelErrors: 0 });
-        }),
-    );
+    const settled = jobs.map((job) => this.#enqueue(job));
     this.#kick();
     await Promise.all(settled);
+  }
+
+  #enqueue(job: PublishJob): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // A literal of one shape (not a spread): this runs once per message.
+      this.#queue.push({
+        queue: job.queue,
+        exchange: job.exchange,
+        routingKey: job.routingKey,
+        content: job.content,
+        options: job.options,
+        prepare: job.prepare,
+        resolve,
+        reject,
+        attempts: 0,
+        channelErrors: 0,
+        returned: undefined,
+      });
+    });
   }
 
   /**
@@ -153,9 +178,18 @@ export class Publisher {
         this.#inflight.add(job);
         let flushed: boolean;
         try {
-          flushed = ch.publish(job.exchange, job.routingKey, job.content, job.options, (err) =>
-            this.#confirmed(job, err),
-          );
+          const confirmed = (err: unknown): void => this.#confirmed(job, err);
+          flushed =
+            job.options instanceof EncodedProperties
+              ? publishEncoded(
+                  ch,
+                  job.exchange,
+                  job.routingKey,
+                  job.content,
+                  job.options,
+                  confirmed,
+                )
+              : ch.publish(job.exchange, job.routingKey, job.content, job.options, confirmed);
         } catch {
           // The channel closed between our check and the write: publish it on the next one.
           this.#inflight.delete(job);
