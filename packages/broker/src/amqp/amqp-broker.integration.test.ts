@@ -391,11 +391,11 @@ describe('AmqpBroker on RabbitMQ', () => {
     // A consumer with free prefetch would have it at once if it were in the queue: it is not.
     await sleep(500);
     expect(received).toHaveLength(0);
-    await eventually('the delayed message', () => received.length === 1, 5000);
+    // It arrives, never early. How late depends on the machine's load (each of the 8 levels it
+    // passes adds a few ms of dead-lettering): that is for bench/, not for a timed assertion.
+    await eventually('the delayed message', () => received.length === 1, 30_000);
     const tookMs = receivedAt - publishedAt;
     expect(tookMs).toBeGreaterThanOrEqual(countdownMs / speedup);
-    // Each level it waits in adds a few ms of dead-lettering (8 levels here; more on a busy CI box).
-    expect(tookMs - countdownMs / speedup).toBeLessThan(1000);
     const d = received[0]!;
     expect(d.message.headers['id']).toBe('in-20-minutes');
     expect(d.message.headers['x-death']).toBeUndefined(); // the levels leave no trace
