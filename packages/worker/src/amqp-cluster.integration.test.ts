@@ -170,6 +170,54 @@ describe('a worker on a RabbitMQ cluster (quorum queues) when its node stops', (
     }
   }, 240_000);
 
+  it('connects past a node that is down, in list order or shuffled, without waiting out a backoff round', async () => {
+    // Node A (stopped by the case above, unless this case runs alone) is still first in the list.
+    if ((await cluster.runningNodes()).includes(cluster.nodes[0]!.nodeName)) {
+      await cluster.stopNode(0);
+    }
+    const lines: string[] = [];
+    const logger = watchingLogger((l) => lines.push(l));
+    const queue = uniqueName('past-a');
+    for (const failoverStrategy of ['round-robin', 'shuffle'] as const) {
+      const broker = new AmqpBroker({
+        url: cluster.url,
+        queueType: 'quorum',
+        failoverStrategy,
+        // A pause after a failed round longer than the test: only skipping A at once passes.
+        reconnectInitialDelayMs: 600_000,
+        logger,
+      });
+      try {
+        await broker.publish(queue, {
+          body: Buffer.from('[]'),
+          contentType: 'application/json',
+          contentEncoding: 'utf-8',
+          headers: { id: failoverStrategy },
+          properties: {},
+        });
+      } finally {
+        await broker.close();
+      }
+    }
+    const counter = new AmqpBroker({
+      url: [cluster.urls[2]!, cluster.urls[1]!],
+      queueType: 'quorum',
+    });
+    try {
+      expect(await counter.count(queue)).toBe(2);
+    } finally {
+      await counter.close();
+    }
+    // Round-robin tried A first, and said so.
+    expect(
+      lines.some(
+        (l) =>
+          l.startsWith(`cannot connect to RabbitMQ at`) &&
+          l.includes(`:${cluster.nodes[0]!.port}/`),
+      ),
+    ).toBe(true);
+  });
+
   it('refuses a queue of another type than declared with CELERIAC_ERR_QUEUE_MISMATCH, saying how to fix it', async () => {
     const queue = uniqueName('mismatch');
     const url = cluster.urls[1]!;
