@@ -101,3 +101,22 @@ describe('UrlRotation', () => {
     expect(orders.size).toBeGreaterThan(3);
   });
 });
+
+describe("AmqpBroker's queue type", () => {
+  it("takes queueArguments' x-queue-type as the queue type, refusing a contradiction or a stream", async () => {
+    const ok = new AmqpBroker({
+      url: 'amqp://127.0.0.1:1//',
+      queueArguments: { 'x-queue-type': 'quorum' },
+      queueType: 'quorum',
+    });
+    await ok.close();
+    for (const options of [
+      { queueArguments: { 'x-queue-type': 'quorum' }, queueType: 'classic' as const },
+      { queueArguments: { 'x-queue-type': 'stream' } },
+      { queueArguments: { 'x-queue-type': 'quorum' }, maxPriority: 10 },
+    ]) {
+      const err = errorOf(() => new AmqpBroker({ url: 'amqp://127.0.0.1:1//', ...options }));
+      expect(isCeleriacError(err, ErrorCodes.INVALID_OPTION), JSON.stringify(options)).toBe(true);
+    }
+  });
+});

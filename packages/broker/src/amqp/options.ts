@@ -228,13 +228,35 @@ function queueType(
   return value;
 }
 
+/**
+ * `queueType`, or the `x-queue-type` of `queueArguments` (Celery's `queue_arguments` way of
+ * saying it), which then also decides the dead-letter queues' type. The two must agree.
+ */
+function declaredType(o: AmqpBrokerOptions): AmqpQueueType {
+  const fromArguments = (o.queueArguments as Record<string, unknown> | undefined)?.['x-queue-type'];
+  if (fromArguments === undefined) return queueType('queueType', o.queueType, 'classic');
+  if (fromArguments !== 'classic' && fromArguments !== 'quorum') {
+    throw invalid(
+      'queueArguments',
+      `has x-queue-type ${JSON.stringify(fromArguments)}: Celeriac declares "classic" or "quorum" queues`,
+    );
+  }
+  if (o.queueType !== undefined && o.queueType !== fromArguments) {
+    throw invalid(
+      'queueArguments',
+      `has x-queue-type "${fromArguments}" but queueType is ${JSON.stringify(o.queueType)}: give one of them`,
+    );
+  }
+  return fromArguments;
+}
+
 export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrokerOptions {
   strict(o, SPEC, { renamed: RENAMED });
   if ((typeof o.url !== 'string' && !Array.isArray(o.url)) || o.url.length === 0) {
     throw invalid('url', 'is required (e.g. amqp://guest:guest@localhost:5672//)');
   }
   const urls = parseAmqpUrls(o.url, 'AmqpBroker');
-  const type = queueType('queueType', o.queueType, 'classic');
+  const type = declaredType(o);
   if (o.maxPriority !== undefined && type === 'quorum') {
     throw invalid(
       'maxPriority',
