@@ -290,20 +290,15 @@ export class RpcResultBackend implements ResultBackend {
 
   async #redeclare(generation: number): Promise<void> {
     let delay = this.#o.reconnectInitialDelayMs;
-    for (
-      let attempt = 0;
-      this.#state === 'open' && this.#conn.generation === generation;
-      attempt++
-    ) {
+    const current = (): boolean =>
+      this.#state === 'open' && this.#consumeWanted && this.#conn.generation === generation;
+    for (let attempt = 0; current(); attempt++) {
       try {
         await this.#ensureConsuming('reconnect');
         return;
       } catch (err) {
         if (attempt === 0) {
-          this.#o.logger.warn(
-            { err },
-            'could not read the rpc:// reply queue again after reconnecting; retrying',
-          );
+          this.#o.logger.warn({ err }, 'could not read the rpc:// reply queue again; retrying');
         }
         await sleep(delay * (0.5 + Math.random() / 2));
         delay = Math.min(delay * 2, this.#o.reconnectMaxDelayMs);
@@ -349,10 +344,21 @@ export class RpcResultBackend implements ResultBackend {
     return { generation, channel };
   }
 
+  /**
+   * The reply queue's consumer went (a cancel: the queue was deleted, or its node went down; or
+   * its channel closed): read the queue again, retrying, since a client declares it only once.
+   * When the whole connection went, `#reconnected` does it on the next one.
+   */
   #consumerLost(channel: Channel): void {
     if (this.#consumeChannel !== channel) return;
     this.#consumeChannel = undefined;
     this.#consuming = undefined;
+    const generation = this.#conn.generation;
+    setImmediate(() => {
+      if (this.#conn.state === 'open' && this.#conn.generation === generation) {
+        void this.#redeclare(generation);
+      }
+    });
   }
 
   #onReply(channel: Channel, m: ConsumeMessage | null): void {
@@ -360,7 +366,6 @@ export class RpcResultBackend implements ResultBackend {
       // RabbitMQ cancelled the consumer: the queue was deleted. Declare it again.
       this.#consumerLost(channel);
       void channel.close().catch(() => undefined);
-      if (this.#state === 'open') void this.#ensureConsuming('reconsume').catch(() => undefined);
       return;
     }
     const headers = (m.properties.headers ?? {}) as Record<string, unknown>;
