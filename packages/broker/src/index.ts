@@ -34,6 +34,7 @@ export { MemoryBroker } from './memory/index.js';
 export type { MemoryBrokerOptions } from './memory/index.js';
 export type { RedisBrokerOptions } from './redis/options.js';
 export type { AmqpBrokerOptions } from './amqp/options.js';
+export type { AmqpFailoverStrategy } from './amqp/failover.js';
 export type { SqliteBrokerOptions } from './sqlite/options.js';
 
 /** `MemoryBroker`'s options as {@link createBroker} takes them: `logger` is accepted (and unused). */

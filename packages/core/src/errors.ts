@@ -55,6 +55,11 @@ export const ErrorCodes = {
   PUBLISH_FAILED: 'CELERIAC_ERR_PUBLISH_FAILED',
   /** A beat schedule or entry is invalid; the message and `details` name the field and the value. */
   INVALID_SCHEDULE: 'CELERIAC_ERR_INVALID_SCHEDULE',
+  /**
+   * RabbitMQ holds the queue with another type (classic, quorum) than this side declares it
+   * with: two clients of one queue disagree. `details` names the queue and both types.
+   */
+  QUEUE_MISMATCH: 'CELERIAC_ERR_QUEUE_MISMATCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -30,6 +30,14 @@ describe('amqpTarget', () => {
     expect(amqpTarget('amqps://h')).toBe('amqps://guest@h:5671/%2F');
   });
 
+  it("names a cluster's URL list by its nodes, in any order", () => {
+    const list = amqpTarget('amqp://u:p@h1:5672//;amqp://u:p@h2:5672//');
+    expect(list).toBe(amqpTarget('amqp://u@h2//;amqp://u:other@h1//'));
+    expect(list).toBe('amqp://u@h1:5672/%2F;amqp://u@h2:5672/%2F');
+    expect(list).not.toBe(amqpTarget('amqp://u:p@h1:5672//'));
+    expect(amqpTarget('amqp://h1//;redis://h2')).toBeUndefined();
+  });
+
   it('is undefined for URLs that are not AMQP', () => {
     expect(amqpTarget('redis://localhost:6379/0')).toBeUndefined();
     expect(amqpTarget('not a url')).toBeUndefined();

@@ -60,9 +60,19 @@ export function urlScheme(url: string): string | undefined {
  * Identity of an AMQP server and virtual host, `amqp://user@host:port/vhost`, for deciding
  * whether two URLs reach the same RabbitMQ (an AMQP delivery's `fusedAck()`). Loopback names collapse
  * into `127.0.0.1`, default ports are filled in, the password is left out. Undefined when the
- * URL is not amqp:// or amqps://.
+ * URL is not amqp:// or amqps://. A cluster's `;`-joined list is the set of its nodes' targets
+ * (sorted, so two lists of the same nodes in another order reach the same cluster).
  */
 export function amqpTarget(url: string): string | undefined {
+  if (url.includes(';')) {
+    const targets = url.split(';').map((u) => amqpTargetOne(u.trim()));
+    if (targets.some((t) => t === undefined)) return undefined;
+    return [...new Set(targets as string[])].sort().join(';');
+  }
+  return amqpTargetOne(url);
+}
+
+function amqpTargetOne(url: string): string | undefined {
   let u: URL;
   try {
     u = new URL(url);

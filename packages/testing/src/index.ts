@@ -31,6 +31,8 @@ export type {
 export { respCommand, respInfo } from './servers/resp.js';
 export type { RespValue } from './servers/resp.js';
 export { rabbitMqForTests, startRabbitMqServer } from './servers/rabbitmq-server.js';
+export { startRabbitMqCluster } from './servers/rabbitmq-cluster.js';
+export type { RabbitMqClusterHandle, RabbitMqClusterOptions } from './servers/rabbitmq-cluster.js';
 export type {
   RabbitMqForTests,
   RabbitMqServerHandle,

@@ -100,6 +100,7 @@ export class AmqpBroker implements Broker {
         reconnectInitialDelayMs: o.reconnectInitialDelayMs,
         reconnectMaxDelayMs: o.reconnectMaxDelayMs,
         socketOptions: o.socketOptions,
+        failoverStrategy: o.failoverStrategy,
         logger: o.logger,
       });
     this.#publishConnection = connection('publish');

@@ -1,5 +1,6 @@
 import { silentLogger, systemClock, type Clock, type Logger } from '@celeriac/core';
 import { type OptionType, optionTypes as t } from '@celeriac/core/internal';
+import type { AmqpFailoverStrategy } from './failover.js';
 
 /** The options of an AMQP connection with their defaults applied. */
 export interface CompiledAmqpConnectOptions {
@@ -9,6 +10,7 @@ export interface CompiledAmqpConnectOptions {
   readonly reconnectMaxDelayMs: number;
   readonly socketOptions: Readonly<Record<string, unknown>>;
   readonly connectionName: string;
+  readonly failoverStrategy: AmqpFailoverStrategy;
   readonly logger: Logger;
   readonly clock: Clock;
 }
@@ -29,6 +31,7 @@ export const AMQP_CONNECT_SPEC = {
   reconnectMaxDelayMs: t.positive,
   socketOptions: t.object,
   connectionName: t.string,
+  failoverStrategy: t.oneOf('round-robin', 'shuffle'),
   logger: t.object,
   clock: t.object,
 } as const satisfies { readonly [K in keyof Required<AmqpConnectOptions>]: OptionType };
@@ -42,7 +45,7 @@ export const AMQP_CONNECT_RENAMED = {
 
 /**
  * The connection options with their defaults (a 60 s heartbeat, 30 s to wait for a connection,
- * reconnection pauses from 100 ms doubling up to 5 s). Their values must already have passed
+ * reconnection pauses from 100 ms doubling up to 5 s, a URL list taken in order). Their values must already have passed
  * {@link AMQP_CONNECT_SPEC}.
  */
 export function compileAmqpConnectOptions(
@@ -56,6 +59,7 @@ export function compileAmqpConnectOptions(
     reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? 5_000,
     socketOptions: { ...o.socketOptions },
     connectionName: o.connectionName ?? defaultName,
+    failoverStrategy: o.failoverStrategy ?? 'round-robin',
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? systemClock,
   };

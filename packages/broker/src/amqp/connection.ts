@@ -4,13 +4,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CeleriacError, type Logger } from '@celeriac/core';
 import { coalesceWrites } from '@celeriac/core/internal';
 import { connect, type ChannelModel } from 'amqplib';
-import { amqpClosed, amqpUnavailable, safeUrl, type AmqpRole } from './errors.js';
+import { amqpClosed, amqpUnavailable, roleOwner, safeUrl, type AmqpRole } from './errors.js';
+import { parseAmqpUrls, UrlRotation, type AmqpFailoverStrategy } from './failover.js';
 
 export type AmqpConnectionState = 'idle' | 'connecting' | 'open' | 'closed';
 
 /** What an {@link AmqpConnection} connects to and how it comes back. */
 export interface AmqpConnectionOptions {
+  /** One URL, or a cluster's URLs joined by `;` (see `parseAmqpUrls`). */
   readonly url: string;
+  /** How the next URL of a list is picked after a failure. @default 'round-robin' */
+  readonly failoverStrategy?: AmqpFailoverStrategy;
   /** Whom it works for: the code and wording of its errors (see `AmqpRole`). */
   readonly role: AmqpRole;
   /** Shown by RabbitMQ as the connection's name. */
@@ -53,10 +57,18 @@ export class AmqpConnection extends EventEmitter {
   #loop: Promise<void> | undefined;
   #everOpen = false;
   readonly #abort = new AbortController();
+  readonly #rotation: UrlRotation;
+  /** The URL of the node the open connection (or the last one) went to. */
+  #connectedUrl: string;
 
   constructor(options: AmqpConnectionOptions) {
     super();
     this.#o = options;
+    this.#rotation = new UrlRotation(
+      parseAmqpUrls(options.url, roleOwner(options.role)),
+      options.failoverStrategy ?? 'round-robin',
+    );
+    this.#connectedUrl = this.#rotation.current;
   }
 
   get state(): AmqpConnectionState {
@@ -73,8 +85,13 @@ export class AmqpConnection extends EventEmitter {
   get blocked(): boolean {
     return this.#blocked;
   }
+  /** The URL as configured: one, or a cluster's list joined by `;`. */
   get url(): string {
     return this.#o.url;
+  }
+  /** The URL of the node the connection is open to (or was last), one of {@link url}'s. */
+  get connectedUrl(): string {
+    return this.#connectedUrl;
   }
 
   /** A live connection, connecting first when needed. */
@@ -135,8 +152,9 @@ export class AmqpConnection extends EventEmitter {
     let delay = this.#o.reconnectInitialDelayMs;
     while (this.#state !== 'closed') {
       let model: ChannelModel;
+      const url = this.#rotation.current;
       try {
-        model = await connect(withHeartbeat(this.#o.url, this.#o.heartbeat), {
+        model = await connect(withHeartbeat(url, this.#o.heartbeat), {
           noDelay: true,
           timeout: Math.min(this.#o.connectTimeoutMs, 10_000),
           ...this.#o.socketOptions,
@@ -144,10 +162,13 @@ export class AmqpConnection extends EventEmitter {
         });
       } catch (err) {
         this.#lastError = err instanceof Error ? err : new Error(String(err));
+        // With a cluster's list, the next node is tried at once; the pause comes after a round.
+        const { roundDone } = this.#rotation.failed();
         this.#o.logger.debug(
-          { err: this.#lastError, retryInMs: delay },
-          `cannot connect to RabbitMQ at ${safeUrl(this.#o.url)}`,
+          { err: this.#lastError, retryInMs: roundDone ? delay : 0 },
+          `cannot connect to RabbitMQ at ${safeUrl(url)}`,
         );
+        if (!roundDone) continue;
         try {
           await sleep(delay * (0.5 + Math.random() / 2), undefined, { signal: this.#abort.signal });
         } catch {
@@ -161,7 +182,10 @@ export class AmqpConnection extends EventEmitter {
         return;
       }
       coalesceSocketWrites(model);
-      this.#attach(model);
+      this.#rotation.connected();
+      const previous = this.#connectedUrl;
+      this.#connectedUrl = url;
+      this.#attach(model, previous);
       return;
     }
   }
@@ -171,7 +195,7 @@ export class AmqpConnection extends EventEmitter {
     return this.#state === 'closed';
   }
 
-  #attach(model: ChannelModel): void {
+  #attach(model: ChannelModel, previousUrl: string): void {
     this.#model = model;
     this.#state = 'open';
     this.#blocked = false;
@@ -205,13 +229,20 @@ export class AmqpConnection extends EventEmitter {
       this.#lastError = cause;
       this.#o.logger.warn(
         { err: cause },
-        `lost the RabbitMQ connection ${this.#o.name} to ${safeUrl(this.#o.url)}; reconnecting`,
+        `lost the RabbitMQ connection ${this.#o.name} to ${safeUrl(this.#connectedUrl)}; reconnecting` +
+          (this.#rotation.size > 1 ? ' (to the next node of the list first)' : ''),
       );
+      this.#rotation.lost();
       this.emit('lost', this.unavailable(cause));
       this.#ensureLoop();
     });
     if (this.#everOpen) {
-      this.#o.logger.info(`reconnected to RabbitMQ at ${safeUrl(this.#o.url)} (${this.#o.name})`);
+      const moved = previousUrl !== this.#connectedUrl;
+      this.#o.logger.info(
+        moved
+          ? `failed over to RabbitMQ at ${safeUrl(this.#connectedUrl)} from ${safeUrl(previousUrl)} (${this.#o.name})`
+          : `reconnected to RabbitMQ at ${safeUrl(this.#connectedUrl)} (${this.#o.name})`,
+      );
     }
     this.#everOpen = true;
     for (const w of this.#waiters) {

@@ -95,6 +95,27 @@ export function brokerRefused(url: string, cause: unknown, what: string): Celeri
 }
 
 /**
+ * RabbitMQ refused to declare `queue` as `wanted` (406 PRECONDITION_FAILED naming
+ * `x-queue-type`) because it exists with another type: `CELERIAC_ERR_QUEUE_MISMATCH`, saying
+ * how to make the sides agree. Using it as it is would silently give up what the type was chosen
+ * for (a quorum queue's replication, a classic queue's priorities).
+ */
+export function queueTypeMismatch(queue: string, wanted: string, cause: unknown): CeleriacError {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  // "received the value 'quorum' of type 'longstr' but current is none", or the reverse.
+  const current = /but current is (?:the value '([^']+)'|none)/.exec(text);
+  const existing = current === null ? 'another type' : (current[1] ?? 'classic');
+  return new CeleriacError(
+    ErrorCodes.QUEUE_MISMATCH,
+    `RabbitMQ holds queue "${queue}" as a ${existing} queue, but this side declares it ${wanted}: ` +
+      'every worker and client of a queue must declare it alike. Set the same queueType on every ' +
+      "Celeriac side (and, for Celery, queue_arguments={'x-queue-type': 'quorum'} in task_queues), " +
+      `or, to change its type, drain and delete the queue (rabbitmqctl delete_queue ${queue}) so the next declaration creates it anew.`,
+    { cause, details: { queue, wanted, existing, amqpCode: 406 } },
+  );
+}
+
+/**
  * The AMQP reply code of a channel-level error RabbitMQ raised for one operation (403 access
  * refused, 404 not found, 405 resource locked, 406 precondition failed), or undefined for
  * anything else, which means the connection or the channel went away.

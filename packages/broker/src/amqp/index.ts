@@ -28,4 +28,5 @@
 export { AmqpBroker } from './amqp-broker.js';
 export type { AmqpBrokerState } from './amqp-broker.js';
 export type { AmqpBrokerOptions, AmqpQueueType } from './options.js';
+export type { AmqpFailoverStrategy } from './failover.js';
 export { deadLetterQueue, delayExit, delayLevel, DEAD_LETTER_EXCHANGE } from './topology.js';

@@ -1,4 +1,4 @@
-import { CeleriacError, ErrorCodes, type Clock, type Logger } from '@celeriac/core';
+import type { Clock, Logger } from '@celeriac/core';
 import { type OptionType, optionChecks, optionTypes as t } from '@celeriac/core/internal';
 import {
   AMQP_CONNECT_RENAMED,
@@ -6,8 +6,8 @@ import {
   compileAmqpConnectOptions,
   type CompiledAmqpConnectOptions,
 } from './connect-options.js';
-import { safeUrl } from './errors.js';
 import { MAX_DELAY_LEVELS } from './delay.js';
+import { parseAmqpUrls, type AmqpFailoverStrategy } from './failover.js';
 
 /** RabbitMQ's queue types Celeriac declares. */
 export type AmqpQueueType = 'classic' | 'quorum';
@@ -21,8 +21,13 @@ export interface AmqpBrokerOptions {
    * The broker URL, `amqp://user:password@host:port/vhost` or `amqps://…` for TLS, as Celery reads
    * it (`amqp://guest:guest@localhost:5672//` names the vhost `/`). Query parameters such as
    * `frameMax` or `heartbeat` go to amqplib.
+   *
+   * For a cluster, several URLs joined by `;` as Celery writes them
+   * (`amqp://h1:5672//;amqp://h2:5672//`), or an array of URLs: the broker connects to one and,
+   * when it cannot or loses the connection, to the next (see `failoverStrategy`). They must all
+   * name the same virtual host.
    */
-  url: string;
+  url: string | readonly string[];
   /**
    * The direct, durable exchange `declareQueue` binds each queue to, with the queue name as
    * routing key. Tasks are published to the default exchange, so this binding only matters to
@@ -127,6 +132,14 @@ export interface AmqpBrokerOptions {
    */
   connectionName?: string;
   /**
+   * How the next URL of a `url` list is picked when a connection fails or is lost (Celery's
+   * `broker_failover_strategy`): `round-robin` in the list's order, so the first URL is the
+   * preferred node; `shuffle` in a random order each round, which spreads many clients over the
+   * nodes. Every URL of the list is tried once before the reconnection pause.
+   * @default 'round-robin'
+   */
+  failoverStrategy?: AmqpFailoverStrategy;
+  /**
    * Where the broker logs reconnections, blocked connections and queues it could not declare
    * with its own arguments.
    * @default silentLogger
@@ -141,7 +154,10 @@ export interface AmqpBrokerOptions {
 
 /** `AmqpBrokerOptions` with defaults applied and validated. */
 export interface CompiledAmqpBrokerOptions extends CompiledAmqpConnectOptions {
+  /** The URL, or a cluster's URLs joined by `;`. */
   readonly url: string;
+  /** Each URL of `url`. */
+  readonly urls: readonly string[];
   readonly exchange: string | undefined;
   readonly queueType: AmqpQueueType;
   readonly maxPriority: number | undefined;
@@ -158,7 +174,7 @@ const { invalid, strict, wrongType } = optionChecks('AmqpBroker');
 const queueTypeOption = t.oneOf('classic', 'quorum');
 
 const SPEC = {
-  url: t.nonEmptyString,
+  url: t.anyOf(t.nonEmptyString, t.arrayOf(t.nonEmptyString)),
   exchange: t.nonEmptyString,
   queueType: queueTypeOption,
   maxPriority: t.range(1, 255, true),
@@ -212,19 +228,35 @@ function queueType(
   return value;
 }
 
-export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrokerOptions {
-  strict(o, SPEC, { renamed: RENAMED });
-  if (typeof o.url !== 'string' || o.url === '') {
-    throw invalid('url', 'is required (e.g. amqp://guest:guest@localhost:5672//)');
-  }
-  if (!/^amqps?:\/\//i.test(o.url)) {
-    throw new CeleriacError(
-      ErrorCodes.UNSUPPORTED_URL,
-      `AmqpBroker needs an amqp:// or amqps:// URL, got "${safeUrl(o.url)}"`,
-      { details: { option: 'url' } },
+/**
+ * `queueType`, or the `x-queue-type` of `queueArguments` (Celery's `queue_arguments` way of
+ * saying it), which then also decides the dead-letter queues' type. The two must agree.
+ */
+function declaredType(o: AmqpBrokerOptions): AmqpQueueType {
+  const fromArguments = (o.queueArguments as Record<string, unknown> | undefined)?.['x-queue-type'];
+  if (fromArguments === undefined) return queueType('queueType', o.queueType, 'classic');
+  if (fromArguments !== 'classic' && fromArguments !== 'quorum') {
+    throw invalid(
+      'queueArguments',
+      `has x-queue-type ${JSON.stringify(fromArguments)}: Celeriac declares "classic" or "quorum" queues`,
     );
   }
-  const type = queueType('queueType', o.queueType, 'classic');
+  if (o.queueType !== undefined && o.queueType !== fromArguments) {
+    throw invalid(
+      'queueArguments',
+      `has x-queue-type "${fromArguments}" but queueType is ${JSON.stringify(o.queueType)}: give one of them`,
+    );
+  }
+  return fromArguments;
+}
+
+export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrokerOptions {
+  strict(o, SPEC, { renamed: RENAMED });
+  if ((typeof o.url !== 'string' && !Array.isArray(o.url)) || o.url.length === 0) {
+    throw invalid('url', 'is required (e.g. amqp://guest:guest@localhost:5672//)');
+  }
+  const urls = parseAmqpUrls(o.url, 'AmqpBroker');
+  const type = declaredType(o);
   if (o.maxPriority !== undefined && type === 'quorum') {
     throw invalid(
       'maxPriority',
@@ -235,7 +267,8 @@ export function compileAmqpBrokerOptions(o: AmqpBrokerOptions): CompiledAmqpBrok
     throw invalid('exchange', 'must be a non-empty exchange name');
   }
   return {
-    url: o.url,
+    url: urls.join(';'),
+    urls,
     exchange: o.exchange,
     queueType: type,
     maxPriority:

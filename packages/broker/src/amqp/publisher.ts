@@ -2,6 +2,7 @@ import { CeleriacError, ErrorCodes, isCeleriacError, type Logger } from '@celeri
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { AmqpConnection } from './connection.js';
 import { channelErrorCode } from './errors.js';
+import { NackRetries } from './nack-retry.js';
 import { EncodedProperties, publishEncoded } from './publish-frames.js';
 
 /** One message on its way to RabbitMQ, until RabbitMQ confirms it. */
@@ -26,6 +27,8 @@ interface Pending extends PublishJob {
   channelErrors: number;
   /** Set when RabbitMQ returned it (`mandatory`): the confirm that follows rejects. */
   returned: string | undefined;
+  /** Times RabbitMQ nacked it (see `NackRetries`). */
+  nacks?: number;
 }
 
 /** How many channel errors a message may be caught in before its publish fails. */
@@ -34,8 +37,9 @@ const MAX_CHANNEL_ERRORS = 3;
 /**
  * Publishes over one confirm channel. Messages are written back to back and confirmed by
  * RabbitMQ in batches (`basic.ack` with `multiple`), so a publish resolves only once RabbitMQ has
- * the message, and concurrent publishes share their round trips. A `basic.nack` or a
- * `basic.return` (mandatory: no queue took the message) rejects the publish.
+ * the message, and concurrent publishes share their round trips. A `basic.return` (mandatory: no
+ * queue took the message) rejects the publish; so does a `basic.nack` once the message was
+ * nacked again on a few more tries (see `NackRetries`).
  *
  * When the channel or the connection drops, the messages not yet confirmed are published again
  * on the next channel, after their topology is declared again: a resolved publish may so
@@ -51,6 +55,7 @@ export class Publisher {
   #queue: Pending[] = [];
   readonly #inflight = new Set<Pending>();
   #retry: Pending[] = [];
+  readonly #nacked = new NackRetries<Pending>();
   #channel: ConfirmChannel | undefined;
   #opening: Promise<ConfirmChannel> | undefined;
   #channelError: number | undefined;
@@ -73,7 +78,7 @@ export class Publisher {
 
   /** Messages written and not yet confirmed, plus those waiting to be written. */
   get pending(): number {
-    return this.#queue.length + this.#inflight.size + this.#retry.length;
+    return this.#queue.length + this.#inflight.size + this.#retry.length + this.#nacked.size;
   }
 
   /** Publishes the jobs in order; resolves when RabbitMQ confirmed all, rejects on the first failure. */
@@ -128,6 +133,7 @@ export class Publisher {
     );
     for (const p of this.#queue.splice(0)) p.reject(closed);
     for (const p of this.#retry.splice(0)) p.reject(closed);
+    for (const p of this.#nacked.drain()) p.reject(closed);
     const deadline = Date.now() + graceMs;
     while (this.#inflight.size > 0 && Date.now() < deadline && this.#channel) {
       await new Promise((r) => setTimeout(r, 10));
@@ -223,10 +229,16 @@ export class Publisher {
       return;
     }
     if (err instanceof Error && err.message === 'message nacked') {
+      const again = (j: Pending): void => {
+        this.#queue.push(j);
+        this.#kick();
+      };
+      this.#replaceChannel();
+      if (!this.#closed && this.#nacked.schedule(job, again)) return;
       job.reject(
         new CeleriacError(
           ErrorCodes.PUBLISH_FAILED,
-          `RabbitMQ refused the message for queue "${job.queue}" (basic.nack): the queue may be full ` +
+          `RabbitMQ refused the message for queue "${job.queue}" (basic.nack, ${(job.nacks ?? 0) + 1} times): the queue may be full ` +
             '(x-overflow reject-publish) or unavailable',
           { cause: err, details: { queue: job.queue } },
         ),
@@ -236,6 +248,19 @@ export class Publisher {
     // The channel closed before the confirm: publish it again on the next channel.
     job.attempts++;
     this.#retry.push(job);
+  }
+
+  /**
+   * A channel that RabbitMQ nacked on may go on nacking: RabbitMQ 3.10 kept nacking every
+   * publish to a quorum queue on a channel that first published to it just as the queue's
+   * leader node died, while a new channel was fine. So the next message goes on a new channel;
+   * what is unconfirmed on this one is published again there.
+   */
+  #replaceChannel(): void {
+    const ch = this.#channel;
+    if (ch === undefined) return;
+    this.#channel = undefined;
+    void ch.close().catch(() => undefined);
   }
 
   #open(): Promise<ConfirmChannel> {

@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
 import type { AdminChannel } from './admin-channel.js';
-import { channelErrorCode } from './errors.js';
+import { channelErrorCode, queueTypeMismatch } from './errors.js';
 import { levelPatterns, levelTtl } from './delay.js';
 import type { AmqpQueueType, CompiledAmqpBrokerOptions } from './options.js';
 
@@ -145,10 +145,12 @@ export class Topology {
       (ch) => ch.assertExchange(exchange, 'direct', { durable: true }),
       (ch) => ch.checkExchange(exchange),
     );
+    const args = queueArguments(this.#o);
     await this.#tolerant(
       `queue "${queue}"`,
-      (ch) => ch.assertQueue(queue, { durable: true, arguments: queueArguments(this.#o) }),
+      (ch) => ch.assertQueue(queue, { durable: true, arguments: args }),
       (ch) => ch.checkQueue(queue),
+      { queue, type: args['x-queue-type'] },
     );
     if (exchangeOk) {
       await this.#admin.run('declareQueue', (ch) => ch.bindQueue(queue, exchange, queue));
@@ -157,10 +159,12 @@ export class Topology {
     await this.#admin.run('declareQueue', async (ch) => {
       await ch.assertExchange(DEAD_LETTER_EXCHANGE, 'direct', { durable: true });
     });
+    const deadArgs = deadLetterQueueArguments(this.#o);
     await this.#tolerant(
       `queue "${dead}"`,
-      (ch) => ch.assertQueue(dead, { durable: true, arguments: deadLetterQueueArguments(this.#o) }),
+      (ch) => ch.assertQueue(dead, { durable: true, arguments: deadArgs }),
       (ch) => ch.checkQueue(dead),
+      { queue: dead, type: deadArgs['x-queue-type'] },
     );
     await this.#admin.run('declareQueue', (ch) => ch.bindQueue(dead, DEAD_LETTER_EXCHANGE, queue));
   }
@@ -192,19 +196,28 @@ export class Topology {
   }
 
   /**
-   * Declares with `declare`; when RabbitMQ answers 406 (it exists with other arguments or
-   * another type), checks it exists with `check` and warns. Resolves false when it had to.
+   * Declares with `declare`; when RabbitMQ answers 406 (it exists with other arguments),
+   * checks it exists with `check` and warns. Resolves false when it had to. Another queue type
+   * is no such detail: it fails with `CELERIAC_ERR_QUEUE_MISMATCH`.
    */
   async #tolerant(
     what: string,
     declare: (ch: Channel) => Promise<unknown>,
     check: (ch: Channel) => Promise<unknown>,
+    queue?: { queue: string; type: unknown },
   ): Promise<boolean> {
     try {
       await this.#admin.run('declareQueue', declare);
       return true;
     } catch (err) {
       if (channelErrorCode(err) !== 406) throw err;
+      if (queue && err instanceof Error && err.message.includes("'x-queue-type'")) {
+        throw queueTypeMismatch(
+          queue.queue,
+          typeof queue.type === 'string' ? `as a ${queue.type} queue` : 'as a classic queue',
+          err,
+        );
+      }
       this.#o.logger.warn(
         { err },
         `${what} already exists with other arguments than Celeriac's; using it as it is. ` +

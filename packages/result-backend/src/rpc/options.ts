@@ -96,6 +96,12 @@ export interface RpcResultBackendOptions {
    * @default 'celeriac rpc'
    */
   connectionName?: string;
+  /**
+   * With a cluster's URL list (a bare `rpc://` takes the broker's, `;`-joined), which node the
+   * connection tries next when one fails or is lost: the list's order, or a random one each round.
+   * @default 'round-robin'
+   */
+  failoverStrategy?: 'round-robin' | 'shuffle';
   /** @default silentLogger */
   logger?: Logger;
   /** @default systemClock */

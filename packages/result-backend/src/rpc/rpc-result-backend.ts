@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AmqpConnection, backendUnavailable, isAmqpFusedAck } from '@celeriac/broker/amqp/internal';
 import {
   CeleriacError,
@@ -102,6 +103,7 @@ export class RpcResultBackend implements ResultBackend {
       reconnectInitialDelayMs: this.#o.reconnectInitialDelayMs,
       reconnectMaxDelayMs: this.#o.reconnectMaxDelayMs,
       socketOptions: this.#o.socketOptions,
+      failoverStrategy: this.#o.failoverStrategy,
       logger: this.#o.logger,
     });
     this.#conn.on('open', (_model: unknown, generation: number) => this.#reconnected(generation));
@@ -275,16 +277,33 @@ export class RpcResultBackend implements ResultBackend {
     return this.replyTo;
   }
 
-  /** After a reconnection, the reply queue is declared and read again if anyone needs it. */
+  /**
+   * After a reconnection, the reply queue is declared and read again if anyone needs it, until
+   * that works or the connection is replaced. On a cluster, the node the connection failed over
+   * to may for a moment still hold the old queue, on the node that went down, and answer 404.
+   */
   #reconnected(generation: number): void {
     if (!this.#consumeWanted || this.#state !== 'open' || generation <= 1) return;
     this.#consuming = undefined;
-    this.#ensureConsuming('reconnect').catch((err: unknown) => {
-      this.#o.logger.warn(
-        { err },
-        'could not read the rpc:// reply queue again after reconnecting',
-      );
-    });
+    void this.#redeclare(generation);
+  }
+
+  async #redeclare(generation: number): Promise<void> {
+    let delay = this.#o.reconnectInitialDelayMs;
+    const current = (): boolean =>
+      this.#state === 'open' && this.#consumeWanted && this.#conn.generation === generation;
+    for (let attempt = 0; current(); attempt++) {
+      try {
+        await this.#ensureConsuming('reconnect');
+        return;
+      } catch (err) {
+        if (attempt === 0) {
+          this.#o.logger.warn({ err }, 'could not read the rpc:// reply queue again; retrying');
+        }
+        await sleep(delay * (0.5 + Math.random() / 2));
+        delay = Math.min(delay * 2, this.#o.reconnectMaxDelayMs);
+      }
+    }
   }
 
   #ensureConsuming(what: string): Promise<Consuming> {
@@ -325,10 +344,21 @@ export class RpcResultBackend implements ResultBackend {
     return { generation, channel };
   }
 
+  /**
+   * The reply queue's consumer went (a cancel: the queue was deleted, or its node went down; or
+   * its channel closed): read the queue again, retrying, since a client declares it only once.
+   * When the whole connection went, `#reconnected` does it on the next one.
+   */
   #consumerLost(channel: Channel): void {
     if (this.#consumeChannel !== channel) return;
     this.#consumeChannel = undefined;
     this.#consuming = undefined;
+    const generation = this.#conn.generation;
+    setImmediate(() => {
+      if (this.#conn.state === 'open' && this.#conn.generation === generation) {
+        void this.#redeclare(generation);
+      }
+    });
   }
 
   #onReply(channel: Channel, m: ConsumeMessage | null): void {
@@ -336,7 +366,6 @@ export class RpcResultBackend implements ResultBackend {
       // RabbitMQ cancelled the consumer: the queue was deleted. Declare it again.
       this.#consumerLost(channel);
       void channel.close().catch(() => undefined);
-      if (this.#state === 'open') void this.#ensureConsuming('reconsume').catch(() => undefined);
       return;
     }
     const headers = (m.properties.headers ?? {}) as Record<string, unknown>;

@@ -26,6 +26,12 @@ export interface RabbitMqServerOptions {
   nodeName?: string;
   /** How long to wait for the node to accept AMQP connections, in milliseconds. @default 60_000 */
   startTimeoutMs?: number;
+  /**
+   * The Erlang cookie, written to the node's own `HOME/.erlang.cookie` (where `rabbitmqctl`,
+   * given the same HOME, reads it too). Nodes of one cluster must share it.
+   * @default one Erlang makes up at first start
+   */
+  erlangCookie?: string;
 }
 
 /**
@@ -122,6 +128,10 @@ export async function startRabbitMqServer(
   const dataDir = mkdtempSync(join(tmpdir(), 'celeriac-rabbitmq-'));
   const home = join(dataDir, 'home');
   mkdirSync(home);
+  if (options.erlangCookie !== undefined) {
+    // Erlang refuses a cookie file others can read.
+    writeFileSync(join(home, '.erlang.cookie'), options.erlangCookie, { mode: 0o400 });
+  }
   const files = {
     config: join(dataDir, 'rabbitmq.conf'),
     envConf: join(dataDir, 'rabbitmq-env.conf'),
