@@ -8,13 +8,15 @@
 // worker should keep little beyond its in-flight messages.
 //
 //   node bench/gc-drain.js [--tasks 20000] [--concurrency 50] [--prefetch 200] [--mode worker]
-//                          [--events] [--cpu-prof <dir>] [--callgrind <out file>]
+//                          [--events] [--cpu-prof <dir>] [--callgrind <out file>] [--alloc-prof <file>]
 //
 // --events drains with Celery events on (`-E`). --cpu-prof writes the drain process's V8
-// profile to <dir>. --callgrind runs the drain process under `valgrind --tool=callgrind`
-// (slow, but its instruction count repeats to a fraction of a percent on a busy machine):
-// the report then gives `instructions`; the difference between two task counts divided by
-// the difference in tasks is the instructions per task, start-up cancelled out.
+// profile to <dir>. --alloc-prof writes a sampling heap profile of everything the drain
+// allocated (collected objects included) as JSON. --callgrind runs the drain process under
+// `valgrind --tool=callgrind` (slow, but its count repeats within about 1% on a busy machine)
+// and reports `instructions`: the difference between two task counts divided by the
+// difference in tasks is the instructions per task, start-up cancelled out. It counts user
+// space only (every thread, the JIT's included), not the kernel's work on a write.
 //
 // --mode consumer drains with the broker and result backend alone (no Worker class): each
 // message is decoded, its result stored with its fused ack. Comparing the two modes says
@@ -33,6 +35,7 @@ const { values: o } = parseArgs({
     mode: { type: 'string', default: 'worker' },
     events: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'alloc-prof': { type: 'string' },
     callgrind: { type: 'string' },
     child: { type: 'string' },
     url: { type: 'string' },
@@ -57,6 +60,7 @@ async function main() {
     const admin = new Redis(server.url);
     await admin.config('RESETSTAT');
     const trace = [];
+    const fullGcs = [];
     const childArgs = [
       self,
       '--child',
@@ -67,6 +71,7 @@ async function main() {
       o.concurrency,
       ...(o.prefetch ? ['--prefetch', o.prefetch] : []),
       ...(o.events ? ['--events'] : []),
+      ...(o['alloc-prof'] ? ['--alloc-prof', o['alloc-prof']] : []),
       ...common,
     ];
     const nodeArgs = [
@@ -94,7 +99,10 @@ async function main() {
         buffered += chunk;
         const lines = buffered.split('\n');
         buffered = lines.pop();
-        for (const line of lines) if (line.includes(' gc=s ')) trace.push(nvp(line));
+        for (const line of lines) {
+          if (line.includes(' gc=s ')) trace.push(nvp(line));
+          else if (/ gc=m[cs] /.test(line)) fullGcs.push(nvp(line));
+        }
       });
       child.on('message', resolve);
       child.on('error', reject);
@@ -126,12 +134,14 @@ async function main() {
           ...(instructions === undefined ? {} : { instructions }),
           tasksPerSecond: report.tasksPerSecond,
           cpuUsPerTask: report.cpuUsPerTask,
+          systemCpuUsPerTask: report.systemCpuUsPerTask,
           rssStartMB: report.rssStartMB,
           rssPeakMB: report.rssPeakMB,
           newSpaceMB: report.newSpaceMB,
           oldSpaceMB: report.oldSpaceMB,
           callsPerTask,
           scavenges: during.length,
+          fullGcs: fullGcs.filter((t) => t.at >= report.startedAtMs).length,
           medianPerScavenge: {
             allocatedKB: Math.round(med('allocated') / 1024),
             survivedKB: Math.round(med('new_space_survived') / 1024),
@@ -214,6 +224,17 @@ async function drain(url, queue, n, mode) {
     );
     peak = { rss, newSpace: spaces.new_space ?? 0, oldSpace: spaces.old_space ?? 0 };
   }, 10);
+  let session;
+  if (o['alloc-prof']) {
+    const { Session } = await import('node:inspector/promises');
+    session = new Session();
+    session.connect();
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const startedAtMs = Math.round(performance.now());
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -221,6 +242,10 @@ async function drain(url, queue, n, mode) {
   while (processed() < n) await new Promise((r) => setTimeout(r, 2));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (session) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    (await import('node:fs')).writeFileSync(o['alloc-prof'], JSON.stringify(profile));
+  }
   clearInterval(sampler);
   await stop();
   const MB = (b) => Math.round(b / 2 ** 20);
@@ -228,6 +253,7 @@ async function drain(url, queue, n, mode) {
     startedAtMs,
     tasksPerSecond: Math.round(n / seconds),
     cpuUsPerTask: Number(((cpu.user + cpu.system) / n).toFixed(1)),
+    systemCpuUsPerTask: Number((cpu.system / n).toFixed(1)),
     rssStartMB: MB(rssStart),
     rssPeakMB: MB(peak.rss),
     newSpaceMB: MB(peak.newSpace),
