@@ -1,3 +1,8 @@
+/** Node's Buffer method behind `write(text, offset, 'utf8')`, present since Node 0.x. */
+interface Utf8Writable {
+  utf8Write(text: string, offset: number): number;
+}
+
 /**
  * The events of one buffered group waiting for the next tick, written as UTF-8 bytes of a JSON
  * list as they come: `[` then each event's text, comma-separated; `take()` closes the list
@@ -31,7 +36,8 @@ export class EventList {
       this.#buf = bigger;
     }
     if (this.#count > 0) this.#buf[this.#len++] = 0x2c; // ,
-    this.#len += this.#buf.write(text, this.#len, 'utf8');
+    // utf8Write: write() without its argument juggling, which cost four times the copy.
+    this.#len += (this.#buf as unknown as Utf8Writable).utf8Write(text, this.#len);
     this.#count++;
   }
 

@@ -109,6 +109,8 @@ export class EventSender {
   readonly #logger: Logger;
   readonly #bufferGroups: ReadonlySet<string>;
   readonly #bufferLimit: number;
+  /** Each event type's buffered group (null: not buffered), found once per type. */
+  readonly #groupByType = new Map<string, string | null>();
   readonly #buffers = new Map<string, EventList>();
   #flushScheduled = false;
   #clock = 0;
@@ -166,8 +168,8 @@ export class EventSender {
       this.#stamp = String(now / 1000);
     }
     const text = `{${members}${members ? ',' : ''}${this.#common},"clock":${++this.#clock},"timestamp":${this.#stamp},"type":"${type}"}`;
-    const group = type.slice(0, type.indexOf('-'));
-    if (!this.#bufferGroups.has(group)) {
+    const group = this.#groupOf(type);
+    if (group === undefined) {
       this.#publish(text, type.replace('-', '.'));
       return;
     }
@@ -179,6 +181,17 @@ export class EventSender {
       this.#flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  /** The buffered group of an event type (the part before `-`), or undefined when unbuffered. */
+  #groupOf(type: string): string | undefined {
+    let group = this.#groupByType.get(type);
+    if (group === undefined) {
+      const g = type.slice(0, type.indexOf('-'));
+      group = this.#bufferGroups.has(g) ? g : null;
+      this.#groupByType.set(type, group);
+    }
+    return group ?? undefined;
   }
 
   /** Sends every buffered list now. */
