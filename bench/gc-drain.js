@@ -76,7 +76,9 @@ async function main() {
     ];
     const nodeArgs = [
       '--trace-gc-nvp',
-      ...(o['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${o['cpu-prof']}`] : []),
+      ...(o['cpu-prof']
+        ? ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${o['cpu-prof']}`]
+        : []),
     ];
     let child;
     const report = await new Promise((resolve, reject) => {
