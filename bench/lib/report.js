@@ -20,6 +20,13 @@ function rows(config) {
       pick: (r) => r.throughput,
     },
     {
+      w: 'W2',
+      label: 'W2 worker process CPU per task',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.workerCpuUsPerTask,
+    },
+    {
       w: 'W5',
       label: `W5 fan-in, ${n} tasks from 4 producer processes to 2 worker processes`,
       unit: 'tasks/s',
