@@ -363,8 +363,8 @@ const PRODUCER_SCRIPT = new URL('./workers/producer.js', import.meta.url);
  * workers' done counts (W1's accounting: finished and result stored) add up to N.
  */
 async function runW5(system) {
-  const n = config.tasks;
-  const per = Math.ceil(n / config.producers);
+  const per = Math.ceil(config.tasks / config.producers);
+  const n = per * config.producers;
   return withRun(system, async (h, spawnWorker, ctx) => {
     const workers = [];
     for (let i = 0; i < config.fanInWorkers; i++) workers.push(await spawnWorker());
@@ -404,11 +404,11 @@ async function runW5(system) {
     const pubs = await published;
     const after = await snapshot(admin);
     for (const p of producers) h.recordIds?.((await p.request({ cmd: 'ids' }, 'ids', 10_000)).ids);
-    const check = await h.verify(per * config.producers, admin);
+    const check = await h.verify(n, admin);
     if (!check.ok) throw new Error(`W5 verification failed: ${check.detail}`);
     const seconds = (t1 - t0) / 1000;
     const redis = diff(before, after);
-    const tasks = per * config.producers;
+    const tasks = n;
     return {
       seconds,
       throughput: tasks / seconds,
