@@ -8,12 +8,22 @@
 // worker should keep little beyond its in-flight messages.
 //
 //   node bench/gc-drain.js [--tasks 20000] [--concurrency 50] [--prefetch 200] [--mode worker]
+//                          [--events] [--cpu-prof <dir>] [--callgrind <out file>] [--alloc-prof <file>]
+//
+// --events drains with Celery events on (`-E`). --cpu-prof writes the drain process's V8
+// profile to <dir>. --alloc-prof writes a sampling heap profile of everything the drain
+// allocated (collected objects included) as JSON. --callgrind runs the drain process under
+// `valgrind --tool=callgrind` (slow, but its count repeats within about 1% on a busy machine)
+// and reports `instructions`: the difference between two task counts divided by the
+// difference in tasks is the instructions per task, start-up cancelled out. It counts user
+// space only (every thread, the JIT's included), not the kernel's work on a write.
 //
 // --mode consumer drains with the broker and result backend alone (no Worker class): each
 // message is decoded, its result stored with its fused ack. Comparing the two modes says
 // whether something retained sits in the worker or below it. Builds are not run: run
 // `npx turbo run build` first.
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -23,6 +33,10 @@ const { values: o } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     prefetch: { type: 'string' },
     mode: { type: 'string', default: 'worker' },
+    events: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    'alloc-prof': { type: 'string' },
+    callgrind: { type: 'string' },
     child: { type: 'string' },
     url: { type: 'string' },
     queue: { type: 'string' },
@@ -42,33 +56,74 @@ async function main() {
     const self = fileURLToPath(import.meta.url);
     const common = ['--url', server.url, '--queue', queue, '--tasks', String(tasks)];
     execFileSync(process.execPath, [self, '--child', 'fill', ...common], { stdio: 'inherit' });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(server.url);
+    await admin.config('RESETSTAT');
     const trace = [];
+    const fullGcs = [];
+    const childArgs = [
+      self,
+      '--child',
+      'drain',
+      '--mode',
+      o.mode,
+      '--concurrency',
+      o.concurrency,
+      ...(o.prefetch ? ['--prefetch', o.prefetch] : []),
+      ...(o.events ? ['--events'] : []),
+      ...(o['alloc-prof'] ? ['--alloc-prof', o['alloc-prof']] : []),
+      ...common,
+    ];
+    const nodeArgs = [
+      '--trace-gc-nvp',
+      ...(o['cpu-prof']
+        ? ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${o['cpu-prof']}`]
+        : []),
+    ];
+    let child;
     const report = await new Promise((resolve, reject) => {
-      const child = fork(
-        self,
-        [
-          '--child',
-          'drain',
-          '--mode',
-          o.mode,
-          '--concurrency',
-          o.concurrency,
-          ...(o.prefetch ? ['--prefetch', o.prefetch] : []),
-          ...common,
-        ],
-        { execArgv: ['--trace-gc-nvp'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
-      );
+      const stdio = ['ignore', 'pipe', 'inherit', 'ipc'];
+      child = o.callgrind
+        ? spawn(
+            'valgrind',
+            [
+              '--tool=callgrind',
+              `--callgrind-out-file=${o.callgrind}`,
+              process.execPath,
+              ...nodeArgs,
+              ...childArgs,
+            ],
+            { stdio },
+          )
+        : fork(self, childArgs.slice(1), { execArgv: nodeArgs, stdio });
       let buffered = '';
       child.stdout.on('data', (chunk) => {
         buffered += chunk;
         const lines = buffered.split('\n');
         buffered = lines.pop();
-        for (const line of lines) if (line.includes(' gc=s ')) trace.push(nvp(line));
+        for (const line of lines) {
+          if (line.includes(' gc=s ')) trace.push(nvp(line));
+          else if (/ gc=m[cs] /.test(line)) fullGcs.push(nvp(line));
+        }
       });
       child.on('message', resolve);
       child.on('error', reject);
       child.on('exit', (code) => code !== 0 && reject(new Error(`drain exited with ${code}`)));
     });
+    let instructions;
+    if (o.callgrind) {
+      await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
+      const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(o.callgrind, 'utf8'));
+      instructions = totals ? Number(totals[1]) : undefined;
+    }
+    // Round trips the worker made: the calls of each command, per task (this INFO excluded).
+    const stats = await admin.info('commandstats');
+    admin.disconnect();
+    const callsPerTask = {};
+    for (const m of stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+      if (m[1] !== 'info' && m[1] !== 'config')
+        callsPerTask[m[1]] = Number((m[2] / tasks).toFixed(3));
+    }
     // Scavenges after the drain started (the child marks it), the first few of which still
     // carry start-up: the median of the rest.
     const during = trace.filter((t) => t.at >= report.startedAtMs).slice(3);
@@ -77,13 +132,18 @@ async function main() {
       JSON.stringify(
         {
           mode: o.mode,
+          events: o.events,
+          ...(instructions === undefined ? {} : { instructions }),
           tasksPerSecond: report.tasksPerSecond,
           cpuUsPerTask: report.cpuUsPerTask,
+          systemCpuUsPerTask: report.systemCpuUsPerTask,
           rssStartMB: report.rssStartMB,
           rssPeakMB: report.rssPeakMB,
           newSpaceMB: report.newSpaceMB,
           oldSpaceMB: report.oldSpaceMB,
+          callsPerTask,
           scavenges: during.length,
+          fullGcs: fullGcs.filter((t) => t.at >= report.startedAtMs).length,
           medianPerScavenge: {
             allocatedKB: Math.round(med('allocated') / 1024),
             survivedKB: Math.round(med('new_space_survived') / 1024),
@@ -145,7 +205,7 @@ async function drain(url, queue, n, mode) {
     const { Worker } = await import('@celeriac/worker');
     const app = new Celeriac({ broker: url, backend: url, defaultQueue: queue, logger });
     app.task('bench.noop', () => null);
-    const worker = new Worker(app, { concurrency, prefetch, queues: [queue] });
+    const worker = new Worker(app, { concurrency, prefetch, queues: [queue], events: o.events });
     await app.broker();
     await app.resultBackend();
     await app.declareQueue(queue);
@@ -166,6 +226,17 @@ async function drain(url, queue, n, mode) {
     );
     peak = { rss, newSpace: spaces.new_space ?? 0, oldSpace: spaces.old_space ?? 0 };
   }, 10);
+  let session;
+  if (o['alloc-prof']) {
+    const { Session } = await import('node:inspector/promises');
+    session = new Session();
+    session.connect();
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const startedAtMs = Math.round(performance.now());
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -173,6 +244,10 @@ async function drain(url, queue, n, mode) {
   while (processed() < n) await new Promise((r) => setTimeout(r, 2));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (session) {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    (await import('node:fs')).writeFileSync(o['alloc-prof'], JSON.stringify(profile));
+  }
   clearInterval(sampler);
   await stop();
   const MB = (b) => Math.round(b / 2 ** 20);
@@ -180,6 +255,7 @@ async function drain(url, queue, n, mode) {
     startedAtMs,
     tasksPerSecond: Math.round(n / seconds),
     cpuUsPerTask: Number(((cpu.user + cpu.system) / n).toFixed(1)),
+    systemCpuUsPerTask: Number((cpu.system / n).toFixed(1)),
     rssStartMB: MB(rssStart),
     rssPeakMB: MB(peak.rss),
     newSpaceMB: MB(peak.newSpace),

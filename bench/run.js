@@ -25,9 +25,9 @@ const HELP = `Usage: node bench/run.js [options]   (npm run bench -- [options])
   --quick               small counts, 1 repetition (a smoke run)
   --only <systems>      comma-separated subset of celeriac, bullmq, celeriac-sqlite
                         (Celeriac on a sqlite:// file, results in the same file)
-  --workloads <list>    comma-separated subset of W1,W2,W3,W4 (default: all)
+  --workloads <list>    comma-separated subset of W1,W2,W3,W4,W5 (default: all)
   --reps <n>            repetitions of each workload per system (default 3, --quick 1)
-  --tasks <n>           tasks for W1, W2 and W3b (default 20000, --quick 2000)
+  --tasks <n>           tasks for W1, W2, W3b and W5 (default 20000, --quick 2000)
   --redis-url <url>     use this Redis instead of starting a throwaway redis-server
                         (also REDIS_URL); nothing is flushed, only the bench's own keys deleted
   --monitor             count client vs Lua commands with MONITOR in an extra short W1 pass
@@ -58,7 +58,7 @@ if (opts.help) {
   process.exit(0);
 }
 
-const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4'];
+const ALL_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5'];
 const quick = opts.quick;
 const config = {
   tasks: Number(opts.tasks ?? (quick ? 2_000 : 20_000)),
@@ -70,6 +70,9 @@ const config = {
   reps: Number(opts.reps ?? (quick ? 1 : 3)),
   batch: 1_000,
   concurrency: 50,
+  /** W5: producer and worker processes. */
+  producers: 4,
+  fanInWorkers: 2,
   timeoutMs: Number(opts.timeout ?? 120) * 1000,
   workloads: (opts.workloads ?? ALL_WORKLOADS.join(','))
     .split(',')
@@ -188,22 +191,19 @@ async function withRun(system, fn, { profileAs } = {}) {
     profileDir && profileAs
       ? join(profileDir, `${system.id}-${profileAs}-${ctx.token}.cpuprofile`)
       : undefined;
-  const spawnWorker = async () => {
-    const execArgv = profileFile
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${basename(profileFile)}`]
-      : [];
-    const wp = await WorkerProcess.spawn(
-      system.workerScript,
-      handle.workerConfig,
-      30_000,
-      execArgv,
-    );
+  /** A worker process; or, given a script and its config, another child (W5's producers). */
+  const spawnWorker = async (script = system.workerScript, childConfig = handle.workerConfig) => {
+    const execArgv =
+      profileFile && script === system.workerScript
+        ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${basename(profileFile)}`]
+        : [];
+    const wp = await WorkerProcess.spawn(script, childConfig, 30_000, execArgv);
     workers.push(wp);
     return wp;
   };
   let result;
   try {
-    result = await fn(handle, spawnWorker);
+    result = await fn(handle, spawnWorker, ctx);
   } finally {
     for (const wp of workers) await wp.stop().catch(() => wp.kill());
     await handle
@@ -355,11 +355,83 @@ async function runW4(system) {
   });
 }
 
+const PRODUCER_SCRIPT = new URL('./workers/producer.js', import.meta.url);
+
+/**
+ * W5 fan-in: 4 producer processes publish N/4 tasks each at once (W1's way, `batch` in
+ * flight) while 2 worker processes run them; timed from the go to the producers until the
+ * workers' done counts (W1's accounting: finished and result stored) add up to N.
+ */
+async function runW5(system) {
+  const per = Math.ceil(config.tasks / config.producers);
+  const n = per * config.producers;
+  return withRun(system, async (h, spawnWorker, ctx) => {
+    const workers = [];
+    for (let i = 0; i < config.fanInWorkers; i++) workers.push(await spawnWorker());
+    const producers = await Promise.all(
+      Array.from({ length: config.producers }, () =>
+        spawnWorker(PRODUCER_SCRIPT, { system: system.id, ctx }),
+      ),
+    );
+    for (const wp of workers) await wp.request({ cmd: 'start' }, 'started', 30_000);
+    const latest = workers.map(() => ({ done: 0, cpuUs: 0, rssPeak: 0 }));
+    let total = 0;
+    let reached;
+    const allDone = new Promise((resolve, reject) => {
+      reached = resolve;
+      setTimeout(
+        () => reject(new Error(`W5: ${total} of ${n} done within ${config.timeoutMs / 1000}s`)),
+        config.timeoutMs,
+      ).unref();
+    });
+    workers.forEach((wp, i) =>
+      wp.on('progress', (m) => {
+        total += m.done - latest[i].done;
+        latest[i] = m;
+        if (total >= n) reached(performance.now());
+      }),
+    );
+    for (const wp of workers)
+      await wp.request({ cmd: 'watch', target: n, progress: true }, 'watching', 10_000);
+    const before = await snapshot(admin);
+    const t0 = performance.now();
+    const published = Promise.all(
+      producers.map((p) =>
+        p.request({ cmd: 'publish', n: per, batch: config.batch }, 'published', config.timeoutMs),
+      ),
+    );
+    const t1 = await allDone;
+    const pubs = await published;
+    const after = await snapshot(admin);
+    for (const p of producers) h.recordIds?.((await p.request({ cmd: 'ids' }, 'ids', 10_000)).ids);
+    const check = await h.verify(n, admin);
+    if (!check.ok) throw new Error(`W5 verification failed: ${check.detail}`);
+    const seconds = (t1 - t0) / 1000;
+    const redis = diff(before, after);
+    const tasks = n;
+    return {
+      seconds,
+      throughput: tasks / seconds,
+      publishSeconds: Math.max(...pubs.map((p) => p.seconds)),
+      producerCpuUsPerTask: pubs.reduce((s, p) => s + p.cpuUs, 0) / tasks,
+      workerCpuUsPerTask: latest.reduce((s, m) => s + m.cpuUs, 0) / tasks,
+      workerRssPeakMB: Math.max(...latest.map((m) => m.rssPeak)) / 2 ** 20,
+      /** The smaller worker's share of the tasks (0.5: an even split). */
+      smallerShare: Math.min(...latest.map((m) => m.done)) / tasks,
+      redisCpuUsPerTask: redis.cpuUs / tasks,
+      commandsPerTask: redis.totalCalls / tasks,
+      tasks,
+      verified: check.detail,
+    };
+  });
+}
+
 const RUNNERS = {
   W1: (system) => runW1(system, config.tasks, {}, 'W1'),
   W2: runW2,
   W3: runW3,
   W4: runW4,
+  W5: runW5,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -463,6 +535,8 @@ function summarize(w, r) {
       return `${r.sequentialRate.toFixed(0)} msg/s awaited, ${r.concurrentRate.toFixed(0)} msg/s concurrent${r.bulkRate ? `, ${r.bulkRate.toFixed(0)} msg/s addBulk` : ''}`;
     case 'W4':
       return `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`;
+    case 'W5':
+      return `${r.throughput.toFixed(0)} tasks/s, worker CPU ${r.workerCpuUsPerTask.toFixed(1)} µs/task, smaller worker's share ${(r.smallerShare * 100).toFixed(0)}%`;
     default:
       return '';
   }

@@ -17,9 +17,22 @@ export class Mailbox {
     this.describe = describe;
   }
 
+  /** @type {Map<string, (m: any) => void>} */
+  #handlers = new Map();
+
+  /** Hands every message of `type` to `fn` from now on, instead of keeping it for `next`. */
+  on(type, fn) {
+    this.#handlers.set(type, fn);
+  }
+
   deliver(msg) {
     if (msg?.type === 'error') {
       this.fail(new Error(`${this.describe()} reported: ${msg.message}`));
+      return;
+    }
+    const handler = this.#handlers.get(msg?.type);
+    if (handler) {
+      handler(msg);
       return;
     }
     const i = this.#waiters.findIndex((w) => w.type === msg?.type);

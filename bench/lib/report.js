@@ -20,6 +20,27 @@ function rows(config) {
       pick: (r) => r.throughput,
     },
     {
+      w: 'W2',
+      label: 'W2 worker process CPU per task',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.workerCpuUsPerTask,
+    },
+    {
+      w: 'W5',
+      label: `W5 fan-in, ${n} tasks from 4 producer processes to 2 worker processes`,
+      unit: 'tasks/s',
+      better: 'higher',
+      pick: (r) => r.throughput,
+    },
+    {
+      w: 'W5',
+      label: 'W5 worker processes CPU per task (both workers)',
+      unit: 'µs',
+      better: 'lower',
+      pick: (r) => r.workerCpuUsPerTask,
+    },
+    {
       w: 'W3',
       label: `W3a publish, awaited one by one (${fmtInt.format(config.sequential)})`,
       unit: 'msg/s',

@@ -54,6 +54,11 @@ export class WorkerProcess {
     return this.#mail.next(type, timeoutMs);
   }
 
+  /** Every later message of `type` goes to `fn` (the W5 progress reports). */
+  on(type, fn) {
+    this.#mail.on(type, fn);
+  }
+
   send(msg) {
     if (this.#mail.failure) throw this.#mail.failure;
     this.#child.send(msg);

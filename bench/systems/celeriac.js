@@ -33,7 +33,7 @@ export const celeriac = {
     await app.resultBackend();
     await app.declareQueue(queue);
     /** @type {string[]} ids of the tasks published, for verify() */
-    let ids = [];
+    const ids = [];
 
     return {
       workerConfig: {
@@ -45,6 +45,14 @@ export const celeriac = {
       },
 
       ...celeriacClientWorkloads(noop, ids),
+
+      /** The ids published through this handle (a W5 producer process reports them). */
+      publishedIds: () => ids,
+
+      /** Ids published elsewhere (by W5's producer processes), for verify(). */
+      recordIds(list) {
+        for (const id of list) ids.push(id);
+      },
 
       /** Every published task has a SUCCESS document with result null in the backend. */
       async verify(n, admin) {
@@ -65,7 +73,7 @@ export const celeriac = {
           }
         }
         const ok = ids.length === n && success === n;
-        ids = [];
+        ids.length = 0;
         return {
           ok,
           detail: `published=${n} SUCCESS=${success} missing=${missing} other=${JSON.stringify(Object.fromEntries(other))}`,

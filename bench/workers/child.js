@@ -2,6 +2,8 @@
 //   { cmd: 'start' }            → start consuming                      → { type: 'started' }
 //   { cmd: 'watch', target }    → reset the RSS peak and CPU baseline  → { type: 'watching' }
 //                                 then, once `target` more tasks are done → { type: 'reached', ... }
+//                                 with `progress: true`, also { type: 'progress', done, ... }
+//                                 whenever its count moved (W5: workers share the target)
 //   { cmd: 'stop' }             → shut down cleanly and exit             → { type: 'stopped' }
 // The process says { type: 'ready' } once it is connected but not yet consuming, so the drain
 // workload (W2) times consumption alone, not module loading or connecting.
@@ -40,8 +42,15 @@ export function serveWorker(worker) {
           const cpu0 = process.cpuUsage();
           rssPeak = process.memoryUsage.rss();
           const rssAtStart = rssPeak;
+          let reported = 0;
           poll = setInterval(() => {
             const done = worker.processed() - base;
+            if (msg.progress && done !== reported) {
+              // W5: several workers share the target; the parent sums their counts.
+              reported = done;
+              const cpu = process.cpuUsage(cpu0);
+              send({ type: 'progress', done, rssPeak, cpuUs: cpu.user + cpu.system });
+            }
             if (done < msg.target) return;
             clearInterval(poll);
             const rss = process.memoryUsage.rss();

@@ -285,33 +285,58 @@ export function decodeTaskMessage(raw: BrokerMessage): TaskMessage {
   }
   const retries = optNumber(h['retries'], 'header "retries"') ?? 0;
 
-  const normalized = {
-    lang: typeof h['lang'] === 'string' ? h['lang'] : 'py',
-    task: h['task'],
-    id: h['id'],
-    shadow: optString(h, 'shadow'),
-    eta: optDateString(h, 'eta'),
-    expires: optDateString(h, 'expires'),
-    group: optString(h, 'group'),
-    group_index: optNumber(h['group_index'], 'header "group_index"'),
-    retries,
-    timelimit,
-    root_id: optString(h, 'root_id'),
-    parent_id: optString(h, 'parent_id'),
-    argsrepr: optString(h, 'argsrepr'),
-    kwargsrepr: optString(h, 'kwargsrepr'),
-    origin: optString(h, 'origin'),
-    ignore_result: h['ignore_result'] === true,
-  };
+  const lang = typeof h['lang'] === 'string' ? h['lang'] : 'py';
+  const shadow = optString(h, 'shadow');
+  const eta = optDateString(h, 'eta');
+  const expires = optDateString(h, 'expires');
+  const group = optString(h, 'group');
+  const group_index = optNumber(h['group_index'], 'header "group_index"');
+  const root_id = optString(h, 'root_id');
+  const parent_id = optString(h, 'parent_id');
+  const argsrepr = optString(h, 'argsrepr');
+  const kwargsrepr = optString(h, 'kwargsrepr');
+  const origin = optString(h, 'origin');
+  const ignore_result = h['ignore_result'] === true;
   // Headers a Celery or Celeriac client wrote already hold every field in its normalized form;
   // then they are used as they are rather than copied (a copy per message is garbage the
-  // worker makes for nothing). Otherwise the normalized fields are laid over a copy.
+  // worker makes for nothing). Otherwise the normalized fields are laid over a copy. Compared
+  // field by field: no object of normalized fields is built for a message that needs none.
   let headers: TaskHeaders = h as TaskHeaders;
-  for (const key in normalized) {
-    if (h[key] !== normalized[key as keyof typeof normalized]) {
-      headers = { ...h, ...normalized };
-      break;
-    }
+  if (
+    h['lang'] !== lang ||
+    h['shadow'] !== shadow ||
+    h['eta'] !== eta ||
+    h['expires'] !== expires ||
+    h['group'] !== group ||
+    h['group_index'] !== group_index ||
+    h['retries'] !== retries ||
+    h['timelimit'] !== timelimit ||
+    h['root_id'] !== root_id ||
+    h['parent_id'] !== parent_id ||
+    h['argsrepr'] !== argsrepr ||
+    h['kwargsrepr'] !== kwargsrepr ||
+    h['origin'] !== origin ||
+    h['ignore_result'] !== ignore_result
+  ) {
+    headers = {
+      ...h,
+      lang,
+      task: h['task'],
+      id: h['id'],
+      shadow,
+      eta,
+      expires,
+      group,
+      group_index,
+      retries,
+      timelimit,
+      root_id,
+      parent_id,
+      argsrepr,
+      kwargsrepr,
+      origin,
+      ignore_result,
+    };
   }
 
   return {

@@ -118,6 +118,9 @@ export class StoreBatcher {
     const templateArgs: (string | number | Buffer)[] = [];
     const docArgs: (string | number | Buffer)[] = [];
     const templates = new Map<string, number>();
+    // Three-word commands (HDEL unacked <tag>, ZREM unacked_index <tag>: every fused ack) by
+    // their first two words, found without building a template id string per command.
+    const short = new Map<string, Map<string, number>>();
     let templateCount = 0;
     for (const p of batch) {
       keys.push(p.key);
@@ -131,11 +134,19 @@ export class StoreBatcher {
       for (const command of commands) {
         // A command's template is every word but its last; documents acking the same way
         // (HDEL unacked <tag>) share one.
-        const id = templateId(command);
-        let index = id === undefined ? undefined : templates.get(id);
+        const verb = command[0];
+        const first = command[1];
+        const byFirst =
+          command.length === 3 && typeof verb === 'string' && typeof first === 'string'
+            ? (short.get(verb) ?? short.set(verb, new Map()).get(verb))
+            : undefined;
+        let index = byFirst?.get(first as string);
+        const id = index !== undefined || byFirst ? undefined : templateId(command);
+        if (index === undefined && id !== undefined) index = templates.get(id);
         if (index === undefined) {
           index = ++templateCount;
-          if (id !== undefined) templates.set(id, index);
+          if (byFirst) byFirst.set(first as string, index);
+          else if (id !== undefined) templates.set(id, index);
           templateArgs.push(mergeable(command) ? 1 : 0, Math.max(0, command.length - 1));
           for (let w = 0; w < command.length - 1; w++) templateArgs.push(command[w]!);
         }
