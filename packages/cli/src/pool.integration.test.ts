@@ -48,22 +48,25 @@ describe('celeriac worker --pool', () => {
       ['-Q', queue, '-c', '2', '--pool', 'process', '--broker', redisUrl],
       {},
     );
-    const called = await runCli(
-      [
-        'call',
-        'fx.relay',
-        '--args',
-        JSON.stringify([4, 5, queue]),
-        '-Q',
-        queue,
-        '--wait',
-        '--timeout',
-        '40',
-      ],
-      { CELERIAC_BROKER_URL: redisUrl },
-    );
-    expect(called.stdout.trim()).toBe('9');
-    worker.child.kill('SIGTERM');
+    try {
+      const called = await runCli(
+        [
+          'call',
+          'fx.relay',
+          '--args',
+          JSON.stringify([4, 5, queue]),
+          '-Q',
+          queue,
+          '--wait',
+          '--timeout',
+          '40',
+        ],
+        { CELERIAC_BROKER_URL: redisUrl },
+      );
+      expect(called.stdout.trim()).toBe('9');
+    } finally {
+      worker.child.kill('SIGTERM');
+    }
     expect(await worker.exited).toBe(0);
   });
 
