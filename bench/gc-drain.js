@@ -40,8 +40,16 @@ const { values: o } = parseArgs({
     child: { type: 'string' },
     url: { type: 'string' },
     queue: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (o.help) {
+  // The header comment above is the usage.
+  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  const usage = text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, '');
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
 const tasks = Number(o.tasks);
 
 if (o.child === 'fill') await fill(o.url, o.queue, tasks);
