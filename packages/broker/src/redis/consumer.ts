@@ -7,6 +7,7 @@ import { parseEnvelope } from './envelope.js';
 import type { InFlight } from './in-flight.js';
 import type { ShardKeys } from './layout.js';
 import { runScript } from './internal/index.js';
+import { whileUp } from './while-up.js';
 import { MoverAnnouncement } from './movers.js';
 import { WakeListener } from './wake-listener.js';
 
@@ -158,15 +159,17 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
       // Ends a pending BRPOP at once (it rejects with "Connection is closed").
       this.#blocking?.disconnect();
       this.#wake?.interrupt();
-      await this.#loop;
-      await this.#wake?.stop();
-      await this.#movers.stop();
+      // With Redis down, none of these would end (see whileUp): the loop's last command is
+      // left to fail on its own, and what it leaves is restored by Redis' own timeouts.
+      const client = this.#ctx.client;
+      await whileUp(client, this.#loop ?? Promise.resolve());
+      await whileUp(client, this.#wake?.stop() ?? Promise.resolve());
+      await whileUp(client, this.#movers.stop());
       // Every fetch was answered: the receipts are of no more use (they would expire anyway).
       if (!this.#unanswered) {
-        await Promise.all(
-          [...this.#lastReceipts.values()].map((r) =>
-            this.#ctx.client.del(r).catch(() => undefined),
-          ),
+        await whileUp(
+          client,
+          Promise.all([...this.#lastReceipts.values()].map((r) => client.del(r))),
         );
       }
       this.#onStopped(this);

@@ -5,6 +5,9 @@ import { Observers } from '../observe.js';
 import { Heart, type HeartSource } from './heart.js';
 import { TaskEvents } from './task-events.js';
 
+/** How long a worker's shutdown waits for its last events (see `WorkerMonitor.stop`). */
+const LAST_EVENTS_MS = 2_000;
+
 /** What `WorkerMonitor.start` needs: the transport's control channel and what to turn on. */
 export interface MonitorStart {
   readonly channel: ControlChannel;
@@ -98,11 +101,21 @@ export class WorkerMonitor {
     }
   }
 
-  /** Sends `worker-offline` and publishes the events still buffered. */
+  /**
+   * Sends `worker-offline` and publishes the events still buffered, waiting at most
+   * `LAST_EVENTS_MS` for them: events are best effort, and with the broker gone a publish
+   * waits through every reconnection attempt, which would hold up the worker's shutdown.
+   */
   async stop(): Promise<void> {
     const heart = this.#heart;
     this.#heart = undefined;
-    await heart?.stop().catch(() => undefined);
-    await this.#sender?.drain();
+    const sent = (async () => {
+      await heart?.stop().catch(() => undefined);
+      await this.#sender?.drain();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, LAST_EVENTS_MS)));
+    await Promise.race([sent, late]);
+    clearTimeout(timer);
   }
 }
