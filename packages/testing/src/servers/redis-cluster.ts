@@ -2,10 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { killOnExit } from './exit-hook.js';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 import { respCommand, respInfo } from './resp.js';
+
+const SERVERS = 'Redis Cluster test servers';
 
 export interface RedisClusterOptions {
   /**
@@ -96,27 +98,6 @@ class Node implements RedisClusterNode {
   }
 }
 
-async function waitFor<T>(
-  what: string,
-  deadline: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? ` (last error: ${last.message})` : '';
-      throw new Error(`Redis Cluster test servers: timed out waiting for ${what}${why}`);
-    }
-    await sleep(50);
-  }
-}
-
 /** One line of `CLUSTER NODES`. */
 interface NodeLine {
   id: string;
@@ -182,7 +163,7 @@ export async function startRedisCluster(
   const waitForOk = async (): Promise<void> => {
     const deadline = within();
     for (const n of nodes.filter((x) => x.running)) {
-      await waitFor(`cluster_state:ok on port ${n.port}`, deadline, async () => {
+      await waitFor(SERVERS, `cluster_state:ok on port ${n.port}`, deadline, async () => {
         const info = String(await respCommand(n.port, ['CLUSTER', 'INFO']));
         const ok =
           info.includes('cluster_state:ok') &&
@@ -196,7 +177,7 @@ export async function startRedisCluster(
   const waitForSync = async (): Promise<void> => {
     const deadline = within();
     for (const n of nodes.filter((x) => x.running)) {
-      await waitFor(`the replicas of port ${n.port} to be in sync`, deadline, async () => {
+      await waitFor(SERVERS, `the replicas of port ${n.port} to be in sync`, deadline, async () => {
         const info = await respInfo(n.port, 'replication');
         if (info.get('role') !== 'master') return true;
         let online = 0;
@@ -233,7 +214,7 @@ export async function startRedisCluster(
   };
   /** Waits until a live master other than `oldPort` serves range `index` on every running node. */
   const waitForNewMaster = async (index: number, oldPort: number): Promise<number> => {
-    const port = await waitFor(`a new master for range ${index}`, within(), async () => {
+    const port = await waitFor(SERVERS, `a new master for range ${index}`, within(), async () => {
       const seen = new Set<number>();
       for (const n of nodes.filter((x) => x.running)) {
         const lines = await clusterNodes(n.port);
@@ -282,7 +263,7 @@ export async function startRedisCluster(
     }
     const deadline = within();
     for (const n of nodes) {
-      await waitFor(`redis-server on port ${n.port}`, deadline, async () =>
+      await waitFor(SERVERS, `redis-server on port ${n.port}`, deadline, async () =>
         (await respCommand(n.port, ['PING'])) === 'PONG' ? true : undefined,
       );
     }
@@ -305,7 +286,7 @@ export async function startRedisCluster(
       );
     }
     await waitForOk();
-    await waitFor('every node to know every other', within(), async () => {
+    await waitFor(SERVERS, 'every node to know every other', within(), async () => {
       for (const n of nodes) {
         if ((await clusterNodes(n.port)).length !== nodes.length) return undefined;
       }
@@ -362,7 +343,7 @@ async function joinByHand(
     const to = Math.ceil((16384 * (i + 1)) / masters) - 1;
     await respCommand(nodes[i]!.port, ['CLUSTER', 'ADDSLOTSRANGE', String(from), String(to)]);
   }
-  await waitFor('every node to meet every other', deadline, async () => {
+  await waitFor(SERVERS, 'every node to meet every other', deadline, async () => {
     for (const n of nodes) {
       if ((await clusterNodes(n.port)).length !== nodes.length) return undefined;
     }
@@ -372,8 +353,12 @@ async function joinByHand(
     const master = nodes[r % masters]!;
     const replica = nodes[masters + r]!;
     const id = String(await respCommand(master.port, ['CLUSTER', 'MYID']));
-    await waitFor(`port ${replica.port} to replicate port ${master.port}`, deadline, async () =>
-      (await respCommand(replica.port, ['CLUSTER', 'REPLICATE', id])) === 'OK' ? true : undefined,
+    await waitFor(
+      SERVERS,
+      `port ${replica.port} to replicate port ${master.port}`,
+      deadline,
+      async () =>
+        (await respCommand(replica.port, ['CLUSTER', 'REPLICATE', id])) === 'OK' ? true : undefined,
     );
   }
 }

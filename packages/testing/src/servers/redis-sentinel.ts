@@ -2,10 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { killOnExit } from './exit-hook.js';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 import { respCommand, respInfo, type RespValue } from './resp.js';
+
+const SERVERS = 'Redis Sentinel test servers';
 
 export interface RedisSentinelOptions {
   /** The master group's name, `sentinel monitor <name> …`. @default 'mymaster' */
@@ -68,27 +70,6 @@ export interface RedisSentinelHandle {
 function requireRedisServer(): void {
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error) {
     throw new Error('redis-server not found: install it with "apt-get install -y redis-server"');
-  }
-}
-
-async function waitFor<T>(
-  what: string,
-  deadline: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? ` (last error: ${last.message})` : '';
-      throw new Error(`Redis Sentinel test servers: timed out waiting for ${what}${why}`);
-    }
-    await sleep(50);
   }
 }
 
@@ -181,7 +162,7 @@ export async function startRedisSentinel(
     }
     const deadline = Date.now() + timeoutMs;
     for (const n of nodes)
-      await waitFor(`redis-server on port ${n.port}`, deadline, () => isPong(n.port));
+      await waitFor(SERVERS, `redis-server on port ${n.port}`, deadline, () => isPong(n.port));
     await waitForOnlineReplicas(masterPort, replicaCount, deadline);
 
     for (let i = 0; i < sentinelCount; i++) {
@@ -211,15 +192,20 @@ export async function startRedisSentinel(
       proc.start();
     }
     for (const s of sentinels) {
-      await waitFor(`sentinel on port ${s.port} to be ready for failover`, deadline, async () => {
-        const addr = await respCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', name]);
-        if (!Array.isArray(addr) || Number(addr[1]) !== masterPort) return undefined;
-        const replicas = await respCommand(s.port, ['SENTINEL', 'replicas', name]);
-        if (!Array.isArray(replicas) || replicas.length < replicaCount) return undefined;
-        // OK once this sentinel sees enough others to reach the quorum and elect a leader.
-        const ok = await respCommand(s.port, ['SENTINEL', 'ckquorum', name]);
-        return String(ok).startsWith('OK') ? true : undefined;
-      });
+      await waitFor(
+        SERVERS,
+        `sentinel on port ${s.port} to be ready for failover`,
+        deadline,
+        async () => {
+          const addr = await respCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', name]);
+          if (!Array.isArray(addr) || Number(addr[1]) !== masterPort) return undefined;
+          const replicas = await respCommand(s.port, ['SENTINEL', 'replicas', name]);
+          if (!Array.isArray(replicas) || replicas.length < replicaCount) return undefined;
+          // OK once this sentinel sees enough others to reach the quorum and elect a leader.
+          const ok = await respCommand(s.port, ['SENTINEL', 'ckquorum', name]);
+          return String(ok).startsWith('OK') ? true : undefined;
+        },
+      );
     }
   } catch (err) {
     await stop();
@@ -261,7 +247,7 @@ export async function startRedisSentinel(
       return port;
     },
     async waitForFailover(oldPort) {
-      return waitFor(`a failover away from port ${oldPort}`, within(), async () => {
+      return waitFor(SERVERS, `a failover away from port ${oldPort}`, within(), async () => {
         const named = new Set<number>();
         for (const port of sentinelPorts) {
           const addr = await respCommand(port, ['SENTINEL', 'get-master-addr-by-name', name]);
@@ -278,7 +264,7 @@ export async function startRedisSentinel(
     },
     async waitForReplication() {
       const port = await masterPort();
-      await waitFor(`the replicas to catch up with port ${port}`, within(), async () => {
+      await waitFor(SERVERS, `the replicas to catch up with port ${port}`, within(), async () => {
         const info = await respInfo(port, 'replication');
         const offset = info.get('master_repl_offset');
         const replicas = [...info].filter(
@@ -298,7 +284,7 @@ async function waitForOnlineReplicas(
   count: number,
   deadline: number,
 ): Promise<void> {
-  await waitFor(`${count} replica(s) online at port ${masterPort}`, deadline, async () => {
+  await waitFor(SERVERS, `${count} replica(s) online at port ${masterPort}`, deadline, async () => {
     const info = await respInfo(masterPort, 'replication');
     let online = 0;
     for (const [key, value] of info) {
