@@ -7,6 +7,7 @@ import { bindingSetKey, parseBindingMember, priorityStep } from './keys.js';
 import type { ShardKeys } from './layout.js';
 import { runScript } from './internal/index.js';
 import { RELEASE_LOCK_SCRIPT } from './scripts/index.js';
+import { keyIndexer } from './key-index.js';
 
 /**
  * How long a restorer may hold kombu's `unacked_mutex` (SET NX PX). A restore pass takes a few
@@ -204,16 +205,7 @@ export class InFlight {
     const { client, options, wakeTtl, layout } = this.#ctx;
     const values = await this.#ctx.run('restore', () => client.hmget(shard.unacked, ...tags));
     const keys: string[] = [shard.unacked, shard.unackedIndex];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string): number => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length; // Lua KEYS are 1-based
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
+    const indexOf = keyIndexer(keys);
     const bindings = new Map<string, Promise<string[]>>();
     const lookup = (exchange: string, routingKey: string): Promise<string[]> => {
       // kombu's _lookup: the anonymous exchange routes by queue name; a named one through its

@@ -1,6 +1,7 @@
 import { CeleriacError, ErrorCodes } from '@celeriac/core';
 import type { BrokerContext } from './context.js';
 import { runScriptReplicated, slices, TurnBatch } from './internal/index.js';
+import { keyIndexer } from './key-index.js';
 
 /** Most envelopes in one LPUSH of the publish script (Lua's `unpack` has a bound). */
 const MAX_RUN = 1000;
@@ -80,16 +81,7 @@ export class Publisher {
 
   #sendBatch(batch: readonly PendingPublish[]): void {
     const keys: string[] = [];
-    const keyIndex = new Map<string, number>();
-    const indexOf = (key: string): number => {
-      let i = keyIndex.get(key);
-      if (i === undefined) {
-        keys.push(key);
-        i = keys.length; // Lua KEYS are 1-based
-        keyIndex.set(key, i);
-      }
-      return i;
-    };
+    const indexOf = keyIndexer(keys);
     const args: (string | number)[] = [this.#ctx.wakeTtl];
     /** Per run: the index of its first item in `batch`, and of its count in `args`. */
     const runs: { first: number; countAt: number }[] = [];
