@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit } from './exit-hook.js';
 import { freePort } from './free-port.js';
+import { RedisProcess } from './redis-process.js';
 import { waitFor } from './wait-for.js';
 import { respCommand, respInfo } from './resp.js';
 
@@ -64,40 +65,6 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-class Node implements RedisClusterNode {
-  #child: ChildProcess | undefined;
-
-  constructor(
-    readonly port: number,
-    private readonly args: readonly string[],
-  ) {}
-
-  get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null;
-  }
-
-  start(): void {
-    const child = spawn('redis-server', this.args, { stdio: 'ignore' });
-    child.unref();
-    this.#child = child;
-  }
-
-  killNow(): void {
-    this.#child?.kill('SIGKILL');
-  }
-
-  async kill(): Promise<void> {
-    const c = this.#child;
-    this.#child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.ref();
-      c.kill('SIGKILL');
-    });
-  }
-}
-
 /** One line of `CLUSTER NODES`. */
 interface NodeLine {
   id: string;
@@ -145,12 +112,10 @@ export async function startRedisCluster(
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
   const root = mkdtempSync(join(tmpdir(), 'celeriac-cluster-'));
-  const nodes: Node[] = [];
+  const nodes: RedisProcess[] = [];
   let stopped = false;
-  const unhook = killOnExit(() => {
-    for (const n of nodes) n.killNow();
-    rmSync(root, { recursive: true, force: true });
-  });
+  // Each node kills itself on exit (RedisProcess); this removes their directories.
+  const unhook = killOnExit(() => rmSync(root, { recursive: true, force: true }));
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
@@ -189,7 +154,7 @@ export async function startRedisCluster(
 
   /** A slot of each range, as creation assigned them: range i starts at slot ⌈16384·i/masters⌉. */
   const firstSlot = (index: number): number => Math.ceil((16384 * index) / masters);
-  const anyRunning = (): Node => {
+  const anyRunning = (): RedisProcess => {
     const n = nodes.find((x) => x.running);
     if (!n) throw new Error('no node of the cluster is running');
     return n;
@@ -257,7 +222,7 @@ export async function startRedisCluster(
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
         '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0',
       ]; // prettier-ignore
-      const node = new Node(port, args);
+      const node = new RedisProcess(port, args);
       nodes.push(node);
       node.start();
     }
@@ -330,7 +295,7 @@ export async function startRedisCluster(
  * first `masters` nodes take the slots in even ranges, the others replicate them in turn.
  */
 async function joinByHand(
-  nodes: readonly Node[],
+  nodes: readonly RedisProcess[],
   masters: number,
   replicas: number,
   deadline: number,

@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killOnExit } from './exit-hook.js';
 import { freePort } from './free-port.js';
+import { RedisProcess } from './redis-process.js';
 import { waitFor } from './wait-for.js';
 import { respCommand, respInfo, type RespValue } from './resp.js';
 
@@ -73,44 +73,6 @@ function requireRedisServer(): void {
   }
 }
 
-class Proc implements RedisNodeHandle {
-  #child: ChildProcess | undefined;
-  #forget: (() => void) | undefined;
-
-  constructor(
-    readonly port: number,
-    private readonly args: readonly string[],
-  ) {}
-
-  get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null;
-  }
-
-  start(): void {
-    const child = spawn('redis-server', this.args, { stdio: 'ignore' });
-    child.unref();
-    this.#child = child;
-    // A test process that ends without stop() (a crash, a timeout) leaves nothing running.
-    this.#forget?.();
-    this.#forget = killOnExit(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-  }
-
-  async kill(): Promise<void> {
-    const c = this.#child;
-    this.#child = undefined;
-    this.#forget?.();
-    this.#forget = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.ref();
-      c.kill('SIGKILL');
-    });
-  }
-}
-
 const isPong = async (port: number): Promise<true | undefined> =>
   (await respCommand(port, ['PING'])) === 'PONG' ? true : undefined;
 
@@ -125,9 +87,9 @@ export async function startRedisSentinel(
   const quorum = options.quorum ?? 2;
   const timeoutMs = options.timeoutMs ?? 20_000;
   const root = mkdtempSync(join(tmpdir(), 'celeriac-sentinel-'));
-  const procs: Proc[] = [];
-  const nodes: Proc[] = [];
-  const sentinels: Proc[] = [];
+  const procs: RedisProcess[] = [];
+  const nodes: RedisProcess[] = [];
+  const sentinels: RedisProcess[] = [];
   let stopped = false;
 
   const stop = async (): Promise<void> => {
@@ -155,7 +117,7 @@ export async function startRedisSentinel(
         '--repl-diskless-sync-delay', '0', '--protected-mode', 'no',
         ...(i === 0 ? [] : ['--replicaof', '127.0.0.1', String(masterPort)]),
       ]; // prettier-ignore
-      const proc = new Proc(port, args);
+      const proc = new RedisProcess(port, args);
       procs.push(proc);
       nodes.push(proc);
       proc.start();
@@ -186,7 +148,7 @@ export async function startRedisSentinel(
           '',
         ].join('\n'),
       );
-      const proc = new Proc(port, [conf, '--sentinel']);
+      const proc = new RedisProcess(port, [conf, '--sentinel']);
       procs.push(proc);
       sentinels.push(proc);
       proc.start();
